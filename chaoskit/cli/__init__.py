@@ -1,0 +1,1 @@
+"""The ``chaoskit`` command line: one module per command, loaded on demand."""

@@ -1,0 +1,1 @@
+"""chaoskit's verification probes, called from experiments as ``probes.<module>``."""

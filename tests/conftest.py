@@ -1,0 +1,61 @@
+"""Fixtures shared by every test folder.
+
+``moto_server`` runs a real moto server on 127.0.0.1 (a free port) for the
+whole session: tests talk to it over HTTP exactly as they would to AWS.
+``aws_env`` points boto3 and chaoskit at it and keeps real credentials out.
+"""
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from chaoskit import aws
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """Start a moto server on 127.0.0.1 and yield its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Point boto3 and chaoskit at the moto server; yield a Chaos Toolkit configuration.
+
+    The server's state is reset before each test so tests do not see each other's resources.
+    """
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10
+    ).read()
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    aws.clear_cache()
+    yield {
+        "chaoskit_target": "localstack",
+        "chaoskit_endpoint_url": moto_server,
+        "aws_region": "us-east-1",
+    }
+    aws.clear_cache()
