@@ -1,0 +1,44 @@
+"""``chaoskit run EXPERIMENT``: run one experiment with chaoskit's controls and target.
+
+Exit codes: 0 the hypothesis held, 1 it deviated or the run failed, 2 the
+experiment or a flag is invalid (nothing ran), 3 the run was interrupted or a
+change could not be restored.
+"""
+
+import click
+
+from chaoskit.aws import TARGETS
+from chaoskit.runner import parse_vars, run_experiment_file
+
+__all__ = ["command"]
+
+
+@click.command("run")
+@click.argument("experiment", type=click.Path(dir_okay=False))
+@click.option("--target", type=click.Choice(TARGETS), help="Where AWS calls go (default sandbox).")
+@click.option("--endpoint-url", help="Explicit endpoint for every AWS service.")
+@click.option(
+    "--var", "variables", multiple=True, metavar="KEY=VALUE", help="Configuration override."
+)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False),
+    help="Where to write the journal (default .chaoskit/journals/<run id>.json).",
+)
+def command(
+    experiment: str,
+    target: str | None,
+    endpoint_url: str | None,
+    variables: tuple[str, ...],
+    journal: str | None,
+) -> None:
+    """Run EXPERIMENT (YAML or JSON) with forced rollbacks and a ledger summary."""
+    result = run_experiment_file(
+        experiment,
+        target=target,
+        endpoint_url=endpoint_url,
+        variables=parse_vars(variables),
+        journal_path=journal,
+    )
+    click.echo(result.summary())
+    raise click.exceptions.Exit(result.exit_code)

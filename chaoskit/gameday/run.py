@@ -1,0 +1,170 @@
+"""Run a game day: its experiments in order, with live progress, into one folder.
+
+Each run writes ``<output>/<game day>-<UTC time>/`` holding ``journals/``
+(one Chaos Toolkit journal per experiment), ``report.html``, ``summary.md``
+and ``junit.xml``, and appends the run to the history database. Every
+experiment runs through :func:`chaoskit.runner.run_experiment_file`, so each
+carries the chaoskit control and plays its rollbacks whatever happens.
+"""
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaoslib.run import RunEventHandler
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from chaoskit.gameday.history import History
+from chaoskit.gameday.spec import GameDay, GameDayExperiment
+from chaoskit.report import render_junit, render_markdown, render_views
+from chaoskit.runner import RunResult, run_experiment_file
+
+__all__ = ["GameDayResult", "ProgressHandler", "run_gameday"]
+
+Runner = Callable[..., RunResult]
+
+_STYLE = {"passed": "green", "deviated": "red", "failed": "red", "interrupted": "yellow"}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "experiment"
+
+
+@dataclass
+class GameDayResult:
+    """What a game day run produced."""
+
+    gameday: GameDay
+    folder: Path
+    started: float
+    finished: float = 0.0
+    results: list[RunResult] = field(default_factory=list)
+    skipped: list[GameDayExperiment] = field(default_factory=list)
+    history_run: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """Return 0 if every experiment held, 3 if anything was left unrestored, else 1."""
+        codes = [r.exit_code for r in self.results]
+        if 3 in codes:
+            return 3
+        return 1 if any(codes) or self.skipped else 0
+
+    @property
+    def report_path(self) -> Path:
+        """Return the path of the HTML report."""
+        return self.folder / "report.html"
+
+
+class ProgressHandler(RunEventHandler):
+    """Shows the phase and activity of the running experiment on a rich progress task."""
+
+    def __init__(self, progress: Progress, task: TaskID, name: str) -> None:
+        self.progress, self.task, self.name = progress, task, name
+
+    def _show(self, what: str) -> None:
+        self.progress.update(self.task, description=f"{self.name} [dim]· {what}[/]")
+
+    def start_hypothesis_before(self, experiment: Any) -> None:
+        self._show("hypothesis before")
+
+    def start_method(self, experiment: Any) -> None:
+        self._show("method")
+
+    def start_hypothesis_after(self, experiment: Any) -> None:
+        self._show("hypothesis after")
+
+    def start_rollbacks(self, experiment: Any) -> None:
+        self._show("rollbacks")
+
+    def start_activity(self, activity: Mapping[str, Any]) -> None:
+        self._show(f"{activity.get('type', 'activity')} {activity.get('name', '')}")
+
+
+def _write_reports(result: GameDayResult) -> None:
+    views = [r.view for r in result.results]
+    title = f"Game day: {result.gameday.name}"
+    skipped = [e.name for e in result.skipped]
+    result.folder.mkdir(parents=True, exist_ok=True)
+    (result.folder / "report.html").write_text(render_views(views, title), encoding="utf-8")
+    summary = render_markdown(views, title)
+    if skipped:
+        summary += f"\nNot run (stopped on deviation): {', '.join(skipped)}.\n"
+    (result.folder / "summary.md").write_text(summary, encoding="utf-8")
+    (result.folder / "junit.xml").write_text(
+        render_junit(views, suite=result.gameday.name, skipped=skipped), encoding="utf-8"
+    )
+
+
+def run_gameday(
+    gameday: GameDay,
+    output_dir: str | Path = "gameday-runs",
+    history: History | None = None,
+    console: Console | None = None,
+    runner: Runner = run_experiment_file,
+    clock: Callable[[], float] = time.time,
+) -> GameDayResult:
+    """Run every experiment of ``gameday`` and write the run's folder.
+
+    Args:
+        gameday: a validated game day (see :func:`chaoskit.gameday.spec.load_gameday`).
+        output_dir: the folder under which the run's folder is created.
+        history: where to append the run; ``None`` uses the default database.
+        console: where progress is shown; default the terminal.
+        runner: runs one experiment (the default is chaoskit's runner).
+        clock: returns epoch seconds (injected by tests).
+    """
+    started = clock()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    folder = Path(output_dir) / f"{_slug(gameday.name)}-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = Path(output_dir) / f"{_slug(gameday.name)}-{stamp}-{suffix}"
+    (folder / "journals").mkdir(parents=True)
+    result = GameDayResult(gameday=gameday, folder=folder, started=started)
+    console = console or Console(stderr=True)
+    ordered = gameday.ordered()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            overall = progress.add_task(f"game day {gameday.name}", total=len(ordered))
+            for index, item in enumerate(ordered, start=1):
+                task = progress.add_task(item.name, total=1)
+                journal = folder / "journals" / f"{index:02d}-{_slug(item.name)}.json"
+                run = runner(
+                    item.path,
+                    target=gameday.target,
+                    endpoint_url=gameday.endpoint_url,
+                    variables={**gameday.vars, **item.vars},
+                    journal_path=journal,
+                    event_handlers=[ProgressHandler(progress, task, item.name)],
+                )
+                result.results.append(run)
+                outcome = run.view.outcome
+                progress.update(
+                    task, completed=1, description=f"{item.name} [{_STYLE[outcome]}]{outcome}[/]"
+                )
+                progress.advance(overall)
+                if not run.view.ok and gameday.on_deviation == "stop":
+                    result.skipped = ordered[index:]
+                    for rest in result.skipped:
+                        progress.add_task(f"{rest.name} [dim]skipped[/]", total=1)
+                    break
+    finally:
+        result.finished = clock()
+        _write_reports(result)
+        store = history if history is not None else History()
+        result.history_run = store.record(
+            gameday.name,
+            result.started,
+            result.finished,
+            [r.view for r in result.results],
+            target=gameday.target or "",
+            folder=str(folder),
+        )
+    return result

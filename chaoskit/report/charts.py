@@ -1,0 +1,121 @@
+"""Inline SVG charts: no script, no external asset, readable when printed.
+
+:func:`timeline_svg` draws a run's events over time (sent, processed,
+dead-lettered, unaccounted-for) as step lines, with the fault windows shaded
+behind them and labelled.
+"""
+
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from chaoskit.report.model import FaultWindow
+
+__all__ = ["SERIES", "timeline_svg"]
+
+#: (timeline key, legend label, colour)
+SERIES: tuple[tuple[str, str, str], ...] = (
+    ("sent", "sent", "#2563eb"),
+    ("processed", "processed", "#16a34a"),
+    ("dead_lettered", "dead-lettered", "#d97706"),
+    ("lost", "not accounted for (lost once settled)", "#dc2626"),
+)
+
+_W, _H = 760, 260
+_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 16, 18, 58
+
+
+def _nice_max(value: float) -> int:
+    if value <= 5:
+        return 5
+    magnitude = 10 ** (len(str(int(value))) - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        top = step * magnitude
+        if top >= value:
+            return int(top)
+    return int(value)
+
+
+def timeline_svg(
+    points: Sequence[Mapping[str, float]],
+    windows: Sequence[FaultWindow] = (),
+    title: str = "events over time",
+) -> str:
+    """Return an ``<svg>`` element drawing the timeline, or ``""`` with no points."""
+    if not points:
+        return ""
+    t0 = min([float(points[0]["t"]), *(w.start for w in windows)])
+    t1 = max([float(points[-1]["t"]), *(w.end for w in windows)])
+    span = max(t1 - t0, 1e-9)
+    top = _nice_max(max(float(p.get(k, 0)) for p in points for k, _, _ in SERIES))
+    plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+
+    def x(t: float) -> float:
+        return _LEFT + (t - t0) / span * plot_w
+
+    def y(v: float) -> float:
+        return _TOP + plot_h - v / top * plot_h
+
+    parts: list[str] = [
+        f'<svg class="chart" viewBox="0 0 {_W} {_H}" width="100%" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for w in windows:
+        x0, x1 = x(w.start), x(max(w.end, w.start))
+        parts.append(
+            f'<rect class="fault" x="{x0:.1f}" y="{_TOP}" width="{max(x1 - x0, 2):.1f}" '
+            f'height="{plot_h}" fill="#fca5a5" fill-opacity="0.28"><title>{escape(w.label)}'
+            f"</title></rect>"
+        )
+        parts.append(
+            f'<text x="{x0 + 4:.1f}" y="{_TOP + 12}" font-size="11" fill="#991b1b">'
+            f"{escape(w.label[:40])}</text>"
+        )
+    for i in range(5):
+        value = top * i / 4
+        gy = y(value)
+        parts.append(
+            f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{gy:.1f}" y2="{gy:.1f}" '
+            f'stroke="#e5e7eb" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{_LEFT - 6}" y="{gy + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="#6b7280">{value:g}</text>'
+        )
+    for i in range(5):
+        t = t0 + span * i / 4
+        parts.append(
+            f'<text x="{x(t):.1f}" y="{_TOP + plot_h + 16}" font-size="11" text-anchor="middle" '
+            f'fill="#6b7280">+{t - t0:.0f}s</text>'
+        )
+    for key, _label, colour in SERIES:
+        coords: list[str] = []
+        previous: float | None = None
+        for p in points:
+            px, py = x(float(p["t"])), y(float(p.get(key, 0)))
+            if previous is not None:
+                coords.append(f"{px:.1f},{previous:.1f}")
+            coords.append(f"{px:.1f},{py:.1f}")
+            previous = py
+        parts.append(
+            f'<polyline class="series-{key}" fill="none" stroke="{colour}" stroke-width="2" '
+            f'stroke-linejoin="round" points="{" ".join(coords)}"/>'
+        )
+    lx: float = _LEFT
+    ly = _H - 14
+    for _key, label, colour in SERIES:
+        parts.append(f'<rect x="{lx}" y="{ly - 9}" width="12" height="4" fill="{colour}"/>')
+        parts.append(
+            f'<text x="{lx + 16}" y="{ly - 4}" font-size="11" fill="#374151">{escape(label)}</text>'
+        )
+        lx += 28 + 6.2 * len(label)
+    if windows:
+        parts.append(
+            f'<rect x="{lx}" y="{ly - 12}" width="12" height="10" fill="#fca5a5" '
+            'fill-opacity="0.5"/>'
+        )
+        parts.append(
+            f'<text x="{lx + 16}" y="{ly - 4}" font-size="11" fill="#374151">fault live</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,215 @@
+"""Fill a journal's ``chaoskit`` member from the event ledger, fail-soft.
+
+The runner calls :func:`enrich_journal` after Chaos Toolkit returns. It reads
+the run's ledger records, asks the ledger reconciliation (when that module is
+installed) for the final counts, and derives the timeline, the fault windows
+and the breaker transitions the report draws. A target with no ledger, or an
+experiment that never touched one, still reports: the ledger parts are left
+out and a note says why.
+"""
+
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chaoskit.errors import ChaosKitError
+from chaoskit.ledger import records as kinds
+from chaoskit.ledger.records import Record
+from chaoskit.report.model import as_epoch
+
+__all__ = ["breaker_transitions", "build_timeline", "enrich_journal", "uses_ledger"]
+
+logger = logging.getLogger("chaoskit")
+
+RecordReader = Callable[[str, Mapping[str, Any]], list[Record]]
+
+#: Most points a timeline keeps; longer runs are bucketed evenly.
+MAX_POINTS = 120
+#: Activity modules whose presence means the run writes to the ledger.
+_LEDGER_MODULES = ("chaoskit", "probes")
+
+
+def uses_ledger(experiment: Mapping[str, Any], configuration: Mapping[str, Any]) -> bool:
+    """Tell whether a run of ``experiment`` can have written ledger records.
+
+    ``chaoskit_ledger`` in the configuration forces the answer; otherwise any
+    chaoskit action or probe in the experiment means yes.
+    """
+    forced = configuration.get("chaoskit_ledger")
+    if isinstance(forced, bool):
+        return forced
+    if isinstance(forced, str) and forced.strip():
+        return forced.strip().lower() in ("1", "true", "yes", "on")
+    hypothesis = experiment.get("steady-state-hypothesis") or {}
+    activities = [
+        *(hypothesis.get("probes") or []),
+        *(experiment.get("method") or []),
+        *(experiment.get("rollbacks") or []),
+    ]
+    for activity in activities:
+        module = str((activity.get("provider") or {}).get("module") or "")
+        if module.split(".")[0] in _LEDGER_MODULES:
+            return True
+    return False
+
+
+def _firsts(records: Iterable[Record], kind: str, source_prefix: str = "") -> dict[str, float]:
+    first: dict[str, float] = {}
+    for r in records:
+        if (
+            r.kind == kind
+            and r.source.startswith(source_prefix)
+            and (r.event_id not in first or r.at < first[r.event_id])
+        ):
+            first[r.event_id] = r.at
+    return first
+
+
+def build_timeline(
+    records: Sequence[Record], processed_from: str = "layer", max_points: int = MAX_POINTS
+) -> list[dict[str, float]]:
+    """Return cumulative counts over time from a run's ledger records.
+
+    Each point is ``{"t", "sent", "processed", "dead_lettered", "lost"}``:
+    events sent so far, first processed so far, dead-lettered (and never
+    processed) so far, and events sent but not yet accounted for. Once the
+    run has settled, the last point's ``lost`` is the number of lost events.
+
+    Args:
+        records: the run's records (any order).
+        processed_from: ``"sink"`` counts only processed records confirmed by
+            the app's sink (source ``sink:...``); ``"layer"`` counts any.
+        max_points: the most points to return.
+    """
+    sent = _firsts(records, kinds.SENT)
+    processed = _firsts(records, kinds.PROCESSED, "sink:" if processed_from == "sink" else "")
+    dead = {e: t for e, t in _firsts(records, kinds.DEAD_LETTERED).items() if e not in processed}
+    stamps = sorted({*sent.values(), *processed.values(), *dead.values()})
+    if not stamps:
+        return []
+    first, last = stamps[0], stamps[-1]
+    steps = max(1, min(max_points - 1, len(stamps) - 1))
+    times = (
+        [first + (last - first) * i / steps for i in range(steps + 1)] if last > first else [first]
+    )
+    sent_at, proc_at, dead_at = (
+        sorted(sent.values()),
+        sorted(processed.values()),
+        sorted(dead.values()),
+    )
+    points = []
+    i = j = k = 0
+    for t in times:
+        while i < len(sent_at) and sent_at[i] <= t:
+            i += 1
+        while j < len(proc_at) and proc_at[j] <= t:
+            j += 1
+        while k < len(dead_at) and dead_at[k] <= t:
+            k += 1
+        # Processed events never recorded as sent (a foreign writer) must not make "lost" < 0.
+        points.append(
+            {"t": t, "sent": i, "processed": j, "dead_lettered": k, "lost": max(0, i - j - k)}
+        )
+    return points
+
+
+def breaker_transitions(records: Iterable[Record]) -> list[dict[str, Any]]:
+    """Return the breaker transitions recorded in the ledger, oldest first."""
+    out = []
+    for r in sorted((r for r in records if r.kind == kinds.BREAKER), key=lambda r: r.at):
+        entry: dict[str, Any] = {"t": r.at, "source": r.source}
+        entry.update(r.detail or {})
+        out.append(entry)
+    return out
+
+
+def _reconcile(records: list[Record], configuration: Mapping[str, Any]) -> dict[str, Any] | None:
+    try:
+        module = importlib.import_module("chaoskit.ledger.reconcile")
+    except ImportError:
+        return None
+    func = getattr(module, "reconcile", None)
+    if func is None:
+        return None
+    processed_from = str(configuration.get("chaoskit_processed_from") or "layer")
+    if "processed_from" in inspect.signature(func).parameters:
+        result = func(records, processed_from=processed_from)
+    else:
+        result = func(records)
+    return dict(result) if isinstance(result, Mapping) else None
+
+
+def _failover(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for run in journal.get("run") or []:
+        activity = run.get("activity") or {}
+        module = str((activity.get("provider") or {}).get("module") or "")
+        if module.endswith("failover") and run.get("output") is not None:
+            out.append(
+                {
+                    "t": as_epoch(run.get("end")),
+                    "name": activity.get("name"),
+                    "output": run["output"],
+                }
+            )
+    return out
+
+
+def _fault_windows(changes: Iterable[Any], end: float | None) -> list[dict[str, Any]]:
+    windows = []
+    for change in changes:
+        if not isinstance(change, Mapping):
+            continue
+        start = as_epoch(change.get("applied_at"))
+        if start is None:
+            continue
+        stop = as_epoch(change.get("restored_at")) or end or start
+        label = f"{change.get('action', '?')} {change.get('resource', '')}".strip()
+        windows.append({"start": start, "end": stop, "label": label})
+    return windows
+
+
+def enrich_journal(
+    journal: dict[str, Any],
+    run_id: str,
+    configuration: Mapping[str, Any],
+    target: str,
+    read_records: RecordReader | None = None,
+    with_ledger: bool = True,
+) -> dict[str, Any]:
+    """Fill ``journal["chaoskit"]`` and return it.
+
+    Keeps whatever the control already wrote there (``changes``). The ledger
+    is read only when ``with_ledger``; if reading fails the reason is noted
+    under ``ledger_error`` and the rest of the journal is still filled.
+    """
+    ext = journal.setdefault("chaoskit", {})
+    ext["run_id"] = run_id
+    ext["target"] = target
+    ext.setdefault("changes", [])
+    ext["fault_windows"] = _fault_windows(ext["changes"], as_epoch(journal.get("end")))
+    ext.setdefault("breaker", [])
+    ext["failover"] = ext.get("failover") or _failover(journal)
+    if not with_ledger:
+        return ext
+    if read_records is None:
+        from chaoskit.ledger.store import read_run
+
+        read_records = read_run
+    try:
+        records = list(read_records(run_id, configuration))
+    except (ChaosKitError, BotoCoreError, ClientError) as err:
+        logger.warning("could not read the ledger of run '%s': %s", run_id, err)
+        ext["ledger_error"] = str(err)
+        return ext
+    processed_from = str(configuration.get("chaoskit_processed_from") or "layer")
+    ext["timeline"] = build_timeline(records, processed_from)
+    ext["breaker"] = ext["breaker"] or breaker_transitions(records)
+    ledger = _reconcile(records, configuration)
+    if ledger is not None:
+        ext["ledger"] = ledger
+    return ext

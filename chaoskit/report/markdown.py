@@ -1,0 +1,55 @@
+"""A short Markdown summary of a run, for a pull-request comment or a chat message."""
+
+from collections.abc import Sequence
+
+from chaoskit.report.html import totals
+from chaoskit.report.model import ExperimentView
+
+__all__ = ["render_markdown"]
+
+_ICONS = {"passed": "✅", "deviated": "❌", "failed": "❌", "interrupted": "⚠️"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(views: Sequence[ExperimentView], title: str = "chaoskit report") -> str:
+    """Return a Markdown summary: a verdict line, totals, and one table row per experiment."""
+    held = sum(1 for v in views if v.ok)
+    lines = [f"### {_cell(title)}", ""]
+    verdict = "✅" if held == len(views) else "❌"
+    lines.append(f"{verdict} **{held} of {len(views)}** experiments held their hypothesis.")
+    total = totals(views)
+    if total is not None:
+        lines.append(
+            f"Events: {total.sent} sent, {total.processed} processed, "
+            f"{total.dead_lettered} dead-lettered, **{total.lost} lost**."
+        )
+    changes = sum(len(v.changes) for v in views)
+    unrestored = sum(len(v.unrestored) for v in views)
+    lines.append(f"Resources restored: {changes - unrestored}/{changes}.")
+    lines += [
+        "",
+        "| | experiment | sent | processed | dead-lettered | lost | restored |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for v in views:
+        c = v.counts
+        nums = (
+            [str(c.sent), str(c.processed), str(c.dead_lettered), str(c.lost)] if c else ["-"] * 4
+        )
+        restored = f"{len(v.changes) - len(v.unrestored)}/{len(v.changes)}"
+        lines.append(
+            f"| {_ICONS.get(v.outcome, '')} | {_cell(v.title)} ({v.outcome}) | "
+            + " | ".join(nums)
+            + f" | {restored} |"
+        )
+    lost_lines = [
+        f"- {_cell(v.title)}: lost `{'`, `'.join(v.counts.lost_ids[:10])}`"
+        for v in views
+        if v.counts and v.counts.lost_ids
+    ]
+    if lost_lines:
+        lines += ["", "Lost event ids:", *lost_lines]
+    return "\n".join(lines) + "\n"

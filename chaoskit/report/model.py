@@ -1,0 +1,331 @@
+"""A readable view of any Chaos Toolkit journal, ours or not.
+
+Every renderer (HTML, Markdown, JUnit, the run summary) reads journals
+through :func:`view_journal`, so they agree on what a run's status, counts,
+faults and transitions are. A plain chaostoolkit journal has no ``chaoskit``
+key: its view simply has no ledger, timeline or changes.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "Activity",
+    "Change",
+    "Counts",
+    "ExperimentView",
+    "FaultWindow",
+    "ProbeResult",
+    "as_epoch",
+    "count_of",
+    "view_journal",
+]
+
+_OUTPUT_LIMIT = 300
+
+
+def as_epoch(value: Any) -> float | None:
+    """Return ``value`` (epoch seconds or an ISO 8601 string) as epoch seconds."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def count_of(value: Any) -> int | None:
+    """Return a count from a number, a list of ids, or a ``{"count"|"total": n}`` dict."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, list | tuple | set):
+        return len(value)
+    if isinstance(value, Mapping):
+        for key in ("count", "total"):
+            if isinstance(value.get(key), int | float):
+                return int(value[key])
+    return None
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= _OUTPUT_LIMIT else text[: _OUTPUT_LIMIT - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Where the run's events ended up, from the ledger reconciliation."""
+
+    sent: int
+    processed: int
+    dead_lettered: int
+    lost: int
+    duplicates: int | None = None
+    lost_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One steady-state probe and whether its tolerance held."""
+
+    name: str
+    tolerance: str
+    output: str
+    met: bool | None
+    status: str
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One method or rollback activity as it ran."""
+
+    name: str
+    kind: str
+    status: str
+    duration: float | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A harmful change recorded by the undo control, and whether it was restored."""
+
+    action: str
+    resource: str
+    status: str
+    applied_at: float | None
+    restored_at: float | None
+
+    @property
+    def restored(self) -> bool:
+        """Tell whether the change was undone."""
+        return self.restored_at is not None or self.status in ("restored", "not-applied")
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """A span of time during which a fault was live."""
+
+    start: float
+    end: float
+    label: str
+
+
+@dataclass
+class ExperimentView:
+    """Everything a report shows about one experiment run."""
+
+    title: str
+    description: str
+    status: str
+    deviated: bool
+    start: float | None
+    end: float | None
+    duration: float | None
+    run_id: str = ""
+    target: str = ""
+    before: list[ProbeResult] = field(default_factory=list)
+    after: list[ProbeResult] = field(default_factory=list)
+    before_met: bool | None = None
+    after_met: bool | None = None
+    method: list[Activity] = field(default_factory=list)
+    rollbacks: list[Activity] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    fault_windows: list[FaultWindow] = field(default_factory=list)
+    timeline: list[dict[str, float]] = field(default_factory=list)
+    counts: Counts | None = None
+    breaker: list[dict[str, Any]] = field(default_factory=list)
+    failover: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        """Return ``passed``, ``deviated``, ``failed`` or ``interrupted``.
+
+        A hypothesis not met *before* the method is a failed run: chaoslib
+        marks it ``completed`` and not deviated, but nothing was tested.
+        """
+        if self.status in ("interrupted", "aborted"):
+            return "interrupted"
+        if self.deviated or self.after_met is False:
+            return "deviated"
+        if self.status != "completed" or self.before_met is False:
+            return "failed"
+        return "passed"
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether the hypothesis held and the run completed."""
+        return self.outcome == "passed"
+
+    @property
+    def unrestored(self) -> list[Change]:
+        """Return the changes that were applied but not undone."""
+        return [c for c in self.changes if not c.restored]
+
+    @property
+    def time_to_recover(self) -> float | None:
+        """Seconds from the last fault's end until every sent event was settled.
+
+        ``None`` when there is no timeline or no fault window to measure from.
+        """
+        if not self.timeline or not self.fault_windows:
+            return None
+        fault_end = max(w.end for w in self.fault_windows)
+        for point in self.timeline:
+            if point["t"] >= fault_end and point.get("lost", 0) == 0:
+                return max(0.0, point["t"] - fault_end)
+        return None
+
+
+def _probes(state: Any) -> tuple[list[ProbeResult], bool | None]:
+    if not isinstance(state, Mapping):
+        return [], None
+    results = []
+    for probe in state.get("probes") or []:
+        activity = probe.get("activity") or {}
+        met = probe.get("tolerance_met")
+        results.append(
+            ProbeResult(
+                name=str(activity.get("name", "?")),
+                tolerance=_short(activity.get("tolerance")),
+                output=_short(probe.get("output")),
+                met=met if isinstance(met, bool) else None,
+                status=str(probe.get("status", "")),
+            )
+        )
+    met = state.get("steady_state_met")
+    return results, met if isinstance(met, bool) else None
+
+
+def _activities(runs: Any) -> list[Activity]:
+    out = []
+    for run in runs or []:
+        activity = run.get("activity") or {}
+        exc = run.get("exception") or []
+        error = str(exc[-1]).strip() if isinstance(exc, list) and exc else ""
+        out.append(
+            Activity(
+                name=str(activity.get("name", "?")),
+                kind=str(activity.get("type", "")),
+                status=str(run.get("status", "")),
+                duration=run.get("duration")
+                if isinstance(run.get("duration"), int | float)
+                else None,
+                error=error,
+            )
+        )
+    return out
+
+
+def _changes(items: Any) -> list[Change]:
+    out = []
+    for item in items or []:
+        if not isinstance(item, Mapping):
+            continue
+        out.append(
+            Change(
+                action=str(item.get("action", "?")),
+                resource=str(item.get("resource", "?")),
+                status=str(item.get("status", "")),
+                applied_at=as_epoch(item.get("applied_at")),
+                restored_at=as_epoch(item.get("restored_at")),
+            )
+        )
+    return out
+
+
+def _windows(
+    ext: Mapping[str, Any], changes: Sequence[Change], end: float | None
+) -> list[FaultWindow]:
+    windows = []
+    for item in ext.get("fault_windows") or []:
+        start, stop = as_epoch(item.get("start")), as_epoch(item.get("end"))
+        if start is not None:
+            windows.append(FaultWindow(start, stop or end or start, str(item.get("label", ""))))
+    if windows:
+        return windows
+    for change in changes:
+        if change.applied_at is not None:
+            stop = change.restored_at or end or change.applied_at
+            windows.append(
+                FaultWindow(change.applied_at, stop, f"{change.action} {change.resource}")
+            )
+    return windows
+
+
+def _counts(ledger: Any, timeline: Sequence[Mapping[str, float]]) -> Counts | None:
+    if isinstance(ledger, Mapping):
+        values = {
+            k: count_of(ledger.get(k)) for k in ("sent", "processed", "dead_lettered", "lost")
+        }
+        if all(v is not None for v in values.values()):
+            lost_ids = ledger.get("lost_ids") or (
+                ledger["lost"] if isinstance(ledger.get("lost"), list) else []
+            )
+            return Counts(
+                sent=values["sent"] or 0,
+                processed=values["processed"] or 0,
+                dead_lettered=values["dead_lettered"] or 0,
+                lost=values["lost"] or 0,
+                duplicates=count_of(ledger.get("duplicates")),
+                lost_ids=tuple(str(i) for i in lost_ids),
+            )
+    if timeline:
+        last = timeline[-1]
+        return Counts(
+            sent=int(last.get("sent", 0)),
+            processed=int(last.get("processed", 0)),
+            dead_lettered=int(last.get("dead_lettered", 0)),
+            lost=int(last.get("lost", 0)),
+        )
+    return None
+
+
+def view_journal(journal: Mapping[str, Any]) -> ExperimentView:
+    """Return the :class:`ExperimentView` of a Chaos Toolkit journal."""
+    experiment = journal.get("experiment") or {}
+    ext = journal.get("chaoskit") if isinstance(journal.get("chaoskit"), Mapping) else {}
+    assert isinstance(ext, Mapping)
+    states = journal.get("steady_states") or {}
+    before, before_met = _probes(states.get("before"))
+    after, after_met = _probes(states.get("after"))
+    start, end = as_epoch(journal.get("start")), as_epoch(journal.get("end"))
+    changes = _changes(ext.get("changes"))
+    timeline = [dict(p) for p in ext.get("timeline") or [] if isinstance(p, Mapping) and "t" in p]
+    duration = journal.get("duration")
+    return ExperimentView(
+        title=str(experiment.get("title") or "untitled experiment"),
+        description=str(experiment.get("description") or ""),
+        status=str(journal.get("status") or "unknown"),
+        deviated=bool(journal.get("deviated")),
+        start=start,
+        end=end,
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        run_id=str(ext.get("run_id") or ""),
+        target=str(ext.get("target") or ""),
+        before=before,
+        after=after,
+        before_met=before_met,
+        after_met=after_met,
+        method=_activities(journal.get("run")),
+        rollbacks=_activities(journal.get("rollbacks")),
+        changes=changes,
+        fault_windows=_windows(ext, changes, end),
+        timeline=timeline,
+        counts=_counts(ext.get("ledger"), timeline),
+        breaker=[dict(b) for b in ext.get("breaker") or [] if isinstance(b, Mapping)],
+        failover=[dict(f) for f in ext.get("failover") or [] if isinstance(f, Mapping)],
+    )

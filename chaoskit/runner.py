@@ -1,0 +1,257 @@
+"""Run one experiment file with chaoskit's controls, target and ledger summary.
+
+:func:`run_experiment_file` is what ``chaoskit run``, game days and the
+pytest plugin call. It loads the file (YAML or JSON), validates it with
+chaoslib, merges the target configuration, gives the run a fresh run id,
+adds the ``chaoskit.undo.control`` control (forced rollbacks, recorded
+changes), runs it with rollbacks always played, fills ``journal["chaoskit"]``
+from the ledger, writes the journal and returns a :class:`RunResult`.
+"""
+
+import copy
+import importlib.util
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from chaoslib.exceptions import ChaosException
+from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
+from chaoslib.run import RunEventHandler
+
+from chaoskit import envvars
+from chaoskit.aws import resolve_target
+from chaoskit.errors import BadInput
+from chaoskit.ledger.trace import new_run_id
+from chaoskit.report.enrich import enrich_journal, uses_ledger
+from chaoskit.report.model import ExperimentView, view_journal
+from chaoskit.run_context import set_run_id
+
+__all__ = [
+    "CONTROL",
+    "RunResult",
+    "journal_dir",
+    "load_experiment_file",
+    "parse_vars",
+    "prepare_experiment",
+    "run_experiment_file",
+]
+
+logger = logging.getLogger("chaoskit")
+
+#: The control every chaoskit run carries.
+CONTROL: dict[str, Any] = {
+    "name": "chaoskit",
+    "provider": {"type": "python", "module": "chaoskit.undo.control"},
+}
+
+
+def journal_dir() -> Path:
+    """Return the default folder for journals: ``$CHAOSKIT_HOME/journals``."""
+    return Path(os.environ.get(envvars.HOME) or ".chaoskit") / "journals"
+
+
+def load_experiment_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load an experiment from a YAML or JSON file and validate it with chaoslib.
+
+    Raises:
+        BadInput: the file is missing, does not parse, is not a mapping, or
+            chaoslib finds it invalid. The message names the file.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as err:
+        raise BadInput(f"cannot read experiment file '{file}': {err.strerror or err}") from err
+    try:
+        data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise BadInput(f"experiment file '{file}' is not valid YAML or JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise BadInput(
+            f"experiment file '{file}' must hold a mapping with 'title', 'description' "
+            f"and 'method', got {type(data).__name__}"
+        )
+    try:
+        ensure_experiment_is_valid(data)
+    except ChaosException as err:
+        raise BadInput(f"experiment file '{file}' is invalid: {err}") from err
+    return data
+
+
+def parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
+    """Turn ``key=value`` strings into a dict; values that parse as JSON are typed.
+
+    Raises:
+        BadInput: a pair has no ``=`` or an empty key.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"invalid --var '{pair}': expected key=value")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def prepare_experiment(
+    experiment: Mapping[str, Any],
+    run_id: str,
+    target: str | None = None,
+    endpoint_url: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return a copy of ``experiment`` with the run's configuration and control merged in.
+
+    Precedence (highest first): ``target``/``endpoint_url``/``variables``
+    given here, then the experiment's own ``configuration``.
+    """
+    prepared = copy.deepcopy(dict(experiment))
+    config = dict(prepared.get("configuration") or {})
+    config.update(variables or {})
+    if target:
+        config["chaoskit_target"] = target
+    if endpoint_url:
+        config["chaoskit_endpoint_url"] = endpoint_url
+    config["chaoskit_run_id"] = run_id
+    prepared["configuration"] = config
+    controls = list(prepared.get("controls") or [])
+    if not any(c.get("name") == CONTROL["name"] for c in controls if isinstance(c, Mapping)):
+        controls.append(copy.deepcopy(CONTROL))
+    prepared["controls"] = controls
+    return prepared
+
+
+def _plain_config(configuration: Mapping[str, Any]) -> dict[str, Any]:
+    # Configuration values may be {"type": "env", "key": ...}: resolve the ones we read.
+    out: dict[str, Any] = {}
+    for key, value in configuration.items():
+        if isinstance(value, Mapping) and value.get("type") == "env":
+            value = os.environ.get(str(value.get("key")), value.get("default"))
+        out[key] = value
+    return out
+
+
+@dataclass
+class RunResult:
+    """What one experiment run produced."""
+
+    path: str
+    run_id: str
+    journal: dict[str, Any]
+    journal_path: Path | None
+    view: ExperimentView
+    control_loaded: bool
+
+    @property
+    def status(self) -> str:
+        """Return the journal's status (``completed``, ``failed``, ``interrupted``...)."""
+        return self.view.status
+
+    @property
+    def deviated(self) -> bool:
+        """Tell whether the steady-state hypothesis deviated."""
+        return self.view.deviated
+
+    @property
+    def exit_code(self) -> int:
+        """Return the CLI exit code: 0 ok, 1 deviated/failed, 3 interrupted or not restored."""
+        if self.view.unrestored or self.view.outcome == "interrupted":
+            return 3
+        return 0 if self.view.ok else 1
+
+    def summary(self) -> str:
+        """Return a readable multi-line summary of the run."""
+        v = self.view
+        lines = [f"{v.title}: {v.outcome.upper()} (run {self.run_id}, status {v.status})"]
+        if v.counts is not None:
+            c = v.counts
+            lines.append(
+                f"  events: {c.sent} sent, {c.processed} processed, "
+                f"{c.dead_lettered} dead-lettered, {c.lost} lost"
+            )
+            if c.lost_ids:
+                lines.append(f"  lost event ids: {', '.join(c.lost_ids[:10])}")
+        else:
+            lines.append("  events: no ledger for this run")
+        restored = [c for c in v.changes if c.restored]
+        lines.append(f"  faults applied: {len(v.changes)}; resources restored: {len(restored)}")
+        for change in v.changes:
+            mark = "restored" if change.restored else "NOT RESTORED"
+            lines.append(f"    - {change.action} on {change.resource}: {mark}")
+        if not self.control_loaded:
+            lines.append("  warning: chaoskit.undo.control is not installed; rollbacks ran alone")
+        for probe in [*v.before, *v.after]:
+            if probe.met is False:
+                lines.append(f"  probe '{probe.name}' out of tolerance: got {probe.output}")
+        if self.journal_path:
+            lines.append(f"  journal: {self.journal_path}")
+        return "\n".join(lines)
+
+
+def run_experiment_file(
+    path: str | os.PathLike[str],
+    target: str | None = None,
+    endpoint_url: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+    journal_path: str | os.PathLike[str] | None = None,
+    event_handlers: Sequence[RunEventHandler] = (),
+    read_records: Any = None,
+) -> RunResult:
+    """Run one experiment file and write its journal.
+
+    Args:
+        path: the experiment file (``.yaml``, ``.yml`` or ``.json``).
+        target: ``sandbox``, ``localstack`` or ``aws``; beats the experiment's configuration.
+        endpoint_url: explicit endpoint for every AWS service.
+        variables: configuration overrides (``--var key=value``).
+        journal_path: where to write the journal; default
+            ``$CHAOSKIT_HOME/journals/<run id>.json``.
+        event_handlers: chaoslib run event handlers (progress displays).
+        read_records: ``(run_id, configuration) -> [Record]``; default reads
+            the ledger table of the target.
+
+    Raises:
+        BadInput: the file or the target is invalid; nothing has run.
+    """
+    experiment = load_experiment_file(path)
+    run_id = set_run_id(new_run_id())
+    prepared = prepare_experiment(experiment, run_id, target, endpoint_url, variables)
+    config = _plain_config(prepared["configuration"])
+    resolved = resolve_target(config)  # raises BadInput before anything runs
+    control_loaded = importlib.util.find_spec(CONTROL["provider"]["module"]) is not None
+    if not control_loaded:
+        logger.warning("control module %s is not installed", CONTROL["provider"]["module"])
+    settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
+    journal = run_experiment(
+        prepared,
+        settings=settings,
+        event_handlers=list(event_handlers),
+    )
+    enrich_journal(
+        journal,
+        run_id,
+        config,
+        resolved.name,
+        read_records=read_records,
+        with_ledger=uses_ledger(prepared, config),
+    )
+    out = Path(journal_path) if journal_path else journal_dir() / f"{run_id}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(journal, indent=2, default=str), encoding="utf-8")
+    return RunResult(
+        path=str(path),
+        run_id=run_id,
+        journal=journal,
+        journal_path=out,
+        view=view_journal(journal),
+        control_loaded=control_loaded,
+    )
