@@ -11,18 +11,42 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
+from croniter import croniter
 
 from chaoskit.errors import BadInput
 from chaoskit.gameday.spec import GameDay
 
-__all__ = ["add_jobs", "is_due", "next_fire", "serve", "trigger_for"]
+__all__ = ["CronExpressionTrigger", "add_jobs", "is_due", "next_fire", "serve", "trigger_for"]
 
 #: Seconds after a fire time during which a late run still starts.
 MISFIRE_GRACE = 600
 
 
-def trigger_for(gameday: GameDay) -> CronTrigger:
+class CronExpressionTrigger(BaseTrigger):
+    """An APScheduler trigger with standard cron semantics, computed by croniter.
+
+    APScheduler 3's own ``CronTrigger.from_crontab`` numbers days of the week
+    from Monday (``1-5`` would mean Tuesday to Saturday) and ANDs the two day
+    fields; croniter follows cron: ``0``/``7`` is Sunday, and the day fields OR.
+    """
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        # Strictly after the previous fire time; at or after ``now`` on the first call.
+        start = previous_fire_time or now - timedelta(microseconds=1)
+        fire: datetime = croniter(self.expression, start.astimezone(UTC)).get_next(datetime)
+        return fire
+
+    def __str__(self) -> str:
+        return f"cron[{self.expression}] UTC"
+
+
+def trigger_for(gameday: GameDay) -> CronExpressionTrigger:
     """Return the APScheduler trigger of a game day's cron (UTC).
 
     Raises:
@@ -30,12 +54,12 @@ def trigger_for(gameday: GameDay) -> CronTrigger:
     """
     if not gameday.schedule:
         raise BadInput(f"game day file '{gameday.source}' has no 'schedule': nothing to serve")
-    return CronTrigger.from_crontab(gameday.schedule, timezone=UTC)
+    return CronExpressionTrigger(gameday.schedule)
 
 
 def next_fire(gameday: GameDay, now: datetime) -> datetime:
     """Return the first fire time of ``gameday`` after ``now``."""
-    fire = trigger_for(gameday).get_next_fire_time(None, now + timedelta(microseconds=1))
+    fire = trigger_for(gameday).get_next_fire_time(now, now)
     assert fire is not None  # a valid five-field cron always fires again
     return fire
 

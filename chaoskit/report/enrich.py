@@ -91,11 +91,11 @@ def build_timeline(
     stamps = sorted({*sent.values(), *processed.values(), *dead.values()})
     if not stamps:
         return []
-    first, last = stamps[0], stamps[-1]
-    steps = max(1, min(max_points - 1, len(stamps) - 1))
-    times = (
-        [first + (last - first) * i / steps for i in range(steps + 1)] if last > first else [first]
-    )
+    if len(stamps) <= max_points:
+        times = stamps  # exact: one point per moment something happened
+    else:
+        first, last, steps = stamps[0], stamps[-1], max_points - 1
+        times = [first + (last - first) * i / steps for i in range(steps + 1)]
     sent_at, proc_at, dead_at = (
         sorted(sent.values()),
         sorted(processed.values()),

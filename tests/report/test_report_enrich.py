@@ -1,0 +1,90 @@
+"""Timelines and transitions derived from ledger records."""
+
+from chaoskit.ledger.records import Record
+from chaoskit.report.enrich import breaker_transitions, build_timeline, enrich_journal, uses_ledger
+
+
+def R(event: str, kind: str, at: float, source: str = "") -> Record:
+    return Record("r", event, kind, at, source)
+
+
+RECORDS = [
+    R("a", "sent", 0.0),
+    R("b", "sent", 1.0),
+    R("c", "sent", 2.0),
+    R("d", "sent", 3.0),
+    R("a", "attempt", 3.5),
+    R("a", "processed", 4.0, "layer"),
+    R("a", "processed", 4.5, "layer"),  # duplicate: counted once
+    R("b", "dead_lettered", 6.0, "sqs:dlq"),
+    R("c", "processed", 8.0, "sink:orders"),
+    R("c", "dead_lettered", 9.0, "sqs:dlq"),  # processed wins: not dead-lettered
+]
+
+
+def test_timeline_is_cumulative_and_exact() -> None:
+    points = build_timeline(RECORDS, max_points=10)
+    assert points[0] == {"t": 0.0, "sent": 1, "processed": 0, "dead_lettered": 0, "lost": 1}
+    # c's late dead-letter (it was processed at 8.0) does not extend the timeline.
+    assert points[-1] == {"t": 8.0, "sent": 4, "processed": 2, "dead_lettered": 1, "lost": 1}
+    assert [p["t"] for p in points] == [0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0]
+    at4 = points[4]
+    assert (at4["sent"], at4["processed"], at4["lost"]) == (4, 1, 3)
+
+
+def test_timeline_counts_sink_only_when_asked() -> None:
+    last = build_timeline(RECORDS, processed_from="sink")[-1]
+    # Only c is sink-confirmed; a's layer "processed" does not count, b is dead-lettered.
+    assert (last["processed"], last["dead_lettered"], last["lost"]) == (1, 1, 2)
+
+
+def test_timeline_buckets_long_runs_and_handles_empty() -> None:
+    many = [R(f"e{i}", "sent", float(i)) for i in range(1000)]
+    points = build_timeline(many, max_points=50)
+    assert len(points) == 50 and points[-1]["sent"] == 1000 and points[-1]["lost"] == 1000
+    assert build_timeline([]) == []
+    single = build_timeline([R("a", "sent", 5.0)])
+    assert single == [{"t": 5.0, "sent": 1, "processed": 0, "dead_lettered": 0, "lost": 1}]
+
+
+def test_breaker_transitions_are_ordered_with_detail() -> None:
+    records = [
+        Record("r", "b", "breaker", 5.0, "payments", {"from": "open", "to": "closed"}),
+        Record("r", "b", "breaker", 2.0, "payments", {"from": "closed", "to": "open"}),
+        R("x", "sent", 1.0),
+    ]
+    assert [(t["t"], t["to"]) for t in breaker_transitions(records)] == [
+        (2.0, "open"),
+        (5.0, "closed"),
+    ]
+
+
+def test_uses_ledger_from_activities_or_configuration() -> None:
+    plain = {"method": [{"provider": {"module": "os.path"}}]}
+    ours = {"method": [{"provider": {"module": "chaoskit.faults.concurrency"}}]}
+    probe = {"steady-state-hypothesis": {"probes": [{"provider": {"module": "probes.ledger"}}]}}
+    assert not uses_ledger(plain, {})
+    assert uses_ledger(ours, {}) and uses_ledger(probe, {})
+    assert uses_ledger(plain, {"chaoskit_ledger": "true"})
+    assert not uses_ledger(ours, {"chaoskit_ledger": False})
+
+
+def test_enrich_keeps_control_changes_and_derives_windows() -> None:
+    journal = {
+        "end": "1970-01-01T00:00:30+00:00",
+        "chaoskit": {"changes": [{"action": "a", "resource": "f", "applied_at": 10.0}]},
+        "run": [
+            {
+                "activity": {"name": "dns", "provider": {"module": "probes.failover"}},
+                "output": {"answer": "secondary"},
+                "end": "1970-01-01T00:00:20+00:00",
+            }
+        ],
+    }
+    ext = enrich_journal(journal, "r", {}, "sandbox", read_records=lambda r, c: RECORDS)
+    assert ext["changes"][0]["action"] == "a"
+    assert ext["fault_windows"] == [{"start": 10.0, "end": 30.0, "label": "a f"}]
+    assert ext["failover"] == [{"t": 20.0, "name": "dns", "output": {"answer": "secondary"}}]
+    assert ext["timeline"][-1]["lost"] == 1
+    skipped = enrich_journal({}, "r", {}, "aws", read_records=None, with_ledger=False)
+    assert "timeline" not in skipped and skipped["target"] == "aws"
