@@ -7,6 +7,7 @@ experiment runs through :func:`chaoskit.runner.run_experiment_file`, so each
 carries the chaoskit control and plays its rollbacks whatever happens.
 """
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 from chaoslib.run import RunEventHandler
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from chaoskit.gameday.history import History
@@ -130,6 +132,13 @@ def run_gameday(
     console = console or Console(stderr=True)
     ordered = gameday.ordered()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    # Log lines of chaoslib and chaoskit print above the live display instead of through it.
+    handler = RichHandler(console=console, show_path=False, level=logging.WARNING)
+    # chaoslib warns on every run that rollbacks were requested: chaoskit always requests them.
+    handler.addFilter(lambda record: not record.getMessage().startswith("Rollbacks were"))
+    loggers = [logging.getLogger(name) for name in ("chaostoolkit", "chaoskit")]
+    for logger in loggers:
+        logger.addHandler(handler)
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             overall = progress.add_task(f"game day {gameday.name}", total=len(ordered))
@@ -156,6 +165,8 @@ def run_gameday(
                         progress.add_task(f"{rest.name} [dim]skipped[/]", total=1)
                     break
     finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
         result.finished = clock()
         _write_reports(result)
         store = history if history is not None else History()
