@@ -227,7 +227,10 @@ def run_experiment_file(
     prepared = prepare_experiment(experiment, run_id, target, endpoint_url, variables)
     config = _plain_config(prepared["configuration"])
     resolved = resolve_target(config)  # raises BadInput before anything runs
-    control_loaded = importlib.util.find_spec(CONTROL["provider"]["module"]) is not None
+    try:
+        control_loaded = importlib.util.find_spec(CONTROL["provider"]["module"]) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        control_loaded = False
     if not control_loaded:
         logger.warning("control module %s is not installed", CONTROL["provider"]["module"])
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
