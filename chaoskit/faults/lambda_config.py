@@ -1,0 +1,200 @@
+"""Shared Lambda plumbing for actions: read a function, wait for updates, change it by merging.
+
+Every action that changes a function's configuration goes through
+:func:`update_configuration`, which
+
+- waits until the function is not being updated (``LastUpdateStatus``) before
+  and after the change, since Lambda refuses a second update while one is in
+  progress;
+- reads the current configuration, lets the caller compute the desired layers
+  and variables from it, and sends only what differs (so running an action or
+  a restore twice makes no second call);
+- guards the read-modify-write with ``RevisionId`` and re-plans when another
+  writer got in between.
+
+Layers and environment variables belong to the user: callers merge into them,
+never replace them. ``None`` as the desired variables means "no environment".
+"""
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chaoskit import aws
+from chaoskit.errors import AWSActionFailed, BadInput, aws_failure
+
+__all__ = [
+    "Plan",
+    "environment_of",
+    "function_name_of",
+    "get_configuration",
+    "get_function",
+    "layer_arns",
+    "layer_name_of",
+    "update_configuration",
+    "wait_until_updated",
+]
+
+#: What a planner returns: ``{"Layers": [...]}`` and/or ``{"Variables": {...} | None}``.
+Plan = dict[str, Any]
+
+_UPDATE = "lambda:UpdateFunctionConfiguration"
+_RETRYABLE = ("ResourceConflictException", "PreconditionFailedException")
+
+
+def function_name_of(name_or_arn: str) -> str:
+    """Return the bare function name of a name, a ``name:qualifier`` or a function ARN.
+
+    Raises:
+        BadInput: the value is empty or an ARN of something other than a function.
+    """
+    value = (name_or_arn or "").strip()
+    if value.startswith("arn:"):
+        parts = value.split(":")
+        if len(parts) < 7 or parts[5] != "function" or not parts[6]:
+            raise BadInput(
+                f"'{name_or_arn}' is not a Lambda function ARN: expected "
+                "arn:aws:lambda:<region>:<account>:function:<name>"
+            )
+        return parts[6]
+    name = value.split(":", 1)[0]
+    if not name:
+        raise BadInput("empty function name: expected a Lambda function name or ARN")
+    return name
+
+
+def layer_name_of(layer_version_arn: str) -> str:
+    """Return the layer ARN without its version (``...:layer:name``)."""
+    head, _, version = layer_version_arn.rpartition(":")
+    return head if version.isdigit() else layer_version_arn
+
+
+def layer_arns(config: Mapping[str, Any]) -> list[str]:
+    """Return the layer version ARNs of a function configuration, in order."""
+    return [str(layer["Arn"]) for layer in config.get("Layers") or []]
+
+
+def environment_of(config: Mapping[str, Any]) -> dict[str, str] | None:
+    """Return a copy of a configuration's variables, or ``None`` when it has no environment."""
+    env = config.get("Environment")
+    if not isinstance(env, Mapping) or "Variables" not in env:
+        return None
+    return dict(env.get("Variables") or {})
+
+
+def _clean(response: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+
+def get_function(
+    function_name: str, configuration: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return ``{"Configuration": {...}, "Tags": {...}}`` of a function (one GetFunction call)."""
+    try:
+        out = aws.client("lambda", configuration).get_function(FunctionName=function_name)
+    except ClientError as err:
+        raise aws_failure("lambda:GetFunction", function_name, err) from err
+    return {"Configuration": _clean(out["Configuration"]), "Tags": dict(out.get("Tags") or {})}
+
+
+def get_configuration(
+    function_name: str, configuration: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Return a function's configuration (GetFunctionConfiguration, without metadata)."""
+    try:
+        out = aws.client("lambda", configuration).get_function_configuration(
+            FunctionName=function_name
+        )
+    except ClientError as err:
+        raise aws_failure("lambda:GetFunctionConfiguration", function_name, err) from err
+    return _clean(out)
+
+
+def wait_until_updated(
+    function_name: str,
+    configuration: Mapping[str, Any] | None = None,
+    timeout: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Wait until no update is in progress on a function; return its configuration.
+
+    Raises:
+        AWSActionFailed: the last update failed, or the function is still updating
+            after ``timeout`` seconds.
+    """
+    deadline = clock() + timeout
+    delay = 0.25
+    while True:
+        config = get_configuration(function_name, configuration)
+        status = config.get("LastUpdateStatus") or "Successful"
+        if status == "Failed":
+            raise AWSActionFailed(
+                _UPDATE,
+                function_name,
+                str(config.get("LastUpdateStatusReasonCode") or "UpdateFailed"),
+                str(config.get("LastUpdateStatusReason") or "the last update failed"),
+            )
+        if status != "InProgress" and config.get("State") != "Pending":
+            return config
+        if clock() >= deadline:
+            raise AWSActionFailed(
+                _UPDATE,
+                function_name,
+                "UpdateTimeout",
+                f"still {status} after {timeout:g} s (LastUpdateStatus)",
+            )
+        sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def _changes(config: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if "Layers" in plan and list(plan["Layers"]) != layer_arns(config):
+        kwargs["Layers"] = list(plan["Layers"])
+    if "Variables" in plan:
+        wanted = plan["Variables"]
+        current = environment_of(config)
+        if (wanted or {}) != (current or {}):
+            kwargs["Environment"] = {"Variables": dict(wanted or {})}
+    return kwargs
+
+
+def update_configuration(
+    function_name: str,
+    planner: Callable[[dict[str, Any]], Plan],
+    configuration: Mapping[str, Any] | None = None,
+    timeout: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Change a function's layers and/or variables to what ``planner`` wants.
+
+    ``planner`` receives the current configuration and returns a :data:`Plan`;
+    keys it leaves out are not touched. Nothing is sent when the plan equals
+    the current state. Returns the configuration after the update settled.
+
+    Raises:
+        AWSActionFailed: the update (or the wait for it) failed.
+    """
+    lam = aws.client("lambda", configuration)
+    for attempt in range(5):
+        config = wait_until_updated(function_name, configuration, timeout, sleep, clock)
+        kwargs = _changes(config, planner(config))
+        if not kwargs:
+            return config
+        if config.get("RevisionId"):
+            kwargs["RevisionId"] = config["RevisionId"]
+        try:
+            lam.update_function_configuration(FunctionName=function_name, **kwargs)
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code")
+            if code in _RETRYABLE and attempt < 4:
+                # Someone else updated the function in between: read again and re-plan.
+                sleep(0.5 * (attempt + 1))
+                continue
+            raise aws_failure(_UPDATE, function_name, err) from err
+        return wait_until_updated(function_name, configuration, timeout, sleep, clock)
+    raise AssertionError("unreachable")  # pragma: no cover
