@@ -1,0 +1,124 @@
+"""Snapshot before mutating: the :func:`mutation` context manager.
+
+Every action that changes AWS wraps the change in::
+
+    with mutation(action="set_reserved_concurrency", resource="orders-worker",
+                  restorer="chaoskit.faults.kill_switch:restore_reserved_concurrency_snapshot",
+                  snapshot={"function_name": "orders-worker", "previous": None},
+                  configuration=configuration) as change:
+        if not change.dry_run:
+            ...mutate...
+
+Before the block runs, the change is appended to the run's journal with
+status ``pending`` and fsync'd, after taking the resource for this run (a
+second run on the same resource refuses). When the block ends the change is
+marked ``applied``; when it raises, the restorer runs at once (restorers are
+idempotent, so a half-done mutation is undone too) and the error propagates.
+With ``chaoskit_dry_run`` set, nothing is recorded or locked: the change is
+printed and the block receives ``change.dry_run == True``.
+"""
+
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaoskit.run_context import current_run_id
+from chaoskit.undo import lock, store
+from chaoskit.undo.restore import resolve_restorer, restore_change
+from chaoskit.undo.settings import setting, target_of
+
+__all__ = ["Change", "is_dry_run", "mutation"]
+
+logger = logging.getLogger("chaoskit")
+
+
+@dataclass
+class Change:
+    """One recorded change, as handed to the body of :func:`mutation`."""
+
+    id: str
+    run_id: str
+    action: str
+    resource: str
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+
+
+def is_dry_run(configuration: Mapping[str, Any] | None) -> bool:
+    """Tell whether ``chaoskit_dry_run`` is on (configuration, then settings file)."""
+    value = setting(configuration, "chaoskit_dry_run", False)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _announce(action: str, resource: str, snapshot: Mapping[str, Any]) -> None:
+    line = f"dry run: would {action} on '{resource}' (now: {json.dumps(snapshot, default=str)})"
+    logger.info(line)
+    print(line, file=sys.stdout, flush=True)
+
+
+@contextmanager
+def mutation(
+    action: str,
+    resource: str,
+    restorer: str,
+    snapshot: Mapping[str, Any],
+    configuration: Mapping[str, Any] | None = None,
+) -> Iterator[Change]:
+    """Record a change durably, then let the block make it; undo it if the block fails.
+
+    Args:
+        action: the action's name, e.g. ``"set_reserved_concurrency"``.
+        resource: the resource's name (function name, health check id...).
+        restorer: ``"package.module:function"`` taking ``(snapshot, configuration)``.
+        snapshot: JSON-safe state the restorer needs to put things back exactly.
+        configuration: Chaos Toolkit configuration (run id, target, guardrails).
+
+    Raises:
+        BadInput: the restorer cannot be imported (nothing was changed).
+        SafetyAbort: another run holds the resource (nothing was changed).
+    """
+    run_id = current_run_id(configuration)
+    change = Change(
+        id=uuid.uuid4().hex[:16],
+        run_id=run_id,
+        action=action,
+        resource=resource,
+        snapshot=dict(snapshot),
+    )
+    if is_dry_run(configuration):
+        change.dry_run = True
+        _announce(action, resource, snapshot)
+        yield change
+        return
+    resolve_restorer(restorer)  # a typo must fail before the mutation, not at rollback
+    record = {
+        "id": change.id,
+        "run_id": run_id,
+        "action": action,
+        "resource": resource,
+        "restorer": restorer,
+        "snapshot": change.snapshot,
+        "target": target_of(configuration),
+        "status": "pending",
+        "recorded_at": time.time(),
+    }
+    with store.exclusive():
+        lock.acquire(run_id, resource, configuration)
+        store.append(run_id, record)
+    try:
+        yield change
+    except BaseException:
+        # Undo whatever part of the mutation happened; the original error wins.
+        result = restore_change(record, configuration, status="not-applied")
+        if result["status"] != "not-applied":
+            logger.error("the failed %s on '%s' is not restored", action, resource)
+        raise
+    store.append(run_id, {"id": change.id, "status": "applied", "applied_at": time.time()})

@@ -1,0 +1,129 @@
+"""Restore what a run changed, from its journal, newest change first.
+
+A restorer is ``def restorer(snapshot: dict, configuration: dict) -> None``,
+named ``"package.module:function"`` in the journal, idempotent and exact: it
+puts the resource back as the snapshot says, whatever state it finds. It is
+called with the target recorded with the change, so ``chaoskit rollback``
+needs no configuration to find the resource again.
+"""
+
+import importlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from chaoskit.errors import BadInput
+from chaoskit.undo import lock, store
+
+__all__ = [
+    "Restorer",
+    "pending_runs",
+    "resolve_restorer",
+    "restore_change",
+    "rollback_run",
+]
+
+logger = logging.getLogger("chaoskit")
+
+Restorer = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+def resolve_restorer(spec: str) -> Restorer:
+    """Import the restorer named ``"package.module:function"``.
+
+    Raises:
+        BadInput: the name is malformed, or the module or function is missing.
+    """
+    module_name, sep, func_name = str(spec).partition(":")
+    if not sep or not module_name or not func_name:
+        raise BadInput(f"invalid restorer '{spec}': expected 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise BadInput(f"could not import module '{module_name}' of restorer '{spec}'") from err
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise BadInput(f"module '{module_name}' has no function '{func_name}' (restorer '{spec}')")
+    restorer: Restorer = func
+    return restorer
+
+
+def _config_for(change: Mapping[str, Any], configuration: Mapping[str, Any] | None) -> dict:
+    config = dict(configuration or {})
+    # The resource lives where it was changed: the recorded target wins.
+    config.update(change.get("target") or {})
+    config["chaoskit_run_id"] = change.get("run_id")
+    return config
+
+
+def restore_change(
+    change: Mapping[str, Any],
+    configuration: Mapping[str, Any] | None = None,
+    status: str = "restored",
+) -> dict[str, Any]:
+    """Run one change's restorer and journal the outcome; return a result row.
+
+    Never raises for a failing restorer: the failure is journaled as
+    ``restore_failed`` with its error, and returned, so one bad change does
+    not stop the others from being restored.
+    """
+    run_id = str(change["run_id"])
+    row = {
+        "id": change["id"],
+        "run_id": run_id,
+        "action": change.get("action"),
+        "resource": change.get("resource"),
+    }
+    try:
+        restorer = resolve_restorer(str(change.get("restorer")))
+        restorer(dict(change.get("snapshot") or {}), _config_for(change, configuration))
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}"
+        logger.error("could not restore %s on '%s': %s", row["action"], row["resource"], error)
+        store.append(run_id, {"id": change["id"], "status": "restore_failed", "error": error})
+        return {**row, "status": "restore_failed", "error": error}
+    now = time.time()
+    store.append(run_id, {"id": change["id"], "status": status, "restored_at": now})
+    logger.info("restored %s on '%s'", row["action"], row["resource"])
+    return {**row, "status": status, "restored_at": now}
+
+
+def rollback_run(
+    run_id: str,
+    configuration: Mapping[str, Any] | None = None,
+    action: str | None = None,
+    resource: str | None = None,
+) -> list[dict[str, Any]]:
+    """Restore every change of ``run_id`` not yet restored, newest first.
+
+    Args:
+        run_id: the run whose journal to replay.
+        configuration: base configuration for the restorers (the target
+            recorded with each change wins over it).
+        action: only restore changes made by this action.
+        resource: only restore changes on this resource.
+
+    Returns:
+        One row per change it tried: ``id, run_id, action, resource, status``
+        (``restored`` or ``restore_failed``) and ``restored_at`` or ``error``.
+        Changes already restored are skipped, so a second call returns ``[]``.
+    """
+    todo = [
+        c
+        for c in store.unrestored(run_id)
+        if (action is None or c.get("action") == action)
+        and (resource is None or c.get("resource") == resource)
+    ]
+    results = [restore_change(c, configuration) for c in reversed(todo)]
+    if not store.unrestored(run_id):
+        everything = store.changes(run_id)
+        if everything:
+            target = _config_for(everything[-1], configuration)
+            lock.release(run_id, [str(c.get("resource")) for c in everything], target)
+    return results
+
+
+def pending_runs() -> list[str]:
+    """Return the ids of runs whose journal has changes not yet restored."""
+    return [run_id for run_id in store.run_ids() if store.unrestored(run_id)]

@@ -1,0 +1,86 @@
+"""Where the undo machinery keeps its files, and the settings file.
+
+The home folder is ``$CHAOSKIT_HOME`` (default ``./.chaoskit``): journals of
+changes live in ``journal/<run id>.jsonl``, and ``settings.yaml`` may hold the
+same guardrail keys an experiment's ``configuration`` takes
+(``chaoskit_allow``, ``chaoskit_dry_run``, ``chaoskit_stop_alarms``...).
+Precedence: the experiment's configuration beats the settings file.
+"""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaoskit import envvars
+from chaoskit.errors import BadInput
+
+__all__ = [
+    "TARGET_KEYS",
+    "home",
+    "journal_dir",
+    "load_settings",
+    "setting",
+    "target_of",
+]
+
+#: Configuration keys that say where a resource lives; recorded with every change.
+TARGET_KEYS = (
+    "chaoskit_target",
+    "chaoskit_endpoint_url",
+    "chaoskit_sandbox_port",
+    "aws_region",
+    "aws_profile_name",
+    "aws_assume_role_arn",
+)
+
+
+def home() -> Path:
+    """Return chaoskit's home folder for run state (``$CHAOSKIT_HOME`` or ``.chaoskit``)."""
+    return Path(os.environ.get(envvars.HOME) or ".chaoskit")
+
+
+def journal_dir() -> Path:
+    """Return the folder of undo journals, ``<home>/journal``."""
+    return home() / "journal"
+
+
+def load_settings(path: Path | None = None) -> dict[str, Any]:
+    """Read the settings file (``<home>/settings.yaml``); a missing file is empty.
+
+    Raises:
+        BadInput: the file is not YAML or does not hold a mapping.
+    """
+    file = path or home() / "settings.yaml"
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as err:
+        raise BadInput(f"cannot read settings file '{file}': {err.strerror or err}") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise BadInput(f"settings file '{file}' is not valid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadInput(f"settings file '{file}' must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def setting(configuration: Mapping[str, Any] | None, key: str, default: Any = None) -> Any:
+    """Return ``key`` from the configuration, else from the settings file, else ``default``."""
+    cfg = configuration or {}
+    if key in cfg and cfg[key] is not None:
+        return cfg[key]
+    value = load_settings().get(key)
+    return default if value is None else value
+
+
+def target_of(configuration: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the keys of ``configuration`` that say where AWS calls go."""
+    cfg = configuration or {}
+    return {k: cfg[k] for k in TARGET_KEYS if cfg.get(k) is not None}

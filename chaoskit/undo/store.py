@@ -1,0 +1,146 @@
+"""The journal files: one append-only, fsync'd JSON-lines file per run.
+
+``<home>/journal/<run id>.jsonl`` holds events. The first event of a change
+is its full record (``id, run_id, action, resource, restorer, snapshot,
+target, status="pending", recorded_at``); later events carry the same ``id``
+and a new ``status`` (``applied``, ``restored``, ``not-applied``,
+``restore_failed``) with ``applied_at``, ``restored_at`` or ``error``.
+Folding the events gives each change's current state. A line torn by a crash
+is ignored: every complete line before it still counts.
+"""
+
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from chaoskit.undo.settings import journal_dir
+
+__all__ = [
+    "UNRESTORED",
+    "append",
+    "changes",
+    "exclusive",
+    "journal_path",
+    "read_events",
+    "run_ids",
+    "unrestored",
+]
+
+#: Statuses of a change that may still be live on the target.
+UNRESTORED = frozenset({"pending", "applied", "restore_failed"})
+
+_thread_lock = threading.RLock()
+
+
+def journal_path(run_id: str) -> Path:
+    """Return the journal file of ``run_id``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return journal_dir() / f"{safe}.jsonl"
+
+
+def append(run_id: str, event: dict[str, Any]) -> None:
+    """Append one event to the run's journal and fsync it before returning."""
+    path = journal_path(run_id)
+    created = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(event, sort_keys=True, default=str) + "\n"
+    with _thread_lock, open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if created:
+        # Make the new directory entry durable too, or a crash could lose the file.
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_events(run_id: str) -> list[dict[str, Any]]:
+    """Return every complete event of the run's journal, oldest first."""
+    path = journal_path(run_id)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by a crash
+        if isinstance(event, dict) and event.get("id"):
+            events.append(event)
+    return events
+
+
+def changes(run_id: str) -> list[dict[str, Any]]:
+    """Return the run's changes, each folded to its latest state, in recording order."""
+    folded: dict[str, dict[str, Any]] = {}
+    for event in read_events(run_id):
+        current = folded.get(event["id"])
+        if current is None:
+            if "action" not in event:
+                continue  # an update whose record was lost: nothing to restore from
+            folded[event["id"]] = dict(event)
+            continue
+        for key, value in event.items():
+            if key != "id":
+                current[key] = value
+        if event.get("status") in ("restored", "not-applied"):
+            current.pop("error", None)
+    return list(folded.values())
+
+
+def unrestored(run_id: str) -> list[dict[str, Any]]:
+    """Return the run's changes that may still be live, in recording order."""
+    return [c for c in changes(run_id) if c.get("status") in UNRESTORED]
+
+
+def run_ids() -> list[str]:
+    """Return the run ids that have a journal, sorted."""
+    folder = journal_dir()
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.glob("*.jsonl")):
+        first = _first_event(path)
+        if first is not None:
+            out.append(str(first.get("run_id") or path.stem))
+    return out
+
+
+def _first_event(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(event, dict):
+                    return event
+    except OSError:
+        return None
+    return None
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the journal folder's lock (threads of this process and other processes)."""
+    folder = journal_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with _thread_lock, open(folder / ".lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
