@@ -11,6 +11,7 @@ __all__ = [
     "CONFIG_PARAMETER",
     "CONFIG_TTL",
     "DISABLED",
+    "ENABLE_SNAPSHOT",
     "HOME",
     "LEDGER_TABLE",
     "LIVE_AWS",
@@ -40,6 +41,9 @@ ORIGINAL_EXEC_WRAPPER = "CHAOSKIT_ORIGINAL_EXEC_WRAPPER"
 ACK = "CHAOSKIT_ACK"
 #: DynamoDB table of the event ledger (default ``chaoskit-ledger``).
 LEDGER_TABLE = "CHAOSKIT_LEDGER_TABLE"
+#: Set by the enable action: JSON of what it changed, so the layer can be removed exactly
+#: even without the run's journal. The layer ignores it.
+ENABLE_SNAPSHOT = "CHAOSKIT_ENABLE_SNAPSHOT"
 
 # --- the runner (CLI, actions, probes) --------------------------------------
 #: Run id of the experiment in progress.
