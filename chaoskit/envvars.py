@@ -18,8 +18,14 @@ __all__ = [
     "ORIGINAL_EXEC_WRAPPER",
     "ORIGINAL_HANDLER",
     "RUN_ID",
+    "SANDBOX_HEALTH_INTERVAL",
+    "SANDBOX_INTERPRETERS",
+    "SANDBOX_KEEPALIVE_MS",
+    "SANDBOX_POLL_BACKOFF",
     "SANDBOX_PORT",
     "SANDBOX_PYTHON",
+    "SANDBOX_RETRY_BASE_DELAY",
+    "SANDBOX_STATE_DIR",
     "TARGET",
     "is_truthy",
 ]
@@ -58,6 +64,18 @@ CACHE_DIR = "CHAOSKIT_CACHE_DIR"
 SANDBOX_PORT = "CHAOSKIT_SANDBOX_PORT"
 #: Python 3.13 interpreter used to run the sandbox.
 SANDBOX_PYTHON = "CHAOSKIT_SANDBOX_PYTHON"
+#: Sandbox speed knob: base delay in seconds of Lambda async retries (AWS: about 60).
+SANDBOX_RETRY_BASE_DELAY = "CHAOSKIT_SANDBOX_RETRY_BASE_DELAY"
+#: Sandbox speed knob: seconds between Route 53 health check probes (default: the check's own).
+SANDBOX_HEALTH_INTERVAL = "CHAOSKIT_SANDBOX_HEALTH_INTERVAL"
+#: Sandbox speed knob: idle milliseconds before a warm Lambda environment is stopped.
+SANDBOX_KEEPALIVE_MS = "CHAOSKIT_SANDBOX_KEEPALIVE_MS"
+#: Sandbox speed knob: longest pause in seconds of an idle event source mapping poller.
+SANDBOX_POLL_BACKOFF = "CHAOSKIT_SANDBOX_POLL_BACKOFF"
+#: Set by the sandbox for its plugin: JSON map of Python versions to local interpreters.
+SANDBOX_INTERPRETERS = "CHAOSKIT_SANDBOX_INTERPRETERS"
+#: Set by the sandbox for its plugin: the state folder of the running sandbox.
+SANDBOX_STATE_DIR = "CHAOSKIT_SANDBOX_STATE_DIR"
 #: Set to 1 to run the opt-in tests against real AWS.
 LIVE_AWS = "CHAOSKIT_LIVE_AWS"
 
