@@ -71,6 +71,7 @@ def mutation(
     restorer: str,
     snapshot: Mapping[str, Any],
     configuration: Mapping[str, Any] | None = None,
+    lock_key: str | None = None,
 ) -> Iterator[Change]:
     """Record a change durably, then let the block make it; undo it if the block fails.
 
@@ -80,6 +81,8 @@ def mutation(
         restorer: ``"package.module:function"`` taking ``(snapshot, configuration)``.
         snapshot: JSON-safe state the restorer needs to put things back exactly.
         configuration: Chaos Toolkit configuration (run id, target, guardrails).
+        lock_key: what one run at a time may change, default ``resource``;
+            e.g. the function name for a change to one of its aliases.
 
     Raises:
         BadInput: the restorer cannot be imported (nothing was changed).
@@ -107,11 +110,12 @@ def mutation(
         "restorer": restorer,
         "snapshot": change.snapshot,
         "target": target_of(configuration),
+        "lock": lock_key or resource,
         "status": "pending",
         "recorded_at": time.time(),
     }
     with store.exclusive():
-        lock.acquire(run_id, resource, configuration)
+        record["remote_lock"] = lock.acquire(run_id, lock_key or resource, configuration)
         store.append(run_id, record)
     try:
         yield change

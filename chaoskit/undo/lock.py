@@ -28,7 +28,14 @@ from chaoskit.errors import AWSActionFailed, SafetyAbort, aws_failure
 from chaoskit.undo import store
 from chaoskit.undo.settings import setting, target_of
 
-__all__ = ["DEFAULT_LOCK_TTL", "LOCK_PREFIX", "acquire", "lock_parameter", "release"]
+__all__ = [
+    "DEFAULT_LOCK_TTL",
+    "LOCK_PREFIX",
+    "acquire",
+    "lock_parameter",
+    "release",
+    "remote_locking",
+]
 
 LOCK_PREFIX = "/chaoskit/locks/"
 DEFAULT_LOCK_TTL = 6 * 3600
@@ -48,9 +55,8 @@ def _local_holder(run_id: str, resource: str, target: Mapping[str, Any]) -> str 
         if other == run_id:
             continue
         for change in store.unrestored(other):
-            if change.get("resource") == resource and _same_target(
-                change.get("target") or {}, target
-            ):
+            held = change.get("lock") or change.get("resource")
+            if held == resource and _same_target(change.get("target") or {}, target):
                 return other
     return None
 
@@ -62,8 +68,10 @@ def _held(resource: str, holder: str, where: str) -> SafetyAbort:
     )
 
 
-def acquire(run_id: str, resource: str, configuration: Mapping[str, Any] | None = None) -> None:
+def acquire(run_id: str, resource: str, configuration: Mapping[str, Any] | None = None) -> bool:
     """Take ``resource`` for ``run_id``, or refuse naming the run that holds it.
+
+    Returns whether a lock was taken on the target (to be released by rollback).
 
     Call with :func:`chaoskit.undo.store.exclusive` held so that the check and
     the journal append that follows it are atomic on this machine.
@@ -75,9 +83,18 @@ def acquire(run_id: str, resource: str, configuration: Mapping[str, Any] | None 
     holder = _local_holder(run_id, resource, target_of(configuration))
     if holder:
         raise _held(resource, holder, "unrestored changes in its journal")
-    if not setting(configuration, "chaoskit_remote_lock", True):
-        return
+    if not remote_locking(configuration):
+        return False
     _acquire_remote(run_id, resource, configuration)
+    return True
+
+
+def remote_locking(configuration: Mapping[str, Any] | None) -> bool:
+    """Tell whether locks are also taken on the target (``chaoskit_remote_lock``)."""
+    value = setting(configuration, "chaoskit_remote_lock", True)
+    if isinstance(value, str):
+        return value.strip().lower() not in ("0", "false", "no", "off")
+    return bool(value)
 
 
 def _acquire_remote(run_id: str, resource: str, configuration: Mapping[str, Any] | None) -> None:
@@ -139,8 +156,6 @@ def release(
     Locks held by another run are left alone. Errors are not fatal: an
     unreleased lock expires on its own.
     """
-    if not setting(configuration, "chaoskit_remote_lock", True):
-        return []
     released = []
     ssm = client("ssm", configuration)
     for resource in sorted(set(resources)):

@@ -117,10 +117,10 @@ def rollback_run(
     ]
     results = [restore_change(c, configuration) for c in reversed(todo)]
     if not store.unrestored(run_id):
-        everything = store.changes(run_id)
-        if everything:
-            target = _config_for(everything[-1], configuration)
-            lock.release(run_id, [str(c.get("resource")) for c in everything], target)
+        locked = [c for c in store.changes(run_id) if c.get("remote_lock")]
+        if locked:
+            keys = [str(c.get("lock") or c.get("resource")) for c in locked]
+            lock.release(run_id, keys, _config_for(locked[-1], configuration))
     return results
 
 
