@@ -14,10 +14,17 @@ Every action that changes a function's configuration goes through
 
 Layers and environment variables belong to the user: callers merge into them,
 never replace them. ``None`` as the desired variables means "no environment".
+
+The function's fault config lives here too: the SSM parameter
+``/chaoskit/faults/<function>`` (contract 1), read, written and restored by
+:func:`read_fault_parameter`, :func:`write_fault_parameter` and the restorer
+:func:`restore_fault_parameter`.
 """
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,14 +34,19 @@ from chaoskit.errors import AWSActionFailed, BadInput, aws_failure
 
 __all__ = [
     "Plan",
+    "ensure_layer_version",
     "environment_of",
+    "fault_parameter_name",
     "function_name_of",
     "get_configuration",
     "get_function",
     "layer_arns",
     "layer_name_of",
+    "read_fault_parameter",
+    "restore_fault_parameter",
     "update_configuration",
     "wait_until_updated",
+    "write_fault_parameter",
 ]
 
 #: What a planner returns: ``{"Layers": [...]}`` and/or ``{"Variables": {...} | None}``.
@@ -198,3 +210,96 @@ def update_configuration(
             raise aws_failure(_UPDATE, function_name, err) from err
         return wait_until_updated(function_name, configuration, timeout, sleep, clock)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def ensure_layer_version(
+    zip_path: Path,
+    layer_name: str,
+    configuration: Mapping[str, Any] | None = None,
+    runtimes: tuple[str, ...] = (),
+) -> str:
+    """Return the ARN of a layer version with exactly this zip, publishing one if needed.
+
+    The zip's SHA-256 is kept in the version's description (``sha256:<hex>``),
+    so an identical build reuses the existing version instead of piling up new ones.
+    """
+    content = Path(zip_path).read_bytes()
+    digest = "sha256:" + hashlib.sha256(content).hexdigest()
+    lam = aws.client("lambda", configuration)
+    kwargs: dict[str, Any] = {"LayerName": layer_name}
+    try:
+        while True:
+            page = lam.list_layer_versions(**kwargs)
+            for version in page.get("LayerVersions", []):
+                if digest in str(version.get("Description") or ""):
+                    return str(version["LayerVersionArn"])
+            if not page.get("NextMarker"):
+                break
+            kwargs["Marker"] = page["NextMarker"]
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise aws_failure("lambda:ListLayerVersions", layer_name, err) from err
+    publish: dict[str, Any] = {
+        "LayerName": layer_name,
+        "Description": f"chaoskit fault injection layer {digest}",
+        "Content": {"ZipFile": content},
+    }
+    if runtimes:
+        publish["CompatibleRuntimes"] = list(runtimes)
+    try:
+        out = lam.publish_layer_version(**publish)
+    except ClientError as err:
+        raise aws_failure("lambda:PublishLayerVersion", layer_name, err) from err
+    return str(out["LayerVersionArn"])
+
+
+# --- the fault config parameter ------------------------------------------------
+
+FAULT_PARAMETER_PREFIX = "/chaoskit/faults/"
+
+
+def fault_parameter_name(function_name: str) -> str:
+    """Return the SSM parameter that holds a function's fault config."""
+    return FAULT_PARAMETER_PREFIX + function_name_of(function_name)
+
+
+def read_fault_parameter(
+    parameter: str, configuration: Mapping[str, Any] | None = None
+) -> str | None:
+    """Return the parameter's value, or ``None`` when it does not exist."""
+    try:
+        out = aws.client("ssm", configuration).get_parameter(Name=parameter)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return None
+        raise aws_failure("ssm:GetParameter", parameter, err) from err
+    return str(out["Parameter"]["Value"])
+
+
+def write_fault_parameter(
+    parameter: str, value: str | None, configuration: Mapping[str, Any] | None = None
+) -> None:
+    """Write the parameter, or delete it when ``value`` is ``None`` (absent stays absent)."""
+    ssm = aws.client("ssm", configuration)
+    try:
+        if value is None:
+            ssm.delete_parameter(Name=parameter)
+        else:
+            ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=True)
+    except ClientError as err:
+        if value is None and err.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            return
+        op = "ssm:DeleteParameter" if value is None else "ssm:PutParameter"
+        raise aws_failure(op, parameter, err) from err
+
+
+def restore_fault_parameter(snapshot: dict[str, Any], configuration: dict[str, Any]) -> None:
+    """Put a fault config parameter back as it was: its previous value, or absent.
+
+    Idempotent: the restorer of every ``inject_*`` action.
+    """
+    parameter = str(snapshot["parameter"])
+    previous = snapshot.get("previous")
+    if read_fault_parameter(parameter, configuration) == previous:
+        return
+    write_fault_parameter(parameter, previous, configuration)

@@ -1,0 +1,354 @@
+"""Layer actions against the moto server: merge, exact restore, faults, acknowledgements.
+
+The issue's exact-restore test: a function with layers [L1, L2], variables
+{A, B}, an exec wrapper or none, and reserved concurrency 7 is, after enable,
+inject and rollback, exactly as before; every action and every rollback run
+twice does no harm.
+"""
+
+import io
+import json
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaoskit import aws, envvars
+from chaoskit.errors import SafetyAbort
+from chaoskit.faults import lambda_config as lc
+from chaoskit.faults import layer
+from chaoskit.ledger import store
+from chaoskit.undo import rollback_run
+
+FUNCTION = "orders-worker"
+#: Keys moto changes on every update or that are not part of what we restore.
+VOLATILE = {"LastModified", "RevisionId", "CodeSha256", "LastUpdateStatus"}
+
+
+def _zip(
+    name: str = "app.py", text: str = "def handler(event, context):\n    return event\n"
+) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(name, text)
+    return buf.getvalue()
+
+
+def _publish(cfg: dict[str, Any], name: str) -> str:
+    out = aws.client("lambda", cfg).publish_layer_version(
+        LayerName=name, Content={"ZipFile": _zip(f"python/{name}.py", "X = 1\n")}
+    )
+    return str(out["LayerVersionArn"])
+
+
+@pytest.fixture
+def cfg(aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv(envvars.HOME, str(tmp_path / "home"))
+    return {**aws_env, "chaoskit_run_id": "run-layer-1"}
+
+
+def _make_function(
+    cfg: dict[str, Any],
+    layers: list[str] | None = None,
+    variables: dict[str, str] | None = None,
+    concurrency: int | None = 7,
+    tags: dict[str, str] | None = None,
+) -> None:
+    role = aws.client("iam", cfg).create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")
+    kwargs: dict[str, Any] = {}
+    if variables is not None:
+        kwargs["Environment"] = {"Variables": variables}
+    lam = aws.client("lambda", cfg)
+    lam.create_function(
+        FunctionName=FUNCTION,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="app.handler",
+        Code={"ZipFile": _zip()},
+        Layers=layers or [],
+        Tags=tags or {},
+        **kwargs,
+    )
+    if concurrency is not None:
+        lam.put_function_concurrency(
+            FunctionName=FUNCTION, ReservedConcurrentExecutions=concurrency
+        )
+
+
+def _state(cfg: dict[str, Any]) -> dict[str, Any]:
+    lam = aws.client("lambda", cfg)
+    config = {k: v for k, v in lc.get_configuration(FUNCTION, cfg).items() if k not in VOLATILE}
+    concurrency = lam.get_function_concurrency(FunctionName=FUNCTION)
+    config["__concurrency"] = concurrency.get("ReservedConcurrentExecutions")
+    return config
+
+
+def _count_updates(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+    aws.client("lambda", cfg).meta.events.register(
+        "before-call.lambda.UpdateFunctionConfiguration",
+        lambda params, **kwargs: sent.append(params),
+    )
+    return sent
+
+
+def _parameter(cfg: dict[str, Any]) -> str | None:
+    return lc.read_fault_parameter(f"/chaoskit/faults/{FUNCTION}", cfg)
+
+
+@pytest.mark.parametrize("wrapper", [None, "/opt/otel-instrument"])
+def test_enable_inject_and_rollback_restore_the_function_exactly(
+    cfg: dict[str, Any], wrapper: str | None
+) -> None:
+    l1, l2, ck = _publish(cfg, "L1"), _publish(cfg, "L2"), _publish(cfg, "chaoskit")
+    variables = {"A": "1", "B": "2"}
+    if wrapper:
+        variables["AWS_LAMBDA_EXEC_WRAPPER"] = wrapper
+    _make_function(cfg, layers=[l1, l2], variables=variables)
+    before = _state(cfg)
+
+    out = layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
+    assert out["layers"] == [l1, l2, ck]
+    env = lc.environment_of(lc.get_configuration(FUNCTION, cfg)) or {}
+    assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/chaoskit-wrapper"
+    assert env["CHAOSKIT_CONFIG_PARAMETER"] == f"/chaoskit/faults/{FUNCTION}"
+    assert env["CHAOSKIT_ACK"] == "1"
+    assert env["CHAOSKIT_CONFIG_TTL"] == "1"  # a local target
+    assert env["CHAOSKIT_LEDGER_TABLE"] == "chaoskit-ledger"
+    assert env["A"] == "1" and env["B"] == "2"
+    assert env.get("CHAOSKIT_ORIGINAL_EXEC_WRAPPER") == wrapper
+
+    injected = layer.inject_latency(FUNCTION, ms=800, configuration=cfg)
+    assert json.loads(_parameter(cfg) or "{}")["version"] == injected["version"]
+
+    results = rollback_run("run-layer-1", cfg)
+    assert [r["status"] for r in results] == ["restored", "restored"]
+    assert _state(cfg) == before
+    assert _parameter(cfg) is None
+
+    sent = _count_updates(cfg)
+    rollback_run("run-layer-1", cfg)  # twice: nothing left to do
+    layer.disable_chaoskit_layer(FUNCTION, configuration=cfg)
+    assert _state(cfg) == before
+    assert sent == []
+
+
+def test_a_function_without_environment_gets_no_environment_back(cfg: dict[str, Any]) -> None:
+    ck = _publish(cfg, "chaoskit")
+    _make_function(cfg, variables=None, concurrency=None)
+    before = _state(cfg)
+    assert lc.environment_of(lc.get_configuration(FUNCTION, cfg)) is None
+
+    layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
+    rollback_run("run-layer-1", cfg)
+    assert lc.environment_of(lc.get_configuration(FUNCTION, cfg)) is None
+    assert _state(cfg) == before
+    assert before["__concurrency"] is None
+
+
+def test_enable_twice_keeps_one_copy_and_disable_alone_restores(cfg: dict[str, Any]) -> None:
+    l1, ck = _publish(cfg, "L1"), _publish(cfg, "chaoskit")
+    _make_function(cfg, layers=[l1], variables={"A": "1"})
+    before = _state(cfg)
+
+    layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
+    sent = _count_updates(cfg)
+    again = layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
+    assert again["layers"] == [l1, ck]
+    assert sent == []  # the second enable found nothing to change
+
+    # Standalone disable, as by hand after the journal was lost.
+    out = layer.disable_chaoskit_layer(FUNCTION, configuration=cfg)
+    assert out == {"function_name": FUNCTION, "restored": True, "layers": [l1]}
+    assert _state(cfg) == before
+    assert layer.disable_chaoskit_layer(FUNCTION, configuration=cfg)["restored"] is False
+    rollback_run("run-layer-1", cfg)
+    assert _state(cfg) == before
+
+
+def test_an_older_chaoskit_layer_version_is_replaced_in_place_and_put_back(
+    cfg: dict[str, Any],
+) -> None:
+    l1, ck1, ck2 = _publish(cfg, "L1"), _publish(cfg, "chaoskit"), _publish(cfg, "chaoskit")
+    assert ck1 != ck2
+    _make_function(cfg, layers=[ck1, l1], variables={"A": "1"})
+    before = _state(cfg)
+    out = layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck2, configuration=cfg)
+    assert out["layers"] == [ck2, l1]
+    rollback_run("run-layer-1", cfg)
+    assert _state(cfg) == before
+
+
+def test_refuse_mode_leaves_a_function_with_its_own_wrapper_untouched(
+    cfg: dict[str, Any],
+) -> None:
+    ck = _publish(cfg, "chaoskit")
+    _make_function(cfg, variables={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-instrument"})
+    before = _state(cfg)
+    with pytest.raises(layer.LayerRefused, match=r"'/opt/otel-instrument'.*chain"):
+        layer.enable_chaoskit_layer(
+            FUNCTION, layer_arn=ck, on_existing_wrapper="refuse", configuration=cfg
+        )
+    assert _state(cfg) == before
+
+
+def test_a_function_with_five_layers_is_refused(cfg: dict[str, Any]) -> None:
+    layers = [_publish(cfg, f"L{i}") for i in range(5)]
+    ck = _publish(cfg, "chaoskit")
+    _make_function(cfg, layers=layers, variables={"A": "1"})
+    with pytest.raises(layer.LayerRefused, match="5 layers"):
+        layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
+
+
+def test_a_function_outside_the_allowlist_is_refused_before_any_change(
+    cfg: dict[str, Any],
+) -> None:
+    ck = _publish(cfg, "chaoskit")
+    _make_function(cfg, variables={"A": "1"}, tags={"team": "orders"})
+    before = _state(cfg)
+    allow = {**cfg, "chaoskit_allow": {"names": ["payments-*"], "tags": {"chaos": "ok"}}}
+    with pytest.raises(SafetyAbort):
+        layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=allow)
+    with pytest.raises(SafetyAbort):
+        layer.inject_latency(FUNCTION, ms=10, configuration=allow)
+    assert _state(cfg) == before
+    assert _parameter(cfg) is None
+
+
+def test_dry_run_changes_nothing(cfg: dict[str, Any]) -> None:
+    ck = _publish(cfg, "chaoskit")
+    _make_function(cfg, variables={"A": "1"})
+    before = _state(cfg)
+    dry = {**cfg, "chaoskit_dry_run": True}
+    assert layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=dry)["dry_run"]
+    assert layer.inject_exception(FUNCTION, configuration=dry)["dry_run"]
+    assert _state(cfg) == before
+    assert _parameter(cfg) is None
+
+
+def test_injected_faults_merge_by_kind_and_expire(cfg: dict[str, Any]) -> None:
+    _make_function(cfg, variables={"A": "1"})
+    now = time.time()
+    first = layer.inject_latency(FUNCTION, ms=100, duration=60, configuration=cfg)
+    layer.inject_latency(FUNCTION, min_ms=10, max_ms=20, duration=60, configuration=cfg)
+    last = layer.inject_sdk_throttle(
+        FUNCTION, service="dynamodb", operations=["PutItem"], rate=0.5, configuration=cfg
+    )
+    doc = json.loads(_parameter(cfg) or "{}")
+    assert doc["version"] == last["version"] != first["version"]
+    assert doc["run_id"] == "run-layer-1"
+    assert now + 890 < doc["expires_at"] < time.time() + 901
+    assert doc["faults"] == [
+        {"kind": "latency", "rate": 1.0, "min_ms": 10, "max_ms": 20},
+        {
+            "kind": "sdk_throttle",
+            "rate": 0.5,
+            "service": "dynamodb",
+            "operations": ["PutItem"],
+            "latency_ms": 0,
+        },
+    ]
+    replaced = layer.inject_status(FUNCTION, status_code=429, replace=True, configuration=cfg)
+    assert [f["kind"] for f in replaced["faults"]] == ["status"]
+
+
+def test_rollback_puts_back_a_fault_config_that_existed_before(cfg: dict[str, Any]) -> None:
+    _make_function(cfg, variables={"A": "1"})
+    old = json.dumps({"version": "v-old", "expires_at": 1.0, "faults": []})
+    lc.write_fault_parameter(f"/chaoskit/faults/{FUNCTION}", old, cfg)
+    layer.inject_exception(FUNCTION, rate=0.3, configuration=cfg)
+    layer.inject_timeout(FUNCTION, configuration=cfg)
+    rollback_run("run-layer-1", cfg)
+    assert _parameter(cfg) == old
+    rollback_run("run-layer-1", cfg)
+    assert _parameter(cfg) == old
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"ms": 10, "rate": 2.0}, "rate"), ({"ms": 10, "match": {"source": "smtp"}}, "source")],
+)
+def test_an_invalid_fault_is_refused_before_anything_is_written(
+    cfg: dict[str, Any], kwargs: dict[str, Any], field: str
+) -> None:
+    _make_function(cfg, variables={"A": "1"})
+    with pytest.raises(layer.FaultRefused, match=field):
+        layer.inject_latency(FUNCTION, configuration=cfg, **kwargs)
+    assert _parameter(cfg) is None
+
+
+def test_http_fault_and_clear(cfg: dict[str, Any]) -> None:
+    _make_function(cfg, variables={"A": "1"})
+    assert layer.clear_faults(FUNCTION, configuration=cfg)["cleared"] is False
+    layer.inject_http_fault(
+        FUNCTION, hosts=["payments.example.com"], status=429, retry_after=1, configuration=cfg
+    )
+    out = layer.clear_faults(FUNCTION, configuration=cfg)
+    doc = json.loads(_parameter(cfg) or "{}")
+    assert out["cleared"] is True
+    assert doc["faults"] == [] and doc["version"] == out["version"]
+
+
+def _ack(cfg: dict[str, Any], version: str, environment: str) -> None:
+    # What the layer writes after applying a version (contract 2).
+    table = store.ensure_table(cfg)
+    aws.client("dynamodb", cfg).put_item(
+        TableName=table,
+        Item={
+            "run_id": {"S": f"ack#{FUNCTION}"},
+            "sk": {"S": environment},
+            "version": {"S": version},
+            "at": {"N": str(time.time())},
+            "qualifier": {"S": "$LATEST"},
+        },
+    )
+
+
+def test_wait_for_fault_live_returns_once_the_written_version_is_acknowledged(
+    cfg: dict[str, Any],
+) -> None:
+    _make_function(cfg, variables={"A": "1"})
+    injected = layer.inject_latency(FUNCTION, ms=5, configuration=cfg)
+    _ack(cfg, "v-older", "env-1")
+    _ack(cfg, injected["version"], "env-2")
+    out = layer.wait_for_fault_live(FUNCTION, timeout=5, configuration=cfg)
+    assert out["live"] is True
+    assert out["version"] == injected["version"]
+    assert out["environments"] == 1
+
+
+def test_wait_for_fault_live_fails_after_the_timeout_naming_what_it_saw(
+    cfg: dict[str, Any],
+) -> None:
+    _make_function(cfg, variables={"A": "1"})
+    _ack(cfg, "v-older", "env-1")
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    with pytest.raises(layer.FaultNotLive, match=r"'v-new'.*v-older"):
+        layer._wait_live(FUNCTION, "v-new", 3.0, False, cfg, sleep=sleep, clock=lambda: now[0])
+    assert slept[:3] == [0.25, 0.5, 1.0] and sum(slept) >= 3.0
+
+
+def test_wait_for_fault_live_without_a_fault_config_is_refused(cfg: dict[str, Any]) -> None:
+    _make_function(cfg, variables={"A": "1"})
+    with pytest.raises(layer.FaultRefused, match="inject a fault first"):
+        layer.wait_for_fault_live(FUNCTION, timeout=1, configuration=cfg)
+
+
+def test_the_layer_version_is_published_once_per_content(
+    cfg: dict[str, Any], tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+    first.write_bytes(_zip("python/x.py", "A = 1\n"))
+    second.write_bytes(_zip("python/x.py", "A = 2\n"))
+    arn = lc.ensure_layer_version(first, "chaoskit", cfg)
+    assert lc.ensure_layer_version(first, "chaoskit", cfg) == arn
+    other = lc.ensure_layer_version(second, "chaoskit", cfg)
+    assert other != arn and other.endswith(":2")
