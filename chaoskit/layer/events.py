@@ -1,0 +1,95 @@
+"""What an invocation is: its event source, qualifier and event fields.
+
+Standard library only; everything here runs on every invocation, so it is
+kept to a few dictionary lookups.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+from chaoskit.layer.config import Match
+
+__all__ = ["batch_items", "detect_source", "field_value", "matches", "qualifier_of"]
+
+_RECORD_SOURCES = {"aws:sqs": "sqs", "aws:kinesis": "kinesis", "aws:dynamodb": "dynamodb"}
+_MISSING = object()
+
+
+def detect_source(event: Any) -> str:
+    """Return the event source: sqs, sns, eventbridge, kinesis, dynamodb, apigateway or direct."""
+    if not isinstance(event, dict):
+        return "direct"
+    records = event.get("Records")
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        first = records[0]
+        source = _RECORD_SOURCES.get(first.get("eventSource", ""))
+        if source:
+            return source
+        if first.get("EventSource") == "aws:sns":
+            return "sns"
+    if "detail-type" in event and "source" in event and "detail" in event:
+        return "eventbridge"
+    context = event.get("requestContext")
+    if isinstance(context, dict) and (
+        "httpMethod" in event or "routeKey" in event or "http" in context or "apiId" in context
+    ):
+        return "apigateway"
+    return "direct"  # fmt: skip
+
+
+def qualifier_of(context: Any) -> str:
+    """Return the invoked version or alias from the context's ARN, ``$LATEST`` if unqualified."""
+    arn = getattr(context, "invoked_function_arn", None)
+    if isinstance(arn, str):
+        parts = arn.split(":")
+        if len(parts) >= 8 and parts[7]:
+            return parts[7]
+    return "$LATEST"
+
+
+def field_value(event: Any, path: str) -> Any:
+    """Return the value at a dotted path in ``event`` (list indexes allowed), or a sentinel."""
+    node = event
+    for part in path.split("."):
+        if isinstance(node, dict):
+            node = node.get(part, _MISSING)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+        if node is _MISSING:
+            return _MISSING
+    return node
+
+
+def matches(match: Match | None, event: Any, source: str, qualifier: str) -> bool:
+    """Tell whether an invocation is one the fault applies to."""
+    if match is None:
+        return True
+    if match.qualifiers and qualifier not in match.qualifiers:
+        return False
+    if match.source is not None and match.source != source:
+        return False
+    return all(field_value(event, path) == value for path, value in match.fields)
+
+
+def batch_items(event: Any, source: str) -> Iterator[tuple[Any, str | None]]:
+    """Yield ``(record, item identifier)`` per batch record, as ``batchItemFailures`` names them.
+
+    SQS names a record by ``messageId``, Kinesis and DynamoDB streams by sequence
+    number. Events that are not batches yield the whole event with ``None``.
+    """
+    records = event.get("Records") if isinstance(event, dict) else None
+    if source in ("sqs", "kinesis", "dynamodb", "sns") and isinstance(records, list):
+        for record in records:
+            ident = None
+            if isinstance(record, dict):
+                if source == "sqs":
+                    ident = record.get("messageId")
+                elif source == "kinesis":
+                    ident = (record.get("kinesis") or {}).get("sequenceNumber")
+                elif source == "dynamodb":
+                    ident = (record.get("dynamodb") or {}).get("SequenceNumber")
+            yield record, ident if isinstance(ident, str) else None
+    else:
+        yield event, None

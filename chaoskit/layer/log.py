@@ -1,0 +1,46 @@
+"""The layer's log lines: one JSON object per line on stdout (CloudWatch Logs in Lambda).
+
+Standard library only. Tests swap :data:`sink` for a list's ``append``.
+"""
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["fault", "set_sink", "sink", "warning"]
+
+
+def _stdout(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+sink: Callable[[str], None] = _stdout
+
+
+def set_sink(new_sink: Callable[[str], None] | None) -> Callable[[str], None]:
+    """Send log lines to ``new_sink`` (``None``: back to stdout); return the previous sink."""
+    global sink
+    previous, sink = sink, new_sink or _stdout
+    return previous
+
+
+def _emit(record: dict[str, Any]) -> None:
+    # Logging must never break an invocation.
+    with contextlib.suppress(Exception):
+        sink(json.dumps(record, sort_keys=True, default=str))
+
+
+def fault(kind: str, version: str, roll: float, rate: float, **detail: Any) -> None:
+    """Log one injected fault: its kind, the config version and the rate roll."""
+    record: dict[str, Any] = {"chaoskit": "fault", "level": "INFO", "kind": kind, "version": version}
+    record.update(roll=round(roll, 6), rate=rate, at=round(time.time(), 3), **detail)
+    _emit(record)
+
+
+def warning(message: str, **detail: Any) -> None:
+    """Log one warning: something in the layer failed, so it did nothing (fail-open)."""
+    _emit({"chaoskit": "warning", "level": "WARNING", "message": message, **detail})

@@ -1,0 +1,274 @@
+"""The heart of the layer: decide, for one invocation, which faults fire, and run the handler.
+
+Fail-open is the contract: any error in chaoskit's own machinery means no
+fault, one warning line, and the handler called exactly once. Only the faults
+themselves (an injected exception, a timeout) make an invocation fail.
+"""
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from chaoskit import envvars
+from chaoskit.layer import events, log, tracing
+from chaoskit.layer.config import Fault, FaultConfig
+from chaoskit.layer.exceptions import ChaosKitInjectedTimeout, injected_exception_type
+from chaoskit.layer.loader import ConfigLoader
+
+if TYPE_CHECKING:
+    import random
+
+__all__ = ["PING_KEY", "InjectedStatus", "Layer", "Plan"]
+
+PING_KEY = "chaoskit_ping"
+_IN_FUNCTION = ("latency", "timeout", "exception", "status")
+_DOWNSTREAM = ("sdk_throttle", "http")
+_DEFAULT_BODY = '{"message": "injected by chaoskit"}'
+
+Handler = Callable[[Any, Any], Any]
+
+
+class Plan:
+    """What one invocation will do: the faults that fired, the downstream faults to arm."""
+
+    __slots__ = ("config", "detail", "downstream", "fired", "ping", "source", "traced")
+
+    def __init__(self) -> None:
+        self.config: FaultConfig | None = None
+        self.ping = False
+        self.source = "direct"
+        self.fired: list[tuple[Fault, float]] = []
+        self.downstream: list[Fault] = []
+        self.traced: list[tracing.Traced] = []
+        self.detail: dict[str, Any] = {}
+
+
+def _function_name(context: Any, environ: Mapping[str, str]) -> str:
+    name = getattr(context, "function_name", None)
+    return str(name or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "unknown")
+
+
+class Layer:
+    """One execution environment's fault injector.
+
+    Args:
+        environ: settings source (default ``os.environ``).
+        loader: config loader (default: one reading ``environ``).
+        rng: random source for rate rolls (inject a seeded ``random.Random`` in tests).
+        sleep: how to wait (inject a recorder in tests).
+        wall: epoch clock, for ``expires_at``.
+    """
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        loader: ConfigLoader | None = None,
+        rng: "random.Random | None" = None,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.environ = os.environ if environ is None else environ
+        self.loader = loader or ConfigLoader(self.environ)
+        self._rng = rng
+        self.sleep = sleep
+        self.wall = wall
+        self.environment_id = os.urandom(16).hex()
+        self.acked_version: str | None = None
+
+    @property
+    def rng(self) -> "random.Random":
+        """The random source of rate rolls (created on first use: ``random`` is slow to import)."""
+        if self._rng is None:
+            import random
+
+            self._rng = random.Random()
+        return self._rng
+
+    # --- deciding -------------------------------------------------------------
+    def plan(self, event: Any, context: Any) -> Plan:
+        """Return what this invocation will do (may raise: the caller fails open)."""
+        plan = Plan()
+        if isinstance(event, dict) and event.get(PING_KEY) is True:
+            plan.ping = True
+        config = self.loader.load()
+        if config is not None and config.is_expired(self.wall()):
+            config = None
+        plan.config = config
+        qualifier = events.qualifier_of(context)
+        if config is not None and self.acked_version != config.version:
+            self.acked_version = config.version
+            if envvars.is_truthy(self.environ.get(envvars.ACK)):
+                tracing.write_ack(
+                    _function_name(context, self.environ), self.environment_id,
+                    config.version, qualifier,
+                )  # fmt: skip
+        if plan.ping:
+            return plan
+        plan.source = events.detect_source(event)
+        plan.traced = tracing.collect(event, plan.source)
+        if plan.traced:
+            plan.detail = {
+                "function": _function_name(context, self.environ),
+                "qualifier": qualifier,
+                "request_id": getattr(context, "aws_request_id", None),
+                "source": plan.source,
+            }
+        if config is None:
+            return plan
+        for fault in config.faults:
+            if not events.matches(fault.match, event, plan.source, qualifier):
+                continue
+            if fault.kind in _DOWNSTREAM:
+                plan.downstream.append(fault)
+                continue
+            roll = self.rng.random()
+            if roll < fault.rate:
+                plan.fired.append((fault, roll))
+        plan.fired.sort(key=lambda pair: _IN_FUNCTION.index(pair[0].kind))
+        return plan
+
+    # --- running ---------------------------------------------------------------
+    def invoke(self, handler: Handler, event: Any, context: Any) -> Any:
+        """Run ``handler`` for one invocation with whatever faults the config asks for."""
+        if envvars.is_truthy(self.environ.get(envvars.DISABLED)):
+            return handler(event, context)
+        try:
+            plan = self.plan(event, context)
+        except Exception as err:  # fail open
+            log.warning(f"fault layer failed, running the handler without faults: {err!r}")
+            return handler(event, context)
+        if plan.ping:
+            return self.pong(plan)
+        if plan.traced:
+            tracing.write_records(tracing.attempts(plan.traced, plan.source, plan.detail))
+        try:
+            result, injected = self._run(plan, handler, event, context)
+        except BaseException as err:
+            self._record(plan, None, err)
+            raise
+        self._record(plan, result, injected)
+        return result
+
+    def pong(self, plan: Plan) -> dict[str, Any]:
+        """Answer a ``{"chaoskit_ping": true}`` event without running the handler."""
+        config = plan.config
+        return {
+            "chaoskit": "pong",
+            "environment": self.environment_id,
+            "version": config.version if config else None,
+            "faults": len(config.faults) if config else 0,
+        }
+
+    def _record(self, plan: Plan, result: Any, error: BaseException | None) -> None:
+        if not plan.traced:
+            return
+        try:
+            records = tracing.outcomes(plan.traced, plan.source, plan.detail, result, error)
+        except Exception as err:  # tracing never changes the outcome
+            log.warning(f"could not record outcomes: {err!r}")
+            return
+        tracing.write_records(records)
+
+    def _run(
+        self, plan: Plan, handler: Handler, event: Any, context: Any
+    ) -> tuple[Any, BaseException | None]:
+        version = plan.config.version if plan.config else ""
+        for fault, roll in plan.fired:
+            response = self._apply(fault, roll, version, context)
+            if response is not None:
+                return response, InjectedStatus(response["statusCode"])
+        disarm = self._arm(plan, version)
+        try:
+            return handler(event, context), None
+        finally:
+            if disarm is not None:
+                try:
+                    disarm()
+                except Exception as err:
+                    log.warning(f"could not disarm downstream faults: {err!r}")
+
+    def _apply(self, fault: Fault, roll: float, version: str, context: Any) -> Any:
+        params = fault.params
+        if fault.kind == "latency":
+            try:
+                if "ms" in params:
+                    ms = float(params["ms"])
+                else:
+                    ms = self.rng.uniform(float(params["min_ms"]), float(params["max_ms"]))
+            except Exception as err:
+                log.warning(f"latency fault skipped: {err!r}")
+                return None
+            log.fault("latency", version, roll, fault.rate, ms=round(ms, 3))
+            self.sleep(ms / 1000.0)
+        elif fault.kind == "timeout":
+            try:
+                remaining = float(context.get_remaining_time_in_millis())
+            except Exception as err:
+                log.warning(f"timeout fault skipped: no remaining time in the context: {err!r}")
+                return None
+            ms = remaining + float(params.get("margin_ms", 50))
+            log.fault("timeout", version, roll, fault.rate, ms=round(ms, 3))
+            self.sleep(ms / 1000.0)
+            raise ChaosKitInjectedTimeout(
+                f"Task timed out: chaoskit slept {ms:.0f} ms past the deadline"
+            )
+        elif fault.kind == "exception":
+            name = str(params.get("type") or "ChaosKitInjectedError")
+            message = str(params.get("message") or "injected by chaoskit")
+            log.fault("exception", version, roll, fault.rate, type=name)
+            raise injected_exception_type(name)(message)
+        elif fault.kind == "status":
+            return self._status(fault, roll, version)
+        return None
+
+    def _status(self, fault: Fault, roll: float, version: str) -> dict[str, Any]:
+        params = fault.params
+        body = params.get("body", _DEFAULT_BODY)
+        if not isinstance(body, str):
+            import json
+
+            body = json.dumps(body)
+        headers = {"Content-Type": "application/json", **params.get("headers", {})}
+        log.fault("status", version, roll, fault.rate, status_code=params["status_code"])
+        return {
+            "statusCode": params["status_code"],
+            "headers": {str(k): str(v) for k, v in headers.items()},
+            "body": body,
+            "isBase64Encoded": False,
+        }
+
+    def _arm(self, plan: Plan, version: str) -> Callable[[], None] | None:
+        if not plan.downstream:
+            return None
+        undo: list[Callable[[], None]] = []
+        try:
+            sdk = [f for f in plan.downstream if f.kind == "sdk_throttle"]
+            http = [f for f in plan.downstream if f.kind == "http"]
+            if sdk:
+                from chaoskit.layer import sdk as sdk_faults
+
+                undo.append(sdk_faults.arm(sdk, version, self.rng, self.sleep))
+            if http:
+                from chaoskit.layer import outbound
+
+                undo.append(outbound.arm(http, version, self.rng, self.sleep))
+        except Exception as err:  # fail open
+            log.warning(f"could not arm downstream faults: {err!r}")
+            for step in undo:
+                step()
+            return None
+
+        def disarm() -> None:
+            for step in undo:
+                step()
+
+        return disarm
+
+
+class InjectedStatus(Exception):
+    """Marks, for the ledger, an invocation answered by a ``status`` fault."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status

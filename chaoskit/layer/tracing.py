@@ -1,0 +1,131 @@
+"""Ledger writes from inside the function: attempts, outcomes and acks (contracts 2 and 3).
+
+Per invocation, at most two ``BatchWriteItem`` calls: the ``attempt`` records
+before the handler and the ``processed``/``failed`` records after it. Each
+call carries at most 25 items (DynamoDB's limit); a larger batch is recorded
+for its first 25 traced events, with a warning. A failed write is swallowed
+with one warning line: tracing must never change the function's outcome.
+"""
+
+import time
+from typing import Any
+
+from chaoskit.layer import _aws, events, log
+from chaoskit.ledger.records import (
+    ACK_PREFIX,
+    ATTEMPT,
+    FAILED,
+    PROCESSED,
+    Record,
+    make_item,
+    table_name,
+)
+from chaoskit.ledger.trace import Trace, find_traces
+
+__all__ = ["MAX_ITEMS", "Traced", "collect", "outcomes", "write_ack", "write_records"]
+
+MAX_ITEMS = 25
+
+
+class Traced:
+    """One traced event in this invocation and the batch item that carries it."""
+
+    __slots__ = ("item_id", "trace")
+
+    def __init__(self, trace: Trace, item_id: str | None) -> None:
+        self.trace = trace
+        self.item_id = item_id
+
+
+def collect(event: Any, source: str) -> list[Traced]:
+    """Return every traced event in ``event`` with its batch item identifier."""
+    found: list[Traced] = []
+    seen: set[tuple[str, str]] = set()
+    for record, ident in events.batch_items(event, source):
+        for trace in find_traces(record):
+            key = (trace.run_id, trace.event_id)
+            if key not in seen:
+                seen.add(key)
+                found.append(Traced(trace, ident))
+    return found
+
+
+def _failed_items(result: Any) -> set[str] | None:
+    if not isinstance(result, dict) or "batchItemFailures" not in result:
+        return None
+    failures = result.get("batchItemFailures") or []
+    return {
+        str(f.get("itemIdentifier"))
+        for f in failures
+        if isinstance(f, dict) and f.get("itemIdentifier") is not None
+    }
+
+
+def outcomes(
+    traced: list[Traced], source: str, detail: dict[str, Any], result: Any = None,
+    error: BaseException | None = None,
+) -> list[Record]:  # fmt: skip
+    """Return the ``processed``/``failed`` record of each traced event after the handler."""
+    now = time.time()
+    failed = _failed_items(result)
+    records = []
+    for item in traced:
+        if error is not None:
+            kind, extra = FAILED, {"error": type(error).__name__}
+        elif failed is not None and (item.item_id is None or item.item_id in failed):
+            # An item the function did not name cannot be told apart: count it as failed.
+            kind, extra = FAILED, {"error": "batchItemFailure"}
+        else:
+            kind, extra = PROCESSED, {}
+        records.append(
+            Record(item.trace.run_id, item.trace.event_id, kind, now, source, {**detail, **extra})
+        )
+    return records
+
+
+def attempts(traced: list[Traced], source: str, detail: dict[str, Any]) -> list[Record]:
+    """Return the ``attempt`` record of each traced event, before the handler."""
+    now = time.time()
+    return [Record(t.trace.run_id, t.trace.event_id, ATTEMPT, now, source, detail) for t in traced]
+
+
+def write_records(records: list[Record]) -> None:
+    """Write up to 25 records in one ``BatchWriteItem``; warn instead of raising."""
+    if not records:
+        return
+    table = table_name()
+    try:
+        if len(records) > MAX_ITEMS:
+            log.warning(
+                f"{len(records)} traced records in one invocation: "
+                f"only the first {MAX_ITEMS} are written to {table!r}"
+            )
+            records = records[:MAX_ITEMS]
+        out = _aws.call(
+            "dynamodb",
+            "batch_write_item",
+            RequestItems={table: [{"PutRequest": {"Item": make_item(r)}} for r in records]},
+        )
+        unprocessed = out.get("UnprocessedItems", {}).get(table)
+        if unprocessed:
+            log.warning(f"ledger table {table!r} left {len(unprocessed)} record(s) unwritten")
+    except Exception as err:  # tracing never changes the outcome
+        log.warning(f"could not write to ledger table {table!r}: {type(err).__name__}: {err}")
+
+
+def write_ack(function: str, environment: str, version: str, qualifier: str) -> bool:
+    """Record that this environment applied ``version``; warn and return False on failure."""
+    table = table_name()
+    item = {
+        "run_id": {"S": ACK_PREFIX + function},
+        "sk": {"S": environment},
+        "version": {"S": version},
+        "at": {"N": repr(time.time())},
+        "qualifier": {"S": qualifier},
+    }
+    try:
+        _aws.call("dynamodb", "put_item", TableName=table, Item=item)
+    except Exception as err:  # an ack is best effort
+        log.warning(f"could not acknowledge config {version!r} in {table!r}: {err}")
+        return False
+    return True

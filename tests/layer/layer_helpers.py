@@ -1,0 +1,63 @@
+"""Helpers of the layer tests: a fake Lambda context, a recording sleep, sample events."""
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from chaoskit.layer.loader import ConfigLoader
+from chaoskit.layer.runtime import Layer
+
+EVENTS = Path(__file__).parent / "events"
+FAR = 4_102_444_800.0  # 2100-01-01: a config that does not expire during the tests
+
+
+class FakeContext:
+    """The attributes of a Lambda context the layer reads."""
+
+    def __init__(self, remaining_ms: int = 3000, qualifier: str | None = None) -> None:
+        arn = "arn:aws:lambda:us-east-1:123456789012:function:orders-worker"
+        self.invoked_function_arn = f"{arn}:{qualifier}" if qualifier else arn
+        self.function_name = "orders-worker"
+        self.aws_request_id = "req-1"
+        self._remaining = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining
+
+
+class Sleeps(list[float]):
+    """A sleep that records what it was asked to wait, and waits for nothing."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def load_event(name: str) -> Any:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def config(*faults: dict[str, Any], version: str = "v-1", expires_at: Any = FAR) -> str:
+    return json.dumps({"version": version, "expires_at": expires_at, "faults": list(faults)})
+
+
+def make_layer(
+    environ: dict[str, str], seed: int = 7, sleep: Sleeps | None = None, clock: Any = None
+) -> Layer:
+    loader = ConfigLoader(environ, clock=clock) if clock else ConfigLoader(environ)
+    return Layer(environ, loader=loader, rng=random.Random(seed), sleep=sleep or Sleeps())
+
+
+class Calls:
+    """A handler that counts its calls and returns a fixed result."""
+
+    def __init__(self, result: Any = "ok", error: BaseException | None = None) -> None:
+        self.count = 0
+        self.result = result
+        self.error = error
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        self.count += 1
+        if self.error is not None:
+            raise self.error
+        return self.result
