@@ -1,0 +1,226 @@
+"""The chaoskit Chaos Toolkit control: rollbacks that always run, and stop conditions.
+
+Declare it in an experiment (``chaoskit run`` adds it for you)::
+
+    controls:
+      - name: chaoskit
+        provider:
+          type: python
+          module: chaoskit.undo.control
+
+What it does, whatever ``--rollback-strategy`` says:
+
+- when the run ends (completed, deviated, failed, interrupted by Ctrl-C,
+  SIGTERM or a stop alarm) it restores every change of the run still in the
+  undo journal, newest first, with Ctrl-C and SIGTERM held off meanwhile; a
+  second sweep in ``cleanup_control`` covers an exception that skipped the
+  first;
+- it writes ``journal["chaoskit"]["changes"]`` (``action, resource, status,
+  applied_at, restored_at``), ``run_id`` and, if one fired, ``stop_alarm``;
+- with ``chaoskit_stop_alarms: [names]`` it refuses to start while one of
+  them is in ALARM or missing, polls them in a background thread every
+  ``chaoskit_stop_alarm_interval`` seconds (default 10), and on ALARM aborts
+  the run: the current activity is interrupted (chaoslib's graceful exit
+  signal, SIGUSR1) and the next one is refused.
+"""
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaoslib.exceptions import InterruptExecution
+from chaoslib.types import Activity, Configuration, Experiment, Journal, Secrets
+
+from chaoskit.run_context import current_run_id, set_run_id
+from chaoskit.undo import store
+from chaoskit.undo.alarms import DEFAULT_INTERVAL, AlarmWatcher, alarm_names
+from chaoskit.undo.restore import rollback_run
+from chaoskit.undo.settings import setting
+
+__all__ = [
+    "after_experiment_control",
+    "before_activity_control",
+    "before_experiment_control",
+    "change_rows",
+    "cleanup_control",
+    "configure_control",
+]
+
+logger = logging.getLogger("chaoskit")
+
+
+def _interrupt_main_thread(name: str) -> None:
+    # chaoslib turns SIGUSR1 into a graceful exit (SystemExit(20)) that still plays
+    # rollbacks; only send it when that handler is in place, or it would kill the process.
+    handler = signal.getsignal(signal.SIGUSR1) if hasattr(signal, "SIGUSR1") else None
+    if callable(handler):
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+
+@dataclass
+class _Run:
+    run_id: str
+    configuration: dict[str, Any]
+    watcher: AlarmWatcher | None = None
+    swept: bool = False
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+_lock = threading.Lock()
+_run: _Run | None = None
+
+#: What the watcher calls on ALARM; tests replace it.
+interrupt: Callable[[str], None] = _interrupt_main_thread
+
+
+def configure_control(
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    settings: Any = None,
+    experiment: Experiment = None,
+) -> None:
+    """Fix the run id for the run and start watching its stop alarms."""
+    global _run
+    config = configuration if isinstance(configuration, dict) else {}
+    run_id = set_run_id(current_run_id(config))
+    # Activities receive this same mapping: they then agree on the run id.
+    config.setdefault("chaoskit_run_id", run_id)
+    with _lock:
+        if _run is not None and _run.watcher is not None:
+            _run.watcher.stop()
+        _run = _Run(run_id=run_id, configuration=dict(config))
+        names = alarm_names(setting(config, "chaoskit_stop_alarms"))
+        if names:
+            interval = float(setting(config, "chaoskit_stop_alarm_interval", DEFAULT_INTERVAL))
+            _run.watcher = AlarmWatcher(
+                names, lambda name: interrupt(name), config, interval=interval
+            )
+
+
+def before_experiment_control(
+    context: Experiment,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    **kwargs: Any,
+) -> None:
+    """Refuse to start while a stop alarm is in ALARM or missing; then start polling."""
+    run = _run
+    if run is None or run.watcher is None:
+        return
+    watcher = run.watcher
+    missing = watcher.missing()
+    if missing:
+        raise InterruptExecution(
+            f"stop alarm(s) {', '.join(missing)} not found: fix chaoskit_stop_alarms"
+        )
+    name = watcher.check()
+    if name:
+        watcher.tripped = name
+        raise InterruptExecution(f"stop alarm '{name}' is in ALARM: the run does not start")
+    watcher.start()
+
+
+def before_activity_control(
+    context: Activity,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    **kwargs: Any,
+) -> None:
+    """Refuse the next activity once a stop alarm has fired."""
+    run = _run
+    if run is not None and run.watcher is not None and run.watcher.tripped:
+        raise InterruptExecution(f"stop alarm '{run.watcher.tripped}' is in ALARM: run aborted")
+
+
+def change_rows(run_id: str) -> list[dict[str, Any]]:
+    """Return the run's changes as the report reads them."""
+    return [
+        {
+            "action": c.get("action"),
+            "resource": c.get("resource"),
+            "status": c.get("status"),
+            "applied_at": c.get("applied_at"),
+            "restored_at": c.get("restored_at"),
+        }
+        for c in store.changes(run_id)
+    ]
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Keep Ctrl-C and SIGTERM from cutting a restore short (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _later(signum: int, frame: Any) -> None:
+        logger.warning("signal %s received while restoring: finishing the restores first", signum)
+
+    previous = {s: signal.signal(s, _later) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _sweep(run: _Run) -> list[dict[str, Any]]:
+    if run.watcher is not None:
+        run.watcher.stop()
+    with _signals_held():
+        rows = rollback_run(run.run_id, run.configuration)
+    run.swept = True
+    run.rows.extend(rows)
+    failed = [r for r in rows if r["status"] != "restored"]
+    for row in failed:
+        logger.error(
+            "could not restore %s on '%s': %s; run 'chaoskit rollback --run-id %s'",
+            row["action"],
+            row["resource"],
+            row.get("error"),
+            run.run_id,
+        )
+    return rows
+
+
+def after_experiment_control(
+    context: Experiment,
+    state: Journal,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    **kwargs: Any,
+) -> None:
+    """Restore whatever the run left changed and record the changes in the journal."""
+    run = _run
+    if run is None:
+        return
+    _sweep(run)
+    if not isinstance(state, dict):
+        return
+    ext = state.get("chaoskit")
+    if not isinstance(ext, dict):
+        ext = state["chaoskit"] = {}
+    ext["run_id"] = run.run_id
+    ext["changes"] = change_rows(run.run_id)
+    ext["rollback"] = list(run.rows)
+    if run.watcher is not None and run.watcher.tripped:
+        ext["stop_alarm"] = run.watcher.tripped
+        state["status"] = "interrupted"
+
+
+def cleanup_control() -> None:
+    """Stop the alarm watcher; restore anything left if the final sweep never ran."""
+    global _run
+    with _lock:
+        run, _run = _run, None
+    if run is None:
+        return
+    if not run.swept:
+        _sweep(run)
+    elif run.watcher is not None:
+        run.watcher.stop()
