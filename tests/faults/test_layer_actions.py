@@ -1,8 +1,8 @@
 """Layer actions against the moto server: merge, exact restore, faults, acknowledgements.
 
 The issue's exact-restore test: a function with layers [L1, L2], variables
-{A, B}, an exec wrapper or none, and reserved concurrency 7 is, after enable,
-inject and rollback, exactly as before; every action and every rollback run
+{A, B}, an exec wrapper or none, and reserved concurrency 7 or none is, after
+enable, inject, the kill switch and rollback, exactly as before; every action and every rollback run
 twice does no harm.
 """
 
@@ -19,6 +19,7 @@ from chaoskit import aws, envvars
 from chaoskit.errors import SafetyAbort
 from chaoskit.faults import lambda_config as lc
 from chaoskit.faults import layer
+from chaoskit.faults.kill_switch import set_reserved_concurrency
 from chaoskit.ledger import store
 from chaoskit.undo import rollback_run
 
@@ -98,16 +99,18 @@ def _parameter(cfg: dict[str, Any]) -> str | None:
     return lc.read_fault_parameter(f"/chaoskit/faults/{FUNCTION}", cfg)
 
 
+@pytest.mark.parametrize("concurrency", [7, None])
 @pytest.mark.parametrize("wrapper", [None, "/opt/otel-instrument"])
 def test_enable_inject_and_rollback_restore_the_function_exactly(
-    cfg: dict[str, Any], wrapper: str | None
+    cfg: dict[str, Any], wrapper: str | None, concurrency: int | None
 ) -> None:
     l1, l2, ck = _publish(cfg, "L1"), _publish(cfg, "L2"), _publish(cfg, "chaoskit")
     variables = {"A": "1", "B": "2"}
     if wrapper:
         variables["AWS_LAMBDA_EXEC_WRAPPER"] = wrapper
-    _make_function(cfg, layers=[l1, l2], variables=variables)
+    _make_function(cfg, layers=[l1, l2], variables=variables, concurrency=concurrency)
     before = _state(cfg)
+    assert before["__concurrency"] == concurrency
 
     out = layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
     assert out["layers"] == [l1, l2, ck]
@@ -122,9 +125,11 @@ def test_enable_inject_and_rollback_restore_the_function_exactly(
 
     injected = layer.inject_latency(FUNCTION, ms=800, configuration=cfg)
     assert json.loads(_parameter(cfg) or "{}")["version"] == injected["version"]
+    set_reserved_concurrency([FUNCTION], concurrency=0, configuration=cfg)  # C1's kill switch
+    assert _state(cfg)["__concurrency"] == 0
 
     results = rollback_run("run-layer-1", cfg)
-    assert [r["status"] for r in results] == ["restored", "restored"]
+    assert [r["status"] for r in results] == ["restored"] * 3
     assert _state(cfg) == before
     assert _parameter(cfg) is None
 
