@@ -12,7 +12,9 @@ What it does, whatever ``--rollback-strategy`` says:
 
 - when the run ends (completed, deviated, failed, interrupted by Ctrl-C,
   SIGTERM or a stop alarm) it restores every change of the run still in the
-  undo journal, newest first, with Ctrl-C and SIGTERM held off meanwhile; a
+  undo journal, newest first, with Ctrl-C and SIGTERM held off meanwhile
+  (SIGTERM interrupts the run like Ctrl-C, where chaoslib would only fail the
+  current activity and carry on); a
   second sweep in ``cleanup_control`` covers an exception that skipped the
   first;
 - it writes ``journal["chaoskit"]["changes"]`` (``action, resource, status,
@@ -69,6 +71,19 @@ class _Run:
     watcher: AlarmWatcher | None = None
     swept: bool = False
     rows: list[dict[str, Any]] = field(default_factory=list)
+    terminated: bool = False
+    previous_sigterm: Any = None
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # chaoslib raises InterruptExecution here, which the running python activity
+    # reports as a mere failure and the run goes on. Leave the way SIGUSR1 does
+    # instead: the run is interrupted, rollbacks and this control's sweep still run.
+    run = _run
+    if run is not None:
+        run.terminated = True
+    logger.warning("SIGTERM received: interrupting the run, then restoring its changes")
+    raise SystemExit(20)
 
 
 _lock = threading.Lock()
@@ -94,6 +109,8 @@ def configure_control(
         if _run is not None and _run.watcher is not None:
             _run.watcher.stop()
         _run = _Run(run_id=run_id, configuration=dict(config))
+        if threading.current_thread() is threading.main_thread():
+            _run.previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         names = alarm_names(setting(config, "chaoskit_stop_alarms"))
         if names:
             interval = float(setting(config, "chaoskit_stop_alarm_interval", DEFAULT_INTERVAL))
@@ -133,6 +150,8 @@ def before_activity_control(
 ) -> None:
     """Refuse the next activity once a stop alarm has fired."""
     run = _run
+    if run is not None and run.terminated:
+        raise InterruptExecution("SIGTERM received: run aborted")
     if run is not None and run.watcher is not None and run.watcher.tripped:
         raise InterruptExecution(f"stop alarm '{run.watcher.tripped}' is in ALARM: run aborted")
 
@@ -211,6 +230,8 @@ def after_experiment_control(
     if run.watcher is not None and run.watcher.tripped:
         ext["stop_alarm"] = run.watcher.tripped
         state["status"] = "interrupted"
+    if run.terminated:
+        state["status"] = "interrupted"
 
 
 def cleanup_control() -> None:
@@ -220,7 +241,13 @@ def cleanup_control() -> None:
         run, _run = _run, None
     if run is None:
         return
-    if not run.swept:
-        _sweep(run)
-    elif run.watcher is not None:
-        run.watcher.stop()
+    try:
+        if not run.swept:
+            _sweep(run)
+        elif run.watcher is not None:
+            run.watcher.stop()
+    finally:
+        if run.previous_sigterm is not None and (
+            threading.current_thread() is threading.main_thread()
+        ):
+            signal.signal(signal.SIGTERM, run.previous_sigterm)

@@ -1,0 +1,65 @@
+"""``chaoskit rollback``: restore what an interrupted or killed run left behind.
+
+Reads the undo journals under ``$CHAOSKIT_HOME/journal`` and replays the
+restores of every change not yet restored, newest first, on the target each
+change was made on. Prints one line per resource. Exit codes: 0 everything
+is restored (or nothing was pending), 2 bad input, 3 a change could not be
+restored (run it again once the cause is fixed: restores are idempotent).
+"""
+
+import click
+
+from chaoskit.errors import BadInput, RollbackFailed
+from chaoskit.undo import changes, pending_runs, rollback_run
+from chaoskit.undo.store import unrestored
+
+__all__ = ["command"]
+
+
+@click.command("rollback")
+@click.option("--run-id", "run_ids", multiple=True, metavar="ID", help="Restore this run.")
+@click.option("--all", "all_runs", is_flag=True, help="Restore every run with pending changes.")
+def command(run_ids: tuple[str, ...], all_runs: bool) -> None:
+    """Restore the changes of a run (--run-id) or of every run (--all) that were not undone.
+
+    Without an option, list the runs that left changes behind.
+    """
+    if run_ids and all_runs:
+        raise BadInput("give --run-id or --all, not both")
+    if not run_ids and not all_runs:
+        pending = pending_runs()
+        if not pending:
+            click.echo("nothing to restore: every recorded change is restored")
+            return
+        for run_id in pending:
+            live = unrestored(run_id)
+            names = ", ".join(sorted({f"{c['action']} {c['resource']}" for c in live}))
+            click.echo(f"{run_id}: {len(live)} change(s) not restored ({names})")
+        click.echo("restore them with: chaoskit rollback --all")
+        return
+    targets = list(run_ids) if run_ids else pending_runs()
+    for run_id in run_ids:
+        if not changes(run_id):
+            raise BadInput(
+                f"no journal for run '{run_id}': see 'chaoskit rollback' for pending runs"
+            )
+    failed = 0
+    restored = 0
+    for run_id in targets:
+        for row in rollback_run(run_id):
+            if row["status"] == "restored":
+                restored += 1
+                click.echo(f"restored {row['action']} on {row['resource']} (run {run_id})")
+            else:
+                failed += 1
+                click.echo(
+                    f"NOT restored {row['action']} on {row['resource']} (run {run_id}): "
+                    f"{row.get('error')}",
+                    err=True,
+                )
+    if failed:
+        raise RollbackFailed(
+            f"{failed} change(s) could not be restored; fix the cause and run "
+            "'chaoskit rollback --all' again"
+        )
+    click.echo(f"{restored} change(s) restored" if restored else "nothing left to restore")
