@@ -1,0 +1,104 @@
+"""Speed knobs of the sandbox: AWS's timings, shortened for tests on demand.
+
+Each knob is an :func:`chaoskit.sandbox.ensure_up` keyword or an environment
+variable (the keyword wins). ``None`` keeps AWS's (or LocalStack's) timing.
+
+=====================  ====================================  ==========================
+knob                   environment variable                  effect
+=====================  ====================================  ==========================
+``retry_base_delay``   ``CHAOSKIT_SANDBOX_RETRY_BASE_DELAY``  seconds before the first
+                                                             async retry (then 2x, 3x)
+``health_interval``    ``CHAOSKIT_SANDBOX_HEALTH_INTERVAL``   seconds between Route 53
+                                                             health check probes
+``keepalive_ms``       ``CHAOSKIT_SANDBOX_KEEPALIVE_MS``      idle time before a warm
+                                                             Lambda environment stops
+``poll_backoff``       ``CHAOSKIT_SANDBOX_POLL_BACKOFF``      longest pause of an idle or
+                                                             failing SQS/Kinesis poller
+=====================  ====================================  ==========================
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from chaoskit import envvars
+from chaoskit.errors import BadInput
+
+__all__ = ["FAST", "SandboxOptions"]
+
+_ENV = {
+    "retry_base_delay": envvars.SANDBOX_RETRY_BASE_DELAY,
+    "health_interval": envvars.SANDBOX_HEALTH_INTERVAL,
+    "keepalive_ms": envvars.SANDBOX_KEEPALIVE_MS,
+    "poll_backoff": envvars.SANDBOX_POLL_BACKOFF,
+}
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """Timings of the sandbox; ``None`` keeps the default."""
+
+    retry_base_delay: int | None = None
+    health_interval: float | None = None
+    keepalive_ms: int | None = None
+    poll_backoff: float | None = None
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None and value <= 0:
+                raise BadInput(f"sandbox option {item.name}={value!r}: expected a positive number")
+        if (
+            self.retry_base_delay is not None
+            and int(self.retry_base_delay) != self.retry_base_delay
+        ):
+            raise BadInput(
+                f"sandbox option retry_base_delay={self.retry_base_delay!r}: expected whole seconds"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "SandboxOptions":
+        """Read the knobs from ``CHAOSKIT_SANDBOX_*`` environment variables."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = env.get(_ENV[item.name])
+            if raw in (None, ""):
+                continue
+            kind = int if item.name in ("retry_base_delay", "keepalive_ms") else float
+            try:
+                values[item.name] = kind(raw)
+            except ValueError as err:
+                raise BadInput(
+                    f"{_ENV[item.name]}='{raw}': expected a {kind.__name__} number"
+                ) from err
+        return cls(**values)
+
+    def overridden(self, **overrides: Any) -> "SandboxOptions":
+        """Return these options with the non-``None`` ``overrides`` applied."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the options as a JSON-safe dict."""
+        return asdict(self)
+
+    def localstack_env(self) -> dict[str, str]:
+        """Return the environment variables that carry these options into LocalStack."""
+        env: dict[str, str] = {}
+        if self.retry_base_delay is not None:
+            env["LAMBDA_RETRY_BASE_DELAY"] = str(int(self.retry_base_delay))
+        if self.keepalive_ms is not None:
+            env["LAMBDA_KEEPALIVE_MS"] = str(int(self.keepalive_ms))
+        if self.poll_backoff is not None:
+            env["LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC"] = str(
+                self.poll_backoff
+            )
+            env["LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_ERROR_SEC"] = str(self.poll_backoff)
+        if self.health_interval is not None:
+            env[envvars.SANDBOX_HEALTH_INTERVAL] = str(self.health_interval)
+        return env
+
+
+#: Timings for end-to-end tests: async retries after 1 s and 2 s, health probes each second.
+FAST = SandboxOptions(retry_base_delay=1, health_interval=1.0, poll_backoff=1.0)

@@ -1,0 +1,260 @@
+"""The runtime interface loop of one sandbox Lambda execution environment.
+
+Runs in the function's interpreter (Python 3.9+), standard library only, as
+``python -S -u bootstrap.py PORT OPT_DIR RUNTIME_LIBS PARENT_PID``, possibly
+behind an ``AWS_LAMBDA_EXEC_WRAPPER`` that exec's it. It speaks LocalStack's
+runtime-init protocol: it serves ``POST /invoke`` on 127.0.0.1:PORT and calls
+back ``LOCALSTACK_RUNTIME_ENDPOINT`` (``/status/<id>/ready`` once, then
+``/invocations/<request id>/response`` or ``/error`` per invocation). The
+executor enforces the timeout and the memory limit from outside; this loop
+marks the start and end of each invocation on stdout so the executor can cut
+the function's log per invocation.
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib
+import json
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+import urllib.request
+from typing import Any
+
+MARK = "\x1fchaoskit:"
+
+
+class LambdaContext:
+    """The ``context`` argument of a handler, as Lambda's Python runtime builds it."""
+
+    def __init__(self, request_id: str, invoked_arn: str, deadline_ms: int) -> None:
+        self.aws_request_id = request_id
+        self.invoked_function_arn = invoked_arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = None
+        self.tenant_id = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Return the milliseconds left before the function times out."""
+        return max(0, int(self._deadline_ms - time.time() * 1000))
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},"
+            f"function_name={self.function_name},function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn}])"
+        )
+
+
+class _RequestIdFilter(logging.Filter):
+    request_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = self.request_id
+        return True
+
+
+_REQUEST = _RequestIdFilter()
+
+
+def _install_logging() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    )
+    handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
+    handler.addFilter(_REQUEST)
+    logging.getLogger().addHandler(handler)
+
+
+def _error(error_type: str, message: str, stack: list[str] | None = None) -> dict[str, Any]:
+    return {"errorMessage": message, "errorType": error_type, "stackTrace": stack or []}
+
+
+def load_handler(spec: str) -> tuple[Any, dict[str, Any] | None]:
+    """Import the handler named ``module.function``; return it, or the error Lambda reports."""
+    if "." not in spec:
+        return None, _error(
+            "Runtime.MalformedHandlerName", f"Bad handler '{spec}': not enough values to unpack"
+        )
+    module_name, function_name = spec.rsplit(".", 1)
+    module_name = module_name.replace("/", ".")
+    try:
+        module = importlib.import_module(module_name)
+    except SyntaxError as err:
+        return None, _error(
+            "Runtime.UserCodeSyntaxError",
+            f"Syntax error in module '{module_name}': {err}",
+            traceback.format_exception_only(type(err), err),
+        )
+    except ImportError as err:
+        return None, _error(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {err}"
+        )
+    except Exception as err:
+        return None, _error(type(err).__name__, str(err), traceback.format_tb(err.__traceback__))
+    handler = getattr(module, function_name, None)
+    if handler is None:
+        return None, _error(
+            "Runtime.HandlerNotFound",
+            f"Handler '{function_name}' missing on module '{module_name}'",
+        )
+    return handler, None
+
+
+def _post(url: str, body: bytes) -> None:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for attempt in range(5):
+        try:
+            with opener.open(request, timeout=30) as response:
+                response.read()
+            return
+        except OSError:
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _mark(kind: str, request_id: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(1, f"{MARK}{kind} {request_id}\n".encode())
+
+
+class Runtime:
+    """One execution environment: a loaded handler and the invocations queued for it."""
+
+    def __init__(self, endpoint: str, runtime_id: str) -> None:
+        self.endpoint = endpoint
+        self.runtime_id = runtime_id
+        self.invocations: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.handler: Any = None
+        self.init_error: dict[str, Any] | None = None
+
+    def init(self) -> None:
+        """Import the handler (an import error is reported by each invocation, as Lambda does)."""
+        self.handler, self.init_error = load_handler(os.environ.get("_HANDLER", ""))
+        if self.init_error:
+            print(f"[ERROR] {self.init_error['errorType']}: {self.init_error['errorMessage']}")
+
+    def invoke(self, invocation: dict[str, Any]) -> None:
+        """Run one invocation and post its result back to LocalStack."""
+        request_id = str(invocation.get("invoke-id", ""))
+        timeout_s = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or 3)
+        context = LambdaContext(
+            request_id,
+            str(invocation.get("invoked-function-arn", "")),
+            int(float(invocation.get("received_ms", time.time() * 1000)) + timeout_s * 1000),
+        )
+        os.environ["_X_AMZN_TRACE_ID"] = str(invocation.get("trace-id") or "")
+        _REQUEST.request_id = request_id
+        _mark("start", request_id)
+        if self.handler is None:
+            self.init()  # Lambda re-runs init after a failed one
+        error = self.init_error
+        body = b""
+        if error is None:
+            try:
+                raw = invocation.get("payload")
+                event = json.loads(raw) if raw else {}
+                result = self.handler(event, context)
+                try:
+                    body = json.dumps(result).encode()
+                except (TypeError, ValueError) as err:
+                    error = _error("Runtime.MarshalError", f"Unable to marshal response: {err}")
+            except Exception as err:
+                stack = traceback.format_tb(err.__traceback__.tb_next)  # the handler's frames
+                error = _error(type(err).__name__, str(err), stack)
+                print(
+                    f"[ERROR] {type(err).__name__}: {err}\nTraceback (most recent call last):\n"
+                    + "".join(stack),
+                    end="",
+                )
+        _mark("end", request_id)
+        _REQUEST.request_id = ""
+        if error is not None:
+            error["requestId"] = request_id
+            _post(f"{self.endpoint}/invocations/{request_id}/error", json.dumps(error).encode())
+        else:
+            _post(f"{self.endpoint}/invocations/{request_id}/response", body)
+
+    def serve(self, port: int) -> None:
+        """Accept invocations on 127.0.0.1:``port`` in a background thread."""
+        invocations = self.invocations
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    doc = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                doc["received_ms"] = time.time() * 1000
+                invocations.put(doc)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the function's log is the function's output only
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="invoke-server", daemon=True).start()
+
+    def run(self) -> None:
+        """Run invocations one after the other, forever."""
+        while True:
+            self.invoke(self.invocations.get())
+
+
+def _watch_parent(parent: int) -> None:
+    # The sandbox may die without stopping us (SIGKILL): never outlive it.
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    """Set up paths like Lambda does, load the handler, then serve invocations."""
+    port, opt, libs, parent = int(argv[1]), argv[2], argv[3], int(argv[4])
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # this plugin's own folder is not the function's business
+    task = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    sys.path[:0] = [task, f"{opt}/python/lib/{version}/site-packages", f"{opt}/python"]
+    sys.path.append(libs)  # boto3, as Lambda's runtime provides it (after the function's own)
+    os.chdir(task)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    _install_logging()
+    runtime = Runtime(
+        os.environ["LOCALSTACK_RUNTIME_ENDPOINT"], os.environ["LOCALSTACK_RUNTIME_ID"]
+    )
+    runtime.init()
+    runtime.serve(port)
+    _post(f"{runtime.endpoint}/status/{runtime.runtime_id}/ready", b"{}")
+    runtime.run()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

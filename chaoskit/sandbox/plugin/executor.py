@@ -1,0 +1,367 @@
+"""A LocalStack Lambda runtime executor that runs each execution environment as a local process.
+
+Selected with ``LAMBDA_RUNTIME_EXECUTOR=chaoskit-process``. The process is
+``bootstrap.py`` in the function's Python (behind its ``AWS_LAMBDA_EXEC_WRAPPER``
+if it has one). This side enforces what Lambda enforces from outside the
+runtime: the timeout (kill, then a ``Sandbox.Timedout`` error) and the memory
+limit (an RSS watch, then ``Runtime.OutOfMemory``); a killed or crashed
+environment is re-initialised on its next invocation, as Lambda does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+from localstack import config
+from localstack.services.lambda_.invocation.executor_endpoint import (
+    ExecutorEndpoint,
+    StatusErrorException,
+)
+from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
+from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
+from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
+from localstack.utils.net import get_free_tcp_port
+
+from . import layout
+
+LOG = logging.getLogger(__name__)
+
+BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+RUNTIME_LIBS = Path(sys.prefix) / "chaoskit-lambda-runtime"
+MARK = "\x1fchaoskit:"
+STARTUP_TIMEOUT = 20.0
+MEMORY_POLL = 0.05
+_WARNED: set[str] = set()
+
+
+class ProcessExecutorPlugin(RuntimeExecutorPlugin):
+    """Registers :class:`ProcessRuntimeExecutor` as ``chaoskit-process``."""
+
+    name = "chaoskit-process"
+
+    def load(self, *args: Any, **kwargs: Any) -> type[RuntimeExecutor]:
+        return ProcessRuntimeExecutor
+
+
+class LogCapture:
+    """Reads the process's output; cuts it per invocation at the bootstrap's marks."""
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque(maxlen=5000)
+        self._current: list[str] | None = None
+        self._ended: dict[str, threading.Event] = {}
+        self._captured: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def begin(self, request_id: str) -> None:
+        with self._lock:
+            self._ended[request_id] = threading.Event()
+            self._captured[request_id] = []
+
+    def feed(self, line: str) -> None:
+        if line.startswith(MARK):
+            kind, _, request_id = line[len(MARK) :].strip().partition(" ")
+            with self._lock:
+                if kind == "start":
+                    self._current = self._captured.setdefault(request_id, [])
+                elif kind == "end":
+                    self._current = None
+                    self._ended.setdefault(request_id, threading.Event()).set()
+            return
+        self.lines.append(line)
+        with self._lock:
+            if self._current is not None:
+                self._current.append(line)
+
+    def end(self, request_id: str, wait: float) -> str:
+        event = self._ended.get(request_id)
+        if event is not None and wait > 0:
+            event.wait(wait)
+        with self._lock:
+            self._ended.pop(request_id, None)
+            self._current = None
+            return "".join(self._captured.pop(request_id, []))
+
+    def pump(self, stream: Any) -> None:
+        for raw in iter(stream.readline, b""):
+            self.feed(raw.decode("utf-8", errors="replace"))
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+class ProcessRuntimeExecutor(RuntimeExecutor):
+    """One Lambda execution environment as one local process."""
+
+    def __init__(self, id: str, function_version: FunctionVersion) -> None:
+        super().__init__(id=id, function_version=function_version)
+        self.port = get_free_tcp_port()
+        self.executor_endpoint = ExecutorEndpoint(
+            self.id, container_address="127.0.0.1", container_port=self.port
+        )
+        self.env_dir = layout.state_dir() / "lambda" / "env" / self.id
+        self.process: subprocess.Popen[bytes] | None = None
+        self.capture = LogCapture()
+        self.env_vars: dict[str, str] = {}
+        self.out_of_memory = False
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    # --- lifecycle -----------------------------------------------------------------
+    def start(self, env_vars: dict[str, str]) -> None:
+        self.executor_endpoint.start()
+        self.env_vars = dict(env_vars)
+        self._spawn()
+        self.executor_endpoint.wait_for_startup()
+
+    def _command_and_env(self) -> tuple[list[str], dict[str, str]]:
+        version = self.function_version
+        python, warning = layout.interpreter_for(version.config.runtime)
+        if warning and warning not in _WARNED:
+            _WARNED.add(warning)
+            LOG.warning(warning)
+        task = layout.code_dir(version)
+        opt = layout.opt_dir(version)
+        tmp = self.env_dir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        env = layout.rewrite_paths(self.env_vars, opt, task)
+        env.update(
+            {
+                "LAMBDA_TASK_ROOT": str(task),
+                "LAMBDA_RUNTIME_DIR": str(BOOTSTRAP.parent),
+                "PATH": os.pathsep.join(
+                    [
+                        str(opt / "bin"),
+                        str(Path(python).parent),
+                        "/usr/local/bin",
+                        "/usr/bin",
+                        "/bin",
+                    ]
+                ),
+                "LD_LIBRARY_PATH": str(opt / "lib"),
+                "TMPDIR": str(tmp),
+                "HOME": str(tmp),
+                "LANG": "en_US.UTF-8",
+                "PYTHONUNBUFFERED": "1",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{version.config.runtime}",
+            }
+        )
+        env = {k: str(v) for k, v in env.items()}
+        command = [python, "-S", "-u", str(BOOTSTRAP), str(self.port), str(opt)]
+        command += [str(RUNTIME_LIBS), str(os.getpid())]
+        wrapper = env.get("AWS_LAMBDA_EXEC_WRAPPER")
+        if wrapper:
+            if not Path(wrapper).is_file():
+                raise RuntimeError(f"AWS_LAMBDA_EXEC_WRAPPER '{wrapper}' does not exist")
+            command = [wrapper, *command]
+        return command, env
+
+    def _spawn(self) -> None:
+        command, env = self._command_and_env()
+        self.out_of_memory = False
+        self.process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=env["LAMBDA_TASK_ROOT"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
+        proc = self.process
+        threading.Thread(
+            target=self.capture.pump, args=(proc.stdout,), name=f"lambda-log-{self.id}", daemon=True
+        ).start()
+        threading.Thread(
+            target=self._watch, args=(proc,), name=f"lambda-watch-{self.id}", daemon=True
+        ).start()
+
+    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+        """Enforce the memory limit; fail a startup the process did not survive."""
+        limit = float(self.function_version.config.memory_size or 128)
+        while proc.poll() is None:
+            if _rss_mb(proc.pid) > limit:
+                self.out_of_memory = True
+                self._kill(proc)
+                break
+            time.sleep(MEMORY_POLL)
+        proc.wait()
+        future = self.executor_endpoint.startup_future
+        if future is not None and not future.done() and not self._stopped:
+            logs = "".join(self.capture.lines)[-2000:]
+            future.set_exception(
+                StatusErrorException(
+                    "Environment startup failed",
+                    payload=_error_payload(
+                        "Runtime.ExitError",
+                        f"RequestId: {self.id} Error: Runtime exited with error: "
+                        f"{self._exit_reason(proc)}\n{logs}",
+                    ),
+                )
+            )
+
+    @staticmethod
+    def _exit_reason(proc: subprocess.Popen[bytes]) -> str:
+        code = proc.returncode
+        if code is not None and code < 0:
+            return f"signal: {signal.Signals(-code).name.replace('SIG', '').lower()}"
+        return f"exit status {code}"
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+    def stop(self) -> None:
+        self._stopped = True
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            self._kill(proc)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                LOG.warning("lambda environment %s did not exit after SIGKILL", self.id)
+        try:
+            self.executor_endpoint.shutdown()
+        except Exception as err:
+            LOG.debug("error shutting down the endpoint of %s: %s", self.id, err)
+        shutil.rmtree(self.env_dir, ignore_errors=True)
+
+    # --- addresses -----------------------------------------------------------------
+    def get_address(self) -> str:
+        return "127.0.0.1"
+
+    def get_endpoint_from_executor(self) -> str:
+        return "127.0.0.1"
+
+    def get_runtime_endpoint(self) -> str:
+        port = config.GATEWAY_LISTEN[0].port
+        return f"http://127.0.0.1:{port}{self.executor_endpoint.get_endpoint_prefix()}"
+
+    # --- invocations ---------------------------------------------------------------
+    def _restart(self) -> None:
+        """Re-initialise after a timeout, an out-of-memory kill or a crash."""
+        self.executor_endpoint.startup_future = Future()
+        self._spawn()
+        self.executor_endpoint.startup_future.result(timeout=STARTUP_TIMEOUT)
+
+    def invoke(self, payload: dict[str, str]) -> InvocationResult:
+        with self._lock:
+            return self._invoke(payload)
+
+    def _invoke(self, payload: dict[str, str]) -> InvocationResult:
+        request_id = str(payload.get("invoke-id", ""))
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            try:
+                self._restart()
+            except StatusErrorException as err:
+                return InvocationResult(request_id, err.payload, True, "".join(self.capture.lines))
+            proc = self.process
+        assert proc is not None
+        endpoint = self.executor_endpoint
+        endpoint.invocation_future = Future()
+        endpoint.logs = None
+        self.capture.begin(request_id)
+        started = time.monotonic()
+        timeout = float(self.function_version.config.timeout or 3)
+        response = endpoint._perform_invoke(
+            invocation_url=f"http://127.0.0.1:{self.port}/invoke",
+            proxies={"http": "", "https": ""},
+            payload=payload,
+        )
+        if not response.ok:
+            raise RuntimeError(
+                f"environment {self.id} refused the invocation: {response.status_code}"
+            )
+        result: InvocationResult | None = None
+        while result is None:
+            remaining = started + timeout - time.monotonic()
+            try:
+                result = endpoint.invocation_future.result(timeout=max(0.0, min(0.05, remaining)))
+                break
+            except FutureTimeout:
+                pass
+            if self.out_of_memory:
+                result = self._failed(
+                    request_id,
+                    "Runtime.OutOfMemory",
+                    f"RequestId: {request_id} Error: Runtime exited with error: signal: killed",
+                )
+            elif proc.poll() is not None:
+                result = self._failed(
+                    request_id,
+                    "Runtime.ExitError",
+                    f"RequestId: {request_id} Error: Runtime exited with error: "
+                    f"{self._exit_reason(proc)}",
+                )
+            elif remaining <= 0:
+                self._kill(proc)
+                proc.wait()
+                result = self._failed(
+                    request_id,
+                    "Sandbox.Timedout",
+                    f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+                )
+        alive = proc.poll() is None
+        logs = self.capture.end(request_id, wait=2.0 if alive else 0.2)
+        elapsed_ms = (time.monotonic() - started) * 1000
+        version = self.function_version.id.qualifier
+        report = (
+            f"START RequestId: {request_id} Version: {version}\n{logs}"
+            f"END RequestId: {request_id}\n"
+            f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\t"
+            f"Billed Duration: {int(elapsed_ms) + 1} ms\t"
+            f"Memory Size: {self.function_version.config.memory_size} MB\t"
+            f"Max Memory Used: {int(_rss_mb(proc.pid)) if alive else 0} MB\t\n"
+        )
+        return InvocationResult(request_id, result.payload, result.is_error, report)
+
+    @staticmethod
+    def _failed(request_id: str, error_type: str, message: str) -> InvocationResult:
+        return InvocationResult(request_id, _error_payload(error_type, message), True, None)
+
+    def get_logs(self) -> str:
+        return "".join(self.capture.lines)
+
+    @classmethod
+    def prepare_version(cls, function_version: FunctionVersion) -> None:
+        layout.interpreter_for(function_version.config.runtime)  # refuse non-Python early
+        layout.prepare(function_version)
+
+    @classmethod
+    def cleanup_version(cls, function_version: FunctionVersion) -> None:
+        pass
+
+    @classmethod
+    def validate_environment(cls) -> bool:
+        return True
