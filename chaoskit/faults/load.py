@@ -1,0 +1,401 @@
+"""Load: send N traced events to a queue, topic, bus, function, stream or HTTP endpoint.
+
+Every event carries a chaoskit trace mark (run id, event id, send time; see
+:mod:`chaoskit.ledger.trace`) and is recorded as ``sent`` in the ledger once
+AWS accepted it, so probes can later prove where each one ended up. Batch
+APIs are used where AWS has them (SendMessageBatch, PublishBatch, PutEvents,
+PutRecords); Lambda invokes and HTTP posts go one by one, ``concurrency`` at
+a time. Sending is paced to ``rate_per_second`` with an injectable clock.
+"""
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from chaoslib.types import Configuration, Secrets
+
+from chaoskit import aws
+from chaoskit.errors import BadInput, aws_failure
+from chaoskit.ledger import store
+from chaoskit.ledger.records import SENT, Record
+from chaoskit.ledger.trace import ATTR_EVENT_ID, ATTR_RUN_ID, new_event_id, stamp
+from chaoskit.run_context import current_run_id
+
+__all__ = ["TARGET_TYPES", "send_events"]
+
+logger = logging.getLogger("chaoskit")
+
+TARGET_TYPES = ("sqs", "sns", "eventbridge", "lambda", "kinesis", "http")
+#: The most events one call can carry, per target type.
+_MAX_BATCH = {"sqs": 10, "sns": 10, "eventbridge": 10, "kinesis": 500, "lambda": 1, "http": 1}
+_SAMPLE_IDS = 20
+_SAMPLE_ERRORS = 5
+_LEDGER_FLUSH = 100
+_PROGRESS_EVERY_S = 5.0
+
+#: One event to send: its id and its stamped payload.
+Event = tuple[str, dict[str, Any]]
+#: Sends a batch; returns, per event, ``None`` when accepted or an error text.
+Sender = Callable[[Sequence[Event]], list[str | None]]
+
+
+def _code(err: Exception) -> str:
+    if isinstance(err, ClientError):
+        error = err.response.get("Error", {})
+        return f"{error.get('Code', 'ClientError')}: {error.get('Message', '')}".strip()
+    return f"{type(err).__name__}: {err}"
+
+
+def _whole_batch(send: Callable[[Sequence[Event]], list[str | None]]) -> Sender:
+    # A failed call fails every event of its batch; the load goes on.
+    def guarded(batch: Sequence[Event]) -> list[str | None]:
+        try:
+            return send(batch)
+        except (ClientError, BotoCoreError, OSError) as err:
+            return [_code(err)] * len(batch)
+
+    return guarded
+
+
+def _fifo(name: str) -> bool:
+    return name.endswith(".fifo")
+
+
+def _sqs(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
+    sqs = aws.client("sqs", configuration)
+    url = target
+    if not target.startswith(("http://", "https://")):
+        try:
+            url = sqs.get_queue_url(QueueName=target)["QueueUrl"]
+        except ClientError as err:
+            raise aws_failure("sqs:GetQueueUrl", target, err) from err
+    fifo = _fifo(url)
+
+    def send(batch: Sequence[Event]) -> list[str | None]:
+        entries = []
+        for index, (event_id, body) in enumerate(batch):
+            entry: dict[str, Any] = {
+                "Id": str(index),
+                "MessageBody": json.dumps(body),
+                "MessageAttributes": {
+                    ATTR_RUN_ID: {"DataType": "String", "StringValue": body["chaoskit"]["run_id"]},
+                    ATTR_EVENT_ID: {"DataType": "String", "StringValue": event_id},
+                },
+            }
+            if fifo:
+                entry["MessageGroupId"] = options.get("message_group_id") or "chaoskit"
+                entry["MessageDeduplicationId"] = event_id
+            entries.append(entry)
+        out = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        errors: list[str | None] = [None] * len(batch)
+        for failed in out.get("Failed", []):
+            errors[int(failed["Id"])] = f"{failed.get('Code')}: {failed.get('Message', '')}"
+        return errors
+
+    return _whole_batch(send)
+
+
+def _topic_arn(sns: Any, target: str) -> str:
+    if target.startswith("arn:"):
+        return target
+    try:
+        for page in sns.get_paginator("list_topics").paginate():
+            for topic in page.get("Topics", []):
+                if topic["TopicArn"].rsplit(":", 1)[-1] == target:
+                    return str(topic["TopicArn"])
+    except ClientError as err:
+        raise aws_failure("sns:ListTopics", target, err) from err
+    raise BadInput(f"no SNS topic named '{target}': expected a topic name or ARN")
+
+
+def _sns(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
+    sns = aws.client("sns", configuration)
+    arn = _topic_arn(sns, target)
+    fifo = _fifo(arn)
+
+    def send(batch: Sequence[Event]) -> list[str | None]:
+        entries = []
+        for index, (event_id, body) in enumerate(batch):
+            entry: dict[str, Any] = {
+                "Id": str(index),
+                "Message": json.dumps(body),
+                "MessageAttributes": {
+                    ATTR_RUN_ID: {"DataType": "String", "StringValue": body["chaoskit"]["run_id"]},
+                    ATTR_EVENT_ID: {"DataType": "String", "StringValue": event_id},
+                },
+            }
+            if fifo:
+                entry["MessageGroupId"] = options.get("message_group_id") or "chaoskit"
+                entry["MessageDeduplicationId"] = event_id
+            entries.append(entry)
+        out = sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)
+        errors: list[str | None] = [None] * len(batch)
+        for failed in out.get("Failed", []):
+            errors[int(failed["Id"])] = f"{failed.get('Code')}: {failed.get('Message', '')}"
+        return errors
+
+    return _whole_batch(send)
+
+
+def _eventbridge(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
+    events = aws.client("events", configuration)
+    bus = target or "default"
+
+    def send(batch: Sequence[Event]) -> list[str | None]:
+        entries = [
+            {
+                "Source": options["source"],
+                "DetailType": options["detail_type"],
+                "Detail": json.dumps(body),
+                "EventBusName": bus,
+            }
+            for _, body in batch
+        ]
+        out = events.put_events(Entries=entries)
+        results = out.get("Entries", [])
+        return [
+            f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}" if r.get("ErrorCode") else None
+            for r in results
+        ] + ["no result entry"] * (len(batch) - len(results))
+
+    return _whole_batch(send)
+
+
+def _kinesis(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
+    kinesis = aws.client("kinesis", configuration)
+    stream = {"StreamARN": target} if target.startswith("arn:") else {"StreamName": target}
+
+    def send(batch: Sequence[Event]) -> list[str | None]:
+        records = [
+            {
+                "Data": json.dumps(body).encode("utf-8"),
+                "PartitionKey": options.get("partition_key") or event_id,
+            }
+            for event_id, body in batch
+        ]
+        out = kinesis.put_records(Records=records, **stream)
+        results = out.get("Records", [])
+        return [
+            f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}" if r.get("ErrorCode") else None
+            for r in results
+        ] + ["no result record"] * (len(batch) - len(results))
+
+    return _whole_batch(send)
+
+
+def _parallel(one: Callable[[Event], str | None]) -> Sender:
+    def send(batch: Sequence[Event]) -> list[str | None]:
+        if len(batch) == 1:
+            return [one(batch[0])]
+        with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+            return list(pool.map(one, batch))
+
+    return send
+
+
+def _lambda(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
+    lam = aws.client("lambda", configuration)
+    invocation_type = options["invocation_type"]
+    if invocation_type not in ("Event", "RequestResponse"):
+        raise BadInput(
+            f"invalid invocation_type '{invocation_type}': expected 'Event' or 'RequestResponse'"
+        )
+
+    def one(event: Event) -> str | None:
+        try:
+            out = lam.invoke(
+                FunctionName=target,
+                InvocationType=invocation_type,
+                Payload=json.dumps(event[1]).encode("utf-8"),
+            )
+        except (ClientError, BotoCoreError) as err:
+            return _code(err)
+        if invocation_type == "RequestResponse" and out.get("FunctionError"):
+            payload = out["Payload"].read().decode("utf-8", "replace")[:200]
+            return f"FunctionError {out['FunctionError']}: {payload}"
+        return None
+
+    return _parallel(one)
+
+
+def _http(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
+    if not target.startswith(("http://", "https://")):
+        raise BadInput(f"invalid URL '{target}': expected http:// or https://")
+    headers = {"Content-Type": "application/json", **(options.get("headers") or {})}
+    timeout = float(options.get("timeout") or 30)
+
+    def one(event: Event) -> str | None:
+        request = urllib.request.Request(
+            target, data=json.dumps(event[1]).encode("utf-8"), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                response.read()
+        except urllib.error.HTTPError as err:
+            return f"HTTP {err.code}: {err.reason}"
+        except (urllib.error.URLError, OSError) as err:
+            return f"{type(err).__name__}: {err}"
+        return None
+
+    return _parallel(one)
+
+
+_SENDERS = {
+    "sqs": _sqs,
+    "sns": _sns,
+    "eventbridge": _eventbridge,
+    "kinesis": _kinesis,
+    "lambda": _lambda,
+    "http": _http,
+}
+
+
+def _send(
+    sender: Sender,
+    target_type: str,
+    target: str,
+    count: int,
+    batch_size: int,
+    rate_per_second: float | None,
+    payload: Mapping[str, Any],
+    run_id: str,
+    configuration: Configuration,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    start = clock()
+    last_progress = start
+    sent_ids: list[str] = []
+    errors: dict[str, int] = {}
+    failed = 0
+    pending: list[Record] = []
+    for first in range(0, count, batch_size):
+        if rate_per_second:
+            due = start + first / rate_per_second
+            now = clock()
+            if due > now:
+                sleep(due - now)
+        sent_at = wall()
+        batch = []
+        for _ in range(min(batch_size, count - first)):
+            event_id = new_event_id()
+            batch.append((event_id, stamp(dict(payload), run_id, event_id, sent_at)))
+        for (event_id, _), error in zip(batch, sender(batch), strict=True):
+            if error is None:
+                sent_ids.append(event_id)
+                detail = {"target": target, "sent_at": sent_at}
+                pending.append(Record(run_id, event_id, SENT, sent_at, target_type, detail))
+            else:
+                failed += 1
+                errors[error] = errors.get(error, 0) + 1
+        if len(pending) >= _LEDGER_FLUSH:
+            store.write(pending, configuration)
+            pending = []
+        if clock() - last_progress >= _PROGRESS_EVERY_S:
+            last_progress = clock()
+            done = first + len(batch)
+            logger.info("load: %d/%d events to %s '%s' (%d failed)", done, count, target_type,
+                        target, failed)  # fmt: skip
+    if pending:
+        store.write(pending, configuration)
+    return {
+        "run_id": run_id,
+        "target_type": target_type,
+        "target": target,
+        "sent": len(sent_ids),
+        "failed": failed,
+        "event_ids": sent_ids[:_SAMPLE_IDS],
+        "errors": sorted(errors, key=lambda e: -errors[e])[:_SAMPLE_ERRORS],
+        "duration_s": round(clock() - start, 3),
+    }
+
+
+def send_events(
+    target_type: str,
+    target: str,
+    count: int = 10,
+    rate_per_second: float | None = None,
+    payload: dict[str, Any] | None = None,
+    invocation_type: str = "Event",
+    source: str = "chaoskit.load",
+    detail_type: str = "ChaosKitEvent",
+    partition_key: str | None = None,
+    message_group_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    concurrency: int = 1,
+    run_id: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Send ``count`` traced events to a target and record each as sent in the ledger.
+
+    Each event is ``payload`` plus a ``chaoskit`` member (run id, event id, send
+    time); SQS and SNS messages also carry the ``chaoskit-run-id`` and
+    ``chaoskit-event-id`` message attributes. Only events AWS (or the endpoint)
+    accepted are recorded as sent; the others are counted as failed.
+
+    Args:
+        target_type: ``sqs``, ``sns``, ``eventbridge``, ``lambda``, ``kinesis`` or ``http``.
+        target: queue name or URL; topic name or ARN; event bus name; function name
+            or ARN; stream name or ARN; or the URL to POST JSON to (API Gateway,
+            a function URL).
+        count: how many events to send.
+        rate_per_second: pace the sending; by default as fast as possible.
+        payload: JSON object every event starts from.
+        invocation_type: for ``lambda``: ``Event`` (async) or ``RequestResponse`` (sync).
+        source: EventBridge ``Source``.
+        detail_type: EventBridge ``DetailType``.
+        partition_key: Kinesis partition key; by default each event's id.
+        message_group_id: group of SQS/SNS FIFO messages (default ``chaoskit``).
+        headers: extra HTTP headers for ``http``.
+        concurrency: parallel invokes or requests for ``lambda`` and ``http``.
+        run_id: the run to record the events under; by default the current run.
+
+    Returns:
+        ``{"run_id", "target_type", "target", "sent", "failed", "event_ids"
+        (the first 20), "errors" (the most frequent, up to 5), "duration_s"}``.
+    """
+    from chaoskit.undo import is_dry_run
+
+    if target_type not in _SENDERS:
+        raise BadInput(
+            f"unknown target_type '{target_type}': expected one of {', '.join(TARGET_TYPES)}"
+        )
+    if int(count) < 0:
+        raise BadInput(f"invalid count {count!r}: expected 0 or more events")
+    if rate_per_second is not None and float(rate_per_second) <= 0:
+        raise BadInput(f"invalid rate_per_second {rate_per_second!r}: expected more than 0")
+    if payload is not None and not isinstance(payload, Mapping):
+        raise BadInput(f"invalid payload {payload!r}: expected a JSON object")
+    options = {
+        "invocation_type": invocation_type,
+        "source": source,
+        "detail_type": detail_type,
+        "partition_key": partition_key,
+        "message_group_id": message_group_id,
+        "headers": headers,
+    }
+    run = run_id or current_run_id(configuration)
+    if is_dry_run(configuration):
+        logger.info("dry run: would send %d events to %s '%s'", count, target_type, target)
+        return {"run_id": run, "target_type": target_type, "target": target, "sent": 0,
+                "failed": 0, "event_ids": [], "errors": [], "duration_s": 0.0,
+                "dry_run": True}  # fmt: skip
+    sender = _SENDERS[target_type](target, configuration, options)
+    store.ensure_table(configuration)
+    batch = _MAX_BATCH[target_type]
+    if target_type in ("lambda", "http"):
+        batch = max(1, int(concurrency))
+    if rate_per_second:
+        batch = max(1, min(batch, int(rate_per_second)))
+    rate = float(rate_per_second) if rate_per_second else None
+    return _send(
+        sender, target_type, target, int(count), batch, rate, payload or {}, run, configuration
+    )
