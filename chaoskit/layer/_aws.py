@@ -27,9 +27,10 @@ def client(service: str) -> Any:
                 import boto3  # lazy: only when the layer first talks to AWS
                 from botocore.config import Config
 
-                # Few, quick attempts: the layer must not hold an invocation hostage.
+                # One quick attempt: a retry backoff would hold the invocation hostage;
+                # a failed call costs one warning and, for config, no faults for one TTL.
                 config = Config(
-                    retries={"mode": "standard", "max_attempts": 2},
+                    retries={"mode": "standard", "max_attempts": 1},
                     connect_timeout=2,
                     read_timeout=3,
                 )

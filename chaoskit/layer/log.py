@@ -36,7 +36,12 @@ def _emit(record: dict[str, Any]) -> None:
 
 def fault(kind: str, version: str, roll: float, rate: float, **detail: Any) -> None:
     """Log one injected fault: its kind, the config version and the rate roll."""
-    record: dict[str, Any] = {"chaoskit": "fault", "level": "INFO", "kind": kind, "version": version}
+    record: dict[str, Any] = {
+        "chaoskit": "fault",
+        "level": "INFO",
+        "kind": kind,
+        "version": version,
+    }
     record.update(roll=round(roll, 6), rate=rate, at=round(time.time(), 3), **detail)
     _emit(record)
 

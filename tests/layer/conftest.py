@@ -9,6 +9,23 @@ import pytest
 from chaoskit.layer import _aws, log
 
 
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the layer's own AWS calls at a closed local port unless a test brings moto.
+
+    Traced sample events make the layer write to the ledger; outside ``layer_aws``
+    those writes must fail fast on 127.0.0.1, never reach out to AWS.
+    """
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    _aws.reset()
+    yield
+    _aws.reset()
+
+
 @pytest.fixture
 def lines() -> Iterator[list[dict[str, Any]]]:
     """Capture the layer's log lines, decoded."""

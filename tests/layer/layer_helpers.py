@@ -45,7 +45,9 @@ def make_layer(
     environ: dict[str, str], seed: int = 7, sleep: Sleeps | None = None, clock: Any = None
 ) -> Layer:
     loader = ConfigLoader(environ, clock=clock) if clock else ConfigLoader(environ)
-    return Layer(environ, loader=loader, rng=random.Random(seed), sleep=sleep or Sleeps())
+    return Layer(
+        environ, loader=loader, rng=random.Random(seed), sleep=Sleeps() if sleep is None else sleep
+    )
 
 
 class Calls:

@@ -1,0 +1,160 @@
+"""Ledger tracing and acknowledgements from inside the function, against the moto server."""
+
+from typing import Any
+
+import pytest
+from layer_helpers import Calls, FakeContext, config, load_event, make_layer
+
+from chaoskit import envvars
+from chaoskit.layer import _aws
+from chaoskit.ledger.store import read_acks, read_run
+
+
+def _count_batch_writes() -> list[str]:
+    calls: list[str] = []
+    _aws.client("dynamodb").meta.events.register(
+        "before-send.dynamodb.BatchWriteItem", lambda **kw: calls.append("x")
+    )
+    return calls
+
+
+def _kinds(records: list[Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in records:
+        out.setdefault(r.event_id, []).append(r.kind)
+    return out
+
+
+def test_an_sqs_batch_records_attempts_then_outcomes_honouring_batch_item_failures(
+    layer_aws: dict[str, str],
+) -> None:
+    writes = _count_batch_writes()
+    handler = Calls(result={"batchItemFailures": [{"itemIdentifier": "m-2"}]})
+    layer = make_layer({})
+    layer.invoke(handler, load_event("sqs"), FakeContext(qualifier="live"))
+    records = read_run("run-1", layer_aws)
+    assert _kinds(records) == {
+        "e-1": ["attempt", "processed"],
+        "e-2": ["attempt", "failed"],
+        "e-3": ["attempt", "processed"],
+    }
+    attempt = next(r for r in records if r.kind == "attempt")
+    assert attempt.source == "sqs"
+    assert attempt.detail == {"function": "orders-worker", "qualifier": "live",
+                              "request_id": "req-1", "source": "sqs"}  # fmt: skip
+    failed = next(r for r in records if r.kind == "failed")
+    assert failed.detail is not None and failed.detail["error"] == "batchItemFailure"
+    assert len(writes) == 2
+
+
+def test_kinesis_batch_item_failures_name_sequence_numbers(layer_aws: dict[str, str]) -> None:
+    handler = Calls(result={"batchItemFailures": [{"itemIdentifier": "49592"}]})
+    make_layer({}).invoke(handler, load_event("kinesis"), FakeContext())
+    assert _kinds(read_run("run-1", layer_aws)) == {
+        "k-1": ["attempt", "processed"],
+        "k-2": ["attempt", "failed"],
+    }
+
+
+def test_a_handler_error_records_every_traced_event_as_failed(layer_aws: dict[str, str]) -> None:
+    handler = Calls(error=ValueError("bad order"))
+    with pytest.raises(ValueError):
+        make_layer({}).invoke(handler, load_event("sns"), FakeContext())
+    records = read_run("run-1", layer_aws)
+    assert _kinds(records) == {"e-sns": ["attempt", "failed"]}
+    failed = records[-1] if records[-1].kind == "failed" else records[0]
+    assert failed.detail is not None and failed.detail["error"] == "ValueError"
+
+
+def test_an_injected_exception_is_recorded_as_failed_with_its_type(
+    layer_aws: dict[str, str],
+) -> None:
+    env = {envvars.CONFIG: config({"kind": "exception", "rate": 1, "type": "OrdersDown"})}
+    with pytest.raises(Exception, match="injected"):
+        make_layer(env).invoke(Calls(), load_event("direct"), FakeContext())
+    records = read_run("run-1", layer_aws)
+    assert sorted(r.kind for r in records) == ["attempt", "failed"]
+    (failed,) = [r for r in records if r.kind == "failed"]
+    assert failed.detail is not None and failed.detail["error"] == "OrdersDown"
+
+
+def test_at_most_two_batch_writes_even_for_a_large_batch(
+    layer_aws: dict[str, str], lines: Any
+) -> None:
+    writes = _count_batch_writes()
+    one = load_event("sqs")["Records"][0]
+    big: dict[str, list[Any]] = {"Records": []}
+    for i in range(40):
+        record = dict(one, messageId=f"m-{i}")
+        record["body"] = one["body"].replace('"e-1"', f'"big-{i}"')
+        big["Records"].append(record)
+    make_layer({}).invoke(Calls(), big, FakeContext())
+    assert len(writes) == 2
+    assert len(read_run("run-1", layer_aws)) == 50  # 25 attempts + 25 outcomes
+    assert len(lines.warnings()) == 2  # one per capped write
+
+
+def test_untraced_events_write_nothing(layer_aws: dict[str, str]) -> None:
+    writes = _count_batch_writes()
+    make_layer({}).invoke(Calls(), {"order": 1}, FakeContext())
+    assert writes == []
+
+
+def test_a_missing_ledger_table_is_swallowed_with_one_warning_per_write(
+    layer_aws: dict[str, str], lines: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(envvars.LEDGER_TABLE, "no-such-table")
+    handler = Calls()
+    assert make_layer({}).invoke(handler, load_event("direct"), FakeContext()) == "ok"
+    assert handler.count == 1
+    warnings = lines.warnings()
+    assert len(warnings) == 2
+    assert all("no-such-table" in w["message"] for w in warnings)
+
+
+def test_an_unreachable_ledger_never_changes_the_outcome(lines: Any) -> None:
+    # The autouse fixture points AWS at a closed port on 127.0.0.1.
+    handler = Calls()
+    assert make_layer({}).invoke(handler, load_event("direct"), FakeContext()) == "ok"
+    assert handler.count == 1
+    assert 1 <= len(lines.warnings()) <= 2
+
+
+def test_the_first_application_of_a_version_is_acknowledged_once(
+    layer_aws: dict[str, str],
+) -> None:
+    acks: list[str] = []
+    _aws.client("dynamodb").meta.events.register(
+        "before-send.dynamodb.PutItem", lambda **kw: acks.append("x")
+    )
+    env = {envvars.CONFIG: config(version="v-7"), envvars.ACK: "1"}
+    layer = make_layer(env)
+    for _ in range(5):
+        layer.invoke(Calls(), {}, FakeContext(qualifier="live"))
+    assert len(acks) == 1
+    (ack,) = read_acks("orders-worker", layer_aws)
+    assert ack["environment"] == layer.environment_id
+    assert ack["version"] == "v-7"
+    assert ack["qualifier"] == "live"
+    env[envvars.CONFIG] = config(version="v-8")
+    layer.invoke(Calls(), {}, FakeContext())
+    (ack,) = read_acks("orders-worker", layer_aws)  # overwritten per environment
+    assert ack["version"] == "v-8"
+    assert len(acks) == 2
+
+
+def test_a_ping_acknowledges_the_config_without_running_the_handler(
+    layer_aws: dict[str, str],
+) -> None:
+    env = {envvars.CONFIG: config({"kind": "exception", "rate": 1}, version="v-3"),
+           envvars.ACK: "yes"}  # fmt: skip
+    handler = Calls()
+    pong = make_layer(env).invoke(handler, load_event("ping"), FakeContext())
+    assert pong["version"] == "v-3"
+    assert handler.count == 0
+    assert [a["version"] for a in read_acks("orders-worker", layer_aws)] == ["v-3"]
+
+
+def test_without_the_ack_setting_nothing_is_acknowledged(layer_aws: dict[str, str]) -> None:
+    make_layer({envvars.CONFIG: config(version="v-1")}).invoke(Calls(), {}, FakeContext())
+    assert read_acks("orders-worker", layer_aws) == []
