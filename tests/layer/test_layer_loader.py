@@ -25,7 +25,11 @@ def test_inline_config_wins_and_is_parsed_once(lines: Any) -> None:
     env = {envvars.CONFIG: config({"kind": "latency", "rate": 1, "ms": 5}),
            envvars.CONFIG_PARAMETER: "/never/read"}  # fmt: skip
     fetched: list[str] = []
-    loader = ConfigLoader(env, fetch=lambda name: fetched.append(name) or None)
+
+    def fetch(name: str) -> None:
+        fetched.append(name)
+
+    loader = ConfigLoader(env, fetch=fetch)
     first = loader.load()
     assert first is not None and first.faults[0].params == {"ms": 5}
     assert loader.load() is first
