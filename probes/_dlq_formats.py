@@ -1,0 +1,144 @@
+"""Recognise what a dead-letter queue message is, and find the event ids inside it.
+
+Pure parsing of one SQS message as ``ReceiveMessage`` returns it (``Body``,
+``Attributes``, ``MessageAttributes``, ``MessageId``). Formats:
+
+- ``lambda_destination``: an on-failure destination record, JSON with
+  ``requestContext`` (``condition``, ``approximateInvokeCount``) and the original
+  ``requestPayload`` (async invokes), or a stream batch description
+  (``KinesisBatchInfo`` / ``DDBStreamBatchInfo``, which carries no payload).
+- ``lambda_dlq``: the original payload, with message attributes ``RequestID``,
+  ``ErrorCode`` and ``ErrorMessage``.
+- ``eventbridge_dlq``: the original event, with message attributes
+  ``ERROR_CODE``, ``ERROR_MESSAGE``, ``EXHAUSTED_RETRY_CONDITION``,
+  ``RETRY_ATTEMPTS``, ``RULE_ARN``, ``TARGET_ARN``.
+- ``sns_dlq``: an SNS subscription's DLQ: the SNS envelope (``Type``
+  ``Notification``, ``TopicArn``, the payload in ``Message``).
+- ``sqs_redrive``: anything else: the original body moved by the source
+  queue's redrive policy after ``maxReceiveCount`` receives.
+"""
+
+import json
+from typing import Any, NamedTuple
+
+from chaoskit.ledger.trace import find_traces
+
+__all__ = ["FORMATS", "DeadLetter", "classify", "original_body", "parse_message"]
+
+FORMATS = ("lambda_destination", "lambda_dlq", "eventbridge_dlq", "sns_dlq", "sqs_redrive")
+
+_EVENTBRIDGE_ATTRS = ("ERROR_CODE", "RULE_ARN", "TARGET_ARN", "EXHAUSTED_RETRY_CONDITION")
+_LAMBDA_DLQ_ATTRS = ("ErrorMessage", "ErrorCode", "RequestID")
+
+
+class DeadLetter(NamedTuple):
+    """One traced event found in a dead-letter message."""
+
+    run_id: str
+    event_id: str
+    format: str
+    reason: str
+    condition: str | None
+    attempts: int | None
+    message_id: str
+
+
+def _attr(message: dict[str, Any], name: str) -> str | None:
+    value = (message.get("MessageAttributes") or {}).get(name)
+    if isinstance(value, dict):
+        text = value.get("StringValue")
+        return text if isinstance(text, str) else None
+    return None
+
+
+def _body_json(message: dict[str, Any]) -> Any:
+    body = message.get("Body")
+    if not isinstance(body, str):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(message: dict[str, Any]) -> str:
+    """Return the format name of a dead-letter message (one of :data:`FORMATS`)."""
+    body = _body_json(message)
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get("requestContext"), dict)
+        and any(k in body for k in ("requestPayload", "KinesisBatchInfo", "DDBStreamBatchInfo"))
+    ):
+        return "lambda_destination"
+    attrs = message.get("MessageAttributes") or {}
+    if any(name in attrs for name in _EVENTBRIDGE_ATTRS):
+        return "eventbridge_dlq"
+    if any(name in attrs for name in _LAMBDA_DLQ_ATTRS):
+        return "lambda_dlq"
+    if isinstance(body, dict) and body.get("Type") == "Notification" and "TopicArn" in body:
+        return "sns_dlq"
+    return "sqs_redrive"
+
+
+def _details(message: dict[str, Any], fmt: str) -> tuple[str, str | None, int | None]:
+    """Return (reason, condition, attempts) for a message of format ``fmt``."""
+    system = message.get("Attributes") or {}
+    if fmt == "lambda_destination":
+        context = _body_json(message)["requestContext"]
+        condition = context.get("condition")
+        response = _body_json(message).get("responsePayload")
+        reason = condition or "destination"
+        if isinstance(response, dict) and response.get("errorType"):
+            reason = f"{condition or 'failed'}: {response['errorType']}"
+        return str(reason), condition, _int(context.get("approximateInvokeCount"))
+    if fmt == "lambda_dlq":
+        message_text = _attr(message, "ErrorMessage")
+        return message_text or "lambda async failure", _attr(message, "ErrorCode"), None
+    if fmt == "eventbridge_dlq":
+        condition = _attr(message, "EXHAUSTED_RETRY_CONDITION")
+        reason = _attr(message, "ERROR_CODE") or condition or "eventbridge delivery failed"
+        return reason, condition, _int(_attr(message, "RETRY_ATTEMPTS"))
+    if fmt == "sns_dlq":
+        return "sns delivery failed", None, None
+    receives = _int(system.get("ApproximateReceiveCount"))
+    return "max_receive_count", system.get("DeadLetterQueueSourceArn"), receives
+
+
+def parse_message(message: dict[str, Any]) -> list[DeadLetter]:
+    """Return every traced event in one dead-letter message (``[]`` if none)."""
+    fmt = classify(message)
+    body = _body_json(message)
+    if fmt == "lambda_destination":
+        # Only the original request carries the events; the response may echo them.
+        scope: Any = body.get("requestPayload")
+    else:
+        scope = {
+            "Body": body if body is not None else message.get("Body"),
+            "MessageAttributes": message.get("MessageAttributes"),
+        }
+    reason, condition, attempts = _details(message, fmt)
+    message_id = str(message.get("MessageId", ""))
+    return [
+        DeadLetter(t.run_id, t.event_id, fmt, reason, condition, attempts, message_id)
+        for t in find_traces(scope)
+    ]
+
+
+def original_body(message: dict[str, Any]) -> str:
+    """Return the body to send back to the source when redriving by hand.
+
+    A Lambda destination record is unwrapped to its ``requestPayload``; every
+    other format already carries the original body.
+    """
+    body = _body_json(message)
+    if classify(message) == "lambda_destination" and "requestPayload" in body:
+        payload = body["requestPayload"]
+        return payload if isinstance(payload, str) else json.dumps(payload)
+    return str(message.get("Body", ""))

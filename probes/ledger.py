@@ -1,0 +1,279 @@
+"""Probes over the event ledger: where did every event of the run go?
+
+``reconcile_run`` returns the whole reconciliation (see
+``chaoskit.ledger.reconcile``); the ``count_*`` probes return one number each,
+for tolerances. ``wait_until_settled`` replaces fixed pauses: it polls until
+nothing is in flight and the queues are drained, reading dead-letter queues
+into the ledger as it goes.
+
+Processed events are counted from the layer's records, or, with
+``processed_from: sink``, only from the application's own sink table: a
+DynamoDB table whose items carry ``run_id`` and ``event_id`` (and, for
+latency, ``processed_at`` or ``at`` in epoch seconds).
+"""
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+from chaoslib.types import Configuration, Secrets
+
+from chaoskit import aws
+from chaoskit.errors import BadInput, aws_failure
+from chaoskit.ledger import store
+from chaoskit.ledger.reconcile import PROCESSED_FROM, reconcile
+from chaoskit.ledger.records import PROCESSED, Record
+from chaoskit.run_context import current_run_id
+from probes.dlq import get_queue_depth, record_dead_letters
+
+__all__ = [
+    "count_dead_lettered_events",
+    "count_duplicate_events",
+    "count_in_flight_events",
+    "count_lost_events",
+    "count_processed_events",
+    "count_sent_events",
+    "reconcile_run",
+    "wait_until_settled",
+]
+
+# Injected in tests: the wait never really sleeps there.
+_clock = time.monotonic
+_sleep = time.sleep
+
+
+def _number(value: Mapping[str, Any] | None) -> float:
+    if not value:
+        return 0.0
+    raw = value.get("N", value.get("S"))
+    try:
+        return float(raw) if raw is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _sink_records(table: str, run_id: str, configuration: Configuration) -> list[Record]:
+    ddb = aws.client("dynamodb", configuration)
+    try:
+        schema = ddb.describe_table(TableName=table)["Table"]["KeySchema"]
+    except ClientError as err:
+        raise aws_failure("dynamodb:DescribeTable", table, err) from err
+    hash_key = next((k["AttributeName"] for k in schema if k["KeyType"] == "HASH"), None)
+    values = {":r": {"S": run_id}}
+    kwargs: dict[str, Any] = {"TableName": table, "ExpressionAttributeValues": values}
+    if hash_key == "run_id":
+        operation, call = "dynamodb:Query", ddb.query
+        kwargs["KeyConditionExpression"] = "run_id = :r"
+    else:
+        operation, call = "dynamodb:Scan", ddb.scan
+        kwargs["FilterExpression"] = "run_id = :r"
+    out = []
+    while True:
+        try:
+            page = call(**kwargs)
+        except ClientError as err:
+            raise aws_failure(operation, table, err) from err
+        for item in page.get("Items", []):
+            event_id = item.get("event_id", {}).get("S")
+            if event_id:
+                at = _number(item.get("processed_at") or item.get("at"))
+                out.append(Record(run_id, event_id, PROCESSED, at, f"sink:{table}"))
+        if "LastEvaluatedKey" not in page:
+            return out
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _processed_from(processed_from: str | None, configuration: Configuration) -> str:
+    value = str(processed_from or (configuration or {}).get("chaoskit_processed_from") or "layer")
+    if value not in PROCESSED_FROM:
+        raise BadInput(f"unknown processed_from '{value}': expected one of layer, sink")
+    return value
+
+
+def reconcile_run(
+    run_id: str | None = None,
+    sink_table: str | None = None,
+    processed_from: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Reconcile a run: sent, processed, dead-lettered, lost, duplicated, in flight.
+
+    Args:
+        run_id: the run (default: the current run).
+        sink_table: DynamoDB table of the app's sink whose items (``run_id``,
+            ``event_id``) count as processed (default: configuration
+            ``chaoskit_sink_table``; none if unset).
+        processed_from: ``layer`` or ``sink`` (default: configuration
+            ``chaoskit_processed_from``, else ``layer``).
+
+    Returns:
+        The reconciliation: counts, ``lost_ids``, ``duplicate_ids``,
+        ``in_flight_ids``, ``dead_letter_reasons``, ``attempts`` and
+        ``latency_ms`` (p50/p99).
+    """
+    cfg = configuration or {}
+    run = run_id or current_run_id(cfg)
+    mode = _processed_from(processed_from, cfg)
+    table = sink_table or cfg.get("chaoskit_sink_table")
+    if mode == "sink" and not table:
+        raise BadInput("processed_from 'sink' needs a sink_table (or chaoskit_sink_table)")
+    store.ensure_table(cfg)
+    records = store.read_run(run, cfg)
+    if table:
+        records.extend(_sink_records(str(table), run, cfg))
+    return reconcile(records, processed_from=mode)
+
+
+def count_sent_events(
+    run_id: str | None = None,
+    sink_table: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> int:
+    """Return how many distinct events the run sent.
+
+    Args:
+        run_id: the run (default: the current run).
+        sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
+    """
+    return int(reconcile_run(run_id, sink_table, configuration=configuration)["sent"])
+
+
+def count_processed_events(
+    run_id: str | None = None,
+    sink_table: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> int:
+    """Return how many distinct events were processed at least once.
+
+    Args:
+        run_id: the run (default: the current run).
+        sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
+    """
+    return int(reconcile_run(run_id, sink_table, configuration=configuration)["processed"])
+
+
+def count_dead_lettered_events(
+    run_id: str | None = None,
+    sink_table: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> int:
+    """Return how many distinct events were dead-lettered and never processed.
+
+    Args:
+        run_id: the run (default: the current run).
+        sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
+    """
+    return int(reconcile_run(run_id, sink_table, configuration=configuration)["dead_lettered"])
+
+
+def count_lost_events(
+    run_id: str | None = None,
+    sink_table: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> int:
+    """Return how many sent events were neither processed, dead-lettered nor in flight.
+
+    Final only once the run has settled: call ``wait_until_settled`` first.
+
+    Args:
+        run_id: the run (default: the current run).
+        sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
+    """
+    return int(reconcile_run(run_id, sink_table, configuration=configuration)["lost"])
+
+
+def count_duplicate_events(
+    run_id: str | None = None,
+    sink_table: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> int:
+    """Return how many events were processed more than once by the same source.
+
+    Args:
+        run_id: the run (default: the current run).
+        sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
+    """
+    return int(reconcile_run(run_id, sink_table, configuration=configuration)["duplicates"])
+
+
+def count_in_flight_events(
+    run_id: str | None = None,
+    sink_table: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> int:
+    """Return how many events have an invocation running right now.
+
+    Args:
+        run_id: the run (default: the current run).
+        sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
+    """
+    return int(reconcile_run(run_id, sink_table, configuration=configuration)["in_flight"])
+
+
+def _signature(result: Mapping[str, Any]) -> tuple[int, ...]:
+    keys = ("sent", "processed", "dead_lettered", "lost", "in_flight", "duplicates")
+    return tuple(int(result[k]) for k in keys)
+
+
+def wait_until_settled(
+    timeout: float = 120,
+    queues: list[str] | None = None,
+    dlqs: list[str] | None = None,
+    run_id: str | None = None,
+    sink_table: str | None = None,
+    processed_from: str | None = None,
+    poll_interval: float = 2.0,
+    quiet_seconds: float = 10.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Wait until the run has settled, then return its reconciliation.
+
+    Settled means: no event in flight, every queue in ``queues`` empty, and
+    either nothing lost or the counts unchanged for ``quiet_seconds`` (events
+    between async retries look lost until they land). Dead-letter queues in
+    ``dlqs`` are read into the ledger on every poll, so dead-lettered events
+    are counted as such.
+
+    Args:
+        timeout: the most seconds to wait.
+        queues: source queues that must be drained (names, URLs or ARNs).
+        dlqs: dead-letter queues to read into the ledger.
+        run_id: the run (default: the current run).
+        sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
+        processed_from: ``layer`` or ``sink`` (default: configuration, else ``layer``).
+        poll_interval: seconds between polls.
+        quiet_seconds: how long unchanged counts with events still lost mean settled.
+
+    Returns:
+        The reconciliation, plus ``settled`` (false if the timeout came first)
+        and ``waited_s``.
+    """
+    run = run_id or current_run_id(configuration)
+    start = _clock()
+    stable_since: float | None = None
+    last: tuple[int, ...] | None = None
+    while True:
+        if dlqs:
+            record_dead_letters(list(dlqs), run, configuration=configuration)
+        result = reconcile_run(run, sink_table, processed_from, configuration=configuration)
+        now = _clock()
+        signature = _signature(result)
+        if signature != last:
+            last, stable_since = signature, now
+        drained = all(get_queue_depth(q, configuration) == 0 for q in queues or [])
+        quiet = stable_since is not None and now - stable_since >= quiet_seconds
+        settled = drained and result["in_flight"] == 0 and (result["lost"] == 0 or quiet)
+        if settled or now - start >= timeout:
+            result["settled"] = settled
+            result["waited_s"] = round(now - start, 3)
+            return result
+        _sleep(max(0.0, min(poll_interval, timeout - (now - start))))

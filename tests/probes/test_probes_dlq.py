@@ -1,0 +1,188 @@
+"""DLQ and destination formats: parsed from AWS-shaped messages, peeked and redriven on SQS."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chaoskit import aws
+from chaoskit.ledger import store
+from chaoskit.ledger.reconcile import reconcile
+from chaoskit.ledger.records import Record
+from probes import dlq
+from probes._dlq_formats import classify, original_body, parse_message
+
+Loader = Callable[[str], dict[str, Any]]
+
+EXPECTED = {
+    # sample: (format, event ids, reason, condition, attempts)
+    "dlq_sqs_redrive": ("sqs_redrive", ["ev-sqs-1"], "max_receive_count", None, None),
+    "dlq_sqs_redrive_attributes": ("sqs_redrive", ["ev-sqs-2"], "max_receive_count", None, None),
+    "dlq_lambda_destination": (
+        "lambda_destination",
+        ["ev-dest-1"],
+        "RetriesExhausted: ChaosKitInjectedError",
+        "RetriesExhausted",
+        3,
+    ),
+    "dlq_lambda_dlq": ("lambda_dlq", ["ev-ldlq-1"], "injected", "200", None),
+    "dlq_sns_dlq": ("sns_dlq", ["ev-sns-1"], "sns delivery failed", None, None),
+    "dlq_eventbridge_dlq": (
+        "eventbridge_dlq",
+        ["ev-eb-1"],
+        "SDK_CLIENT_ERROR",
+        "MaximumRetryAttempts",
+        185,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_format_yields_its_event_ids_and_reason(name: str, sample: Loader) -> None:
+    fmt, ids, reason, condition, attempts = EXPECTED[name]
+    message = {**sample(name), "MessageId": "m-1"}
+    assert classify(message) == fmt
+    letters = parse_message(message)
+    assert [d.event_id for d in letters] == ids
+    assert {d.run_id for d in letters} == {"run-dlq"}
+    assert (letters[0].reason, letters[0].condition, letters[0].attempts) == (
+        reason,
+        condition,
+        attempts,
+    )
+
+
+def test_a_stream_failure_record_is_recognised_but_carries_no_payload(sample: Loader) -> None:
+    message = sample("dlq_lambda_destination_stream")
+    assert classify(message) == "lambda_destination"
+    assert parse_message(message) == []
+
+
+def test_a_destination_record_redrives_as_its_request_payload(sample: Loader) -> None:
+    message = sample("dlq_lambda_destination")
+    assert json.loads(original_body(message))["chaoskit"]["event_id"] == "ev-dest-1"
+    plain = sample("dlq_sqs_redrive")
+    assert original_body(plain) == plain["Body"]
+
+
+def test_peek_sees_every_format_and_leaves_the_queue_as_it_was(
+    aws_env: dict[str, str], make_queue: Callable[..., str], send_sample: Callable[[str, str], None]
+) -> None:
+    url = make_queue("orders-dlq")
+    for name in EXPECTED:
+        send_sample(url, name)
+    assert dlq.get_queue_depth("orders-dlq", aws_env) == len(EXPECTED)
+    peeked = dlq.peek_messages("orders-dlq", max_messages=50, configuration=aws_env)
+    assert sorted(p["format"] for p in peeked) == sorted(f for f, *_ in EXPECTED.values())
+    # Non-destructive: everything is visible again at once, nothing in flight.
+    attrs = aws.client("sqs", aws_env).get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert int(attrs["ApproximateNumberOfMessages"]) == len(EXPECTED)
+    again = dlq.peek_messages(url, max_messages=50, configuration=aws_env)
+    assert {p["message_id"] for p in again} == {p["message_id"] for p in peeked}
+
+
+def test_event_ids_are_filtered_by_run(
+    aws_env: dict[str, str], make_queue: Callable[..., str], send_sample: Callable[[str, str], None]
+) -> None:
+    url = make_queue("orders-dlq")
+    send_sample(url, "dlq_sqs_redrive")
+    send_sample(url, "dlq_lambda_dlq")
+    aws.client("sqs", aws_env).send_message(
+        QueueUrl=url,
+        MessageBody=json.dumps({"chaoskit": {"run_id": "other-run", "event_id": "x"}}),
+    )
+    assert dlq.get_event_ids(url, run_id="run-dlq", configuration=aws_env) == [
+        "ev-ldlq-1",
+        "ev-sqs-1",
+    ]
+    assert dlq.get_event_ids(url, all_runs=True, configuration=aws_env) == [
+        "ev-ldlq-1",
+        "ev-sqs-1",
+        "x",
+    ]
+    assert dlq.count_dead_letters(url, run_id="other-run", configuration=aws_env) == 1
+
+
+def test_recorded_dead_letters_never_double_count(
+    aws_env: dict[str, str], make_queue: Callable[..., str], send_sample: Callable[[str, str], None]
+) -> None:
+    url = make_queue("orders-dlq")
+    for name in ("dlq_sqs_redrive", "dlq_lambda_destination", "dlq_eventbridge_dlq"):
+        send_sample(url, name)
+    sent = [Record("run-dlq", e, "sent", 1.0) for e in ("ev-sqs-1", "ev-dest-1", "ev-eb-1")]
+    store.ensure_table(aws_env)
+    store.write(sent, aws_env)
+    first = dlq.record_dead_letters(["orders-dlq"], run_id="run-dlq", configuration=aws_env)
+    second = dlq.record_dead_letters([url], run_id="run-dlq", configuration=aws_env)
+    assert first == {"orders-dlq": 3} and second == {url: 3}
+    records = store.read_run("run-dlq", aws_env)
+    assert sum(r.kind == "dead_lettered" for r in records) == 3  # nothing written twice
+    # Even if another process writes the same dead letters again, the count holds.
+    store.write([r for r in records if r.kind == "dead_lettered"], aws_env)
+    out = reconcile(store.read_run("run-dlq", aws_env))
+    assert (out["dead_lettered"], out["lost"]) == (3, 0)
+    assert out["dead_letter_reasons"] == {
+        "RetriesExhausted: ChaosKitInjectedError": 1,
+        "SDK_CLIENT_ERROR": 1,
+        "max_receive_count": 1,
+    }
+    detail = next(r.detail for r in records if r.event_id == "ev-dest-1")
+    assert detail is not None and detail["queue"] == "orders-dlq"
+    assert detail["condition"] == "RetriesExhausted" and detail["attempts"] == 3
+
+
+def test_redrive_moves_messages_back_to_the_source_queue(
+    aws_env: dict[str, str], make_queue: Callable[..., str], send_sample: Callable[[str, str], None]
+) -> None:
+    dlq_url = make_queue("orders-dlq")
+    arn = aws.client("sqs", aws_env).get_queue_attributes(
+        QueueUrl=dlq_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
+    source_url = make_queue("orders-queue", RedrivePolicy=policy)
+    send_sample(dlq_url, "dlq_sqs_redrive")
+    send_sample(dlq_url, "dlq_sqs_redrive_attributes")
+    out = dlq.redrive_messages("orders-dlq", configuration=aws_env)
+    # moto has no StartMessageMoveTask: the by-hand path ran after trying it.
+    assert out == {"method": "by_hand", "moved": 2, "task_handle": None}
+    assert dlq.get_queue_depth(dlq_url, aws_env) == 0
+    moved = dlq.get_event_ids(source_url, run_id="run-dlq", configuration=aws_env)
+    assert moved == ["ev-sqs-1", "ev-sqs-2"]
+
+
+def test_redrive_unwraps_destination_records_and_drops_aws_attributes(
+    aws_env: dict[str, str], make_queue: Callable[..., str], send_sample: Callable[[str, str], None]
+) -> None:
+    dlq_url = make_queue("notifier-failures")
+    source_url = make_queue("notifier-retry")
+    send_sample(dlq_url, "dlq_lambda_destination")
+    send_sample(dlq_url, "dlq_lambda_dlq")
+    out = dlq.redrive_messages(dlq_url, source="notifier-retry", configuration=aws_env)
+    assert out["method"] == "by_hand" and out["moved"] == 2
+    messages = aws.client("sqs", aws_env).receive_message(
+        QueueUrl=source_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
+    bodies = sorted(json.loads(m["Body"])["chaoskit"]["event_id"] for m in messages)
+    assert bodies == ["ev-dest-1", "ev-ldlq-1"]
+    assert all("requestContext" not in json.loads(m["Body"]) for m in messages)
+    assert all("ErrorMessage" not in (m.get("MessageAttributes") or {}) for m in messages)
+
+
+def test_redrive_without_a_single_source_is_refused(
+    aws_env: dict[str, str], make_queue: Callable[..., str]
+) -> None:
+    from chaoskit.errors import BadInput
+
+    make_queue("lonely-dlq")
+    with pytest.raises(BadInput, match="dead-letter queue of 0 queues"):
+        dlq.redrive_messages("lonely-dlq", configuration=aws_env)
+
+
+def test_a_missing_queue_names_the_queue(aws_env: dict[str, str]) -> None:
+    from chaoskit.errors import AWSActionFailed
+
+    with pytest.raises(AWSActionFailed, match="sqs:GetQueueUrl on 'nope'"):
+        dlq.get_queue_depth("nope", aws_env)
