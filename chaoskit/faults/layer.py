@@ -1,20 +1,18 @@
-"""Fault injection through the chaoskit layer: enable it, inject faults, wait, clear, disable.
+"""The chaoskit layer on a function: enable it, disable it, wait until a fault is live.
 
 Enabling merges the layer into the function's own layers and sets the exec
 wrapper and config variables; every change is snapshotted to the undo journal
 first and restored exactly (the same snapshot also rides on the function in
 ``CHAOSKIT_ENABLE_SNAPSHOT``, so ``disable_chaoskit_layer`` is exact even
-without the journal). Faults are a JSON document in the SSM parameter
-``/chaoskit/faults/<function>``, validated by the layer's own parser before it
-is written, with a version (acknowledged by the layer) and an expiry (a
-dead-man switch: an expired document injects nothing).
+without the journal). The faults themselves are written by
+:mod:`chaoskit.faults.inject`; :func:`wait_for_fault_live` waits until the
+layer acknowledged the version written.
 """
 
 import json
 import logging
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,23 +23,16 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit import aws, envvars
 from chaoskit.errors import BadInput, ChaosKitError
 from chaoskit.faults import lambda_config as lc
+from chaoskit.faults.inject import FaultRefused
 from chaoskit.ledger.records import table_name
 from chaoskit.ledger.store import read_acks
 from chaoskit.undo import guard, mutation
 
 __all__ = [
     "FaultNotLive",
-    "FaultRefused",
     "LayerRefused",
-    "clear_faults",
     "disable_chaoskit_layer",
     "enable_chaoskit_layer",
-    "inject_exception",
-    "inject_http_fault",
-    "inject_latency",
-    "inject_sdk_throttle",
-    "inject_status",
-    "inject_timeout",
     "wait_for_fault_live",
 ]
 
@@ -50,17 +41,12 @@ logger = logging.getLogger("chaoskit")
 WRAPPER = "/opt/chaoskit-wrapper"
 EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 DEFAULT_LAYER_NAME = "chaoskit"
-DEFAULT_DURATION = 900.0
 MAX_LAYERS = 5
 _RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13")
 
 
 class LayerRefused(BadInput, ActivityFailed):
     """The layer cannot be enabled on this function as asked."""
-
-
-class FaultRefused(BadInput, ActivityFailed):
-    """The fault asked for is not valid; nothing was written."""
 
 
 class FaultNotLive(ChaosKitError, ActivityFailed):
@@ -269,359 +255,6 @@ def disable_chaoskit_layer(
         return {"function_name": name, "restored": False, "layers": lc.layer_arns(current)}
     after = lc.update_configuration(name, lambda config: _restored(config, snap), configuration)
     return {"function_name": name, "restored": True, "layers": lc.layer_arns(after)}
-
-
-# --- writing faults ------------------------------------------------------------
-
-
-def _slot(fault: Mapping[str, Any]) -> str:
-    # A new fault replaces an older one aimed at the same thing; others stay.
-    key = {k: fault.get(k) for k in ("kind", "match", "service", "hosts")}
-    return json.dumps(key, sort_keys=True, default=str)
-
-
-def _document(
-    previous: str | None,
-    fault: dict[str, Any],
-    duration: float,
-    replace: bool,
-    run_id: str,
-    now: float,
-) -> dict[str, Any]:
-    faults: list[dict[str, Any]] = []
-    if previous and not replace:
-        from chaoskit.layer.config import ConfigError, parse_config
-
-        try:
-            live = parse_config(previous).expires_at > now
-            old = json.loads(previous).get("faults") or []
-        except (ConfigError, ValueError, AttributeError):
-            live, old = False, []
-        if live:
-            faults = [f for f in old if _slot(f) != _slot(fault)]
-    faults.append(fault)
-    return {
-        "version": f"v-{int(now)}-{uuid.uuid4().hex[:4]}",
-        "expires_at": round(now + duration, 3),
-        "run_id": run_id,
-        "faults": faults,
-    }
-
-
-def _config_parameter(name: str, config: Mapping[str, Any]) -> str:
-    variables = lc.environment_of(config) or {}
-    if envvars.CONFIG in variables:
-        logger.warning(
-            "function '%s' has an inline %s, which wins over the fault parameter",
-            name,
-            envvars.CONFIG,
-        )
-    parameter = variables.get(envvars.CONFIG_PARAMETER)
-    if not parameter:
-        logger.warning(
-            "function '%s' has no %s: enable the chaoskit layer or the fault will not be read",
-            name,
-            envvars.CONFIG_PARAMETER,
-        )
-    return parameter or lc.fault_parameter_name(name)
-
-
-def _inject(
-    function_name: str,
-    kind: str,
-    params: Mapping[str, Any],
-    rate: float,
-    match: dict[str, Any] | None,
-    duration: float,
-    replace: bool,
-    configuration: Configuration,
-) -> dict[str, Any]:
-    from chaoskit.layer.config import ConfigError, parse_config
-    from chaoskit.run_context import current_run_id
-
-    name = lc.function_name_of(function_name)
-    if not duration or duration <= 0:
-        raise FaultRefused(f"invalid duration {duration!r} for '{name}': expected seconds > 0")
-    fault: dict[str, Any] = {"kind": kind, "rate": rate}
-    fault.update({k: v for k, v in params.items() if v is not None})
-    if match:
-        fault["match"] = match
-    function = lc.get_function(name, configuration)
-    guard(name, function["Tags"], configuration)
-    parameter = _config_parameter(name, function["Configuration"])
-    previous = lc.read_fault_parameter(parameter, configuration)
-    document = _document(
-        previous, fault, duration, replace, current_run_id(configuration), time.time()
-    )
-    try:
-        parse_config(document)
-    except ConfigError as err:
-        raise FaultRefused(f"invalid {kind} fault for '{name}': {err}") from err
-    with mutation(
-        action=f"inject_{kind}",
-        resource=name,
-        restorer="chaoskit.faults.lambda_config:restore_fault_parameter",
-        snapshot={"function_name": name, "parameter": parameter, "previous": previous},
-        configuration=configuration,
-    ) as change:
-        if not change.dry_run:
-            lc.write_fault_parameter(parameter, json.dumps(document), configuration)
-    return {
-        "function_name": name,
-        "parameter": parameter,
-        "version": document["version"],
-        "expires_at": document["expires_at"],
-        "faults": document["faults"],
-        "dry_run": change.dry_run,
-    }
-
-
-def inject_latency(
-    function_name: str,
-    ms: float | None = None,
-    min_ms: float | None = None,
-    max_ms: float | None = None,
-    rate: float = 1.0,
-    match: dict[str, Any] | None = None,
-    duration: float = DEFAULT_DURATION,
-    replace: bool = False,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
-) -> dict[str, Any]:
-    """Inject latency before the function's handler runs.
-
-    Give ``ms`` for a fixed delay, or ``min_ms`` and ``max_ms`` for a uniform one.
-    Like every ``inject_*`` action, the fault is added to the function's fault
-    config (replacing an older fault of the same kind and match unless
-    ``replace`` drops all others), expires after ``duration`` seconds even if
-    nothing restores it, and is undone exactly on rollback.
-
-    Args:
-        function_name: function name or ARN.
-        ms: fixed delay in milliseconds.
-        min_ms: lower bound of a random delay.
-        max_ms: upper bound of a random delay.
-        rate: share of invocations affected, 0 to 1.
-        match: optional ``{"qualifier", "source", "fields"}`` restricting the fault.
-        duration: seconds until the fault config expires (default 900).
-        replace: drop every other fault of the function's config.
-
-    Returns:
-        ``{"function_name", "parameter", "version", "expires_at", "faults", "dry_run"}``.
-    """
-    params = {"ms": ms, "min_ms": min_ms, "max_ms": max_ms}
-    return _inject(function_name, "latency", params, rate, match, duration, replace, configuration)
-
-
-def inject_exception(
-    function_name: str,
-    exception_type: str = "ChaosKitInjectedError",
-    message: str = "injected by chaoskit",
-    rate: float = 1.0,
-    match: dict[str, Any] | None = None,
-    duration: float = DEFAULT_DURATION,
-    replace: bool = False,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
-) -> dict[str, Any]:
-    """Make invocations fail with an exception instead of running the handler.
-
-    Args:
-        function_name: function name or ARN.
-        exception_type: the name of the raised error type, as Lambda reports it.
-        message: the error message.
-        rate: share of invocations affected, 0 to 1.
-        match: optional ``{"qualifier", "source", "fields"}`` restricting the fault.
-        duration: seconds until the fault config expires (default 900).
-        replace: drop every other fault of the function's config.
-
-    Returns:
-        The written config's version and faults (see ``inject_latency``).
-    """
-    params = {"type": exception_type, "message": message}
-    return _inject(
-        function_name, "exception", params, rate, match, duration, replace, configuration
-    )
-
-
-def inject_status(
-    function_name: str,
-    status_code: int = 503,
-    body: str | None = None,
-    headers: dict[str, str] | None = None,
-    rate: float = 1.0,
-    match: dict[str, Any] | None = None,
-    duration: float = DEFAULT_DURATION,
-    replace: bool = False,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
-) -> dict[str, Any]:
-    """Answer invocations with an HTTP status (API Gateway proxy shape) without the handler.
-
-    Args:
-        function_name: function name or ARN.
-        status_code: the HTTP status code returned.
-        body: the response body.
-        headers: response headers.
-        rate: share of invocations affected, 0 to 1.
-        match: optional ``{"qualifier", "source", "fields"}`` restricting the fault.
-        duration: seconds until the fault config expires (default 900).
-        replace: drop every other fault of the function's config.
-
-    Returns:
-        The written config's version and faults (see ``inject_latency``).
-    """
-    params = {"status_code": status_code, "body": body, "headers": headers}
-    return _inject(function_name, "status", params, rate, match, duration, replace, configuration)
-
-
-def inject_timeout(
-    function_name: str,
-    margin_ms: float = 50,
-    rate: float = 1.0,
-    match: dict[str, Any] | None = None,
-    duration: float = DEFAULT_DURATION,
-    replace: bool = False,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
-) -> dict[str, Any]:
-    """Make invocations run into the function's timeout.
-
-    Args:
-        function_name: function name or ARN.
-        margin_ms: how far past the remaining time the injected wait reaches.
-        rate: share of invocations affected, 0 to 1.
-        match: optional ``{"qualifier", "source", "fields"}`` restricting the fault.
-        duration: seconds until the fault config expires (default 900).
-        replace: drop every other fault of the function's config.
-
-    Returns:
-        The written config's version and faults (see ``inject_latency``).
-    """
-    params = {"margin_ms": margin_ms}
-    return _inject(function_name, "timeout", params, rate, match, duration, replace, configuration)
-
-
-def inject_sdk_throttle(
-    function_name: str,
-    service: str,
-    operations: list[str] | None = None,
-    error_code: str | None = None,
-    http_status: int | None = None,
-    latency_ms: float = 0,
-    rate: float = 1.0,
-    match: dict[str, Any] | None = None,
-    duration: float = DEFAULT_DURATION,
-    replace: bool = False,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
-) -> dict[str, Any]:
-    """Throttle the function's own AWS SDK calls to a service, as AWS would.
-
-    The layer answers matching boto3 calls with a real AWS error response, so
-    the SDK's retries and backoff engage exactly as under real throttling.
-
-    Args:
-        function_name: function name or ARN.
-        service: boto3 service name, e.g. ``dynamodb``.
-        operations: operation names (e.g. ``["PutItem"]``); empty means all.
-        error_code: the AWS error code; by default the service's natural throttling code.
-        http_status: the HTTP status of the error response.
-        latency_ms: delay before the error is returned.
-        rate: share of calls affected, 0 to 1.
-        match: optional ``{"qualifier", "source", "fields"}`` restricting the fault.
-        duration: seconds until the fault config expires (default 900).
-        replace: drop every other fault of the function's config.
-
-    Returns:
-        The written config's version and faults (see ``inject_latency``).
-    """
-    params = {
-        "service": service,
-        "operations": operations,
-        "error_code": error_code,
-        "http_status": http_status,
-        "latency_ms": latency_ms,
-    }
-    return _inject(
-        function_name, "sdk_throttle", params, rate, match, duration, replace, configuration
-    )
-
-
-def inject_http_fault(
-    function_name: str,
-    hosts: list[str],
-    status: int | None = 503,
-    retry_after: float | None = None,
-    latency_ms: float = 0,
-    connection_refused: bool = False,
-    rate: float = 1.0,
-    match: dict[str, Any] | None = None,
-    duration: float = DEFAULT_DURATION,
-    replace: bool = False,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
-) -> dict[str, Any]:
-    """Fail the function's outgoing HTTP calls to third-party hosts.
-
-    Args:
-        function_name: function name or ARN.
-        hosts: host names or patterns, e.g. ``["payments.example.com", "*.stripe.com"]``.
-        status: HTTP status answered instead of calling the host (e.g. 429 or 503).
-        retry_after: ``Retry-After`` seconds sent with the status.
-        latency_ms: delay before the answer.
-        connection_refused: refuse the connection instead of answering.
-        rate: share of calls affected, 0 to 1.
-        match: optional ``{"qualifier", "source", "fields"}`` restricting the fault.
-        duration: seconds until the fault config expires (default 900).
-        replace: drop every other fault of the function's config.
-
-    Returns:
-        The written config's version and faults (see ``inject_latency``).
-    """
-    params = {
-        "hosts": hosts,
-        "status": status,
-        "retry_after": retry_after,
-        "latency_ms": latency_ms,
-        "connection_refused": connection_refused,
-    }
-    return _inject(function_name, "http", params, rate, match, duration, replace, configuration)
-
-
-def clear_faults(
-    function_name: str, configuration: Configuration = None, secrets: Secrets = None
-) -> dict[str, Any]:
-    """Clear every fault of a function now, with a new config version the layer acknowledges.
-
-    Clearing only removes harm, so it is not journaled; a rollback still puts
-    the fault config back exactly as it was before the run.
-
-    Args:
-        function_name: function name or ARN.
-
-    Returns:
-        ``{"function_name", "parameter", "cleared", "version"}``.
-    """
-    name = lc.function_name_of(function_name)
-    config = lc.get_configuration(name, configuration)
-    parameter = (lc.environment_of(config) or {}).get(envvars.CONFIG_PARAMETER)
-    parameter = parameter or lc.fault_parameter_name(name)
-    if lc.read_fault_parameter(parameter, configuration) is None:
-        return {"function_name": name, "parameter": parameter, "cleared": False, "version": None}
-    now = time.time()
-    document = {
-        "version": f"v-{int(now)}-{uuid.uuid4().hex[:4]}",
-        "expires_at": round(now + DEFAULT_DURATION, 3),
-        "faults": [],
-    }
-    lc.write_fault_parameter(parameter, json.dumps(document), configuration)
-    return {
-        "function_name": name,
-        "parameter": parameter,
-        "cleared": True,
-        "version": document["version"],
-    }
 
 
 # --- waiting until a fault is live -------------------------------------------------

@@ -17,8 +17,8 @@ import pytest
 
 from chaoskit import aws, envvars
 from chaoskit.errors import SafetyAbort
+from chaoskit.faults import inject, layer
 from chaoskit.faults import lambda_config as lc
-from chaoskit.faults import layer
 from chaoskit.faults.kill_switch import set_reserved_concurrency
 from chaoskit.ledger import store
 from chaoskit.undo import rollback_run
@@ -123,7 +123,7 @@ def test_enable_inject_and_rollback_restore_the_function_exactly(
     assert env["A"] == "1" and env["B"] == "2"
     assert env.get("CHAOSKIT_ORIGINAL_EXEC_WRAPPER") == wrapper
 
-    injected = layer.inject_latency(FUNCTION, ms=800, configuration=cfg)
+    injected = inject.inject_latency(FUNCTION, ms=800, configuration=cfg)
     assert json.loads(_parameter(cfg) or "{}")["version"] == injected["version"]
     set_reserved_concurrency([FUNCTION], concurrency=0, configuration=cfg)  # C1's kill switch
     assert _state(cfg)["__concurrency"] == 0
@@ -217,7 +217,7 @@ def test_a_function_outside_the_allowlist_is_refused_before_any_change(
     with pytest.raises(SafetyAbort):
         layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=allow)
     with pytest.raises(SafetyAbort):
-        layer.inject_latency(FUNCTION, ms=10, configuration=allow)
+        inject.inject_latency(FUNCTION, ms=10, configuration=allow)
     assert _state(cfg) == before
     assert _parameter(cfg) is None
 
@@ -228,7 +228,7 @@ def test_dry_run_changes_nothing(cfg: dict[str, Any]) -> None:
     before = _state(cfg)
     dry = {**cfg, "chaoskit_dry_run": True}
     assert layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=dry)["dry_run"]
-    assert layer.inject_exception(FUNCTION, configuration=dry)["dry_run"]
+    assert inject.inject_exception(FUNCTION, configuration=dry)["dry_run"]
     assert _state(cfg) == before
     assert _parameter(cfg) is None
 
@@ -236,9 +236,9 @@ def test_dry_run_changes_nothing(cfg: dict[str, Any]) -> None:
 def test_injected_faults_merge_by_kind_and_expire(cfg: dict[str, Any]) -> None:
     _make_function(cfg, variables={"A": "1"})
     now = time.time()
-    first = layer.inject_latency(FUNCTION, ms=100, duration=60, configuration=cfg)
-    layer.inject_latency(FUNCTION, min_ms=10, max_ms=20, duration=60, configuration=cfg)
-    last = layer.inject_sdk_throttle(
+    first = inject.inject_latency(FUNCTION, ms=100, duration=60, configuration=cfg)
+    inject.inject_latency(FUNCTION, min_ms=10, max_ms=20, duration=60, configuration=cfg)
+    last = inject.inject_sdk_throttle(
         FUNCTION, service="dynamodb", operations=["PutItem"], rate=0.5, configuration=cfg
     )
     doc = json.loads(_parameter(cfg) or "{}")
@@ -255,7 +255,7 @@ def test_injected_faults_merge_by_kind_and_expire(cfg: dict[str, Any]) -> None:
             "latency_ms": 0,
         },
     ]
-    replaced = layer.inject_status(FUNCTION, status_code=429, replace=True, configuration=cfg)
+    replaced = inject.inject_status(FUNCTION, status_code=429, replace=True, configuration=cfg)
     assert [f["kind"] for f in replaced["faults"]] == ["status"]
 
 
@@ -263,8 +263,8 @@ def test_rollback_puts_back_a_fault_config_that_existed_before(cfg: dict[str, An
     _make_function(cfg, variables={"A": "1"})
     old = json.dumps({"version": "v-old", "expires_at": 1.0, "faults": []})
     lc.write_fault_parameter(f"/chaoskit/faults/{FUNCTION}", old, cfg)
-    layer.inject_exception(FUNCTION, rate=0.3, configuration=cfg)
-    layer.inject_timeout(FUNCTION, configuration=cfg)
+    inject.inject_exception(FUNCTION, rate=0.3, configuration=cfg)
+    inject.inject_timeout(FUNCTION, configuration=cfg)
     rollback_run("run-layer-1", cfg)
     assert _parameter(cfg) == old
     rollback_run("run-layer-1", cfg)
@@ -279,18 +279,18 @@ def test_an_invalid_fault_is_refused_before_anything_is_written(
     cfg: dict[str, Any], kwargs: dict[str, Any], field: str
 ) -> None:
     _make_function(cfg, variables={"A": "1"})
-    with pytest.raises(layer.FaultRefused, match=field):
-        layer.inject_latency(FUNCTION, configuration=cfg, **kwargs)
+    with pytest.raises(inject.FaultRefused, match=field):
+        inject.inject_latency(FUNCTION, configuration=cfg, **kwargs)
     assert _parameter(cfg) is None
 
 
 def test_http_fault_and_clear(cfg: dict[str, Any]) -> None:
     _make_function(cfg, variables={"A": "1"})
-    assert layer.clear_faults(FUNCTION, configuration=cfg)["cleared"] is False
-    layer.inject_http_fault(
+    assert inject.clear_faults(FUNCTION, configuration=cfg)["cleared"] is False
+    inject.inject_http_fault(
         FUNCTION, hosts=["payments.example.com"], status=429, retry_after=1, configuration=cfg
     )
-    out = layer.clear_faults(FUNCTION, configuration=cfg)
+    out = inject.clear_faults(FUNCTION, configuration=cfg)
     doc = json.loads(_parameter(cfg) or "{}")
     assert out["cleared"] is True
     assert doc["faults"] == [] and doc["version"] == out["version"]
@@ -315,7 +315,7 @@ def test_wait_for_fault_live_returns_once_the_written_version_is_acknowledged(
     cfg: dict[str, Any],
 ) -> None:
     _make_function(cfg, variables={"A": "1"})
-    injected = layer.inject_latency(FUNCTION, ms=5, configuration=cfg)
+    injected = inject.inject_latency(FUNCTION, ms=5, configuration=cfg)
     _ack(cfg, "v-older", "env-1")
     _ack(cfg, injected["version"], "env-2")
     out = layer.wait_for_fault_live(FUNCTION, timeout=5, configuration=cfg)
@@ -343,7 +343,7 @@ def test_wait_for_fault_live_fails_after_the_timeout_naming_what_it_saw(
 
 def test_wait_for_fault_live_without_a_fault_config_is_refused(cfg: dict[str, Any]) -> None:
     _make_function(cfg, variables={"A": "1"})
-    with pytest.raises(layer.FaultRefused, match="inject a fault first"):
+    with pytest.raises(inject.FaultRefused, match="inject a fault first"):
         layer.wait_for_fault_live(FUNCTION, timeout=1, configuration=cfg)
 
 
