@@ -24,8 +24,8 @@ from chaoskit import aws, envvars
 from chaoskit.errors import BadInput, ChaosKitError
 from chaoskit.faults import lambda_config as lc
 from chaoskit.faults.inject import FaultRefused
+from chaoskit.ledger import store
 from chaoskit.ledger.records import table_name
-from chaoskit.ledger.store import read_acks
 from chaoskit.undo import guard, mutation
 
 __all__ = [
@@ -221,6 +221,8 @@ def enable_chaoskit_layer(
         configuration=configuration,
     ) as change:
         if not change.dry_run:
+            # The layer writes its acknowledgements and traces there.
+            store.ensure_table(configuration)
             lc.update_configuration(
                 name, lambda config: {"Layers": layers, "Variables": variables}, configuration
             )
@@ -274,7 +276,7 @@ def _wait_live(
     while True:
         if ping:
             _ping(name, configuration)
-        acks = read_acks(name, configuration)
+        acks = _acks(name, configuration)
         live = sorted(a["environment"] for a in acks if a.get("version") == version)
         waited = round(clock() - start, 3)
         if live:
@@ -294,6 +296,15 @@ def _wait_live(
             )
         sleep(delay)
         delay = min(delay * 2, 2.0)
+
+
+def _acks(name: str, configuration: Configuration) -> list[dict[str, Any]]:
+    try:
+        return store.read_acks(name, configuration)
+    except ChaosKitError as err:
+        if getattr(err, "code", "") == "ResourceNotFoundException":
+            return []  # no ledger table yet: nothing acknowledged
+        raise
 
 
 def _ping(name: str, configuration: Configuration) -> None:

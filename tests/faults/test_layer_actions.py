@@ -357,3 +357,19 @@ def test_the_layer_version_is_published_once_per_content(
     assert lc.ensure_layer_version(first, "chaoskit", cfg) == arn
     other = lc.ensure_layer_version(second, "chaoskit", cfg)
     assert other != arn and other.endswith(":2")
+
+
+def test_enable_creates_the_ledger_table_the_layer_acknowledges_into(cfg: dict[str, Any]) -> None:
+    ck = _publish(cfg, "chaoskit")
+    _make_function(cfg, variables={"A": "1"})
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    # Before: no table at all, which reads as "nothing acknowledged yet".
+    with pytest.raises(layer.FaultNotLive, match="acknowledged versions: none"):
+        layer._wait_live(FUNCTION, "v-1", 1.0, False, cfg, sleep=sleep, clock=lambda: now[0])
+    layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
+    tables = aws.client("dynamodb", cfg).list_tables()["TableNames"]
+    assert "chaoskit-ledger" in tables
