@@ -1,0 +1,208 @@
+"""SDK throttling: botocore gets a real AWS error and its own retry modes engage (moto server)."""
+
+import types
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from layer_helpers import FakeContext, config, load_event, make_layer
+
+from chaoskit import envvars
+from chaoskit.ledger.store import read_run
+
+
+@pytest.fixture
+def backoffs(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record botocore's retry backoff sleeps instead of sleeping."""
+    waits: list[float] = []
+    monkeypatch.setattr("botocore.endpoint.time", types.SimpleNamespace(sleep=waits.append))
+
+    # The adaptive mode's client-side rate limiter waits on a condition: record, don't wait.
+    def no_wait(bucket: Any, amount: float) -> float:
+        waits.append(-1.0)
+        return 0.0
+
+    monkeypatch.setattr("botocore.retries.bucket.TokenBucket._sleep_amount", no_wait)
+    return waits
+
+
+def _ddb(retries: dict[str, Any] | None) -> Any:
+    config = Config(retries=retries) if retries else None
+    client = boto3.session.Session().client("dynamodb", config=config)
+    client.create_table(
+        TableName="orders-table",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client
+
+
+def _attempts(client: Any, operation: str) -> list[str]:
+    sent: list[str] = []
+    client.meta.events.register(f"before-send.dynamodb.{operation}", lambda **kw: sent.append("x"))
+    return sent
+
+
+THROTTLE = {"kind": "sdk_throttle", "rate": 1, "service": "dynamodb", "operations": ["PutItem"],
+            "error_code": "ThrottlingException"}  # fmt: skip
+
+
+# botocore's Config(retries={"max_attempts": n}) counts retries; AWS's shared setting
+# max_attempts (AWS_MAX_ATTEMPTS, ~/.aws/config) and total_max_attempts count attempts.
+@pytest.mark.parametrize(
+    ("retries", "environ"),
+    [
+        (None, {"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "3"}),
+        ({"mode": "standard", "total_max_attempts": 3}, {}),
+        ({"mode": "adaptive", "total_max_attempts": 3}, {}),
+        ({"mode": "legacy", "total_max_attempts": 3}, {}),
+    ],
+    ids=["standard-env", "standard", "adaptive", "legacy"],
+)
+def test_a_client_made_before_the_fault_makes_exactly_3_attempts_then_raises(
+    layer_aws: dict[str, str],
+    backoffs: list[float],
+    lines: Any,
+    retries: dict[str, Any] | None,
+    environ: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    ddb = _ddb(retries)  # created at "module import", before any config was read
+    sent = _attempts(ddb, "PutItem")
+
+    def handler(event: Any, context: Any) -> None:
+        ddb.put_item(TableName="orders-table", Item={"pk": {"S": "o-1"}})
+
+    layer = make_layer({envvars.CONFIG: config(THROTTLE)})
+    with pytest.raises(ClientError) as caught:
+        layer.invoke(handler, {}, FakeContext())
+    assert caught.value.response["Error"]["Code"] == "ThrottlingException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert len(sent) == 3, (sent, caught.value.response["ResponseMetadata"], backoffs)
+    assert caught.value.response["ResponseMetadata"]["RetryAttempts"] == 2
+    assert len([b for b in backoffs if b >= 0]) == 2  # botocore backed off between attempts
+    assert len(lines.faults()) == 3
+    assert lines.faults()[0]["operation"] == "PutItem"
+    # Nothing reached the table, and outside the invocation the client works again.
+    assert "Item" not in ddb.get_item(TableName="orders-table", Key={"pk": {"S": "o-1"}})
+    ddb.put_item(TableName="orders-table", Item={"pk": {"S": "o-1"}})
+    assert len(sent) == 4
+
+
+def test_other_operations_are_not_throttled(
+    layer_aws: dict[str, str], backoffs: list[float]
+) -> None:
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 3})
+
+    def handler(event: Any, context: Any) -> Any:
+        return ddb.get_item(TableName="orders-table", Key={"pk": {"S": "o-1"}})
+
+    out = make_layer({envvars.CONFIG: config(THROTTLE)}).invoke(handler, {}, FakeContext())
+    assert out["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_at_rate_half_most_calls_succeed_after_retries(
+    layer_aws: dict[str, str], backoffs: list[float], lines: Any
+) -> None:
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 3})
+    sent = _attempts(ddb, "PutItem")
+    fault = {**THROTTLE, "rate": 0.5, "error_code": None}  # natural code for DynamoDB
+    layer = make_layer({envvars.CONFIG: config(fault)}, seed=11)
+    ok = failed = 0
+    for i in range(40):
+
+        def handler(event: Any, context: Any, i: int = i) -> None:
+            ddb.put_item(TableName="orders-table", Item={"pk": {"S": f"o-{i}"}})
+
+        try:
+            layer.invoke(handler, {}, FakeContext())
+            ok += 1
+        except ClientError as err:
+            assert err.response["Error"]["Code"] == "ProvisionedThroughputExceededException"
+            failed += 1
+    assert ok >= 28  # expected 35 of 40 (1 - 0.5**3)
+    assert failed >= 1 or ok == 40
+    # Every attempt was either throttled or the one that succeeded.
+    assert len(sent) == len(lines.faults()) + ok
+    assert len(sent) > 40  # botocore retried
+    assert ddb.scan(TableName="orders-table")["Count"] == ok
+
+
+def test_sessions_created_later_are_throttled_too(
+    layer_aws: dict[str, str], backoffs: list[float]
+) -> None:
+    _ddb({"mode": "standard", "total_max_attempts": 1})
+    layer = make_layer({envvars.CONFIG: config({**THROTTLE, "operations": []})})
+    layer.invoke(lambda e, c: None, {}, FakeContext())  # installs the hook
+
+    def handler(event: Any, context: Any) -> None:
+        fresh = boto3.session.Session().client(
+            "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 1})
+        )
+        fresh.describe_table(TableName="orders-table")
+
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        layer.invoke(handler, {}, FakeContext())
+
+
+def test_the_layers_own_ledger_writes_are_never_throttled(
+    layer_aws: dict[str, str], backoffs: list[float]
+) -> None:
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 1})
+    fault = {**THROTTLE, "operations": []}
+
+    def handler(event: Any, context: Any) -> None:
+        ddb.put_item(TableName="orders-table", Item={"pk": {"S": "o-1"}})
+
+    with pytest.raises(ClientError):
+        make_layer({envvars.CONFIG: config(fault)}).invoke(
+            handler, load_event("direct"), FakeContext()
+        )
+    kinds = sorted(r.kind for r in read_run("run-1", layer_aws))
+    assert kinds == ["attempt", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "code", "status"),
+    [
+        ("sqs", lambda c: c.list_queues(), "ThrottlingException", 400),
+        ("sns", lambda c: c.list_topics(), "Throttling", 400),
+        ("s3", lambda c: c.list_buckets(), "SlowDown", 503),
+        ("lambda", lambda c: c.list_functions(), "TooManyRequestsException", 429),
+        ("ec2", lambda c: c.describe_instances(), "RequestLimitExceeded", 503),
+        ("cloudwatch", lambda c: c.list_metrics(), "Throttling", 400),
+        ("events", lambda c: c.list_rules(), "ThrottlingException", 400),
+        ("kinesis", lambda c: c.list_streams(), "ProvisionedThroughputExceededException", 400),
+        ("stepfunctions", lambda c: c.list_state_machines(), "ThrottlingException", 400),
+    ],
+)
+def test_every_protocol_gets_an_error_botocore_parses_to_the_right_code(
+    layer_aws: dict[str, str], service: str, call: Any, code: str, status: int
+) -> None:
+    client = boto3.session.Session().client(
+        service, config=Config(retries={"mode": "standard", "total_max_attempts": 1})
+    )
+    fault = {"kind": "sdk_throttle", "rate": 1, "service": service}
+    with pytest.raises(ClientError) as caught:
+        make_layer({envvars.CONFIG: config(fault)}).invoke(
+            lambda e, c: call(client), {}, FakeContext()
+        )
+    assert caught.value.response["Error"]["Code"] == code
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+
+
+def test_added_latency_per_throttled_call(layer_aws: dict[str, str], backoffs: list[float]) -> None:
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 2})
+    layer = make_layer({envvars.CONFIG: config({**THROTTLE, "latency_ms": 250})})
+    with pytest.raises(ClientError):
+        layer.invoke(
+            lambda e, c: ddb.put_item(TableName="orders-table", Item={"pk": {"S": "x"}}),
+            {},
+            FakeContext(),
+        )
+    assert layer.sleep == [0.25, 0.25]
