@@ -25,7 +25,9 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit import envvars
 from chaoskit.errors import BadInput
 from chaoskit.faults import lambda_config as lc
-from chaoskit.undo import guard, mutation
+from chaoskit.run_context import current_run_id
+from chaoskit.undo import guard, mutation, restore_change
+from chaoskit.undo.store import unrestored
 
 __all__ = [
     "DEFAULT_DURATION",
@@ -37,6 +39,7 @@ __all__ = [
     "inject_sdk_throttle",
     "inject_status",
     "inject_timeout",
+    "restore_fault_config",
 ]
 
 logger = logging.getLogger("chaoskit")
@@ -112,7 +115,6 @@ def _inject(
     configuration: Configuration,
 ) -> dict[str, Any]:
     from chaoskit.layer.config import ConfigError, parse_config
-    from chaoskit.run_context import current_run_id
 
     name = lc.function_name_of(function_name)
     if not duration or duration <= 0:
@@ -397,3 +399,27 @@ def clear_faults(
         "cleared": True,
         "version": document["version"],
     }
+
+
+def restore_fault_config(
+    function_name: str | None = None, configuration: Configuration = None, secrets: Secrets = None
+) -> list[dict[str, Any]]:
+    """Restore the fault configs this run wrote, exactly as they were (or absent).
+
+    Args:
+        function_name: only this function (name or ARN); default every function
+            this run injected faults into.
+
+    Returns:
+        One row per restored change (``action``, ``resource``, ``status``...);
+        empty when nothing was left to restore, so running it twice is harmless.
+    """
+    name = lc.function_name_of(function_name) if function_name else None
+    todo = [
+        change
+        for change in unrestored(current_run_id(configuration))
+        if str(change.get("action", "")).startswith("inject_")
+        and (name is None or change.get("resource") == name)
+    ]
+    # Newest first, across fault kinds, so the oldest snapshot's value wins.
+    return [restore_change(change, configuration) for change in reversed(todo)]

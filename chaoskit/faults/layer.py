@@ -21,12 +21,13 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws, envvars
-from chaoskit.errors import BadInput, ChaosKitError
+from chaoskit.errors import BadInput, ChaosKitError, RollbackFailed
 from chaoskit.faults import lambda_config as lc
 from chaoskit.faults.inject import FaultRefused
 from chaoskit.ledger import store
 from chaoskit.ledger.records import table_name
-from chaoskit.undo import guard, mutation
+from chaoskit.run_context import current_run_id
+from chaoskit.undo import guard, mutation, rollback_run
 
 __all__ = [
     "FaultNotLive",
@@ -42,6 +43,7 @@ WRAPPER = "/opt/chaoskit-wrapper"
 EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 DEFAULT_LAYER_NAME = "chaoskit"
 MAX_LAYERS = 5
+ENABLE_ACTION = "enable_chaoskit_layer"
 _RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13")
 
 
@@ -214,7 +216,7 @@ def enable_chaoskit_layer(
     variables = {**base_vars, **wanted, envvars.ENABLE_SNAPSHOT: json.dumps(marker_doc)}
 
     with mutation(
-        action="enable_chaoskit_layer",
+        action=ENABLE_ACTION,
         resource=name,
         restorer="chaoskit.faults.layer:restore_layer_snapshot",
         snapshot=snapshot,
@@ -240,9 +242,9 @@ def disable_chaoskit_layer(
 ) -> dict[str, Any]:
     """Disable chaoskit's layer on a function, restoring its layers and variables exactly.
 
-    Uses the record the enable action left on the function, so it works in a
-    rollback, in a later run or by hand. A function chaoskit did not enable is
-    left untouched.
+    Restores what this run's ``enable_chaoskit_layer`` recorded; without a
+    journal entry (a later run, by hand) it uses the record the enable action
+    left on the function. A function chaoskit did not enable is left untouched.
 
     Args:
         function_name: function name or ARN.
@@ -251,10 +253,18 @@ def disable_chaoskit_layer(
         ``{"function_name", "restored", "layers"}``.
     """
     name = lc.function_name_of(function_name)
+    rows = rollback_run(
+        current_run_id(configuration), configuration, action=ENABLE_ACTION, resource=name
+    )
+    failed = [r for r in rows if r["status"] != "restored"]
+    if failed:
+        raise RollbackFailed(
+            f"could not disable the chaoskit layer on '{name}': {failed[0]['error']}"
+        )
     current = lc.get_configuration(name, configuration)
     snap = _marker(current)
     if snap is None:
-        return {"function_name": name, "restored": False, "layers": lc.layer_arns(current)}
+        return {"function_name": name, "restored": bool(rows), "layers": lc.layer_arns(current)}
     after = lc.update_configuration(name, lambda config: _restored(config, snap), configuration)
     return {"function_name": name, "restored": True, "layers": lc.layer_arns(after)}
 

@@ -153,7 +153,9 @@ def test_a_function_without_environment_gets_no_environment_back(cfg: dict[str, 
     assert before["__concurrency"] is None
 
 
-def test_enable_twice_keeps_one_copy_and_disable_alone_restores(cfg: dict[str, Any]) -> None:
+def test_enable_twice_keeps_one_copy_and_disable_restores_through_the_journal(
+    cfg: dict[str, Any],
+) -> None:
     l1, ck = _publish(cfg, "L1"), _publish(cfg, "chaoskit")
     _make_function(cfg, layers=[l1], variables={"A": "1"})
     before = _state(cfg)
@@ -164,12 +166,30 @@ def test_enable_twice_keeps_one_copy_and_disable_alone_restores(cfg: dict[str, A
     assert again["layers"] == [l1, ck]
     assert sent == []  # the second enable found nothing to change
 
-    # Standalone disable, as by hand after the journal was lost.
     out = layer.disable_chaoskit_layer(FUNCTION, configuration=cfg)
     assert out == {"function_name": FUNCTION, "restored": True, "layers": [l1]}
     assert _state(cfg) == before
+    assert rollback_run("run-layer-1", cfg) == []  # the journal knows it is restored
     assert layer.disable_chaoskit_layer(FUNCTION, configuration=cfg)["restored"] is False
-    rollback_run("run-layer-1", cfg)
+    assert len(sent) == 1
+
+
+def test_disable_without_the_journal_uses_the_record_on_the_function(
+    cfg: dict[str, Any],
+) -> None:
+    l1, ck = _publish(cfg, "L1"), _publish(cfg, "chaoskit")
+    _make_function(cfg, layers=[l1], variables={"A": "1", "AWS_LAMBDA_EXEC_WRAPPER": "/opt/w"})
+    before = _state(cfg)
+    layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
+
+    # A later run, by hand: this run's journal knows nothing of the enable.
+    later = {**cfg, "chaoskit_run_id": "run-layer-2"}
+    out = layer.disable_chaoskit_layer(FUNCTION, configuration=later)
+    assert out == {"function_name": FUNCTION, "restored": True, "layers": [l1]}
+    assert _state(cfg) == before
+    sent = _count_updates(cfg)
+    rollback_run("run-layer-1", cfg)  # the original run's restore is now a no-op
+    assert sent == []
     assert _state(cfg) == before
 
 
