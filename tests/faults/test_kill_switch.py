@@ -1,41 +1,15 @@
 """The kill switch against the moto server: exact restores, guardrails, twice is harmless."""
 
-import io
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ck_faults_aws import make_function
 
 from chaoskit import aws
 from chaoskit.errors import SafetyAbort
 from chaoskit.faults import kill_switch
 from chaoskit.undo import changes, pending_runs, rollback_run
-
-
-def _zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", "def handler(event, context):\n    return event\n")
-    return buf.getvalue()
-
-
-def make_function(config: dict[str, Any], name: str, tags: dict[str, str] | None = None) -> str:
-    iam = aws.client("iam", config)
-    try:
-        role = iam.get_role(RoleName="ks-role")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="ks-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    return str(
-        aws.client("lambda", config).create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=role,
-            Handler="app.handler",
-            Code={"ZipFile": _zip()},
-            Tags=tags or {},
-        )["FunctionArn"]
-    )
 
 
 def reserved(config: dict[str, Any], name: str) -> int | None:
