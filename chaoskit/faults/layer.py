@@ -132,6 +132,21 @@ def _merge_layer(layers: list[str], arn: str, function_name: str) -> tuple[list[
     return [*layers, arn], {"added_layer": arn, "replaced_layer": None}
 
 
+def _check_runtime(name: str, config: Mapping[str, Any]) -> None:
+    # The wrapper swaps the handler for chaoskit's Python one: on any other runtime
+    # that would break the function, and images ignore layers altogether.
+    if config.get("PackageType", "Zip") != "Zip":
+        raise LayerRefused(
+            f"function '{name}' is a container image, which cannot use layers: "
+            "vendor chaoskit into the image instead (chaoskit.layer.build.vendor_into)"
+        )
+    runtime = str(config.get("Runtime") or "")
+    if not runtime.startswith("python3"):
+        raise LayerRefused(
+            f"function '{name}' runs on '{runtime}': the chaoskit layer needs a python3.x runtime"
+        )
+
+
 def _default_ttl(configuration: Mapping[str, Any] | None) -> int:
     configured = (configuration or {}).get("chaoskit_config_ttl")
     if configured is not None:
@@ -177,6 +192,7 @@ def enable_chaoskit_layer(
     function = lc.get_function(name, configuration)
     guard(name, function["Tags"], configuration)
     current = function["Configuration"]
+    _check_runtime(name, current)
     marker = _marker(current)
     base = _restored(current, marker) if marker else {}
     base_layers: list[str] = list(base.get("Layers", lc.layer_arns(current)))

@@ -393,3 +393,18 @@ def test_enable_creates_the_ledger_table_the_layer_acknowledges_into(cfg: dict[s
     layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
     tables = aws.client("dynamodb", cfg).list_tables()["TableNames"]
     assert "chaoskit-ledger" in tables
+
+
+def test_a_function_that_is_not_python_is_refused(cfg: dict[str, Any]) -> None:
+    ck = _publish(cfg, "chaoskit")
+    role = aws.client("iam", cfg).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    aws.client("lambda", cfg).create_function(
+        FunctionName="node-fn",
+        Runtime="nodejs20.x",
+        Role=role["Role"]["Arn"],
+        Handler="index.handler",
+        Code={"ZipFile": _zip("index.js", "exports.handler = async () => 1\n")},
+    )
+    with pytest.raises(layer.LayerRefused, match=r"'nodejs20\.x'.*python3"):
+        layer.enable_chaoskit_layer("node-fn", layer_arn=ck, configuration=cfg)
+    assert lc.layer_arns(lc.get_configuration("node-fn", cfg)) == []
