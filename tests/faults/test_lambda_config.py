@@ -147,3 +147,41 @@ def test_wait_gives_up_after_the_timeout(aws_env: dict[str, str]) -> None:
             stub.add_response("get_function_configuration", _config("InProgress"))
         with pytest.raises(AWSActionFailed, match="UpdateTimeout"):
             lc.wait_until_updated("fn", aws_env, timeout=1.0, sleep=sleep, clock=lambda: now[0])
+
+
+def test_update_replans_when_another_update_got_in_between(aws_env: dict[str, str]) -> None:
+    lam = aws.client("lambda", aws_env)
+    before = {**_config("Successful"), "Environment": {"Variables": {"A": "1"}}}
+    raced = {**_config("Successful"), "Environment": {"Variables": {"A": "1", "Z": "9"}}}
+    after = {**_config("Successful"), "Environment": {"Variables": {"A": "1", "Z": "9", "C": "3"}}}
+    slept: list[float] = []
+
+    def planner(config: dict[str, Any]) -> lc.Plan:
+        return {"Variables": {**(lc.environment_of(config) or {}), "C": "3"}}
+
+    with Stubber(lam) as stub:
+        stub.add_response("get_function_configuration", before)
+        stub.add_client_error(
+            "update_function_configuration",
+            service_error_code="ResourceConflictException",
+            http_status_code=409,
+            expected_params={
+                "FunctionName": "fn",
+                "Environment": {"Variables": {"A": "1", "C": "3"}},
+            },
+        )
+        stub.add_response("get_function_configuration", raced)
+        # The second plan keeps the variable the other writer added.
+        stub.add_response(
+            "update_function_configuration",
+            {},
+            expected_params={
+                "FunctionName": "fn",
+                "Environment": {"Variables": {"A": "1", "Z": "9", "C": "3"}},
+            },
+        )
+        stub.add_response("get_function_configuration", after)
+        out = lc.update_configuration("fn", planner, aws_env, sleep=slept.append)
+        stub.assert_no_pending_responses()
+    assert lc.environment_of(out) == {"A": "1", "Z": "9", "C": "3"}
+    assert slept == [0.5]
