@@ -408,3 +408,17 @@ def test_a_function_that_is_not_python_is_refused(cfg: dict[str, Any]) -> None:
     with pytest.raises(layer.LayerRefused, match=r"'nodejs20\.x'.*python3"):
         layer.enable_chaoskit_layer("node-fn", layer_arn=ck, configuration=cfg)
     assert lc.layer_arns(lc.get_configuration("node-fn", cfg)) == []
+
+
+def test_without_a_layer_arn_the_chaoskit_layer_is_built_published_and_reused(
+    cfg: dict[str, Any],
+) -> None:
+    _make_function(cfg, variables={"A": "1"})
+    first = layer.enable_chaoskit_layer(FUNCTION, configuration=cfg)
+    assert first["layer_arn"].endswith(":layer:chaoskit:1")
+    layer.disable_chaoskit_layer(FUNCTION, configuration=cfg)
+    again = layer.enable_chaoskit_layer(FUNCTION, configuration=cfg)
+    assert again["layer_arn"] == first["layer_arn"]  # same content, same version
+    versions = aws.client("lambda", cfg).list_layer_versions(LayerName="chaoskit")
+    assert len(versions["LayerVersions"]) == 1
+    assert "sha256:" in versions["LayerVersions"][0]["Description"]
