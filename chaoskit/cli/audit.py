@@ -1,0 +1,147 @@
+"""``chaoskit audit``: audit deployed configuration for ways to lose events.
+
+Prints the findings as a table (default), JSON or SARIF 2.1.0 (for code
+scanning dashboards). Exit codes: 0 no finding at or above ``--fail-on``,
+1 at least one, 2 bad input.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chaoskit import __version__
+from chaoskit.aws import TARGETS
+from chaoskit.runner import parse_vars
+from probes._audit_checks import CHECKS, SEVERITIES
+from probes.audit import get_findings
+
+__all__ = ["command", "render_sarif", "render_table"]
+
+_SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render_table(findings: list[dict[str, Any]]) -> str:
+    """Return the findings as a plain-text table, one finding per block."""
+    if not findings:
+        return "no findings: nothing in this deployment is known to lose events"
+    lines = []
+    for f in findings:
+        lines.append(f"{f['severity'].upper():<8} {f['check']:<30} {f['resource']}")
+        lines.append(f"         risk: {f['risk']}")
+        lines.append(f"         fix:  {f['fix']}")
+    counts = {s: sum(f["severity"] == s for f in findings) for s in reversed(SEVERITIES)}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    return "\n".join(lines)
+
+
+def render_sarif(findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the findings as a SARIF 2.1.0 log (one run, one rule per check)."""
+    rules = [
+        {
+            "id": check,
+            "name": check,
+            "shortDescription": {"text": (func.__doc__ or check).strip().splitlines()[0]},
+            "helpUri": "https://github.com/chaoskit/chaoskit/blob/main/docs/probes.md#audit",
+        }
+        for check, func in CHECKS.items()
+    ]
+    index = {check: i for i, check in enumerate(CHECKS)}
+    results = [
+        {
+            "ruleId": f["check"],
+            "ruleIndex": index[f["check"]],
+            "level": _SARIF_LEVEL[f["severity"]],
+            "message": {"text": f"{f['resource']}: {f['risk']}. Fix: {f['fix']}."},
+            "locations": [
+                {
+                    "logicalLocations": [
+                        {
+                            "name": f["resource"],
+                            "fullyQualifiedName": f["resource"],
+                            "kind": "resource",
+                        }
+                    ]
+                }
+            ],
+            "properties": {"severity": f["severity"]},
+        }
+        for f in findings
+    ]
+    return {
+        "$schema": _SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "chaoskit",
+                        "version": __version__,
+                        "informationUri": "https://github.com/chaoskit/chaoskit",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+@click.command("audit")
+@click.option("--target", type=click.Choice(TARGETS), help="Where AWS calls go (default sandbox).")
+@click.option("--endpoint-url", help="Explicit endpoint for every AWS service.")
+@click.option(
+    "--var", "variables", multiple=True, metavar="KEY=VALUE", help="Configuration override."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "sarif"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file.")
+@click.option(
+    "--check", "checks", multiple=True, type=click.Choice(list(CHECKS)), help="Run only these."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice([*SEVERITIES, "none"]),
+    default="high",
+    show_default=True,
+    help="Exit 1 if a finding is at or above this severity.",
+)
+def command(
+    target: str | None,
+    endpoint_url: str | None,
+    variables: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    checks: tuple[str, ...],
+    fail_on: str,
+) -> None:
+    """Audit the deployed configuration of the target for ways to lose events."""
+    configuration: dict[str, Any] = parse_vars(variables)
+    if target:
+        configuration["chaoskit_target"] = target
+    if endpoint_url:
+        configuration["chaoskit_endpoint_url"] = endpoint_url
+    findings = get_findings(list(checks) or None, "low", configuration)
+    if fmt == "table":
+        text = render_table(findings)
+    elif fmt == "json":
+        text = json.dumps(findings, indent=2)
+    else:
+        text = json.dumps(render_sarif(findings), indent=2)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+    if fail_on != "none":
+        floor = SEVERITIES.index(fail_on)
+        if any(SEVERITIES.index(f["severity"]) >= floor for f in findings):
+            raise click.exceptions.Exit(1)
