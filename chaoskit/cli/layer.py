@@ -1,0 +1,51 @@
+"""``chaoskit layer build``: write the Lambda layer zip, or vendor it into a function."""
+
+from pathlib import Path
+
+import click
+
+__all__ = ["command"]
+
+
+@click.group("layer")
+def command() -> None:
+    """Build the chaoskit Lambda layer or vendor it into a function's code."""
+
+
+@command.command("build")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=True),
+    default="dist/chaoskit-layer.zip",
+    show_default=True,
+    help="Where to write the layer zip (a file, or an existing directory).",
+)
+@click.option(
+    "--vendor",
+    "vendor",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Copy the layer's package into this function code directory instead of zipping.",
+)
+def build(output: str, vendor: str | None) -> None:
+    """Write the layer zip (python/ plus /opt/chaoskit-wrapper) and print its path and size."""
+    from chaoskit.layer.build import build_layer_zip, vendor_into
+
+    if vendor is not None:
+        directory = Path(vendor)
+        if not directory.is_dir():
+            raise click.BadParameter(
+                f"'{vendor}' is not a directory: expected the function's code directory",
+                param_hint="--vendor",
+            )
+        target = vendor_into(directory)
+        size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+        click.echo(f"{target} {size} bytes")
+        click.echo(
+            "set the function's handler to chaoskit.layer.handler.handler and "
+            "CHAOSKIT_ORIGINAL_HANDLER to its own handler"
+        )
+        return
+    path = build_layer_zip(Path(output))
+    click.echo(f"{path} {path.stat().st_size} bytes")

@@ -1,0 +1,90 @@
+"""Build the Lambda layer zip, or vendor the same files into a function's code.
+
+The layer holds the standard-library-only subset of chaoskit the function
+needs: ``chaoskit/__init__.py``, ``envvars.py``, ``ledger/{__init__,trace,records}.py``
+and ``layer/**``. In the zip they sit under ``python/`` (``/opt/python`` is on
+``sys.path`` in Lambda) and the exec wrapper sits at the root, so that
+``AWS_LAMBDA_EXEC_WRAPPER=/opt/chaoskit-wrapper``. The zip is reproducible:
+fixed timestamps and a sorted file order.
+"""
+
+import shutil
+import zipfile
+from pathlib import Path
+
+import chaoskit
+
+__all__ = ["LAYER_FILES", "WRAPPER", "build_layer_zip", "layer_files", "vendor_into"]
+
+WRAPPER = "chaoskit-wrapper"
+LAYER_FILES = (
+    "__init__.py",
+    "envvars.py",
+    "ledger/__init__.py",
+    "ledger/trace.py",
+    "ledger/records.py",
+)
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def _package_root() -> Path:
+    return Path(chaoskit.__file__).resolve().parent
+
+
+def layer_files() -> list[tuple[Path, str]]:
+    """Return ``(source file, path relative to the chaoskit package)`` for every layer file."""
+    root = _package_root()
+    files = [(root / name, name) for name in LAYER_FILES]
+    for path in sorted((root / "layer").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            files.append((path, path.relative_to(root).as_posix()))
+    return files
+
+
+def _write(archive: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.external_attr = (0o100000 | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def build_layer_zip(dest: Path) -> Path:
+    """Write the layer zip to ``dest`` (a file, or a directory to put ``chaoskit-layer.zip`` in).
+
+    Returns:
+        The path of the zip written.
+    """
+    dest = Path(dest)
+    if dest.is_dir():
+        dest = dest / "chaoskit-layer.zip"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    files = layer_files()
+    tmp = dest.with_name(dest.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as archive:
+        wrapper = _package_root() / "layer" / WRAPPER
+        _write(archive, WRAPPER, wrapper.read_bytes(), 0o755)
+        for source, relative in files:
+            mode = 0o755 if relative.endswith(WRAPPER) else 0o644
+            _write(archive, f"python/chaoskit/{relative}", source.read_bytes(), mode)
+    tmp.replace(dest)
+    return dest
+
+
+def vendor_into(directory: Path) -> Path:
+    """Copy the layer's files into a function's code directory, as ``<directory>/chaoskit``.
+
+    The function's handler then becomes ``chaoskit.layer.handler.handler`` with
+    ``CHAOSKIT_ORIGINAL_HANDLER`` set to its own, or the code decorates its
+    handler with ``chaoskit.layer.inject``. A previous vendored copy is replaced.
+
+    Returns:
+        The vendored package directory.
+    """
+    target = Path(directory) / "chaoskit"
+    if target.exists():
+        shutil.rmtree(target)
+    for source, relative in layer_files():
+        out = target / relative
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, out)
+    return target
