@@ -11,7 +11,7 @@ Configuration keys (besides the target keys of :mod:`chaoskit.aws`):
 
 - ``orders_payments_url``: the payments API the worker calls; on local targets
   the default starts the stub from ``experiments/app/payments_stub.py``;
-- ``orders_payments_port``: the stub's port (default 4599);
+- ``orders_payments_port``: the stub's port (default 4590);
 - ``orders_runtime``: the functions' runtime (default ``python3.12``);
 - ``orders_app_dir``: where the app's sources are.
 """

@@ -14,7 +14,7 @@ from chaoskit.errors import ChaosKitError
 
 __all__ = ["DEFAULT_PORT", "ensure_payments_stub", "is_serving", "stop_payments_stub"]
 
-DEFAULT_PORT = 4599
+DEFAULT_PORT = 4590
 
 
 def is_serving(port: int) -> bool:

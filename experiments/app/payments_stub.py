@@ -5,7 +5,7 @@ chaoskit's HTTP faults (429 with Retry-After, 503, refused connections) are
 injected in the worker, in front of this server, exactly as they would be in
 front of the real provider.
 
-    python experiments/app/payments_stub.py --port 4599
+    python experiments/app/payments_stub.py --port 4590
 """
 
 import argparse
@@ -60,7 +60,7 @@ def make_server(host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4599)
+    parser.add_argument("--port", type=int, default=4590)
     args = parser.parse_args()
     make_server(args.host, args.port).serve_forever()
 

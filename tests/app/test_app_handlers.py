@@ -164,3 +164,14 @@ def test_notifier_fails_when_told_to() -> None:
     assert notifier.handler({"order_id": "o-1"}, None) == {"notified": True}
     with pytest.raises(notifier.NotificationFailed, match="o-2"):
         notifier.handler({"order_id": "o-2", "notify_fail": True}, None)
+
+
+def test_ingest_decodes_a_base64_body(app_env: dict[str, Any]) -> None:
+    import base64
+
+    from orders import ingest
+
+    body = base64.b64encode(b'{"amount": 2}').decode()
+    event = {"httpMethod": "POST", "path": "/orders", "body": body, "isBase64Encoded": True}
+
+    assert ingest.handler(event, None)["statusCode"] == 202

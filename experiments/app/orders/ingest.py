@@ -3,6 +3,8 @@
 ``GET /health`` answers 200: Route 53 health checks probe it on each regional API.
 """
 
+import base64
+import binascii
 import json
 import os
 from typing import Any
@@ -33,12 +35,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "method", "POST"
     )
     path = event.get("path") or event.get("rawPath") or "/orders"
-    region = os.environ.get("ORDERS_REGION_NAME", "primary")
+    region = event.get("requestContext", {}).get("apiId") or os.environ.get("AWS_REGION", "")
     if method == "GET" and path.endswith("/health"):
         return _response(200, {"ok": True, "region": region})
+    body = event.get("body") or "{}"
     try:
-        order = json.loads(event.get("body") or "{}")
-    except ValueError:
+        if event.get("isBase64Encoded"):
+            body = base64.b64decode(body).decode()
+        order = json.loads(body)
+    except (ValueError, binascii.Error):
         return _response(400, {"error": "body must be a JSON object"})
     if not isinstance(order, dict):
         return _response(400, {"error": "body must be a JSON object"})
