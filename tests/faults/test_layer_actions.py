@@ -422,3 +422,40 @@ def test_without_a_layer_arn_the_chaoskit_layer_is_built_published_and_reused(
     versions = aws.client("lambda", cfg).list_layer_versions(LayerName="chaoskit")
     assert len(versions["LayerVersions"]) == 1
     assert "sha256:" in versions["LayerVersions"][0]["Description"]
+
+
+class _Context:
+    function_name = FUNCTION
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 3000
+
+
+def test_the_real_layer_acknowledges_what_inject_wrote_and_the_wait_sees_it(
+    cfg: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The function's side in-process: its variables as enable set them, chaoskit's
+    # handler in front of the function's own, a ping as the first invocation.
+    from chaoskit.layer import handler as chaoskit_handler
+
+    ck = _publish(cfg, "chaoskit")
+    _make_function(cfg, variables={"A": "1"})
+    layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
+    written = inject.inject_latency(FUNCTION, ms=1, configuration=cfg)
+
+    (tmp_path / "ck_app.py").write_text("def handler(event, context):\n    return 'ran'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name, value in (lc.environment_of(lc.get_configuration(FUNCTION, cfg)) or {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
+    monkeypatch.setenv(envvars.ORIGINAL_HANDLER, "ck_app.handler")
+    chaoskit_handler.reset()
+    try:
+        assert chaoskit_handler.handler({"chaoskit_ping": True}, _Context()) != "ran"
+    finally:
+        chaoskit_handler.reset()
+
+    live = layer.wait_for_fault_live(FUNCTION, timeout=5, configuration=cfg)
+    assert live["live"] is True and live["version"] == written["version"]
