@@ -28,7 +28,12 @@ def command() -> None:
     default=None,
     help="Copy the layer's package into this function code directory instead of zipping.",
 )
-def build(output: str, vendor: str | None) -> None:
+@click.option(
+    "--precompile",
+    is_flag=True,
+    help="Also ship bytecode for this Python version (faster cold starts on that runtime).",
+)
+def build(output: str, vendor: str | None, precompile: bool) -> None:
     """Write the layer zip (python/ plus /opt/chaoskit-wrapper) and print its path and size."""
     from chaoskit.layer.build import build_layer_zip, vendor_into
 
@@ -47,5 +52,5 @@ def build(output: str, vendor: str | None) -> None:
             "CHAOSKIT_ORIGINAL_HANDLER to its own handler"
         )
         return
-    path = build_layer_zip(Path(output))
+    path = build_layer_zip(Path(output), precompile=precompile)
     click.echo(f"{path} {path.stat().st_size} bytes")

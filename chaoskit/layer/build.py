@@ -8,7 +8,10 @@ and ``layer/**``. In the zip they sit under ``python/`` (``/opt/python`` is on
 fixed timestamps and a sorted file order.
 """
 
+import importlib.util
+import py_compile
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -48,8 +51,29 @@ def _write(archive: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
     archive.writestr(info, data)
 
 
-def build_layer_zip(dest: Path) -> Path:
+def _bytecode(source: Path, relative: str) -> bytes:
+    # Unchecked-hash pycs: Lambda's /opt is read-only, so without them every cold
+    # start compiles the layer from source; unchecked, because zip mtimes are fixed.
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.pyc"
+        py_compile.compile(
+            str(source),
+            cfile=str(out),
+            dfile=f"/opt/python/chaoskit/{relative}",
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        return out.read_bytes()
+
+
+def build_layer_zip(dest: Path, precompile: bool = False) -> Path:
     """Write the layer zip to ``dest`` (a file, or a directory to put ``chaoskit-layer.zip`` in).
+
+    Args:
+        dest: the zip file, or a directory.
+        precompile: also ship bytecode for the Python running the build (a function on
+            that Python version skips compiling the layer at every cold start; other
+            versions ignore it).
 
     Returns:
         The path of the zip written.
@@ -66,6 +90,9 @@ def build_layer_zip(dest: Path) -> Path:
         for source, relative in files:
             mode = 0o755 if relative.endswith(WRAPPER) else 0o644
             _write(archive, f"python/chaoskit/{relative}", source.read_bytes(), mode)
+            if precompile and relative.endswith(".py"):
+                cached = Path(importlib.util.cache_from_source(relative)).as_posix()
+                _write(archive, f"python/chaoskit/{cached}", _bytecode(source, relative), 0o644)
     tmp.replace(dest)
     return dest
 

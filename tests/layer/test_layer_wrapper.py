@@ -224,3 +224,22 @@ def test_the_cli_vendors_into_a_directory(tmp_path: Path) -> None:
     assert (tmp_path / "chaoskit" / "layer" / "handler.py").is_file()
     bad = CliRunner().invoke(layer_command, ["build", "--vendor", str(tmp_path / "absent")])
     assert bad.exit_code == 2
+
+
+def test_precompiled_bytecode_is_used_without_checking_the_source(tmp_path: Path) -> None:
+    opt = tmp_path / "opt"
+    with zipfile.ZipFile(build_layer_zip(tmp_path / "p.zip", precompile=True)) as archive:
+        archive.extractall(opt)
+    # Break the source: an unchecked-hash pyc is loaded as is, so the import still works.
+    config_py = opt / "python" / "chaoskit" / "layer" / "config.py"
+    config_py.write_text(config_py.read_text() + "\nraise SystemExit('source was compiled')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", "import chaoskit.layer.handler, chaoskit; print(chaoskit.__file__)"],
+        env={"PYTHONPATH": str(opt / "python"), "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(opt))
