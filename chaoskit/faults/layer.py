@@ -147,6 +147,23 @@ def _check_runtime(name: str, config: Mapping[str, Any]) -> None:
         )
 
 
+def _warn_about(given: str, name: str, config: Mapping[str, Any]) -> None:
+    qualifier = given.split(":")[7] if given.startswith("arn:") and given.count(":") >= 7 else (
+        given.split(":", 1)[1] if not given.startswith("arn:") and ":" in given else None
+    )  # fmt: skip
+    if qualifier and qualifier != "$LATEST":
+        logger.warning(
+            "layers and variables change only $LATEST of '%s', not '%s': invocations through "
+            "a published version or an alias on one do not see the layer until it is republished",
+            name,
+            qualifier,
+        )
+    if envvars.is_truthy((lc.environment_of(config) or {}).get(envvars.DISABLED)):
+        logger.warning(
+            "function '%s' has %s set: the layer will inject nothing", name, envvars.DISABLED
+        )
+
+
 def _default_ttl(configuration: Mapping[str, Any] | None) -> int:
     configured = (configuration or {}).get("chaoskit_config_ttl")
     if configured is not None:
@@ -193,6 +210,7 @@ def enable_chaoskit_layer(
     guard(name, function["Tags"], configuration)
     current = function["Configuration"]
     _check_runtime(name, current)
+    _warn_about(function_name, name, current)
     marker = _marker(current)
     base = _restored(current, marker) if marker else {}
     base_layers: list[str] = list(base.get("Layers", lc.layer_arns(current)))

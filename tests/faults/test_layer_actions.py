@@ -459,3 +459,16 @@ def test_the_real_layer_acknowledges_what_inject_wrote_and_the_wait_sees_it(
 
     live = layer.wait_for_fault_live(FUNCTION, timeout=5, configuration=cfg)
     assert live["live"] is True and live["version"] == written["version"]
+
+
+def test_a_qualified_name_warns_that_only_latest_changes(
+    cfg: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    ck = _publish(cfg, "chaoskit")
+    _make_function(cfg, variables={"A": "1", "CHAOSKIT_DISABLED": "1"})
+    with caplog.at_level("WARNING", logger="chaoskit"):
+        out = layer.enable_chaoskit_layer(f"{FUNCTION}:live", layer_arn=ck, configuration=cfg)
+    assert out["function_name"] == FUNCTION
+    warnings = [r.getMessage() for r in caplog.records if r.name == "chaoskit"]
+    assert any("only $LATEST" in w and "'live'" in w for w in warnings)
+    assert any("CHAOSKIT_DISABLED" in w for w in warnings)
