@@ -1,0 +1,115 @@
+"""A real pybreaker breaker with the ledger listener, then the breaker probes over the ledger."""
+
+from pathlib import Path
+
+import pybreaker
+import pytest
+
+from chaoskit import envvars
+from chaoskit.ledger import store
+from chaoskit.ledger.trace import stamp
+from probes import breaker as probe
+
+RUN = "run-breaker"
+
+
+class Down(Exception):
+    pass
+
+
+def _order(event_id: str) -> dict[str, object]:
+    return stamp({"order_id": event_id}, RUN, event_id, 1.0)
+
+
+def _fail(order: dict[str, object]) -> None:
+    raise Down("payments down")
+
+
+def _drive(cb: pybreaker.CircuitBreaker) -> int:
+    """Fail until the breaker opens, serve fallbacks while open; return fallbacks served."""
+    served = 0
+    for i in range(5):
+        order = _order(f"e{i}")
+        try:
+            cb.call(_fail, order)
+        except Down:
+            pass
+        except pybreaker.CircuitBreakerError:
+            served += probe.record_fallback(f"e{i}", "payments", configuration=cb._cfg)
+    return served
+
+
+def test_transitions_and_fallbacks_are_recorded_under_the_event_run(
+    aws_env: dict[str, str],
+) -> None:
+    store.ensure_table(aws_env)
+    cb = pybreaker.CircuitBreaker(
+        fail_max=2, name="payments", listeners=[probe.LedgerListener("payments", aws_env)]
+    )
+    cb._cfg = aws_env  # type: ignore[attr-defined]
+    assert _drive(cb) == 4  # the tripping call and the three refused
+    cb.close()
+    cfg = {**aws_env, "chaoskit_run_id": RUN}
+    transitions = probe.get_breaker_transitions("payments", configuration=cfg)
+    assert [(t["from"], t["to"]) for t in transitions] == [("closed", "open"), ("open", "closed")]
+    assert transitions[0]["event_id"] == "e1"  # the call that tripped it
+    assert probe.get_breaker_state("payments", configuration=cfg) == "closed"
+    assert probe.count_fallbacks("payments", configuration=cfg) == 4
+    assert probe.count_fallbacks("other", configuration=cfg) == 0
+    opened_at = transitions[0]["t"]
+    assert probe.is_breaker_opened_during_fault(
+        "payments", start=opened_at - 1, end=opened_at + 1, configuration=cfg
+    )
+    assert not probe.is_breaker_opened_during_fault(
+        "payments", start=opened_at + 5, configuration=cfg
+    )
+
+
+def test_the_fault_window_comes_from_the_undo_journal(
+    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaoskit.ledger.records import Record
+    from chaoskit.undo import store as journal
+
+    monkeypatch.setenv(envvars.HOME, str(tmp_path))
+    journal.append(RUN, {"id": "c1", "action": "a", "resource": "f", "status": "pending"})
+    journal.append(RUN, {"id": "c1", "status": "applied", "applied_at": 100.0})
+    journal.append(RUN, {"id": "c1", "status": "restored", "restored_at": 200.0})
+    store.ensure_table(aws_env)
+
+    def transition(at: float, old: str, new: str) -> Record:
+        return Record(RUN, "breaker:payments", "breaker", at, "payments", {"from": old, "to": new})
+
+    store.write([transition(150.0, "closed", "open"), transition(210.0, "open", "closed")], aws_env)
+    cfg = {**aws_env, "chaoskit_run_id": RUN}
+    assert probe.is_breaker_opened_during_fault("payments", configuration=cfg)
+    assert probe.is_breaker_closed_after_recovery("payments", configuration=cfg)
+    store.write([transition(190.0, "open", "closed"), transition(195.0, "closed", "open")], aws_env)
+    # Re-opened before the fault ended and still open? No: closed at 210, after recovery.
+    assert probe.get_breaker_state("payments", configuration=cfg) == "closed"
+    store.write([transition(300.0, "closed", "open")], aws_env)
+    assert not probe.is_breaker_closed_after_recovery("payments", configuration=cfg)
+
+
+def test_inside_a_function_the_layer_writer_is_used(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaoskit.layer import _aws
+
+    _aws.reset()
+    store.ensure_table(aws_env)
+    listener = probe.LedgerListener("payments")  # no configuration: as inside Lambda
+    listener.before_call(None, _fail, _order("e9"))
+    listener.state_change(None, None, "open")
+    assert probe.record_fallback("e9", "payments")
+    monkeypatch.delenv(envvars.RUN_ID, raising=False)
+    records = store.read_run(RUN, aws_env)
+    assert sorted(r.kind for r in records) == ["breaker", "fallback"]
+    assert all(r.event_id == "e9" for r in records)
+    _aws.reset()
+
+
+def test_no_run_known_means_nothing_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(envvars.RUN_ID, raising=False)
+    monkeypatch.setattr(probe._current, "trace", None, raising=False)
+    assert probe.record_fallback("x", "payments") is False
