@@ -13,14 +13,18 @@ Configuration keys (besides the target keys of :mod:`chaoskit.aws`):
   the default starts the stub from ``experiments/app/payments_stub.py``;
 - ``orders_payments_port``: the stub's port (default 4590);
 - ``orders_runtime``: the functions' runtime (default ``python3.12``);
-- ``orders_app_dir``: where the app's sources are.
+- ``orders_app_dir``: where the app's sources are;
+- ``orders_canary_layer``: publish the worker's candidate version with
+  chaoskit's layer enabled (default true), for the canary experiment.
 """
 
 import json
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from chaoskit import aws
+from chaoskit import aws, envvars
 from chaoskit.deploy import edge, package, resources, stub, wiring
 from chaoskit.errors import BadInput
 from chaoskit.ledger.store import ensure_table as ensure_ledger_table
@@ -95,6 +99,37 @@ _POLICY = {
         }
     ],
 }
+
+
+def candidate_layer(
+    function: str, ledger_table: str, configuration: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Return chaoskit's layer and env for a canary version of ``function`` (``None`` if off).
+
+    The candidate version is published with the layer enabled, so a canary
+    experiment can inject faults into the new version only. Configuration
+    ``orders_canary_layer: false`` turns this off.
+    """
+    if str(configuration.get("orders_canary_layer", True)).lower() in ("false", "0", "no"):
+        return None
+    from chaoskit.faults import lambda_config
+    from chaoskit.faults.layer import DEFAULT_LAYER_NAME, WRAPPER
+    from chaoskit.layer.build import build_layer_zip
+
+    with tempfile.TemporaryDirectory(prefix="chaoskit-layer-") as tmp:
+        zip_path = build_layer_zip(Path(tmp) / "chaoskit-layer.zip")
+        arn = lambda_config.ensure_layer_version(zip_path, DEFAULT_LAYER_NAME, configuration)
+    local = aws.resolve_target(configuration).is_local
+    return {
+        "layer": arn,
+        "env": {
+            "AWS_LAMBDA_EXEC_WRAPPER": WRAPPER,
+            envvars.CONFIG_PARAMETER: lambda_config.fault_parameter_name(function),
+            envvars.ACK: "1",
+            envvars.CONFIG_TTL: "1" if local else "5",
+            envvars.LEDGER_TABLE: ledger_table,
+        },
+    }
 
 
 def _handler(function: str, variant: str) -> str:
@@ -187,7 +222,9 @@ def deploy(configuration: Mapping[str, Any] | None = None, variant: str = "good"
         )
         functions[name] = str(described["FunctionArn"])
 
-    alias = wiring.ensure_alias("orders-worker", NAMES["alias"], cfg)
+    alias = wiring.ensure_alias(
+        "orders-worker", NAMES["alias"], cfg, candidate_layer("orders-worker", ledger, cfg)
+    )
     queue_arn = resources.queue_arn(queues[NAMES["queue"]], cfg)
     resources.ensure_event_source(
         "orders-worker",

@@ -57,34 +57,69 @@ def ensure_rule(
     return arn
 
 
-def _publish(function: str, release: int, configuration: Config) -> int:
-    # Lambda publishes a version only when something changed since the last one:
-    # a release number in the environment makes each publish distinct.
+def _layers(config: Mapping[str, Any]) -> list[str]:
+    return [str(layer["Arn"]) for layer in config.get("Layers") or []]
+
+
+def _publish(
+    function: str,
+    release: int,
+    configuration: Config,
+    extra: Mapping[str, Any] | None = None,
+) -> int:
+    """Publish a version of ``$LATEST``, with ``extra`` layers and env for that version only.
+
+    Lambda publishes a version only when something changed since the last one:
+    a release number in the environment makes each publish distinct.
+    """
     lam = aws.client("lambda", configuration)
     current = lam.get_function_configuration(FunctionName=function)
     env = dict((current.get("Environment") or {}).get("Variables") or {})
-    if env.get("ORDERS_RELEASE") != str(release):
-        env["ORDERS_RELEASE"] = str(release)
-        lam.update_function_configuration(FunctionName=function, Environment={"Variables": env})
+    env["ORDERS_RELEASE"] = str(release)
+    update: dict[str, Any] = {
+        "Environment": {"Variables": {**env, **dict((extra or {}).get("env") or {})}}
+    }
+    if extra and extra.get("layer"):
+        update["Layers"] = [*_layers(current), str(extra["layer"])]
+    lam.update_function_configuration(FunctionName=function, **update)
+    wait_function_ready(function, configuration)
+    version = int(lam.publish_version(FunctionName=function)["Version"])
+    if extra:
+        # $LATEST goes back to the app alone: only the published version carries chaoskit.
+        lam.update_function_configuration(
+            FunctionName=function, Layers=_layers(current), Environment={"Variables": env}
+        )
         wait_function_ready(function, configuration)
-    return int(lam.publish_version(FunctionName=function)["Version"])
+    return version
 
 
-def _same_code(function: str, version: str, configuration: Config) -> bool:
+def _current(
+    function: str, version: str, extra: Mapping[str, Any] | None, configuration: Config
+) -> bool:
     lam = aws.client("lambda", configuration)
     latest = lam.get_function_configuration(FunctionName=function)
     published = lam.get_function_configuration(FunctionName=function, Qualifier=version)
-    return all(latest.get(k) == published.get(k) for k in ("CodeSha256", "Handler"))
+    same = all(latest.get(k) == published.get(k) for k in ("CodeSha256", "Handler"))
+    if extra and extra.get("layer"):
+        same = same and str(extra["layer"]) in _layers(published)
+    return same
 
 
-def ensure_alias(function: str, alias: str, configuration: Config = None) -> dict[str, Any]:
+def ensure_alias(
+    function: str,
+    alias: str,
+    configuration: Config = None,
+    candidate_extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Ensure a stable version behind ``alias`` and a candidate version of the current code.
 
     The alias serves the first published version, the stable release. The
     candidate is the last published version, published again whenever the
     deployed code or handler changed (e.g. ``--variant broken``): it is what a
-    canary experiment shifts weight to. A redeploy of unchanged code publishes
-    nothing.
+    canary experiment shifts weight to. ``candidate_extra`` (``{"layer": arn,
+    "env": {...}}``) is added to the candidate only, e.g. chaoskit's layer so
+    faults can be injected into the new version alone. A redeploy of unchanged
+    code publishes nothing.
 
     Returns:
         ``{"alias_arn", "stable", "candidate"}``.
@@ -93,10 +128,12 @@ def ensure_alias(function: str, alias: str, configuration: Config = None) -> dic
     try:
         listed = lam.list_versions_by_function(FunctionName=function)["Versions"]
         published = sorted(int(v["Version"]) for v in listed if v["Version"] != "$LATEST")
-        while len(published) < 2:
-            published.append(_publish(function, len(published) + 1, configuration))
-        if not _same_code(function, str(published[-1]), configuration):
-            published.append(_publish(function, len(published) + 1, configuration))
+        if not published:
+            published.append(_publish(function, 1, configuration))
+        if len(published) < 2 or not _current(
+            function, str(published[-1]), candidate_extra, configuration
+        ):
+            published.append(_publish(function, published[-1] + 1, configuration, candidate_extra))
         stable, candidate = str(published[0]), str(published[-1])
         try:
             arn = str(lam.get_alias(FunctionName=function, Name=alias)["AliasArn"])

@@ -97,6 +97,17 @@ def _check_creates_the_live_alias_on_a_stable_version_and_a_candidate(
     alias = lam.get_alias(FunctionName="orders-worker", Name="live")
     assert alias["FunctionVersion"] == deployed["worker_alias"]["stable"] == "1"
     assert deployed["worker_alias"]["candidate"] == "2"
+    # Only the candidate carries chaoskit's layer: a canary's faults hit the new version alone.
+    candidate = lam.get_function_configuration(FunctionName="orders-worker", Qualifier="2")
+    assert [layer["Arn"].split(":")[6] for layer in candidate["Layers"]] == ["chaoskit"]
+    assert (
+        candidate["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/chaoskit-wrapper"
+    )
+    latest = lam.get_function_configuration(FunctionName="orders-worker")
+    stable = lam.get_function_configuration(FunctionName="orders-worker", Qualifier="1")
+    for plain in (latest, stable):
+        assert not plain.get("Layers")
+        assert "AWS_LAMBDA_EXEC_WRAPPER" not in plain["Environment"]["Variables"]
 
 
 def _check_creates_the_workflow_with_retry_and_catch(
