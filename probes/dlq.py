@@ -6,6 +6,7 @@ The formats understood, and how each one's event ids are found, are described
 in ``probes/_dlq_formats.py`` and ``docs/probes.md``.
 """
 
+import json
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from chaoskit.ledger.records import DEAD_LETTERED, Record
 from chaoskit.run_context import current_run_id
 from probes._dlq_formats import DeadLetter, classify, original_body, parse_message
 from probes._sqs import peek, queue_arn, queue_attributes, queue_url
+from probes._stream_batch import batch_info, resolve_batch
 
 __all__ = [
     "count_dead_letters",
@@ -52,13 +54,42 @@ _NO_MOVE_TASK = frozenset(
 _recorded: set[tuple[str, str, str]] = set()
 
 
+def _letters(message: dict[str, Any], configuration: Configuration) -> list[DeadLetter]:
+    letters = parse_message(message)
+    if letters or classify(message) != "lambda_destination":
+        return letters
+    # A stream failure record names a batch by sequence numbers: read it back.
+    try:
+        body = json.loads(message.get("Body") or "")
+    except ValueError:
+        return []
+    batch = batch_info(body)
+    if batch is None:
+        return []
+    context = body.get("requestContext") or {}
+    condition = context.get("condition")
+    return [
+        DeadLetter(
+            t.run_id,
+            t.event_id,
+            "lambda_destination",
+            str(condition or "stream batch failed"),
+            condition,
+            context.get("approximateInvokeCount"),
+            str(message.get("MessageId", "")),
+        )
+        for t in resolve_batch(batch[0], batch[1], configuration)
+    ]
+
+
 def _dead_letters(
     queue: str, run_id: str | None, configuration: Configuration, max_messages: int
 ) -> list[DeadLetter]:
     url = queue_url(queue, configuration)
     found: list[DeadLetter] = []
     for message in peek(url, configuration, max_messages=max_messages):
-        found.extend(d for d in parse_message(message) if run_id is None or d.run_id == run_id)
+        letters = _letters(message, configuration)
+        found.extend(d for d in letters if run_id is None or d.run_id == run_id)
     return found
 
 
@@ -101,7 +132,7 @@ def peek_messages(
     url = queue_url(queue, configuration)
     out = []
     for message in peek(url, configuration, max_messages=max_messages):
-        letters = parse_message(message)
+        letters = _letters(message, configuration)
         first = letters[0] if letters else None
         out.append(
             {

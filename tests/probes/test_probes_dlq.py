@@ -186,3 +186,30 @@ def test_a_missing_queue_names_the_queue(aws_env: dict[str, str]) -> None:
 
     with pytest.raises(AWSActionFailed, match="sqs:GetQueueUrl on 'nope'"):
         dlq.get_queue_depth("nope", aws_env)
+
+
+def test_a_stream_failure_record_is_resolved_from_the_stream(
+    aws_env: dict[str, str], make_queue: Callable[..., str], sample: Loader
+) -> None:
+    kinesis = aws.client("kinesis", aws_env)
+    kinesis.create_stream(StreamName="orders-stream", ShardCount=1)
+    stream = kinesis.describe_stream(StreamName="orders-stream")["StreamDescription"]
+    sequences = []
+    for i in range(5):
+        data = json.dumps({"order_id": i, "chaoskit": {"run_id": "run-dlq", "event_id": f"k{i}"}})
+        out = kinesis.put_record(StreamName="orders-stream", Data=data.encode(), PartitionKey="p")
+        sequences.append(out["SequenceNumber"])
+    # The failed batch is records 1..2: only those two events were skipped.
+    record = json.loads(sample("dlq_lambda_destination_stream")["Body"])
+    record["KinesisBatchInfo"].update(
+        streamArn=stream["StreamARN"],
+        shardId=stream["Shards"][0]["ShardId"],
+        startSequenceNumber=sequences[1],
+        endSequenceNumber=sequences[2],
+        batchSize=2,
+    )
+    url = make_queue("orders-stream-failures")
+    aws.client("sqs", aws_env).send_message(QueueUrl=url, MessageBody=json.dumps(record))
+    assert dlq.get_event_ids(url, run_id="run-dlq", configuration=aws_env) == ["k1", "k2"]
+    peeked = dlq.peek_messages(url, configuration=aws_env)
+    assert peeked[0]["reason"] == "RetryAttemptsExhausted" and peeked[0]["attempts"] == 4
