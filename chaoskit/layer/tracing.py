@@ -20,7 +20,7 @@ from chaoskit.ledger.records import (
     make_item,
     table_name,
 )
-from chaoskit.ledger.trace import Trace, find_traces
+from chaoskit.ledger.trace import MARK, Trace, find_traces
 
 __all__ = ["MAX_ITEMS", "Traced", "collect", "outcomes", "write_ack", "write_records"]
 
@@ -37,8 +37,37 @@ class Traced:
         self.item_id = item_id
 
 
+def _may_carry_trace(event: Any, source: str) -> bool:
+    # A fast negative for the busiest batch shapes: an SQS or SNS record carries a mark
+    # only in its body/message text or as a message attribute, and either spells
+    # "chaoskit". Other shapes (base64 Kinesis data, typed DynamoDB images) get the walk.
+    records = event.get("Records") if isinstance(event, dict) else None
+    if source not in ("sqs", "sns") or not isinstance(records, list):
+        return True
+    for record in records:
+        if not isinstance(record, dict):
+            return True
+        holder = record.get("Sns") if source == "sns" else record
+        if not isinstance(holder, dict):
+            return True
+        text = holder.get("Message" if source == "sns" else "body")
+        if not isinstance(text, str) or MARK in text:
+            return True
+        for attrs in (holder.get("messageAttributes"), holder.get("MessageAttributes")):
+            if attrs and any(MARK in str(key) for key in attrs):
+                return True
+    return False
+
+
 def collect(event: Any, source: str) -> list[Traced]:
     """Return every traced event in ``event`` with its batch item identifier."""
+    if not _may_carry_trace(event, source):
+        return []
+    whole = find_traces(event)  # one walk; the per-record pass only when something is traced
+    if not whole:
+        return []
+    if not (isinstance(event, dict) and isinstance(event.get("Records"), list)):
+        return [Traced(trace, None) for trace in whole]
     found: list[Traced] = []
     seen: set[tuple[str, str]] = set()
     for record, ident in events.batch_items(event, source):

@@ -158,3 +158,21 @@ def test_a_ping_acknowledges_the_config_without_running_the_handler(
 def test_without_the_ack_setting_nothing_is_acknowledged(layer_aws: dict[str, str]) -> None:
     make_layer({envvars.CONFIG: config(version="v-1")}).invoke(Calls(), {}, FakeContext())
     assert read_acks("orders-worker", layer_aws) == []
+
+
+def test_the_fast_negative_check_never_hides_a_trace() -> None:
+    from chaoskit.layer.tracing import collect
+
+    sqs = load_event("sqs")
+    assert [t.trace.event_id for t in collect(sqs, "sqs")] == ["e-1", "e-2", "e-3"]
+    by_attribute = {"Records": [{
+        "messageId": "m-9", "body": "plain text", "eventSource": "aws:sqs",
+        "messageAttributes": {"chaoskit-run-id": {"stringValue": "run-1"},
+                              "chaoskit-event-id": {"stringValue": "attr-1"}},
+    }]}  # fmt: skip
+    assert [(t.trace.event_id, t.item_id) for t in collect(by_attribute, "sqs")] == [
+        ("attr-1", "m-9")
+    ]
+    assert [t.trace.event_id for t in collect(load_event("sns"), "sns")] == ["e-sns"]
+    plain = {"Records": [{"messageId": "m-1", "body": "{}", "eventSource": "aws:sqs"}]}
+    assert collect(plain, "sqs") == []
