@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws
-from chaoskit.errors import BadInput, aws_failure
+from chaoskit.errors import AWSActionFailed, BadInput, aws_failure
 from chaoskit.ledger import store
 from chaoskit.ledger.reconcile import PROCESSED_FROM, reconcile
 from chaoskit.ledger.records import PROCESSED, Record
@@ -119,8 +119,12 @@ def reconcile_run(
     table = sink_table or cfg.get("chaoskit_sink_table")
     if mode == "sink" and not table:
         raise BadInput("processed_from 'sink' needs a sink_table (or chaoskit_sink_table)")
-    store.ensure_table(cfg)
-    records = store.read_run(run, cfg)
+    try:
+        records = store.read_run(run, cfg)
+    except AWSActionFailed as err:
+        if err.code != "ResourceNotFoundException":
+            raise
+        records = []  # no ledger table yet: nothing was recorded
     if table:
         records.extend(_sink_records(str(table), run, cfg))
     return reconcile(records, processed_from=mode)

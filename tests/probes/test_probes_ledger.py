@@ -201,3 +201,10 @@ def test_lost_events_settle_once_counts_stay_quiet(
         timeout=100, run_id=RUN, poll_interval=2, quiet_seconds=6, configuration=aws_env
     )
     assert out["settled"] is True and out["lost_ids"] == ["a"] and out["waited_s"] == 6.0
+
+
+def test_a_missing_ledger_table_means_nothing_recorded(aws_env: dict[str, str]) -> None:
+    out = ledger.reconcile_run(RUN, configuration=aws_env)
+    assert (out["sent"], out["lost"]) == (0, 0)
+    names = aws.client("dynamodb", aws_env).list_tables()["TableNames"]
+    assert names == []  # a probe never creates the ledger
