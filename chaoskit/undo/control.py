@@ -160,6 +160,7 @@ def change_rows(run_id: str) -> list[dict[str, Any]]:
     """Return the run's changes as the report reads them."""
     return [
         {
+            "id": c.get("id"),
             "action": c.get("action"),
             "resource": c.get("resource"),
             "status": c.get("status"),
@@ -225,7 +226,13 @@ def after_experiment_control(
     if not isinstance(ext, dict):
         ext = state["chaoskit"] = {}
     ext["run_id"] = run.run_id
-    ext["changes"] = change_rows(run.run_id)
+    ours = change_rows(run.run_id)
+    ids = {row["id"] for row in ours}
+    # Keep what another control recorded; replace our own rows with their latest state.
+    kept = [
+        c for c in ext.get("changes") or [] if not isinstance(c, dict) or c.get("id") not in ids
+    ]
+    ext["changes"] = [*kept, *ours]
     ext["rollback"] = list(run.rows)
     if run.watcher is not None and run.watcher.tripped:
         ext["stop_alarm"] = run.watcher.tripped
