@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import boto3
+
 from layer_helpers import FAR, config
 
 from chaoskit import envvars
@@ -18,7 +20,9 @@ class Clock:
 
 
 def _ssm_put(name: str, value: str) -> None:
-    _aws.client("ssm").put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+    # A client with default timeouts: moto's first SSM call is slow on a busy machine.
+    ssm = boto3.session.Session().client("ssm")
+    ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
 
 
 def test_inline_config_wins_and_is_parsed_once(lines: Any) -> None:
