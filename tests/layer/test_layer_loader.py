@@ -3,7 +3,6 @@
 from typing import Any
 
 import boto3
-
 from layer_helpers import FAR, config
 
 from chaoskit import envvars
