@@ -19,10 +19,21 @@ from typing import Any
 import chaoskit
 from chaoskit.errors import BadInput
 
-__all__ = ["VENDORED", "app_dir", "build_code_zip", "code_sha256", "vendored_files"]
+__all__ = [
+    "BREAKER_LISTENER",
+    "VENDORED",
+    "app_dir",
+    "build_code_zip",
+    "code_sha256",
+    "listener_files",
+    "vendored_files",
+]
 
 #: Distributions vendored into the function code (pure Python).
 VENDORED = ("tenacity", "pybreaker")
+#: chaoskit's breaker listener (``probes.breaker``) and what it imports from ``probes``;
+#: the ``chaoskit.ledger`` modules it also needs come with chaoskit's layer.
+BREAKER_LISTENER = ("__init__.py", "breaker.py", "_window.py")
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -78,6 +89,21 @@ def vendored_files(names: Iterable[str] = VENDORED) -> list[tuple[str, Path]]:
     return sorted(out)
 
 
+def listener_files() -> list[tuple[str, Path]]:
+    """Return ``(archive name, source path)`` for chaoskit's breaker listener modules.
+
+    In the function, ``from probes.breaker import LedgerListener`` then works
+    whenever chaoskit's layer is enabled (it brings ``chaoskit.ledger``), and
+    fails with ImportError otherwise, which the app treats as "no listener".
+    """
+    import probes
+
+    folder = Path(probes.__file__).resolve().parent
+    return [
+        (f"probes/{name}", folder / name) for name in BREAKER_LISTENER if (folder / name).is_file()
+    ]
+
+
 def _app_files(app: Path) -> list[tuple[str, Path]]:
     package = app / "orders"
     return sorted(
@@ -88,10 +114,10 @@ def _app_files(app: Path) -> list[tuple[str, Path]]:
 
 
 def build_code_zip(app: Path, vendor: Iterable[str] = VENDORED) -> bytes:
-    """Return the function code zip: the ``orders`` package and the vendored packages."""
+    """Return the function code zip: ``orders``, the vendored packages, the breaker listener."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source in [*_app_files(app), *vendored_files(vendor)]:
+        for name, source in [*_app_files(app), *vendored_files(vendor), *listener_files()]:
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -1,6 +1,8 @@
 """``chaoskit.deploy.deploy`` against the moto server: every resource, idempotent, both variants."""
 
 import json
+import subprocess
+import sys
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -228,3 +230,41 @@ def test_missing_dependency_or_app_is_a_clear_error(tmp_path: Path) -> None:
         package.vendored_files(["no-such-dist"])
     with pytest.raises(BadInput, match="cannot find the reference app"):
         package.app_dir({"orders_app_dir": str(tmp_path)})
+
+
+def _unzip(tmp_path: Path) -> Path:
+    code = tmp_path / "task"
+    zipfile.ZipFile(BytesIO(package.build_code_zip(APP))).extractall(code)
+    return code
+
+
+def _import_listener(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    # -S -I: no site-packages, no environment: only the function's code and /opt/python.
+    script = (
+        "import sys; sys.path[:0] = sys.argv[1:]\n"
+        "from orders import payments\n"
+        "print([type(l).__name__ for l in payments.breaker.listeners])\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_breaker_listener_loads_in_the_function_when_the_layer_is_there(tmp_path: Path) -> None:
+    from chaoskit.layer.build import vendor_into
+
+    code = _unzip(tmp_path)
+    opt_python = tmp_path / "opt" / "python"
+    opt_python.mkdir(parents=True)
+    vendor_into(opt_python)  # the layer's python/ tree, as Lambda mounts it
+
+    with_layer = _import_listener([code, opt_python])
+    without_layer = _import_listener([code])
+
+    assert with_layer.returncode == 0, with_layer.stderr
+    assert with_layer.stdout.strip() == "['LedgerListener']"
+    assert without_layer.returncode == 0, without_layer.stderr
+    assert without_layer.stdout.strip() == "[]"

@@ -1,0 +1,119 @@
+"""Every experiment of the library against the reference app on a running sandbox.
+
+On the good app each experiment's hypothesis ("no order lost") holds. On the
+broken variant (errors swallowed) every experiment whose fault acts inside the
+app's code deviates, and the run names the lost order ids. Kill switch,
+latency and failover hold on both variants by design: a stopped, slow or
+failed-over function raises nothing for the bug to swallow.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaoskit.deploy import deploy
+from chaoskit.deploy.stub import stop_payments_stub
+from chaoskit.pytest_plugin import run_and_check
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+LIBRARY = [
+    "kill-switch",
+    "latency",
+    "errors",
+    "downstream-throttling",
+    "third-party-throttling",
+    "failover",
+    "canary",
+    "workflow",
+    "stream-poison-pill",
+]
+#: The experiments whose faults the broken variant swallows.
+DEVIATE_ON_BROKEN = [
+    "errors",
+    "downstream-throttling",
+    "third-party-throttling",
+    "canary",
+    "workflow",
+    "stream-poison-pill",
+]
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private CHAOSKIT_HOME (journals, the payments stub's pid) for this module."""
+    path = tmp_path_factory.mktemp("chaoskit-home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CHAOSKIT_HOME", str(path))
+    yield path
+    stop_payments_stub()
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def good_app(sandbox: dict[str, Any], home: Path) -> dict[str, Any]:
+    return deploy(sandbox)
+
+
+@pytest.fixture(scope="module")
+def broken_app(sandbox: dict[str, Any], good_app: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield deploy(sandbox, variant="broken")
+    deploy(sandbox)  # leave the sandbox with the good app
+
+
+def _variables(deployed: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "primary_health_check": deployed["health_checks"]["primary"],
+        "secondary_url": deployed["apis"]["secondary"]["url"],
+        "canary_version": deployed["worker_alias"]["candidate"],
+    }
+
+
+def _settled(result: Any) -> dict[str, Any]:
+    """Return the output of the run's last wait-until-settled probe."""
+    outputs = [
+        r.get("output")
+        for r in result.journal.get("run", [])
+        if r["activity"]["provider"].get("func") == "wait_until_settled"
+    ]
+    assert outputs, "the run never waited until settled"
+    last: dict[str, Any] = outputs[-1]
+    return last
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_experiment_holds_on_the_good_app(
+    name: str, sandbox: dict[str, Any], good_app: dict[str, Any], tmp_path: Path
+) -> None:
+    result = run_and_check(
+        EXPERIMENTS / f"{name}.yaml",
+        sandbox,
+        _variables(good_app),
+        expect="held",
+        journal_path=tmp_path / "journal.json",
+    )
+    settled = _settled(result)
+    assert settled["sent"] > 0
+    assert settled["lost"] == 0
+    assert settled["processed"] + settled["dead_lettered"] >= settled["sent"]
+    assert result.view.unrestored == []
+
+
+@pytest.mark.parametrize("name", DEVIATE_ON_BROKEN)
+def test_fault_experiment_deviates_on_the_broken_app(
+    name: str, sandbox: dict[str, Any], broken_app: dict[str, Any], tmp_path: Path
+) -> None:
+    result = run_and_check(
+        EXPERIMENTS / f"{name}.yaml",
+        sandbox,
+        _variables(broken_app),
+        expect="deviated",
+        journal_path=tmp_path / "journal.json",
+    )
+    settled = _settled(result)
+    assert settled["lost"] > 0
+    assert len(settled["lost_ids"]) == settled["lost"]  # the lost orders are named
+    assert result.view.unrestored == []
