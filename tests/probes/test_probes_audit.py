@@ -139,8 +139,17 @@ def test_a_correct_deployment_has_no_findings(
     assert code == 0 and out.startswith("no findings")
 
 
-def test_each_seeded_misconfiguration_is_found(aws_env: dict[str, str]) -> None:
+def test_each_seeded_misconfiguration_is_found_and_reported(
+    aws_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    # One deployment for every assertion: deploying on moto is the slow part.
     deploy(aws_env, good=False)
+    _check_probes(aws_env)
+    _check_cli_table(aws_env, capsys)
+    _check_cli_json_and_sarif(aws_env, capsys, tmp_path)
+
+
+def _check_probes(aws_env: dict[str, str]) -> None:
     findings = audit.get_findings(configuration=aws_env)
     got = {(f["check"], f["resource"].split(" ")[0]) for f in findings}
     resources = {check: res for check, res in got}
@@ -182,10 +191,7 @@ def _target(cfg: dict[str, str]) -> list[str]:
     return ["--target", "localstack", "--endpoint-url", cfg["chaoskit_endpoint_url"]]
 
 
-def test_cli_exits_1_on_findings_and_prints_a_table(
-    aws_env: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    deploy(aws_env, good=False)
+def _check_cli_table(aws_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _cli(["audit", *_target(aws_env)], capsys)
     assert code == 1
     assert "CRITICAL reserved-concurrency-zero" in out and "lambda:orders-worker" in out
@@ -197,10 +203,9 @@ def test_cli_exits_1_on_findings_and_prints_a_table(
     assert code == 0
 
 
-def test_cli_json_and_sarif_outputs(
+def _check_cli_json_and_sarif(
     aws_env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    deploy(aws_env, good=False)
     code, out = _cli(["audit", *_target(aws_env), "--format", "json", "--fail-on", "none"], capsys)
     findings = json.loads(out)
     assert code == 0 and len(findings) == 7
