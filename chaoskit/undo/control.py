@@ -19,6 +19,9 @@ What it does, whatever ``--rollback-strategy`` says:
   first;
 - it writes ``journal["chaoskit"]["changes"]`` (``action, resource, status,
   applied_at, restored_at``), ``run_id`` and, if one fired, ``stop_alarm``;
+- an action refused by a guardrail (``SafetyAbort``: allowlist, a resource
+  held by another run) interrupts the run, recorded as ``safety_abort``,
+  instead of chaoslib's default of logging a failed activity and going on;
 - with ``chaoskit_stop_alarms: [names]`` it refuses to start while one of
   them is in ALARM or missing, polls them in a background thread every
   ``chaoskit_stop_alarm_interval`` seconds (default 10), and on ALARM aborts
@@ -28,7 +31,9 @@ What it does, whatever ``--rollback-strategy`` says:
 
 import logging
 import os
+import re
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +43,7 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Activity, Configuration, Experiment, Journal, Secrets
 
+from chaoskit.errors import SafetyAbort
 from chaoskit.run_context import current_run_id, set_run_id
 from chaoskit.undo import store
 from chaoskit.undo.alarms import DEFAULT_INTERVAL, AlarmWatcher, alarm_names
@@ -45,6 +51,7 @@ from chaoskit.undo.restore import rollback_run
 from chaoskit.undo.settings import setting
 
 __all__ = [
+    "after_activity_control",
     "after_experiment_control",
     "before_activity_control",
     "before_experiment_control",
@@ -73,6 +80,7 @@ class _Run:
     rows: list[dict[str, Any]] = field(default_factory=list)
     terminated: bool = False
     previous_sigterm: Any = None
+    safety_abort: str | None = None
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -154,6 +162,42 @@ def before_activity_control(
         raise InterruptExecution("SIGTERM received: run aborted")
     if run is not None and run.watcher is not None and run.watcher.tripped:
         raise InterruptExecution(f"stop alarm '{run.watcher.tripped}' is in ALARM: run aborted")
+
+
+_RAISED = re.compile(r"([A-Za-z_][\w.]*)\.([A-Za-z_]\w*): (.+)")
+
+
+def _safety_abort(run_state: Any) -> str | None:
+    """Return the message of a guardrail refusal recorded in a failed activity's run."""
+    if not isinstance(run_state, dict) or run_state.get("status") != "failed":
+        return None
+    for line in "".join(run_state.get("exception") or []).splitlines():
+        for found in _RAISED.finditer(line):
+            module = sys.modules.get(found.group(1))  # only classes already imported
+            cls = getattr(module, found.group(2), None)
+            if isinstance(cls, type) and issubclass(cls, SafetyAbort):
+                return found.group(3).strip()
+    return None
+
+
+def after_activity_control(
+    context: Activity,
+    state: Any = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    **kwargs: Any,
+) -> None:
+    """Abort the run when an action was refused by a guardrail (allowlist, held lock).
+
+    chaoslib records any activity error as a failed activity and carries on;
+    a refusal means the experiment targets what it must not, so nothing more runs.
+    """
+    run = _run
+    message = _safety_abort(state)
+    if run is None or message is None:
+        return
+    run.safety_abort = message
+    raise InterruptExecution(f"safety abort: {message}")
 
 
 def change_rows(run_id: str) -> list[dict[str, Any]]:
@@ -238,6 +282,9 @@ def after_experiment_control(
         ext["stop_alarm"] = run.watcher.tripped
         state["status"] = "interrupted"
     if run.terminated:
+        state["status"] = "interrupted"
+    if run.safety_abort:
+        ext["safety_abort"] = run.safety_abort
         state["status"] = "interrupted"
 
 

@@ -212,3 +212,20 @@ def test_cleanup_sweeps_when_after_experiment_never_ran(seven: Path) -> None:
     ck_undo_steps.change("k", 0, cfg)
     control.cleanup_control()
     assert state(seven) == {"k": 7}
+
+
+def test_a_guardrail_refusal_stops_the_run_and_restores_what_came_before(seven: Path) -> None:
+    exp = experiment(
+        [
+            step("harm", "change", key="k", value=0),
+            step("refused", "change", key="payments", value=1),
+            step("more harm", "change", key="other", value=1),
+        ],
+        chaoskit_allow={"names": ["k", "other"]},
+    )
+    exp["method"][1]["provider"]["func"] = "guarded_change"
+    journal = run(exp, "never")
+    assert journal["status"] == "interrupted"
+    assert "'payments' is outside the allowlist" in journal["chaoskit"]["safety_abort"]
+    assert [r["activity"]["name"] for r in journal["run"]] == ["harm", "refused"]
+    assert state(seven) == {"k": 7}
