@@ -20,7 +20,7 @@ __all__ = ["CHECKS", "SEVERITIES", "Inventory", "run_checks"]
 
 SEVERITIES = ("low", "medium", "high", "critical")
 #: Queue names that say "I hold failures", even when nothing points at them (yet).
-_FAILURE_QUEUE_NAME = re.compile(r"(dlq|dead-?letter|failures?)(\.fifo)?$", re.IGNORECASE)
+_FAILURE_QUEUE_NAME = re.compile(r"(dlq|dead-?letter|failures?|fallback)(\.fifo)?$", re.IGNORECASE)
 #: Principals whose invocations of a function are asynchronous.
 _ASYNC_PRINCIPALS = ("sns.amazonaws.com", "events.amazonaws.com", "s3.amazonaws.com")
 
