@@ -70,7 +70,7 @@ TIMEOUTS = {
     "orders-worker": 3,
     "orders-notifier": 3,
     "orders-stream": 5,
-    "orders-step": 3,
+    "orders-step": 6,
 }
 
 #: The workflow's trigger: an EventBridge event with this source and detail type.
