@@ -10,13 +10,12 @@ had none).
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
-from chaoskit.errors import BadInput, aws_failure
+from chaoskit.errors import BadInput
 from chaoskit.faults.lambda_config import function_name_of
-from chaoskit.faults.select import function_ref
+from chaoskit.faults.select import aws_call, function_ref
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import changes, guard, mutation, rollback_run
 
@@ -27,14 +26,16 @@ RESTORER = "chaoskit.faults.canary:restore_alias_snapshot"
 
 
 def _alias(function_name: str, alias: str, configuration: Mapping[str, Any] | None) -> dict:
-    try:
-        found = client("lambda", configuration).get_alias(FunctionName=function_name, Name=alias)
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise BadInput(f"alias '{alias}' of function '{function_name}' not found") from err
-        raise aws_failure("lambda:GetAlias", f"{function_name}:{alias}", err) from err
-    except BotoCoreError as err:
-        raise aws_failure("lambda:GetAlias", f"{function_name}:{alias}", err) from err
+    lam = client("lambda", configuration)
+    missing = f"alias '{alias}' of function '{function_name}' not found"
+    found = aws_call(
+        "lambda:GetAlias",
+        f"{function_name}:{alias}",
+        lam.get_alias,
+        missing,
+        FunctionName=function_name,
+        Name=alias,
+    )
     weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
     return {
         "function_version": str(found["FunctionVersion"]),
@@ -52,15 +53,16 @@ def _update(
     current = _alias(function_name, alias, configuration)
     if current == {"function_version": version, "weights": dict(weights)}:
         return
-    try:
-        client("lambda", configuration).update_alias(
-            FunctionName=function_name,
-            Name=alias,
-            FunctionVersion=version,
-            RoutingConfig={"AdditionalVersionWeights": dict(weights)},
-        )
-    except (ClientError, BotoCoreError) as err:
-        raise aws_failure("lambda:UpdateAlias", f"{function_name}:{alias}", err) from err
+    lam = client("lambda", configuration)
+    aws_call(
+        "lambda:UpdateAlias",
+        f"{function_name}:{alias}",
+        lam.update_alias,
+        FunctionName=function_name,
+        Name=alias,
+        FunctionVersion=version,
+        RoutingConfig={"AdditionalVersionWeights": dict(weights)},
+    )
 
 
 def restore_alias_snapshot(snapshot: dict[str, Any], configuration: dict[str, Any]) -> None:

@@ -9,13 +9,12 @@ no reservation at all (unreserved), never a guess.
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
-from chaoskit.errors import BadInput, aws_failure
+from chaoskit.errors import BadInput
 from chaoskit.faults.lambda_config import function_name_of
-from chaoskit.faults.select import select_functions
+from chaoskit.faults.select import aws_call, select_functions
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
 
@@ -26,24 +25,31 @@ RESTORER = "chaoskit.faults.kill_switch:restore_reserved_concurrency_snapshot"
 
 
 def _reserved(name: str, configuration: Mapping[str, Any] | None) -> int | None:
-    try:
-        found = client("lambda", configuration).get_function_concurrency(FunctionName=name)
-    except (ClientError, BotoCoreError) as err:
-        raise aws_failure("lambda:GetFunctionConcurrency", name, err) from err
+    lam = client("lambda", configuration)
+    found = aws_call(
+        "lambda:GetFunctionConcurrency", name, lam.get_function_concurrency, FunctionName=name
+    )
     value = found.get("ReservedConcurrentExecutions")
     return None if value is None else int(value)
 
 
 def _put(name: str, value: int | None, configuration: Mapping[str, Any] | None) -> None:
     lam = client("lambda", configuration)
-    try:
-        if value is None:
-            lam.delete_function_concurrency(FunctionName=name)
-        else:
-            lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=value)
-    except (ClientError, BotoCoreError) as err:
-        op = "DeleteFunctionConcurrency" if value is None else "PutFunctionConcurrency"
-        raise aws_failure(f"lambda:{op}", name, err) from err
+    if value is None:
+        aws_call(
+            "lambda:DeleteFunctionConcurrency",
+            name,
+            lam.delete_function_concurrency,
+            FunctionName=name,
+        )
+    else:
+        aws_call(
+            "lambda:PutFunctionConcurrency",
+            name,
+            lam.put_function_concurrency,
+            FunctionName=name,
+            ReservedConcurrentExecutions=value,
+        )
 
 
 def restore_reserved_concurrency_snapshot(

@@ -11,11 +11,11 @@ restore puts ``Inverted`` and ``Disabled`` back as they were.
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
-from chaoskit.errors import BadInput, aws_failure
+from chaoskit.errors import BadInput
+from chaoskit.faults.select import aws_call
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
 
@@ -27,14 +27,15 @@ MODES = ("invert", "force")
 
 
 def _flags(health_check_id: str, configuration: Mapping[str, Any] | None) -> dict[str, bool]:
-    try:
-        found = client("route53", configuration).get_health_check(HealthCheckId=health_check_id)
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "NoSuchHealthCheck":
-            raise BadInput(f"health check '{health_check_id}' not found on the target") from err
-        raise aws_failure("route53:GetHealthCheck", health_check_id, err) from err
-    except BotoCoreError as err:
-        raise aws_failure("route53:GetHealthCheck", health_check_id, err) from err
+    r53 = client("route53", configuration)
+    missing = f"health check '{health_check_id}' not found on the target"
+    found = aws_call(
+        "route53:GetHealthCheck",
+        health_check_id,
+        r53.get_health_check,
+        missing,
+        HealthCheckId=health_check_id,
+    )
     config = found["HealthCheck"]["HealthCheckConfig"]
     return {
         "inverted": bool(config.get("Inverted", False)),
@@ -43,12 +44,14 @@ def _flags(health_check_id: str, configuration: Mapping[str, Any] | None) -> dic
 
 
 def _tags(health_check_id: str, configuration: Mapping[str, Any] | None) -> dict[str, str]:
-    try:
-        found = client("route53", configuration).list_tags_for_resource(
-            ResourceType="healthcheck", ResourceId=health_check_id
-        )
-    except (ClientError, BotoCoreError) as err:
-        raise aws_failure("route53:ListTagsForResource", health_check_id, err) from err
+    r53 = client("route53", configuration)
+    found = aws_call(
+        "route53:ListTagsForResource",
+        health_check_id,
+        r53.list_tags_for_resource,
+        ResourceType="healthcheck",
+        ResourceId=health_check_id,
+    )
     return {t["Key"]: t.get("Value", "") for t in found["ResourceTagSet"].get("Tags", [])}
 
 
@@ -57,14 +60,15 @@ def _set(
 ) -> None:
     if _flags(health_check_id, configuration) == dict(wanted):
         return
-    try:
-        client("route53", configuration).update_health_check(
-            HealthCheckId=health_check_id,
-            Inverted=bool(wanted["inverted"]),
-            Disabled=bool(wanted["disabled"]),
-        )
-    except (ClientError, BotoCoreError) as err:
-        raise aws_failure("route53:UpdateHealthCheck", health_check_id, err) from err
+    r53 = client("route53", configuration)
+    aws_call(
+        "route53:UpdateHealthCheck",
+        health_check_id,
+        r53.update_health_check,
+        HealthCheckId=health_check_id,
+        Inverted=bool(wanted["inverted"]),
+        Disabled=bool(wanted["disabled"]),
+    )
 
 
 def restore_health_check_snapshot(snapshot: dict[str, Any], configuration: dict[str, Any]) -> None:

@@ -1,9 +1,10 @@
-"""Find the Lambda functions an action targets: by name, by ARN, or by tags.
+"""Plumbing shared by the fault actions (not an activity module).
 
-Plumbing shared by the fault actions (not an activity module).
+Find the Lambda functions an action targets (by name, by ARN, or by tags),
+and call AWS turning failures into chaoskit's errors (:func:`aws_call`).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,47 @@ from chaoskit.aws import client
 from chaoskit.errors import BadInput, aws_failure
 from chaoskit.faults.lambda_config import function_name_of
 
-__all__ = ["FunctionRef", "function_ref", "names_list", "select_functions"]
+__all__ = ["NOT_FOUND", "FunctionRef", "aws_call", "function_ref", "names_list", "select_functions"]
+
+#: Error codes AWS services use for "no such resource".
+NOT_FOUND = frozenset(
+    {
+        "ResourceNotFoundException",
+        "NoSuchHealthCheck",
+        "NotFoundException",
+        "ParameterNotFound",
+    }
+)
+
+
+def aws_call(
+    op: str,
+    resource: str,
+    func: Callable[..., Any],
+    missing: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Call ``func(**kwargs)``; raise chaoskit's errors on failure.
+
+    Args:
+        op: ``service:Operation``, for the error message.
+        resource: the resource's name, for the error message.
+        func: a boto3 client method.
+        missing: when given, a "no such resource" error raises
+            :class:`BadInput` with this message instead.
+
+    Raises:
+        BadInput: the resource does not exist (only with ``missing``).
+        AWSActionFailed: any other AWS failure, naming the operation and resource.
+    """
+    try:
+        return func(**kwargs)
+    except ClientError as err:
+        if missing and err.response.get("Error", {}).get("Code") in NOT_FOUND:
+            raise BadInput(missing) from err
+        raise aws_failure(op, resource, err) from err
+    except BotoCoreError as err:
+        raise aws_failure(op, resource, err) from err
 
 
 @dataclass(frozen=True)
@@ -42,14 +83,9 @@ def function_ref(name_or_arn: str, configuration: Mapping[str, Any] | None = Non
         AWSActionFailed: Lambda refused the lookup for another reason.
     """
     name = function_name_of(name_or_arn)
-    try:
-        found = client("lambda", configuration).get_function(FunctionName=name)
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise BadInput(f"function '{name_or_arn}' not found on the target") from err
-        raise aws_failure("lambda:GetFunction", name, err) from err
-    except BotoCoreError as err:
-        raise aws_failure("lambda:GetFunction", name, err) from err
+    lam = client("lambda", configuration)
+    missing = f"function '{name_or_arn}' not found on the target"
+    found = aws_call("lambda:GetFunction", name, lam.get_function, missing, FunctionName=name)
     config = found["Configuration"]
     return FunctionRef(
         name=str(config["FunctionName"]),

@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
-from chaoskit.errors import AWSActionFailed, BadInput, aws_failure
-from chaoskit.faults.select import function_ref
+from chaoskit.errors import AWSActionFailed, BadInput
+from chaoskit.faults.select import aws_call, function_ref
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
 from chaoskit.undo.settings import setting
@@ -47,13 +46,6 @@ sleep: Callable[[float], None] = time.sleep
 clock: Callable[[], float] = time.monotonic
 
 
-def _call(op: str, resource: str, func: Callable[..., Any], **kwargs: Any) -> Any:
-    try:
-        return func(**kwargs)
-    except (ClientError, BotoCoreError) as err:
-        raise aws_failure(op, resource, err) from err
-
-
 def _wait(what: str, ready: Callable[[], bool], configuration: Mapping[str, Any] | None) -> None:
     deadline = clock() + float(setting(configuration, "chaoskit_wait_timeout", 300))
     while not ready():
@@ -69,7 +61,7 @@ def _method_setting(
     rest_api_id: str, stage_name: str, key: str, configuration: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
     apig = client("apigateway", configuration)
-    stage = _call(
+    stage = aws_call(
         "apigateway:GetStage",
         f"{rest_api_id}/{stage_name}",
         apig.get_stage,
@@ -86,7 +78,7 @@ def _patch_stage(
     rest_api_id: str, stage_name: str, ops: list[dict[str, str]], configuration: Any
 ) -> None:
     apig = client("apigateway", configuration)
-    _call(
+    aws_call(
         "apigateway:UpdateStage",
         f"{rest_api_id}/{stage_name}",
         apig.update_stage,
@@ -145,7 +137,9 @@ def throttle_api_stage(
     resource = f"{rest_api_id}/{stage_name}"
     apig = client("apigateway", configuration)
     arn = f"arn:aws:apigateway:{apig.meta.region_name}::/restapis/{rest_api_id}/stages/{stage_name}"
-    tags = _call("apigateway:GetTags", resource, apig.get_tags, resourceArn=arn).get("tags") or {}
+    tags = (
+        aws_call("apigateway:GetTags", resource, apig.get_tags, resourceArn=arn).get("tags") or {}
+    )
     guard(resource, tags, configuration)
     previous = _method_setting(rest_api_id, stage_name, method_key, configuration)
     snapshot = {
@@ -191,14 +185,12 @@ _SETTLED = ("Enabled", "Disabled")
 
 def _mapping(uuid: str, configuration: Mapping[str, Any] | None) -> dict[str, Any]:
     lam = client("lambda", configuration)
-    try:
-        return dict(lam.get_event_source_mapping(UUID=uuid))
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise BadInput(f"event source mapping '{uuid}' not found") from err
-        raise aws_failure("lambda:GetEventSourceMapping", uuid, err) from err
-    except BotoCoreError as err:
-        raise aws_failure("lambda:GetEventSourceMapping", uuid, err) from err
+    missing = f"event source mapping '{uuid}' not found"
+    return dict(
+        aws_call(
+            "lambda:GetEventSourceMapping", uuid, lam.get_event_source_mapping, missing, UUID=uuid
+        )
+    )
 
 
 def _mapping_state(found: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,7 +220,7 @@ def _set_mapping(uuid: str, wanted: Mapping[str, Any], configuration: Any) -> No
         changes["ScalingConfig"] = dict(wanted["scaling"])
     if changes:
         lam = client("lambda", configuration)
-        _call(
+        aws_call(
             "lambda:UpdateEventSourceMapping",
             uuid,
             lam.update_event_source_mapping,
@@ -263,11 +255,8 @@ def _select_mappings(
     lam = client("lambda", configuration)
     found = []
     pages = lam.get_paginator("list_event_source_mappings").paginate(**kwargs)
-    try:
-        for page in pages:
-            found.extend(page.get("EventSourceMappings", []))
-    except (ClientError, BotoCoreError) as err:
-        raise aws_failure("lambda:ListEventSourceMappings", ref.name, err) from err
+    for page in aws_call("lambda:ListEventSourceMappings", ref.name, lambda: list(pages)):
+        found.extend(page.get("EventSourceMappings", []))
     if not found:
         raise BadInput(
             f"function '{function_name}' has no event source mapping"
@@ -372,14 +361,11 @@ def restore_event_source_mapping(
 
 def _table(table_name: str, configuration: Mapping[str, Any] | None) -> dict[str, Any]:
     ddb = client("dynamodb", configuration)
-    try:
-        return dict(ddb.describe_table(TableName=table_name)["Table"])
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise BadInput(f"table '{table_name}' not found on the target") from err
-        raise aws_failure("dynamodb:DescribeTable", table_name, err) from err
-    except BotoCoreError as err:
-        raise aws_failure("dynamodb:DescribeTable", table_name, err) from err
+    missing = f"table '{table_name}' not found on the target"
+    found = aws_call(
+        "dynamodb:DescribeTable", table_name, ddb.describe_table, missing, TableName=table_name
+    )
+    return dict(found["Table"])
 
 
 def _units(pt: Mapping[str, Any]) -> dict[str, int]:
@@ -435,7 +421,9 @@ def _set_capacity(table_name: str, wanted: Mapping[str, Any], configuration: Any
         kwargs["GlobalSecondaryIndexUpdates"] = updates
     if kwargs:  # DynamoDB refuses an update that changes nothing
         ddb = client("dynamodb", configuration)
-        _call("dynamodb:UpdateTable", table_name, ddb.update_table, TableName=table_name, **kwargs)
+        aws_call(
+            "dynamodb:UpdateTable", table_name, ddb.update_table, TableName=table_name, **kwargs
+        )
         _active_table(table_name, configuration)
 
 
@@ -475,7 +463,7 @@ def cut_table_capacity(
         raise BadInput(f"table '{table_name}' is {mode}: a capacity cut needs provisioned capacity")
     ddb = client("dynamodb", configuration)
     tags = (
-        _call(
+        aws_call(
             "dynamodb:ListTagsOfResource",
             table_name,
             ddb.list_tags_of_resource,
