@@ -43,7 +43,7 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Activity, Configuration, Experiment, Journal, Secrets
 
-from chaoskit.errors import SafetyAbort
+from chaoskit.errors import ChaosKitError, SafetyAbort
 from chaoskit.run_context import current_run_id, set_run_id
 from chaoskit.undo import store
 from chaoskit.undo.alarms import DEFAULT_INTERVAL, AlarmWatcher, alarm_names
@@ -81,6 +81,7 @@ class _Run:
     terminated: bool = False
     previous_sigterm: Any = None
     safety_abort: str | None = None
+    refusal: str | None = None
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -119,9 +120,15 @@ def configure_control(
         _run = _Run(run_id=run_id, configuration=dict(config))
         if threading.current_thread() is threading.main_thread():
             _run.previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
-        names = alarm_names(setting(config, "chaoskit_stop_alarms"))
-        if names:
+        # chaoslib drops a control whose configure_control raises, and with it every
+        # restore: a bad guardrail setting must refuse the run, not unregister the control.
+        try:
+            names = alarm_names(setting(config, "chaoskit_stop_alarms"))
             interval = float(setting(config, "chaoskit_stop_alarm_interval", DEFAULT_INTERVAL))
+        except (ChaosKitError, TypeError, ValueError) as err:
+            _run.refusal = f"invalid guardrail settings: {err}"
+            return
+        if names:
             _run.watcher = AlarmWatcher(
                 names, lambda name: interrupt(name), config, interval=interval
             )
@@ -135,10 +142,15 @@ def before_experiment_control(
 ) -> None:
     """Refuse to start while a stop alarm is in ALARM or missing; then start polling."""
     run = _run
+    if run is not None and run.refusal:
+        raise InterruptExecution(run.refusal)
     if run is None or run.watcher is None:
         return
     watcher = run.watcher
-    missing = watcher.missing()
+    try:
+        missing = watcher.missing()
+    except ChaosKitError as err:
+        raise InterruptExecution(f"cannot read the stop alarms: {err}") from err
     if missing:
         raise InterruptExecution(
             f"stop alarm(s) {', '.join(missing)} not found: fix chaoskit_stop_alarms"

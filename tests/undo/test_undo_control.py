@@ -229,3 +229,34 @@ def test_a_guardrail_refusal_stops_the_run_and_restores_what_came_before(seven: 
     assert "'payments' is outside the allowlist" in journal["chaoskit"]["safety_abort"]
     assert [r["activity"]["name"] for r in journal["run"]] == ["harm", "refused"]
     assert state(seven) == {"k": 7}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"chaoskit_stop_alarms": {"not": "a list"}}, "invalid chaoskit_stop_alarms"),
+        ({"chaoskit_stop_alarms": ["a"], "chaoskit_stop_alarm_interval": "often"}, "often"),
+    ],
+)
+def test_bad_guardrail_settings_refuse_the_run_and_keep_the_control(
+    seven: Path, settings: dict[str, Any], message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = run(experiment([step("harm", "change", key="k", value=0)], **settings))
+    assert journal["status"] == "interrupted"
+    assert journal["run"] == []
+    assert journal["chaoskit"]["run_id"] == "run-c"  # the control stayed registered
+    assert message in caplog.text
+
+
+def test_unreadable_stop_alarms_refuse_the_run(seven: Path) -> None:
+    cfg = {
+        "chaoskit_stop_alarms": ["orders-errors"],
+        "chaoskit_target": "localstack",
+        "chaoskit_endpoint_url": "http://127.0.0.1:9",  # nothing listens there
+        "chaoskit_max_attempts": 1,
+        "chaoskit_connect_timeout": 0.2,
+    }
+    journal = run(experiment([step("harm", "change", key="k", value=0)], **cfg))
+    assert journal["status"] == "interrupted"
+    assert journal["run"] == []
+    assert state(seven) == {"k": 7}
