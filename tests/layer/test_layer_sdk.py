@@ -206,3 +206,20 @@ def test_added_latency_per_throttled_call(layer_aws: dict[str, str], backoffs: l
             FakeContext(),
         )
     assert layer.sleep == [0.25, 0.25]
+
+
+def test_no_call_is_throttled_at_rate_0(
+    layer_aws: dict[str, str], backoffs: list[float], lines: Any
+) -> None:
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 3})
+    sent = _attempts(ddb, "PutItem")
+    layer = make_layer({envvars.CONFIG: config({**THROTTLE, "rate": 0})})
+    for i in range(20):
+
+        def handler(event: Any, context: Any, i: int = i) -> None:
+            ddb.put_item(TableName="orders-table", Item={"pk": {"S": f"{i}"}})
+
+        layer.invoke(handler, {}, FakeContext())
+    assert len(sent) == 20
+    assert backoffs == []
+    assert lines.faults() == []

@@ -243,3 +243,29 @@ def test_precompiled_bytecode_is_used_without_checking_the_source(tmp_path: Path
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith(str(opt))
+
+
+def test_through_the_wrapper_the_config_comes_from_ssm_and_is_acknowledged(
+    function_dirs: dict[str, Path], layer_aws: dict[str, str]
+) -> None:
+    import boto3
+
+    from chaoskit.ledger.store import read_acks
+
+    boto3.session.Session().client("ssm").put_parameter(
+        Name="/chaoskit/faults/orders-worker",
+        Type="String",
+        Value=config({"kind": "exception", "rate": 1, "type": "OrdersDown"}, version="v-ssm"),
+    )
+    env = {
+        "_HANDLER": "src/app.handler",
+        envvars.CONFIG_PARAMETER: "/chaoskit/faults/orders-worker",
+        envvars.ACK: "1",
+        "AWS_ENDPOINT_URL": layer_aws["chaoskit_endpoint_url"],
+    }
+    pong, failed = _results(_run(function_dirs, env, [{"chaoskit_ping": True}, {}]))
+    assert pong["result"]["version"] == "v-ssm"
+    assert failed["errorType"] == "OrdersDown"
+    (ack,) = read_acks("orders-worker", layer_aws)
+    assert ack["version"] == "v-ssm" and ack["qualifier"] == "live"
+    assert ack["environment"] == pong["result"]["environment"]
