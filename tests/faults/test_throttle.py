@@ -226,3 +226,17 @@ def test_waits_use_the_injected_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     assert slept == [1.0, 1.0]
     with pytest.raises(AWSActionFailed, match="wait on 'stuck' failed: Timeout"):
         throttle._wait("stuck", lambda: False, {"chaoskit_wait_timeout": 3})
+
+
+def test_dry_runs_of_mappings_and_tables_change_nothing(
+    config: dict, mapping: dict, table: None, capsys: pytest.CaptureFixture
+) -> None:
+    dry = {**config, "chaoskit_dry_run": True}
+    assert throttle.disable_event_source_mapping("orders-worker", configuration=dry)[0]["dry_run"]
+    throttle.limit_event_source_concurrency(2, uuid=mapping["uuid"], configuration=dry)
+    assert throttle.cut_table_capacity("orders-table", configuration=dry)["dry_run"] is True
+    assert esm(config, mapping["uuid"]) == ("Enabled", {})
+    assert capacity(config) == ((10, 7), {"by-gk": (4, 3)})
+    assert changes("run-t") == []
+    out = capsys.readouterr().out
+    assert "would disable_event_source_mapping" in out and "would cut_table_capacity" in out
