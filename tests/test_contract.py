@@ -1,0 +1,90 @@
+"""The public contract: what ``chaos discover`` publishes, and the experiment library.
+
+Every activity module (Chaos Toolkit actions in ``chaoskit.faults`` and
+``chaoskit.undo.actions``, probes in ``probes``) must export exactly the
+functions chaoslib discovers, each documented, each ending with
+``configuration`` and ``secrets``, with real types (no postponed
+annotations, which chaoslib would publish as strings). Every experiment in
+``experiments/`` must validate with chaoslib, which also imports each
+activity and checks its arguments.
+"""
+
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import pytest
+from chaoslib.discovery.discover import discover_activities
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Modules under the activity packages that are plumbing, not activities.
+PLUMBING = {
+    "chaoskit.faults.select",
+    "chaoskit.faults.lambda_config",
+}
+
+
+def _modules(package: str) -> list[str]:
+    try:
+        pkg = importlib.import_module(package)
+    except ImportError:
+        return []
+    names = []
+    for info in pkgutil.iter_modules(pkg.__path__, prefix=f"{package}."):
+        short = info.name.rsplit(".", 1)[-1]
+        if not short.startswith("_") and not info.ispkg and info.name not in PLUMBING:
+            names.append(info.name)
+    return sorted(names)
+
+
+ACTIVITY_MODULES = [
+    *_modules("chaoskit.faults"),
+    *(["chaoskit.undo.actions"] if _modules("chaoskit.undo") else []),
+    *_modules("probes"),
+]
+
+EXPERIMENTS = sorted(
+    p
+    for p in (ROOT / "experiments").glob("*.y*ml")
+    # A game day file lists experiments; it is not one (chaoskit gameday validate checks it).
+    if p.name != "gameday.yaml"
+)
+
+
+def test_the_activity_packages_are_found() -> None:
+    # The discovery below must not pass vacuously because a package failed to import.
+    assert importlib.import_module("probes") is not None
+    assert all(m.count(".") >= 1 for m in ACTIVITY_MODULES)
+
+
+@pytest.mark.parametrize("module_name", ACTIVITY_MODULES)
+def test_all_matches_what_chaos_discover_publishes(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    exported = list(getattr(module, "__all__", []))
+    assert exported, f"{module_name} has no __all__"
+    functions = {name for name in exported if inspect.isfunction(getattr(module, name, None))}
+    discovered = {a["name"] for a in discover_activities(module_name, "action")}
+    assert discovered == functions
+    for name in sorted(functions):
+        func = getattr(module, name)
+        params = list(inspect.signature(func).parameters)
+        where = f"{module_name}.{name}"
+        assert inspect.getdoc(func), f"{where} has no docstring: chaos discover publishes it"
+        assert params[-2:] == ["configuration", "secrets"], (
+            f"{where} must end with (configuration, secrets), has {params}"
+        )
+        for param in inspect.signature(func).parameters.values():
+            assert not isinstance(param.annotation, str), (
+                f"{where}({param.name}) has a string annotation: "
+                "drop 'from __future__ import annotations' in activity modules"
+            )
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.name)
+def test_every_experiment_validates(path: Path) -> None:
+    from chaoskit.runner import load_experiment_file
+
+    experiment = load_experiment_file(path)
+    assert experiment.get("steady-state-hypothesis"), f"{path.name} has no hypothesis"
