@@ -75,6 +75,7 @@ class Layer:
         self.wall = wall
         self.environment_id = os.urandom(16).hex()
         self.acked_version: str | None = None
+        self._ack_retry_at = 0.0
 
     @property
     def rng(self) -> "random.Random":
@@ -97,12 +98,7 @@ class Layer:
         plan.config = config
         qualifier = events.qualifier_of(context)
         if config is not None and self.acked_version != config.version:
-            self.acked_version = config.version
-            if envvars.is_truthy(self.environ.get(envvars.ACK)):
-                tracing.write_ack(
-                    _function_name(context, self.environ), self.environment_id,
-                    config.version, qualifier,
-                )  # fmt: skip
+            self._acknowledge(config.version, context, qualifier)
         if plan.ping:
             return plan
         plan.source = events.detect_source(event)
@@ -127,6 +123,20 @@ class Layer:
                 plan.fired.append((fault, roll))
         plan.fired.sort(key=lambda pair: _IN_FUNCTION.index(pair[0].kind))
         return plan
+
+    def _acknowledge(self, version: str, context: Any, qualifier: str) -> None:
+        if not envvars.is_truthy(self.environ.get(envvars.ACK)):
+            self.acked_version = version
+            return
+        now = time.monotonic()
+        if now < self._ack_retry_at:
+            return
+        if tracing.write_ack(
+            _function_name(context, self.environ), self.environment_id, version, qualifier
+        ):
+            self.acked_version = version
+        else:  # retry once per TTL, not on every invocation
+            self._ack_retry_at = now + self.loader.ttl()
 
     # --- running ---------------------------------------------------------------
     def invoke(self, handler: Handler, event: Any, context: Any) -> Any:
@@ -219,7 +229,10 @@ class Layer:
             log.fault("exception", version, roll, fault.rate, type=name)
             raise injected_exception_type(name)(message)
         elif fault.kind == "status":
-            return self._status(fault, roll, version)
+            try:
+                return self._status(fault, roll, version)
+            except Exception as err:  # fail open
+                log.warning(f"status fault skipped: {err!r}")
         return None
 
     def _status(self, fault: Fault, roll: float, version: str) -> dict[str, Any]:

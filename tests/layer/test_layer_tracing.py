@@ -176,3 +176,20 @@ def test_the_fast_negative_check_never_hides_a_trace() -> None:
     assert [t.trace.event_id for t in collect(load_event("sns"), "sns")] == ["e-sns"]
     plain = {"Records": [{"messageId": "m-1", "body": "{}", "eventSource": "aws:sqs"}]}
     assert collect(plain, "sqs") == []
+
+
+def test_a_failed_ack_is_retried_once_per_ttl_not_per_invocation(
+    layer_aws: dict[str, str], lines: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(envvars.LEDGER_TABLE, "no-such-table")
+    env = {envvars.CONFIG: config(version="v-1"), envvars.ACK: "1", envvars.CONFIG_TTL: "60"}
+    layer = make_layer(env)
+    for _ in range(5):
+        assert layer.invoke(Calls(), {}, FakeContext()) == "ok"
+    assert len(lines.warnings()) == 1
+    assert layer.acked_version is None
+    monkeypatch.setenv(envvars.LEDGER_TABLE, "chaoskit-ledger")
+    layer._ack_retry_at = 0.0  # the TTL has passed
+    layer.invoke(Calls(), {}, FakeContext())
+    assert layer.acked_version == "v-1"
+    assert [a["version"] for a in read_acks("orders-worker", layer_aws)] == ["v-1"]
