@@ -9,6 +9,7 @@ restored (run it again once the cause is fixed: restores are idempotent).
 
 import click
 
+from chaoskit.aws import TARGETS
 from chaoskit.errors import BadInput, RollbackFailed
 from chaoskit.undo import changes, pending_runs, rollback_run
 from chaoskit.undo.store import unrestored
@@ -19,11 +20,21 @@ __all__ = ["command"]
 @click.command("rollback")
 @click.option("--run-id", "run_ids", multiple=True, metavar="ID", help="Restore this run.")
 @click.option("--all", "all_runs", is_flag=True, help="Restore every run with pending changes.")
-def command(run_ids: tuple[str, ...], all_runs: bool) -> None:
+@click.option("--target", type=click.Choice(TARGETS), help="Override the recorded target.")
+@click.option("--endpoint-url", help="Override the recorded endpoint (e.g. a moved sandbox).")
+def command(
+    run_ids: tuple[str, ...], all_runs: bool, target: str | None, endpoint_url: str | None
+) -> None:
     """Restore the changes of a run (--run-id) or of every run (--all) that were not undone.
 
-    Without an option, list the runs that left changes behind.
+    Each change is restored on the target it was made on, unless --target or
+    --endpoint-url say otherwise. Without an option, list the runs that left
+    changes behind.
     """
+    override = {
+        k: v for k, v in (("chaoskit_target", target), ("chaoskit_endpoint_url", endpoint_url)) if v
+    }
+    configuration = {"chaoskit_target_override": override} if override else None
     if run_ids and all_runs:
         raise BadInput("give --run-id or --all, not both")
     if not run_ids and not all_runs:
@@ -46,7 +57,7 @@ def command(run_ids: tuple[str, ...], all_runs: bool) -> None:
     failed = 0
     restored = 0
     for run_id in targets:
-        for row in rollback_run(run_id):
+        for row in rollback_run(run_id, configuration):
             if row["status"] == "restored":
                 restored += 1
                 click.echo(f"restored {row['action']} on {row['resource']} (run {run_id})")

@@ -51,8 +51,10 @@ def resolve_restorer(spec: str) -> Restorer:
 
 def _config_for(change: Mapping[str, Any], configuration: Mapping[str, Any] | None) -> dict:
     config = dict(configuration or {})
-    # The resource lives where it was changed: the recorded target wins.
+    # The resource lives where it was changed: the recorded target wins, unless the
+    # caller says the target moved (``chaoskit rollback --endpoint-url``).
     config.update(change.get("target") or {})
+    config.update(config.pop("chaoskit_target_override", None) or {})
     config["chaoskit_run_id"] = change.get("run_id")
     return config
 

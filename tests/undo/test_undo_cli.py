@@ -1,6 +1,8 @@
 """`chaoskit rollback` in process: listing, restoring, failures exit 3, bad input exits 2."""
 
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,38 @@ def test_bad_input_exits_2(
 ) -> None:
     code, out, err = run(argv, capsys)
     assert code == 2 and message in err and out == ""
+
+
+def test_the_endpoint_can_be_overridden_when_the_target_moved(
+    aws_env: dict[str, str], undo_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chaoskit import aws
+    from chaoskit.faults import kill_switch
+    from chaoskit.undo.store import journal_path
+
+    iam = aws.client("iam", aws_env)
+    role = iam.create_role(RoleName="cli-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    return event\n")
+    lam = aws.client("lambda", aws_env)
+    lam.create_function(
+        FunctionName="orders-worker",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+    )
+    config = {**aws_env, "chaoskit_run_id": "run-m", "chaoskit_remote_lock": False}
+    kill_switch.set_reserved_concurrency(["orders-worker"], configuration=config)
+    path = journal_path("run-m")
+    # The sandbox came back on another port: the recorded endpoint is dead now.
+    path.write_text(
+        path.read_text().replace(aws_env["chaoskit_endpoint_url"], "http://127.0.0.1:9")
+    )
+    code, out, _ = run(
+        ["rollback", "--all", "--endpoint-url", aws_env["chaoskit_endpoint_url"]], capsys
+    )
+    assert code == 0 and "restored set_reserved_concurrency on orders-worker" in out
+    found = lam.get_function_concurrency(FunctionName="orders-worker")
+    assert "ReservedConcurrentExecutions" not in found
