@@ -6,7 +6,9 @@ Pure parsing of one SQS message as ``ReceiveMessage`` returns it (``Body``,
 - ``lambda_destination``: an on-failure destination record, JSON with
   ``requestContext`` (``condition``, ``approximateInvokeCount``) and the original
   ``requestPayload`` (async invokes), or a stream batch description
-  (``KinesisBatchInfo`` / ``DDBStreamBatchInfo``, which carries no payload).
+  (``KinesisBatchInfo`` / ``DDBStreamBatchInfo``, which carries no payload);
+  as the body itself (SQS destination), an EventBridge event's ``detail``
+  (EventBridge destination) or an SNS envelope's ``Message`` (SNS destination).
 - ``lambda_dlq``: the original payload, with message attributes ``RequestID``,
   ``ErrorCode`` and ``ErrorMessage``.
 - ``eventbridge_dlq``: the original event, with message attributes
@@ -18,12 +20,20 @@ Pure parsing of one SQS message as ``ReceiveMessage`` returns it (``Body``,
   queue's redrive policy after ``maxReceiveCount`` receives.
 """
 
+import contextlib
 import json
 from typing import Any, NamedTuple
 
 from chaoskit.ledger.trace import find_traces
 
-__all__ = ["FORMATS", "DeadLetter", "classify", "original_body", "parse_message"]
+__all__ = [
+    "FORMATS",
+    "DeadLetter",
+    "classify",
+    "destination_record",
+    "original_body",
+    "parse_message",
+]
 
 FORMATS = ("lambda_destination", "lambda_dlq", "eventbridge_dlq", "sns_dlq", "sqs_redrive")
 
@@ -68,15 +78,36 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _is_destination_record(node: Any) -> bool:
+    return (
+        isinstance(node, dict)
+        and isinstance(node.get("requestContext"), dict)
+        and any(k in node for k in ("requestPayload", "KinesisBatchInfo", "DDBStreamBatchInfo"))
+    )
+
+
+def destination_record(message: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the Lambda destination record a message carries, else ``None``.
+
+    Sent to SQS directly it is the body; through an EventBridge destination it
+    is the event's ``detail``; through an SNS destination, the envelope's
+    ``Message``.
+    """
+    body = _body_json(message)
+    if not isinstance(body, dict):
+        return None
+    candidates: list[Any] = [body, body.get("detail")]
+    if body.get("Type") == "Notification" and isinstance(body.get("Message"), str):
+        with contextlib.suppress(ValueError):
+            candidates.append(json.loads(body["Message"]))
+    return next((c for c in candidates if _is_destination_record(c)), None)
+
+
 def classify(message: dict[str, Any]) -> str:
     """Return the format name of a dead-letter message (one of :data:`FORMATS`)."""
-    body = _body_json(message)
-    if (
-        isinstance(body, dict)
-        and isinstance(body.get("requestContext"), dict)
-        and any(k in body for k in ("requestPayload", "KinesisBatchInfo", "DDBStreamBatchInfo"))
-    ):
+    if destination_record(message) is not None:
         return "lambda_destination"
+    body = _body_json(message)
     attrs = message.get("MessageAttributes") or {}
     if any(name in attrs for name in _EVENTBRIDGE_ATTRS):
         return "eventbridge_dlq"
@@ -90,10 +121,11 @@ def classify(message: dict[str, Any]) -> str:
 def _details(message: dict[str, Any], fmt: str) -> tuple[str, str | None, int | None]:
     """Return (reason, condition, attempts) for a message of format ``fmt``."""
     system = message.get("Attributes") or {}
-    if fmt == "lambda_destination":
-        context = _body_json(message)["requestContext"]
+    record = destination_record(message)
+    if fmt == "lambda_destination" and record is not None:
+        context = record["requestContext"]
         condition = context.get("condition")
-        response = _body_json(message).get("responsePayload")
+        response = record.get("responsePayload")
         reason = condition or "destination"
         if isinstance(response, dict) and response.get("errorType"):
             reason = f"{condition or 'failed'}: {response['errorType']}"
@@ -115,9 +147,10 @@ def parse_message(message: dict[str, Any]) -> list[DeadLetter]:
     """Return every traced event in one dead-letter message (``[]`` if none)."""
     fmt = classify(message)
     body = _body_json(message)
-    if fmt == "lambda_destination":
+    record = destination_record(message)
+    if record is not None:
         # Only the original request carries the events; the response may echo them.
-        scope: Any = body.get("requestPayload")
+        scope: Any = record.get("requestPayload")
     else:
         scope = {
             "Body": body if body is not None else message.get("Body"),
@@ -137,8 +170,8 @@ def original_body(message: dict[str, Any]) -> str:
     A Lambda destination record is unwrapped to its ``requestPayload``; every
     other format already carries the original body.
     """
-    body = _body_json(message)
-    if classify(message) == "lambda_destination" and "requestPayload" in body:
-        payload = body["requestPayload"]
+    record = destination_record(message)
+    if record is not None and "requestPayload" in record:
+        payload = record["requestPayload"]
         return payload if isinstance(payload, str) else json.dumps(payload)
     return str(message.get("Body", ""))

@@ -6,7 +6,6 @@ The formats understood, and how each one's event ids are found, are described
 in ``probes/_dlq_formats.py`` and ``docs/probes.md``.
 """
 
-import json
 import time
 from typing import Any
 
@@ -18,7 +17,13 @@ from chaoskit.errors import BadInput, aws_failure
 from chaoskit.ledger import store
 from chaoskit.ledger.records import DEAD_LETTERED, Record
 from chaoskit.run_context import current_run_id
-from probes._dlq_formats import DeadLetter, classify, original_body, parse_message
+from probes._dlq_formats import (
+    DeadLetter,
+    classify,
+    destination_record,
+    original_body,
+    parse_message,
+)
 from probes._sqs import peek, queue_arn, queue_attributes, queue_url
 from probes._stream_batch import batch_info, resolve_batch
 
@@ -59,14 +64,11 @@ def _letters(message: dict[str, Any], configuration: Configuration) -> list[Dead
     if letters or classify(message) != "lambda_destination":
         return letters
     # A stream failure record names a batch by sequence numbers: read it back.
-    try:
-        body = json.loads(message.get("Body") or "")
-    except ValueError:
+    record = destination_record(message)
+    batch = batch_info(record)
+    if record is None or batch is None:
         return []
-    batch = batch_info(body)
-    if batch is None:
-        return []
-    context = body.get("requestContext") or {}
+    context = record.get("requestContext") or {}
     condition = context.get("condition")
     return [
         DeadLetter(

@@ -26,6 +26,20 @@ EXPECTED = {
         "RetriesExhausted",
         3,
     ),
+    "dlq_lambda_destination_eventbridge": (
+        "lambda_destination",
+        ["ev-dest-eb"],
+        "RetriesExhausted: ChaosKitInjectedError",
+        "RetriesExhausted",
+        3,
+    ),
+    "dlq_lambda_destination_sns": (
+        "lambda_destination",
+        ["ev-dest-sns"],
+        "RetriesExhausted: ChaosKitInjectedError",
+        "RetriesExhausted",
+        3,
+    ),
     "dlq_lambda_dlq": ("lambda_dlq", ["ev-ldlq-1"], "injected", "200", None),
     "dlq_sns_dlq": ("sns_dlq", ["ev-sns-1"], "sns delivery failed", None, None),
     "dlq_eventbridge_dlq": (
@@ -62,6 +76,8 @@ def test_a_stream_failure_record_is_recognised_but_carries_no_payload(sample: Lo
 def test_a_destination_record_redrives_as_its_request_payload(sample: Loader) -> None:
     message = sample("dlq_lambda_destination")
     assert json.loads(original_body(message))["chaoskit"]["event_id"] == "ev-dest-1"
+    wrapped = sample("dlq_lambda_destination_eventbridge")
+    assert json.loads(original_body(wrapped))["chaoskit"]["event_id"] == "ev-dest-eb"
     plain = sample("dlq_sqs_redrive")
     assert original_body(plain) == plain["Body"]
 
