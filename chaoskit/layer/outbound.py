@@ -96,7 +96,12 @@ def _roll(conn: Any) -> Fault | None:
     if armed is None or _aws.is_internal():
         return None
     faults, version, rng, _ = armed
-    host, port = str(getattr(conn, "host", "")), getattr(conn, "port", None)
+    # Through a proxy, the connection's host is the proxy: match the tunnel's target.
+    tunnel = getattr(conn, "_tunnel_host", None)
+    if tunnel:
+        host, port = str(tunnel), getattr(conn, "_tunnel_port", None)
+    else:
+        host, port = str(getattr(conn, "host", "")), getattr(conn, "port", None)
     for fault in faults:
         if not host_matches(host, port, fault.params["hosts"]):
             continue

@@ -149,3 +149,28 @@ def test_natural_throttle_codes_are_the_ones_each_service_really_returns() -> No
     assert natural_throttle("lambda") == ("TooManyRequestsException", 429)
     assert natural_throttle("ec2") == ("RequestLimitExceeded", 503)
     assert natural_throttle("sqs") == ("ThrottlingException", 400)
+
+
+def test_the_public_api_is_pinned() -> None:
+    import chaoskit.layer
+
+    assert sorted(chaoskit.layer.__all__) == [
+        "ConfigError", "FaultConfig", "Layer", "inject", "parse_config",
+    ]  # fmt: skip
+    assert chaoskit.layer.parse_config is parse_config
+    assert chaoskit.layer.ConfigError is ConfigError
+
+
+def test_the_layer_imports_only_the_standard_library() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import chaoskit.layer.handler; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'chaoslib', 'click', 'yaml') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
