@@ -104,6 +104,17 @@ def _config_parameter(name: str, config: Mapping[str, Any]) -> str:
     return parameter or lc.fault_parameter_name(name)
 
 
+def _number(value: Any) -> Any:
+    # Experiments often pass "${rate}"-style strings; the parser wants numbers.
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value.strip())
+            except ValueError:
+                continue
+    return value
+
+
 def _inject(
     function_name: str,
     kind: str,
@@ -117,10 +128,11 @@ def _inject(
     from chaoskit.layer.config import ConfigError, parse_config
 
     name = lc.function_name_of(function_name)
-    if not duration or duration <= 0:
+    seconds = _number(duration)
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
         raise FaultRefused(f"invalid duration {duration!r} for '{name}': expected seconds > 0")
-    fault: dict[str, Any] = {"kind": kind, "rate": rate}
-    fault.update({k: v for k, v in params.items() if v is not None})
+    fault: dict[str, Any] = {"kind": kind, "rate": _number(rate)}
+    fault.update({k: _number(v) for k, v in params.items() if v is not None})
     if match:
         fault["match"] = match
     function = lc.get_function(name, configuration)
@@ -128,7 +140,7 @@ def _inject(
     parameter = _config_parameter(name, function["Configuration"])
     previous = lc.read_fault_parameter(parameter, configuration)
     document = _document(
-        previous, fault, duration, replace, current_run_id(configuration), time.time()
+        previous, fault, float(seconds), replace, current_run_id(configuration), time.time()
     )
     try:
         parse_config(document)

@@ -364,13 +364,22 @@ def send_events(
     """
     from chaoskit.undo import is_dry_run
 
+    try:
+        count = int(count)
+        rate = float(rate_per_second) if rate_per_second not in (None, "") else None
+        concurrency = int(concurrency)
+    except (TypeError, ValueError) as err:
+        raise BadInput(
+            f"invalid count {count!r}, rate_per_second {rate_per_second!r} or concurrency "
+            f"{concurrency!r}: expected numbers"
+        ) from err
     if target_type not in _SENDERS:
         raise BadInput(
             f"unknown target_type '{target_type}': expected one of {', '.join(TARGET_TYPES)}"
         )
-    if int(count) < 0:
+    if count < 0:
         raise BadInput(f"invalid count {count!r}: expected 0 or more events")
-    if rate_per_second is not None and float(rate_per_second) <= 0:
+    if rate is not None and rate <= 0:
         raise BadInput(f"invalid rate_per_second {rate_per_second!r}: expected more than 0")
     if payload is not None and not isinstance(payload, Mapping):
         raise BadInput(f"invalid payload {payload!r}: expected a JSON object")
@@ -392,10 +401,7 @@ def send_events(
     store.ensure_table(configuration)
     batch = _MAX_BATCH[target_type]
     if target_type in ("lambda", "http"):
-        batch = max(1, int(concurrency))
-    if rate_per_second:
-        batch = max(1, min(batch, int(rate_per_second)))
-    rate = float(rate_per_second) if rate_per_second else None
-    return _send(
-        sender, target_type, target, int(count), batch, rate, payload or {}, run, configuration
-    )
+        batch = max(1, concurrency)
+    if rate:
+        batch = max(1, min(batch, int(rate)))
+    return _send(sender, target_type, target, count, batch, rate, payload or {}, run, configuration)

@@ -472,3 +472,20 @@ def test_a_qualified_name_warns_that_only_latest_changes(
     warnings = [r.getMessage() for r in caplog.records if r.name == "chaoskit"]
     assert any("only $LATEST" in w and "'live'" in w for w in warnings)
     assert any("CHAOSKIT_DISABLED" in w for w in warnings)
+
+
+def test_numbers_given_as_strings_by_experiment_variables_are_accepted(
+    cfg: dict[str, Any],
+) -> None:
+    _make_function(cfg, variables={"A": "1"})
+    out = inject.inject_latency(
+        FUNCTION,
+        ms="250",  # type: ignore[arg-type]
+        rate="0.5",  # type: ignore[arg-type]
+        duration="60",  # type: ignore[arg-type]
+        configuration=cfg,
+    )
+    assert out["faults"] == [{"kind": "latency", "rate": 0.5, "ms": 250}]
+    assert out["expires_at"] < time.time() + 61
+    with pytest.raises(inject.FaultRefused, match="duration 'soon'"):
+        inject.inject_latency(FUNCTION, ms=1, duration="soon", configuration=cfg)  # type: ignore[arg-type]

@@ -281,3 +281,13 @@ def test_dry_run_sends_nothing(cfg: dict[str, Any]) -> None:
     out = load.send_events("sqs", url, count=5, configuration={**cfg, "chaoskit_dry_run": True})
     assert out["sent"] == 0 and out["dry_run"] is True
     assert _drain(cfg, url) == []
+
+
+def test_numbers_given_as_strings_by_experiment_variables_are_accepted(
+    cfg: dict[str, Any],
+) -> None:
+    url, _ = _queue(cfg)
+    out = load.send_events("sqs", url, count="12", rate_per_second="1000", configuration=cfg)  # type: ignore[arg-type]
+    assert out["sent"] == 12
+    with pytest.raises(BadInput, match="expected numbers"):
+        load.send_events("sqs", url, count="many", configuration=cfg)  # type: ignore[arg-type]
