@@ -23,7 +23,7 @@ from chaoskit import aws
 from chaoskit.errors import AWSActionFailed, BadInput, aws_failure
 from chaoskit.ledger import store
 from chaoskit.ledger.reconcile import PROCESSED_FROM, reconcile
-from chaoskit.ledger.records import PROCESSED, Record
+from chaoskit.ledger.records import FAILED, PROCESSED, Record
 from chaoskit.run_context import current_run_id
 from probes.dlq import get_queue_depth, record_dead_letters
 
@@ -41,6 +41,7 @@ __all__ = [
 # Injected in tests: the wait never really sleeps there.
 _clock = time.monotonic
 _sleep = time.sleep
+_now = time.time  # ledger times are epoch seconds
 
 
 def _number(value: Mapping[str, Any] | None) -> float:
@@ -114,7 +115,12 @@ def reconcile_run(
         ``latency_ms`` (p50/p99).
     """
     cfg = configuration or {}
-    run = run_id or current_run_id(cfg)
+    return _reconcile_records(run_id or current_run_id(cfg), sink_table, processed_from, cfg)[0]
+
+
+def _reconcile_records(
+    run: str, sink_table: str | None, processed_from: str | None, cfg: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[Record]]:
     mode = _processed_from(processed_from, cfg)
     table = sink_table or cfg.get("chaoskit_sink_table")
     if mode == "sink" and not table:
@@ -127,7 +133,7 @@ def reconcile_run(
         records = []  # no ledger table yet: nothing was recorded
     if table:
         records.extend(_sink_records(str(table), run, cfg))
-    return reconcile(records, processed_from=mode)
+    return reconcile(records, processed_from=mode), records
 
 
 def count_sent_events(
@@ -222,6 +228,13 @@ def count_in_flight_events(
     return int(reconcile_run(run_id, sink_table, configuration=configuration)["in_flight"])
 
 
+def _last_failure(records: list[Record], events: set[str]) -> float:
+    return max(
+        (r.at for r in records if r.kind == FAILED and r.event_id in events),
+        default=float("-inf"),
+    )
+
+
 def _signature(result: Mapping[str, Any]) -> tuple[int, ...]:
     keys = ("sent", "processed", "dead_lettered", "lost", "in_flight", "duplicates")
     return tuple(int(result[k]) for k in keys)
@@ -236,14 +249,18 @@ def wait_until_settled(
     processed_from: str | None = None,
     poll_interval: float = 2.0,
     quiet_seconds: float = 10.0,
+    retry_grace: float = 0.0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Wait until the run has settled, then return its reconciliation.
 
     Settled means: no event in flight, every queue in ``queues`` empty, and
-    either nothing lost or the counts unchanged for ``quiet_seconds`` (events
-    between async retries look lost until they land). Dead-letter queues in
+    either nothing lost or the counts unchanged for ``quiet_seconds`` and no
+    unaccounted event failed less than ``retry_grace`` seconds ago (an async
+    event between retries looks lost until it lands: on AWS the retries come
+    about 1 and 2 minutes after a failure, so use ``retry_grace: 200`` there
+    for async consumers). Dead-letter queues in
     ``dlqs`` are read into the ledger on every poll, so dead-lettered events
     are counted as such.
 
@@ -256,6 +273,8 @@ def wait_until_settled(
         processed_from: ``layer`` or ``sink`` (default: configuration, else ``layer``).
         poll_interval: seconds between polls.
         quiet_seconds: how long unchanged counts with events still lost mean settled.
+        retry_grace: seconds after its last failure an unaccounted event may
+            still be retried (ledger times, epoch seconds).
 
     Returns:
         The reconciliation, plus ``settled`` (false if the timeout came first)
@@ -268,13 +287,15 @@ def wait_until_settled(
     while True:
         if dlqs:
             record_dead_letters(list(dlqs), run, configuration=configuration)
-        result = reconcile_run(run, sink_table, processed_from, configuration=configuration)
+        result, records = _reconcile_records(run, sink_table, processed_from, configuration or {})
         now = _clock()
         signature = _signature(result)
         if signature != last:
             last, stable_since = signature, now
         drained = all(get_queue_depth(q, configuration) == 0 for q in queues or [])
         quiet = stable_since is not None and now - stable_since >= quiet_seconds
+        if quiet and retry_grace > 0 and result["lost"]:
+            quiet = _last_failure(records, set(result["lost_ids"])) <= _now() - retry_grace
         settled = drained and result["in_flight"] == 0 and (result["lost"] == 0 or quiet)
         if settled or now - start >= timeout:
             result["settled"] = settled

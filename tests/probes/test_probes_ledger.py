@@ -208,3 +208,44 @@ def test_a_missing_ledger_table_means_nothing_recorded(aws_env: dict[str, str]) 
     assert (out["sent"], out["lost"]) == (0, 0)
     names = aws.client("dynamodb", aws_env).list_tables()["TableNames"]
     assert names == []  # a probe never creates the ledger
+
+
+def test_retry_grace_waits_for_a_failed_event_to_be_retried(
+    aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.ensure_table(aws_env)
+    failed_at = 1000.0
+    store.write(
+        [R("a", "sent", 990.0), R("a", "attempt", 995.0), R("a", "failed", failed_at)], aws_env
+    )
+
+    def retry_lands(n: int) -> None:
+        if n == 3:  # the async retry, a minute later, succeeds
+            store.write([R("a", "attempt", 1060.0), R("a", "processed", 1061.0)], aws_env)
+
+    fake = FakeTime(retry_lands)
+    monkeypatch.setattr(ledger, "_clock", fake.clock)
+    monkeypatch.setattr(ledger, "_sleep", fake.sleep)
+    monkeypatch.setattr(ledger, "_now", lambda: failed_at + fake.now)
+    out = ledger.wait_until_settled(
+        timeout=600,
+        run_id=RUN,
+        poll_interval=10,
+        quiet_seconds=5,
+        retry_grace=200,
+        configuration=aws_env,
+    )
+    # Without the grace it would have settled at 10 s with "a" lost.
+    assert out["settled"] is True and out["lost"] == 0 and out["waited_s"] == 30.0
+
+    store.write([R("b", "sent", 990.0), R("b", "failed", failed_at)], aws_env)
+    fake.now, fake.sleeps, fake.on_sleep = 0.0, 0, lambda n: None
+    out = ledger.wait_until_settled(
+        timeout=600,
+        run_id=RUN,
+        poll_interval=10,
+        quiet_seconds=5,
+        retry_grace=200,
+        configuration=aws_env,
+    )
+    assert out["settled"] is True and out["lost_ids"] == ["b"] and out["waited_s"] == 200.0
