@@ -147,7 +147,7 @@ def _inject(
     except ConfigError as err:
         raise FaultRefused(f"invalid {kind} fault for '{name}': {err}") from err
     with mutation(
-        action=f"inject_{kind}",
+        action="inject_http_fault" if kind == "http" else f"inject_{kind}",
         resource=name,
         restorer="chaoskit.faults.lambda_config:restore_fault_parameter",
         snapshot={"function_name": name, "parameter": parameter, "previous": previous},

@@ -21,7 +21,7 @@ from chaoskit.faults import inject, layer
 from chaoskit.faults import lambda_config as lc
 from chaoskit.faults.kill_switch import set_reserved_concurrency
 from chaoskit.ledger import store
-from chaoskit.undo import rollback_run
+from chaoskit.undo import changes, rollback_run
 
 FUNCTION = "orders-worker"
 #: Keys moto changes on every update or that are not part of what we restore.
@@ -314,6 +314,8 @@ def test_http_fault_and_clear(cfg: dict[str, Any]) -> None:
     doc = json.loads(_parameter(cfg) or "{}")
     assert out["cleared"] is True
     assert doc["faults"] == [] and doc["version"] == out["version"]
+    # The journal names the action as experiments call it; clearing is not journaled.
+    assert [c["action"] for c in changes("run-layer-1")] == ["inject_http_fault"]
 
 
 def _ack(cfg: dict[str, Any], version: str, environment: str) -> None:
