@@ -103,7 +103,7 @@ def _expires_at(value: Any) -> float:
             raise ConfigError(f"'expires_at' must be finite, got {value!r}")
         return float(value)
     if isinstance(value, str):
-        from datetime import UTC, datetime  # only for string timestamps
+        from datetime import datetime, timezone  # only for string timestamps
 
         try:
             stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -112,7 +112,8 @@ def _expires_at(value: Any) -> float:
                 f"'expires_at' must be epoch seconds or ISO-8601, got {value!r}"
             ) from None
         if stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=UTC)
+            # timezone.utc, not datetime.UTC: the layer also runs on Lambda's Python 3.10.
+            stamp = stamp.replace(tzinfo=timezone.utc)  # noqa: UP017
         return stamp.timestamp()
     raise ConfigError(f"'expires_at' is required: epoch seconds or ISO-8601, got {value!r}")
 

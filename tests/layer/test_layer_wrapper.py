@@ -269,3 +269,35 @@ def test_through_the_wrapper_the_config_comes_from_ssm_and_is_acknowledged(
     (ack,) = read_acks("orders-worker", layer_aws)
     assert ack["version"] == "v-ssm" and ack["qualifier"] == "live"
     assert ack["environment"] == pong["result"]["environment"]
+
+
+def _lambda_pythons() -> list[str]:
+    # Every interpreter on this machine that matches a Lambda Python runtime (3.10+).
+    found = {sys.executable}
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for candidate in sorted(root.glob("3.1[0-9]*/bin/python")):
+        found.add(str(candidate))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("python", _lambda_pythons())
+def test_the_layer_runs_on_every_lambda_python(function_dirs: dict[str, Path], python: str) -> None:
+    event = {"chaoskit_ping": True}
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); "
+        "from chaoskit.layer import inject; "
+        "h = inject(lambda e, c: 'ok'); "
+        "print(json.dumps([h({}, None), h(json.loads(sys.argv[2]), None)['chaoskit']]))"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        envvars.CONFIG: config({"kind": "latency", "rate": 1, "ms": 1}, expires_at="2100-01-01"),
+    }
+    done = subprocess.run(
+        [python, "-c", code, str(function_dirs["opt"] / "python"), json.dumps(event)],
+        env=env, capture_output=True, text=True, timeout=60, cwd=function_dirs["root"],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == ["ok", "pong"]
+    assert json.loads(lines[0])["kind"] == "latency"  # the fault fired: no fail-open warning
