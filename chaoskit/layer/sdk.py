@@ -132,7 +132,7 @@ def _dispatch(request: Any = None, event_name: str = "", **kwargs: Any) -> Any:
         if service not in service_names(params["service"]):
             continue
         operations = params.get("operations") or ()
-        if operations and operation not in operations:
+        if operations and _op_key(operation) not in {_op_key(op) for op in operations}:
             continue
         roll = rng.random()
         if roll >= fault.rate:
@@ -149,6 +149,11 @@ def _dispatch(request: Any = None, event_name: str = "", **kwargs: Any) -> Any:
         message = str(params.get("message") or "Rate exceeded (injected by chaoskit)")
         return build_error_response(request, service, code, status, message)
     return None
+
+
+def _op_key(name: str) -> str:
+    # "PutItem", "put_item" and "putitem" name the same operation.
+    return name.replace("_", "").lower()
 
 
 def _register(emitter_owner: Any) -> None:

@@ -94,6 +94,19 @@ def test_a_client_made_before_the_fault_makes_exactly_3_attempts_then_raises(
     assert len(sent) == 4
 
 
+def test_operations_may_be_named_as_in_boto3(
+    layer_aws: dict[str, str], backoffs: list[float]
+) -> None:
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 1})
+    fault = {**THROTTLE, "operations": ["put_item"]}
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        make_layer({envvars.CONFIG: config(fault)}).invoke(
+            lambda e, c: ddb.put_item(TableName="orders-table", Item={"pk": {"S": "x"}}),
+            {},
+            FakeContext(),
+        )
+
+
 def test_other_operations_are_not_throttled(
     layer_aws: dict[str, str], backoffs: list[float]
 ) -> None:
