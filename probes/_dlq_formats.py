@@ -16,6 +16,9 @@ Pure parsing of one SQS message as ``ReceiveMessage`` returns it (``Body``,
   ``RETRY_ATTEMPTS``, ``RULE_ARN``, ``TARGET_ARN``.
 - ``sns_dlq``: an SNS subscription's DLQ: the SNS envelope (``Type``
   ``Notification``, ``TopicArn``, the payload in ``Message``).
+- ``stepfunctions_catch``: a state's input sent to a queue from a ``Catch``
+  path, carrying the caught error (``{"Error", "Cause"}``, e.g. under
+  ``ResultPath: $.error``).
 - ``sqs_redrive``: anything else: the original body moved by the source
   queue's redrive policy after ``maxReceiveCount`` receives.
 """
@@ -35,7 +38,14 @@ __all__ = [
     "parse_message",
 ]
 
-FORMATS = ("lambda_destination", "lambda_dlq", "eventbridge_dlq", "sns_dlq", "sqs_redrive")
+FORMATS = (
+    "lambda_destination",
+    "lambda_dlq",
+    "eventbridge_dlq",
+    "sns_dlq",
+    "stepfunctions_catch",
+    "sqs_redrive",
+)
 
 _EVENTBRIDGE_ATTRS = ("ERROR_CODE", "RULE_ARN", "TARGET_ARN", "EXHAUSTED_RETRY_CONDITION")
 _LAMBDA_DLQ_ATTRS = ("ErrorMessage", "ErrorCode", "RequestID")
@@ -115,7 +125,18 @@ def classify(message: dict[str, Any]) -> str:
         return "lambda_dlq"
     if isinstance(body, dict) and body.get("Type") == "Notification" and "TopicArn" in body:
         return "sns_dlq"
+    if _caught_error(body) is not None:
+        return "stepfunctions_catch"
     return "sqs_redrive"
+
+
+def _caught_error(body: Any) -> dict[str, Any] | None:
+    if not isinstance(body, dict):
+        return None
+    for value in body.values():
+        if isinstance(value, dict) and "Error" in value and "Cause" in value:
+            return value
+    return None
 
 
 def _details(message: dict[str, Any], fmt: str) -> tuple[str, str | None, int | None]:
@@ -139,8 +160,12 @@ def _details(message: dict[str, Any], fmt: str) -> tuple[str, str | None, int | 
         return reason, condition, _int(_attr(message, "RETRY_ATTEMPTS"))
     if fmt == "sns_dlq":
         return "sns delivery failed", None, None
-    receives = _int(system.get("ApproximateReceiveCount"))
-    return "max_receive_count", system.get("DeadLetterQueueSourceArn"), receives
+    if fmt == "stepfunctions_catch":
+        caught = _caught_error(_body_json(message)) or {}
+        return str(caught.get("Error") or "caught"), "Catch", None
+    # ApproximateReceiveCount counts receives from the DLQ too (peeks included):
+    # the source's attempts come from the ledger instead.
+    return "max_receive_count", system.get("DeadLetterQueueSourceArn"), None
 
 
 def parse_message(message: dict[str, Any]) -> list[DeadLetter]:

@@ -41,6 +41,13 @@ EXPECTED = {
         3,
     ),
     "dlq_lambda_dlq": ("lambda_dlq", ["ev-ldlq-1"], "injected", "200", None),
+    "dlq_stepfunctions_catch": (
+        "stepfunctions_catch",
+        ["ev-sfn-1"],
+        "ChaosKitInjectedError",
+        "Catch",
+        None,
+    ),
     "dlq_sns_dlq": ("sns_dlq", ["ev-sns-1"], "sns delivery failed", None, None),
     "dlq_eventbridge_dlq": (
         "eventbridge_dlq",
