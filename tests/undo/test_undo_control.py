@@ -260,3 +260,27 @@ def test_unreadable_stop_alarms_refuse_the_run(seven: Path) -> None:
     assert journal["status"] == "interrupted"
     assert journal["run"] == []
     assert state(seven) == {"k": 7}
+
+
+def test_ctrl_c_during_the_final_sweep_does_not_cut_it_short(seven: Path) -> None:
+    import signal
+
+    from chaoskit.undo import mutation
+
+    cfg: dict[str, Any] = {"chaoskit_run_id": "run-e", "chaoskit_remote_lock": False}
+    control.configure_control(configuration=cfg)
+    for key in ("k", "j"):
+        with mutation(
+            "set_value", key, "ck_undo_steps:restore_value_after_ctrl_c", {"key": key}, cfg
+        ):
+            pass
+    import ck_undo_steps
+
+    ck_undo_steps.set_value("k", 0)
+    ck_undo_steps.set_value("j", 1)
+    journal: dict[str, Any] = {}
+    control.after_experiment_control(context={}, state=journal, configuration=cfg)
+    control.cleanup_control()
+    assert state(seven) == {}  # both restores ran to the end, no KeyboardInterrupt
+    assert [c["status"] for c in journal["chaoskit"]["changes"]] == ["restored", "restored"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
