@@ -236,3 +236,20 @@ def test_no_call_is_throttled_at_rate_0(
     assert len(sent) == 20
     assert backoffs == []
     assert lines.faults() == []
+
+
+def test_clients_of_boto3s_default_session_are_throttled(
+    layer_aws: dict[str, str], backoffs: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    _ddb({"mode": "standard", "total_max_attempts": 1})
+    layer = make_layer({envvars.CONFIG: config({**THROTTLE, "operations": []})})
+
+    def handler(event: Any, context: Any) -> None:
+        boto3.client(  # the common pattern: boto3's module-level default session
+            "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 1})
+        ).describe_table(TableName="orders-table")
+
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        layer.invoke(handler, {}, FakeContext())
+    handler({}, None)  # disarmed: the same call goes through
