@@ -187,3 +187,49 @@ def test_rollback_of_an_unknown_run_is_bad_input(world: dict) -> None:
     result = chaoskit(world, "rollback", "--run-id", "nope")
     assert result.returncode == 2
     assert "no journal for run 'nope'" in result.stderr
+
+
+def test_a_stop_alarm_aborts_a_real_run_and_restores(world: dict) -> None:
+    config = world["config"]
+    aws.client("cloudwatch", config).put_metric_alarm(
+        AlarmName="orders-errors",
+        MetricName="Errors",
+        Namespace="AWS/Lambda",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    experiment = json.loads(world["path"].read_text())
+    experiment["configuration"].update(
+        chaoskit_stop_alarms=["orders-errors"], chaoskit_stop_alarm_interval=0.05
+    )
+    experiment["method"].insert(
+        1,
+        {
+            "type": "action",
+            "name": "errors pile up",
+            "provider": {
+                "type": "python",
+                "module": "ck_undo_steps",
+                "func": "set_alarm",
+                "arguments": {"alarm_name": "orders-errors"},
+            },
+        },
+    )
+    world["path"].write_text(json.dumps(experiment))
+    journal = world["cwd"] / "run.json"
+    result = subprocess.run(
+        [str(BIN / "chaoskit"), "run", str(world["path"]), "--journal", str(journal)],
+        cwd=world["cwd"],
+        env=world["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    assert reserved(config) == 7
+    written = json.loads(journal.read_text())
+    assert written["chaoskit"]["stop_alarm"] == "orders-errors"
+    assert [c["status"] for c in written["chaoskit"]["changes"]] == ["restored"]
