@@ -62,6 +62,9 @@ ENTRY_POINTS = {
         "dynamodbstreams:chaoskit": f"{PLUGIN_DIST}.providers:dynamodbstreams_chaoskit",
         "route53:chaoskit": f"{PLUGIN_DIST}.providers:route53_chaoskit",
     },
+    "localstack.hooks.on_infra_start": {
+        "chaoskit_patch_lambda_events": f"{PLUGIN_DIST}.patches:chaoskit_patch_lambda_events",
+    },
 }
 #: Packages Lambda's Python runtime provides; linked for the function processes.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
@@ -78,7 +81,8 @@ def _noop(_: str) -> None:
 
 def pin_key(python_version: str, requirements: Iterable[str] = REQUIREMENTS) -> str:
     """Return the stamp of a venv built from these pins with this interpreter."""
-    text = "\n".join([python_version, *requirements, CONSTRAINTS.read_text()])
+    pins = [line for line in CONSTRAINTS.read_text().splitlines() if not line.startswith("#")]
+    text = "\n".join([python_version, *requirements, *pins])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

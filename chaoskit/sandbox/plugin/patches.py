@@ -1,0 +1,99 @@
+"""Fixes to LocalStack's Lambda async event handling, applied when LocalStack starts.
+
+1. Reserved concurrency 0 is a kill switch, not a drop: LocalStack sends an async
+   event for a function throttled to zero straight to its on-failure destination
+   (``ZeroReservedConcurrency``). Our experiments need what the project's spec
+   asks of the sandbox: throttled events wait, are retried with backoff, and are
+   processed once concurrency is restored, while within their maximum event age
+   (then ``EventAgeExceeded``).
+2. Throttle retries back off exponentially (LocalStack retries every second),
+   capped at 5x ``LAMBDA_RETRY_BASE_DELAY`` (AWS: 5 minutes at its 60 s base).
+3. An event poller stopped by a function update could receive a message after it
+   was told to stop and drop it, leaving the event invisible for the function
+   timeout + 60 s; the patched poller puts such messages back at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from localstack.runtime import hooks
+
+LOG = logging.getLogger(__name__)
+
+
+@hooks.on_infra_start()
+def chaoskit_patch_lambda_events() -> None:
+    """Apply the patches (LocalStack calls this once at start)."""
+    from localstack import config
+    from localstack.aws.api.lambda_ import TooManyRequestsException
+    from localstack.services.lambda_.invocation import event_manager as em
+
+    def handle_invoke_exception(
+        self: Any, sqs_invocation: Any, error: Exception, event_invoke_config: Any
+    ) -> Any:
+        if not em.has_enough_time_for_retry(sqs_invocation, event_invoke_config):
+            self.process_failure_destination(
+                sqs_invocation, None, event_invoke_config, "EventAgeExceeded"
+            )
+            self.process_dead_letter_queue(sqs_invocation, None)
+            return em.FunctionStatus.event_age_exceeded_error
+        return self.process_throttles_and_system_errors(sqs_invocation, error)
+
+    def process_throttles_and_system_errors(
+        self: Any, sqs_invocation: Any, error: Exception
+    ) -> Any:
+        throttled = isinstance(error, TooManyRequestsException) or (
+            type(error).__name__ == "TooManyRequestsException"
+        )
+        status = em.FunctionStatus.throttle_error if throttled else em.FunctionStatus.system_error
+        cap = max(1, min(300, 5 * config.LAMBDA_RETRY_BASE_DELAY_SECONDS))
+        delay = min(2**sqs_invocation.exception_retries, cap)
+        sqs_invocation.exception_retries += 1
+        em.get_sqs_client(self.version_manager.function_version).send_message(
+            QueueUrl=self.event_queue_url,
+            MessageBody=sqs_invocation.encode(),
+            DelaySeconds=int(delay),
+        )
+        return status
+
+    def run(self: Any, *args: Any, **kwargs: Any) -> None:
+        sqs_client = em.get_sqs_client(
+            self.version_manager.function_version, client_config=em.CLIENT_CONFIG
+        )
+        function_timeout = self.version_manager.function_version.config.timeout
+        while not self._shutdown_event.is_set():
+            try:
+                response = sqs_client.receive_message(
+                    QueueUrl=self.event_queue_url,
+                    WaitTimeSeconds=2,
+                    MaxNumberOfMessages=10,
+                    VisibilityTimeout=function_timeout + 60,
+                )
+                messages = response.get("Messages") or []
+                if not messages:
+                    continue
+                if self._shutdown_event.is_set():
+                    # Hand them to the poller that replaced us (the internal queue client
+                    # has no ChangeMessageVisibility: send again, then delete).
+                    for message in messages:
+                        sqs_client.send_message(
+                            QueueUrl=self.event_queue_url, MessageBody=message["Body"]
+                        )
+                        sqs_client.delete_message(
+                            QueueUrl=self.event_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                        )
+                    return
+                for message in messages:
+                    self.invoker_pool.submit(self.handle_message, message)
+            except Exception as err:
+                if self._shutdown_event.is_set():
+                    return
+                LOG.error("error polling lambda events: %s", err)
+                self._shutdown_event.wait(1)
+
+    em.Poller._handle_invoke_exception = handle_invoke_exception
+    em.Poller.process_throttles_and_system_errors = process_throttles_and_system_errors
+    em.Poller.run = run
+    LOG.debug("chaoskit: patched LocalStack's Lambda event poller")

@@ -1,0 +1,102 @@
+"""Synchronous invokes: output, errors, timeouts, memory limit, logs, context, warm reuse."""
+
+import base64
+import json
+
+from conftest import create_function, unique
+
+
+def _invoke(lam, name, event, **kwargs):
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(event), **kwargs)
+    return response, json.loads(response["Payload"].read() or b"null")
+
+
+def test_sync_invoke_round_trips_output_and_context(aws):
+    lam = aws("lambda")
+    name = unique("echo")
+    arn = create_function(aws, name, timeout=7)
+    response, body = _invoke(lam, name, {"echo": {"n": 1}})
+    assert "FunctionError" not in response
+    assert body["echo"] == {"n": 1}
+    assert body["python"] == "3.12"  # python3.12 mapped to a local 3.12
+    assert body["function_name"] == name
+    assert body["invoked_function_arn"] == arn
+    assert 5000 < body["remaining_ms"] <= 7000
+    assert body["memory_limit_in_mb"] == "128"
+    assert body["endpoint"].startswith("http://127.0.0.1:")
+    assert body["boto3"]  # Lambda provides boto3
+
+    _, qualified = _invoke(lam, f"{name}:$LATEST", {})
+    assert qualified["invoked_function_arn"] == f"{arn}:$LATEST"
+    assert qualified["aws_request_id"] != body["aws_request_id"]
+
+
+def test_handler_error_round_trips_as_unhandled(aws):
+    lam = aws("lambda")
+    name = unique("fail")
+    create_function(aws, name)
+    response, body = _invoke(lam, name, {"fail": "on purpose"})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "RuntimeError"
+    assert body["errorMessage"] == "asked to fail: on purpose"
+    assert any("probe.py" in frame for frame in body["stackTrace"])
+    assert not any("bootstrap.py" in frame for frame in body["stackTrace"])
+
+
+def test_logs_are_the_functions_output(aws):
+    lam = aws("lambda")
+    name = unique("logs")
+    create_function(aws, name)
+    response, _ = _invoke(lam, name, {"print": "hello from the handler"}, LogType="Tail")
+    tail = base64.b64decode(response["LogResult"]).decode()
+    assert "hello from the handler" in tail
+    assert "START RequestId:" in tail and "REPORT RequestId:" in tail
+
+
+def test_timeout_kills_the_environment_and_the_next_invoke_works(aws):
+    lam = aws("lambda")
+    name = unique("slow")
+    create_function(aws, name, timeout=1)
+    response, body = _invoke(lam, name, {"sleep": 5})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in body["errorMessage"]
+    response, body = _invoke(lam, name, {"echo": "after"})
+    assert "FunctionError" not in response
+    assert body["echo"] == "after"
+
+
+def test_memory_limit_is_enforced(aws):
+    lam = aws("lambda")
+    name = unique("hog")
+    create_function(aws, name, memory=128)
+    response, body = _invoke(lam, name, {"allocate_mb": 300})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.OutOfMemory"
+    response, body = _invoke(lam, name, {"allocate_mb": 20, "echo": "fits"})
+    assert "FunctionError" not in response
+    assert body["echo"] == "fits"
+
+
+def test_warm_environment_is_reused(aws):
+    lam = aws("lambda")
+    name = unique("warm")
+    create_function(aws, name)
+    streams = set()
+    for _ in range(3):
+        response, _ = _invoke(lam, name, {}, LogType="Tail")
+        assert "FunctionError" not in response
+    logs = aws("logs")
+    group = f"/aws/lambda/{name}"
+    for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
+        streams.add(stream["logStreamName"])
+    assert len(streams) == 1  # one execution environment served all three
+
+
+def test_unknown_runtime_module_fails_like_lambda(aws):
+    lam = aws("lambda")
+    name = unique("nomod")
+    create_function(aws, name, handler="missing.handler")
+    response, body = _invoke(lam, name, {})
+    assert response["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ImportModuleError"

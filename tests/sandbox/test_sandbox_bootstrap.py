@@ -1,0 +1,193 @@
+"""The function-side runtime loop and the /opt layout, without LocalStack.
+
+The bootstrap runs as a real process against a stand-in of LocalStack's runtime
+endpoint (an HTTP server in the test), exactly as the executor starts it.
+"""
+
+import http.server
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from chaoskit.sandbox.plugin import bootstrap, layout
+
+BOOTSTRAP = Path(bootstrap.__file__)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Endpoint:
+    """Stand-in for LocalStack's executor endpoint: records every callback."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bytes]] = []
+        self.changed = threading.Condition()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with outer.changed:
+                    outer.calls.append((self.path, body))
+                    outer.changed.notify_all()
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/_localstack_lambda/env1"
+
+    def wait(self, suffix: str, timeout: float = 10.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for path, body in self.calls:
+                    if path.endswith(suffix):
+                        return body
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no callback {suffix}; got {self.calls}")
+                self.changed.wait(left)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path):
+    """Start bootstrap.py on a task with handler ``app.handler``; yield invoke, endpoint, proc."""
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "app.py").write_text(
+        "import os\n"
+        "def handler(event, context):\n"
+        "    print('log line', event)\n"
+        "    if event.get('fail'):\n"
+        "        raise KeyError('missing')\n"
+        "    return {'event': event, 'rid': context.aws_request_id,\n"
+        "            'arn': context.invoked_function_arn,\n"
+        "            'left': context.get_remaining_time_in_millis(),\n"
+        "            'opt': os.environ.get('FROM_OPT')}\n"
+    )
+    opt = tmp_path / "opt"
+    (opt / "python").mkdir(parents=True)
+    endpoint = Endpoint()
+    port = _free_port()
+    env = {
+        "LOCALSTACK_RUNTIME_ENDPOINT": endpoint.url,
+        "LOCALSTACK_RUNTIME_ID": "env1",
+        "_HANDLER": "app.handler",
+        "LAMBDA_TASK_ROOT": str(task),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": "3",
+        "AWS_LAMBDA_FUNCTION_NAME": "fn",
+        "FROM_OPT": str(opt / "python"),
+    }
+    import os
+
+    command = [sys.executable, "-S", "-u", str(BOOTSTRAP), str(port), str(opt), str(tmp_path)]
+    proc = subprocess.Popen(
+        [*command, str(os.getpid())],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+    def invoke(request_id: str, event: dict) -> None:
+        import urllib.request
+
+        body = json.dumps(
+            {
+                "invoke-id": request_id,
+                "invoked-function-arn": "arn:aws:lambda:us-east-1:000000000000:function:fn:live",
+                "payload": json.dumps(event),
+            }
+        ).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invoke", data=body)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+    try:
+        endpoint.wait("/status/env1/ready")
+        yield invoke, endpoint, proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        endpoint.server.shutdown()
+
+
+def test_invocations_run_the_handler_and_post_results(runtime):
+    invoke, endpoint, proc = runtime
+    invoke("req-1", {"n": 1})
+    result = json.loads(endpoint.wait("/invocations/req-1/response"))
+    assert result["event"] == {"n": 1}
+    assert result["rid"] == "req-1"
+    assert result["arn"].endswith(":function:fn:live")
+    assert 2000 < result["left"] <= 3000
+
+    invoke("req-2", {"fail": True})
+    error = json.loads(endpoint.wait("/invocations/req-2/error"))
+    assert error["errorType"] == "KeyError"
+    assert error["requestId"] == "req-2"
+    assert all("bootstrap.py" not in frame for frame in error["stackTrace"])
+
+    proc.kill()
+    output = proc.stdout.read().decode()
+    assert f"{bootstrap.MARK}start req-1\nlog line {{'n': 1}}\n{bootstrap.MARK}end req-1" in output
+
+
+def test_load_handler_reports_lambda_error_types(tmp_path, monkeypatch):
+    (tmp_path / "broken.py").write_text("def oops(:\n")
+    (tmp_path / "fine.py").write_text("def handler(e, c):\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert bootstrap.load_handler("nodot")[1]["errorType"] == "Runtime.MalformedHandlerName"
+    assert bootstrap.load_handler("absent.handler")[1]["errorType"] == "Runtime.ImportModuleError"
+    assert bootstrap.load_handler("broken.handler")[1]["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert bootstrap.load_handler("fine.other")[1]["errorType"] == "Runtime.HandlerNotFound"
+    handler, error = bootstrap.load_handler("fine.handler")
+    assert error is None and handler({}, None) == 1
+
+
+def test_context_counts_down_to_the_deadline():
+    context = bootstrap.LambdaContext("r", "arn", int(time.time() * 1000) + 1500)
+    assert 1000 < context.get_remaining_time_in_millis() <= 1500
+    expired = bootstrap.LambdaContext("r", "arn", int(time.time() * 1000) - 10)
+    assert expired.get_remaining_time_in_millis() == 0
+
+
+def test_opt_and_task_paths_in_env_vars_are_rewritten(tmp_path):
+    opt, task = tmp_path / "opt", tmp_path / "task"
+    env = layout.rewrite_paths(
+        {
+            "AWS_LAMBDA_EXEC_WRAPPER": "/opt/chaoskit-wrapper",
+            "PYTHONPATH": "/opt/python:/var/task/lib",
+            "ROOT": "/opt",
+            "UNRELATED": "/optional/x:/tmp/opt/y",
+        },
+        opt,
+        task,
+    )
+    assert env["AWS_LAMBDA_EXEC_WRAPPER"] == f"{opt}/chaoskit-wrapper"
+    assert env["PYTHONPATH"] == f"{opt}/python:{task}/lib"
+    assert env["ROOT"] == str(opt)
+    assert env["UNRELATED"] == "/optional/x:/tmp/opt/y"
+
+
+def test_runtimes_map_to_local_interpreters_or_fall_back_with_a_warning(monkeypatch):
+    monkeypatch.setenv("CHAOSKIT_SANDBOX_INTERPRETERS", json.dumps({"3.12": sys.executable}))
+    assert layout.interpreter_for("python3.12") == (sys.executable, None)
+    fallback, warning = layout.interpreter_for("python3.99")
+    assert Path(fallback).exists()
+    assert warning is not None and "no local Python 3.99" in warning
+    with pytest.raises(RuntimeError, match=r"runtime .nodejs20\.x. is not supported"):
+        layout.interpreter_for("nodejs20.x")
