@@ -11,7 +11,7 @@ import click
 
 from chaoskit.aws import TARGETS
 from chaoskit.errors import BadInput, RollbackFailed
-from chaoskit.undo import changes, pending_runs, rollback_run
+from chaoskit.undo import changes, mirror, pending_runs, rollback_run
 from chaoskit.undo.store import unrestored
 
 __all__ = ["command"]
@@ -22,19 +22,32 @@ __all__ = ["command"]
 @click.option("--all", "all_runs", is_flag=True, help="Restore every run with pending changes.")
 @click.option("--target", type=click.Choice(TARGETS), help="Override the recorded target.")
 @click.option("--endpoint-url", help="Override the recorded endpoint (e.g. a moved sandbox).")
+@click.option(
+    "--from-target",
+    is_flag=True,
+    help="First copy the journal mirrored on the target (chaoskit_journal_mirror).",
+)
 def command(
-    run_ids: tuple[str, ...], all_runs: bool, target: str | None, endpoint_url: str | None
+    run_ids: tuple[str, ...],
+    all_runs: bool,
+    target: str | None,
+    endpoint_url: str | None,
+    from_target: bool,
 ) -> None:
     """Restore the changes of a run (--run-id) or of every run (--all) that were not undone.
 
     Each change is restored on the target it was made on, unless --target or
-    --endpoint-url say otherwise. Without an option, list the runs that left
-    changes behind.
+    --endpoint-url say otherwise. --from-target first copies the changes
+    mirrored on the target into the local journal (a run whose machine died).
+    Without --run-id or --all, list the runs that left changes behind.
     """
     override = {
         k: v for k, v in (("chaoskit_target", target), ("chaoskit_endpoint_url", endpoint_url)) if v
     }
     configuration = {"chaoskit_target_override": override} if override else None
+    if from_target:
+        for run_id, count in sorted(mirror.pull(override).items()):
+            click.echo(f"copied {count} change(s) of run {run_id} from the target")
     if run_ids and all_runs:
         raise BadInput("give --run-id or --all, not both")
     if not run_ids and not all_runs:

@@ -15,7 +15,9 @@ second run on the same resource refuses). When the block ends the change is
 marked ``applied``; when it raises, the restorer runs at once (restorers are
 idempotent, so a half-done mutation is undone too) and the error propagates.
 With ``chaoskit_dry_run`` set, nothing is recorded or locked: the change is
-printed and the block receives ``change.dry_run == True``.
+printed and the block receives ``change.dry_run == True``. With
+``chaoskit_journal_mirror`` set, the record is also copied to the target
+(:mod:`chaoskit.undo.mirror`) before the block runs.
 """
 
 import json
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaoskit.run_context import current_run_id
-from chaoskit.undo import lock, store
+from chaoskit.undo import lock, mirror, store
 from chaoskit.undo.restore import resolve_restorer, restore_change
 from chaoskit.undo.settings import setting, target_of
 
@@ -116,6 +118,14 @@ def mutation(
     }
     with store.exclusive():
         record["remote_lock"] = lock.acquire(run_id, lock_key or resource, configuration)
+        if mirror.enabled(configuration):
+            record["mirrored"] = True
+            try:
+                mirror.put(record, configuration)
+            except BaseException:
+                if record["remote_lock"]:
+                    lock.release(run_id, [lock_key or resource], configuration)
+                raise
         store.append(run_id, record)
     try:
         yield change

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chaoskit.errors import BadInput
-from chaoskit.undo import lock, store
+from chaoskit.undo import lock, mirror, store
 
 __all__ = [
     "Restorer",
@@ -87,6 +87,8 @@ def restore_change(
         return {**row, "status": "restore_failed", "error": error}
     now = time.time()
     store.append(run_id, {"id": change["id"], "status": status, "restored_at": now})
+    if change.get("mirrored"):
+        mirror.forget(change, _config_for(change, configuration))
     logger.info("restored %s on '%s'", row["action"], row["resource"])
     return {**row, "status": status, "restored_at": now}
 

@@ -1,0 +1,91 @@
+"""The journal mirrored on the target: roll back a run whose local journal is lost."""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaoskit import aws
+from chaoskit.cli.main import main
+from chaoskit.errors import AWSActionFailed
+from chaoskit.undo import changes, mirror, mutation, pending_runs, rollback_run
+
+RESTORER = "ck_undo_steps:restore_value"
+
+
+def params(config: dict[str, Any]) -> dict[str, str]:
+    ssm = aws.client("ssm", config)
+    found = ssm.get_parameters_by_path(Path=mirror.PREFIX, Recursive=True)["Parameters"]
+    return {p["Name"]: p["Value"] for p in found}
+
+
+@pytest.fixture
+def config(aws_env: dict[str, str], file_state: Path) -> dict[str, Any]:
+    return {**aws_env, "chaoskit_run_id": "run-m", "chaoskit_journal_mirror": True}
+
+
+def change(config: dict[str, Any], key: str = "k") -> None:
+    import ck_undo_steps
+
+    snapshot = {"key": key, "previous": 7}
+    with mutation("set_value", key, RESTORER, snapshot, config) as ch:
+        ck_undo_steps.set_value(key, 0)
+    assert ch.dry_run is False
+
+
+def test_each_change_is_copied_before_and_forgotten_after_its_restore(
+    config: dict[str, Any],
+) -> None:
+    change(config)
+    [record] = changes("run-m")
+    assert list(params(config)) == [mirror.parameter_name("run-m", record["id"])]
+    rollback_run("run-m")
+    assert params(config) == {}
+
+
+def test_off_by_default(config: dict[str, Any]) -> None:
+    change({**config, "chaoskit_journal_mirror": False})
+    assert params(config) == {}
+
+
+def test_a_lost_journal_is_rolled_back_from_the_target(
+    config: dict[str, Any], undo_home: Path, file_state: Path, capsys: pytest.CaptureFixture
+) -> None:
+    change(config, "k")
+    change(config, "j")
+    shutil.rmtree(undo_home / "journal")  # the machine that ran it is gone
+    assert pending_runs() == []
+    argv = ["rollback", "--all", "--from-target", "--target", "localstack"]
+    argv += ["--endpoint-url", config["chaoskit_endpoint_url"]]
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    assert "copied 2 change(s) of run run-m from the target" in out
+    assert "restored set_value on j (run run-m)" in out
+    assert file_state.read_text() == '{"k": 7, "j": 7}'
+    assert params(config) == {}
+    assert mirror.pull(config) == {}  # nothing left on the target
+
+
+def test_pull_keeps_what_the_local_journal_knows(config: dict[str, Any]) -> None:
+    change(config)
+    assert mirror.pull(config) == {}
+    assert [c["status"] for c in changes("run-m")] == ["applied"]
+
+
+def test_a_refused_copy_stops_the_change_before_it_is_made(
+    config: dict[str, Any], file_state: Path
+) -> None:
+    from botocore.stub import Stubber
+
+    config["chaoskit_remote_lock"] = False
+    ssm = aws.client("ssm", config)
+    with Stubber(ssm) as stub:
+        stub.add_client_error("put_parameter", "AccessDeniedException", "not allowed")
+        with pytest.raises(AWSActionFailed, match=r"ssm:PutParameter .* AccessDeniedException"):
+            change(config)
+    assert changes("run-m") == []
+    assert not file_state.exists()
