@@ -114,24 +114,28 @@ def configure_control(
     run_id = set_run_id(current_run_id(config))
     # Activities receive this same mapping: they then agree on the run id.
     config.setdefault("chaoskit_run_id", run_id)
+    current = _Run(run_id=run_id, configuration=dict(config))
     with _lock:
-        if _run is not None and _run.watcher is not None:
-            _run.watcher.stop()
-        _run = _Run(run_id=run_id, configuration=dict(config))
-        if threading.current_thread() is threading.main_thread():
-            _run.previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
-        # chaoslib drops a control whose configure_control raises, and with it every
-        # restore: a bad guardrail setting must refuse the run, not unregister the control.
+        previous, _run = _run, current
+    if previous is not None and not previous.swept:
         try:
-            names = alarm_names(setting(config, "chaoskit_stop_alarms"))
-            interval = float(setting(config, "chaoskit_stop_alarm_interval", DEFAULT_INTERVAL))
-        except (ChaosKitError, TypeError, ValueError) as err:
-            _run.refusal = f"invalid guardrail settings: {err}"
-            return
-        if names:
-            _run.watcher = AlarmWatcher(
-                names, lambda name: interrupt(name), config, interval=interval
-            )
+            _sweep(previous)  # a run in this process that never reached its cleanup
+        except Exception as err:  # never unregister this control (see below)
+            logger.error("could not restore run %s: %s", previous.run_id, err)
+    if threading.current_thread() is threading.main_thread():
+        current.previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+    # chaoslib drops a control whose configure_control raises, and with it every
+    # restore: a bad guardrail setting must refuse the run, not unregister the control.
+    try:
+        names = alarm_names(setting(config, "chaoskit_stop_alarms"))
+        interval = float(setting(config, "chaoskit_stop_alarm_interval", DEFAULT_INTERVAL))
+    except (ChaosKitError, TypeError, ValueError) as err:
+        current.refusal = f"invalid guardrail settings: {err}"
+        return
+    if names:
+        current.watcher = AlarmWatcher(
+            names, lambda name: interrupt(name), config, interval=interval
+        )
 
 
 def before_experiment_control(

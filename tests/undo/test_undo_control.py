@@ -284,3 +284,14 @@ def test_ctrl_c_during_the_final_sweep_does_not_cut_it_short(seven: Path) -> Non
     assert state(seven) == {}  # both restores ran to the end, no KeyboardInterrupt
     assert [c["status"] for c in journal["chaoskit"]["changes"]] == ["restored", "restored"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_run_that_never_reached_its_cleanup_is_restored_by_the_next(seven: Path) -> None:
+    import ck_undo_steps
+
+    first: dict[str, Any] = {"chaoskit_run_id": "run-f"}
+    control.configure_control(configuration=first)
+    ck_undo_steps.change("k", 0, first)
+    control.configure_control(configuration={"chaoskit_run_id": "run-g"})
+    assert state(seven) == {"k": 7}
+    control.cleanup_control()
