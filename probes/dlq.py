@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws
-from chaoskit.errors import BadInput, aws_failure
+from chaoskit.errors import AWSActionFailed, BadInput, aws_failure
 from chaoskit.ledger import store
 from chaoskit.ledger.records import DEAD_LETTERED, Record
 from chaoskit.run_context import current_run_id
@@ -54,6 +54,10 @@ _AWS_ATTRIBUTES = frozenset(
 _NO_MOVE_TASK = frozenset(
     {"InvalidAction", "UnsupportedOperation", "NotImplemented", "InternalFailure", "500"}
 )
+
+# Injected in tests: waits never really sleep there.
+_clock = time.monotonic
+_sleep = time.sleep
 
 # Dead letters this process already wrote, so repeated reads add no ledger items.
 _recorded: set[tuple[str, str, str]] = set()
@@ -293,11 +297,39 @@ def _move_by_hand(
     return moved
 
 
+def _wait_for_move(
+    dlq_arn: str, handle: str | None, wait_seconds: float, configuration: Configuration
+) -> int | None:
+    """Wait for a move task to finish; return how many messages it moved."""
+    sqs = aws.client("sqs", configuration)
+    deadline = _clock() + wait_seconds
+    while True:
+        try:
+            tasks = sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=10).get("Results", [])
+        except ClientError as err:
+            raise aws_failure("sqs:ListMessageMoveTasks", dlq_arn, err) from err
+        task = next((t for t in tasks if not handle or t.get("TaskHandle") == handle), None)
+        task = task or (tasks[0] if tasks else None)
+        if task and task.get("Status") == "FAILED":
+            raise AWSActionFailed(
+                "sqs:StartMessageMoveTask",
+                dlq_arn,
+                "MoveTaskFailed",
+                str(task.get("FailureReason")),
+            )
+        if task and task.get("Status") == "COMPLETED":
+            return int(task.get("ApproximateNumberOfMessagesMoved", 0))
+        if _clock() >= deadline:
+            return None
+        _sleep(1.0)
+
+
 def redrive_messages(
     queue: str,
     source: str | None = None,
     max_messages: int = 1000,
     use_move_task: bool = True,
+    wait_seconds: float = 60,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
@@ -314,9 +346,11 @@ def redrive_messages(
             policy names this dead-letter queue).
         max_messages: the most messages to move by hand.
         use_move_task: try ``StartMessageMoveTask`` first.
+        wait_seconds: how long to wait for a move task to finish (0: do not wait).
 
     Returns:
-        ``{"method": "move_task" | "by_hand", "moved": n or None, "task_handle": str or None}``.
+        ``{"method": "move_task" | "by_hand", "moved": n, "task_handle": str or None}``;
+        ``moved`` is null when a move task did not finish within ``wait_seconds``.
     """
     dlq_url = queue_url(queue, configuration)
     source_url = _source_url(dlq_url, source, configuration)
@@ -324,11 +358,12 @@ def redrive_messages(
     if use_move_task and plain:
         sqs = aws.client("sqs", configuration)
         try:
+            dlq_arn = queue_arn(dlq_url, configuration)
             out = sqs.start_message_move_task(
-                SourceArn=queue_arn(dlq_url, configuration),
-                DestinationArn=queue_arn(source_url, configuration),
+                SourceArn=dlq_arn, DestinationArn=queue_arn(source_url, configuration)
             )
-            return {"method": "move_task", "moved": None, "task_handle": out.get("TaskHandle")}
+            moved = _wait_for_move(dlq_arn, out.get("TaskHandle"), wait_seconds, configuration)
+            return {"method": "move_task", "moved": moved, "task_handle": out.get("TaskHandle")}
         except ClientError as err:
             code = str(err.response.get("Error", {}).get("Code", ""))
             status = str(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))

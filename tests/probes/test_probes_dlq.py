@@ -264,3 +264,38 @@ def test_messages_produced_by_the_sandbox_are_parsed(name: str, sample: Loader) 
         event_id,
         reason,
     )
+
+
+def test_a_failed_or_slow_move_task_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rare paths of StartMessageMoveTask (moto has none; the sandbox run completes):
+    # botocore's Stubber plays ListMessageMoveTasks answers.
+    from botocore.stub import Stubber
+
+    from chaoskit.errors import AWSActionFailed
+
+    cfg = {"chaoskit_target": "localstack", "chaoskit_endpoint_url": "http://127.0.0.1:9"}
+    sqs = aws.client("sqs", cfg)
+    arn = "arn:aws:sqs:us-east-1:000000000000:orders-dlq"
+    clock = {"now": 0.0}
+    monkeypatch.setattr(dlq, "_clock", lambda: clock["now"])
+    monkeypatch.setattr(dlq, "_sleep", lambda s: clock.update(now=clock["now"] + s))
+    running = {"Results": [{"TaskHandle": "h", "Status": "RUNNING", "SourceArn": arn}]}
+    failed = {
+        "Results": [
+            {
+                "TaskHandle": "h",
+                "Status": "FAILED",
+                "SourceArn": arn,
+                "FailureReason": "AccessDenied",
+            }
+        ]
+    }
+    with Stubber(sqs) as stub:
+        stub.add_response("list_message_move_tasks", running)
+        stub.add_response("list_message_move_tasks", failed)
+        with pytest.raises(AWSActionFailed, match="MoveTaskFailed: AccessDenied"):
+            dlq._wait_for_move(arn, "h", 30, cfg)
+        for _ in range(3):
+            stub.add_response("list_message_move_tasks", running)
+        assert dlq._wait_for_move(arn, "h", 2, cfg) is None
+    aws.clear_cache()
