@@ -67,7 +67,7 @@ HANDLERS: dict[str, dict[str, str]] = {
 #: function -> timeout in seconds
 TIMEOUTS = {
     "orders-ingest": 5,
-    "orders-worker": 3,
+    "orders-worker": 5,
     "orders-notifier": 3,
     "orders-stream": 5,
     "orders-step": 6,

@@ -1,17 +1,18 @@
-"""``chaoskit deploy`` as a real process against the moto server."""
+"""``chaoskit deploy`` through the CLI against the moto server."""
 
 import json
-import os
 import subprocess
 import sys
 
+from click.testing import CliRunner
+
+from chaoskit.cli.main import cli
+
 
 def test_cli_deploys_and_prints_json(aws_env: dict[str, str]) -> None:
-    done = subprocess.run(
+    result = CliRunner().invoke(
+        cli,
         [
-            sys.executable,
-            "-m",
-            "chaoskit.cli.main",
             "deploy",
             "--target",
             "localstack",
@@ -22,13 +23,9 @@ def test_cli_deploys_and_prints_json(aws_env: dict[str, str]) -> None:
             "--var",
             "orders_payments_url=http://localhost:9/charge",
         ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ),
     )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
     assert out["variant"] == "broken"
     assert out["target"] == "localstack"
     assert out["queues"]["orders-queue"].endswith("/orders-queue")

@@ -1,9 +1,12 @@
 """``chaoskit.deploy.deploy`` against the moto server: every resource, idempotent, both variants."""
 
 import json
+import os
 import subprocess
 import sys
+import urllib.request
 import zipfile
+from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -17,17 +20,101 @@ from chaoskit.errors import BadInput
 APP = Path(__file__).resolve().parents[2] / "experiments" / "app"
 
 
-@pytest.fixture
-def config(aws_env: dict[str, str]) -> dict[str, str]:
+def test_unknown_variant_is_refused_before_anything_is_created(aws_env: dict[str, str]) -> None:
+    config = {**aws_env, "orders_payments_url": "http://localhost:9/charge"}
+    with pytest.raises(BadInput, match="unknown variant 'evil'"):
+        deploy(config, variant="evil")
+    assert aws.client("lambda", config).list_functions()["Functions"] == []
+
+
+def test_code_zip_vendors_the_dependencies_and_is_reproducible() -> None:
+    first = package.build_code_zip(APP)
+    names = set(zipfile.ZipFile(BytesIO(first)).namelist())
+    assert {"orders/worker.py", "orders/broken.py", "pybreaker/__init__.py"} <= names
+    assert any(n.startswith("tenacity/") for n in names)
+    assert not any("__pycache__" in n or ".dist-info" in n for n in names)
+    assert package.build_code_zip(APP) == first
+
+
+def test_missing_dependency_or_app_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="cannot vendor 'no-such-dist'"):
+        package.vendored_files(["no-such-dist"])
+    with pytest.raises(BadInput, match="cannot find the reference app"):
+        package.app_dir({"orders_app_dir": str(tmp_path)})
+
+
+def _unzip(tmp_path: Path) -> Path:
+    code = tmp_path / "task"
+    zipfile.ZipFile(BytesIO(package.build_code_zip(APP))).extractall(code)
+    return code
+
+
+def _import_listener(paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    # -S -I: no site-packages, no environment: only the function's code and /opt/python.
+    script = (
+        "import sys; sys.path[:0] = sys.argv[1:]\n"
+        "from orders import payments\n"
+        "print([type(l).__name__ for l in payments.breaker.listeners])\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_breaker_listener_loads_in_the_function_when_the_layer_is_there(tmp_path: Path) -> None:
+    from chaoskit.layer.build import vendor_into
+
+    code = _unzip(tmp_path)
+    opt_python = tmp_path / "opt" / "python"
+    opt_python.mkdir(parents=True)
+    vendor_into(opt_python)  # the layer's python/ tree, as Lambda mounts it
+
+    with_layer = _import_listener([code, opt_python])
+    without_layer = _import_listener([code])
+
+    assert with_layer.returncode == 0, with_layer.stderr
+    assert with_layer.stdout.strip() == "['LedgerListener']"
+    assert without_layer.returncode == 0, without_layer.stderr
+    assert without_layer.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def config(moto_server: str) -> Iterator[dict[str, str]]:
+    """One moto state for the whole module: a deploy costs seconds, so the checks share one.
+
+    Same setup as ``aws_env`` at module scope; the tests above it in this file
+    use ``aws_env`` and run first.
+    """
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10
+    ).read()
+    patch = pytest.MonkeyPatch()
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            patch.delenv(name)
+    patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    aws.clear_cache()
     # An explicit payments URL: no stub process is started by these tests.
-    return {**aws_env, "orders_payments_url": "http://localhost:9/charge"}
+    yield {
+        "chaoskit_target": "localstack",
+        "chaoskit_endpoint_url": moto_server,
+        "aws_region": "us-east-1",
+        "orders_payments_url": "http://localhost:9/charge",
+    }
+    aws.clear_cache()
+    patch.undo()
 
 
 def _revision(config: dict[str, Any]) -> tuple[Any, ...]:
     return (config["LastModified"], config["CodeSha256"], json.dumps(config.get("Environment")))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def deployed(config: dict[str, str]) -> dict[str, Any]:
     return deploy(config)
 
@@ -61,7 +148,7 @@ def _check_wires_the_queue_with_a_dlq_and_partial_batch_responses(
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"].endswith(":orders-dlq")
     assert int(redrive["maxReceiveCount"]) == 3
-    assert int(attrs["VisibilityTimeout"]) >= 6 * 3  # >= 6x the worker's timeout
+    assert int(attrs["VisibilityTimeout"]) >= 6 * 5  # >= 6x the worker's timeout
     lam = aws.client("lambda", config)
     mapping = lam.list_event_source_mappings(FunctionName="orders-worker")["EventSourceMappings"]
     assert len(mapping) == 1
@@ -181,21 +268,6 @@ def test_deploy_twice_changes_nothing(deployed: dict[str, Any], config: dict[str
     assert len(r53.list_health_checks()["HealthChecks"]) == 2
 
 
-def test_broken_variant_swaps_handlers_and_publishes_a_new_candidate(
-    deployed: dict[str, Any], config: dict[str, str]
-) -> None:
-    broken = deploy(config, variant="broken")
-    lam = aws.client("lambda", config)
-    assert (
-        lam.get_function_configuration(FunctionName="orders-worker")["Handler"]
-        == "orders.broken.worker_handler"
-    )
-    assert broken["worker_alias"]["candidate"] == "3"
-    assert broken["worker_alias"]["stable"] == "1"
-    candidate = lam.get_function_configuration(FunctionName="orders-worker", Qualifier="3")
-    assert candidate["Handler"] == "orders.broken.worker_handler"
-
-
 def test_deploy_keeps_chaoskit_env_vars_set_by_a_running_experiment(
     deployed: dict[str, Any], config: dict[str, str]
 ) -> None:
@@ -210,61 +282,16 @@ def test_deploy_keeps_chaoskit_env_vars_set_by_a_running_experiment(
     assert after["Variables"]["CHAOSKIT_CONFIG_PARAMETER"] == "/chaoskit/faults/orders-worker"
 
 
-def test_unknown_variant_is_refused_before_anything_is_created(config: dict[str, str]) -> None:
-    with pytest.raises(BadInput, match="unknown variant 'evil'"):
-        deploy(config, variant="evil")
-    assert aws.client("lambda", config).list_functions()["Functions"] == []
-
-
-def test_code_zip_vendors_the_dependencies_and_is_reproducible() -> None:
-    first = package.build_code_zip(APP)
-    names = set(zipfile.ZipFile(BytesIO(first)).namelist())
-    assert {"orders/worker.py", "orders/broken.py", "pybreaker/__init__.py"} <= names
-    assert any(n.startswith("tenacity/") for n in names)
-    assert not any("__pycache__" in n or ".dist-info" in n for n in names)
-    assert package.build_code_zip(APP) == first
-
-
-def test_missing_dependency_or_app_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="cannot vendor 'no-such-dist'"):
-        package.vendored_files(["no-such-dist"])
-    with pytest.raises(BadInput, match="cannot find the reference app"):
-        package.app_dir({"orders_app_dir": str(tmp_path)})
-
-
-def _unzip(tmp_path: Path) -> Path:
-    code = tmp_path / "task"
-    zipfile.ZipFile(BytesIO(package.build_code_zip(APP))).extractall(code)
-    return code
-
-
-def _import_listener(paths: list[Path]) -> subprocess.CompletedProcess[str]:
-    # -S -I: no site-packages, no environment: only the function's code and /opt/python.
-    script = (
-        "import sys; sys.path[:0] = sys.argv[1:]\n"
-        "from orders import payments\n"
-        "print([type(l).__name__ for l in payments.breaker.listeners])\n"
+def test_broken_variant_swaps_handlers_and_publishes_a_new_candidate(
+    deployed: dict[str, Any], config: dict[str, str]
+) -> None:
+    broken = deploy(config, variant="broken")
+    lam = aws.client("lambda", config)
+    assert (
+        lam.get_function_configuration(FunctionName="orders-worker")["Handler"]
+        == "orders.broken.worker_handler"
     )
-    return subprocess.run(
-        [sys.executable, "-S", "-I", "-c", script, *map(str, paths)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_breaker_listener_loads_in_the_function_when_the_layer_is_there(tmp_path: Path) -> None:
-    from chaoskit.layer.build import vendor_into
-
-    code = _unzip(tmp_path)
-    opt_python = tmp_path / "opt" / "python"
-    opt_python.mkdir(parents=True)
-    vendor_into(opt_python)  # the layer's python/ tree, as Lambda mounts it
-
-    with_layer = _import_listener([code, opt_python])
-    without_layer = _import_listener([code])
-
-    assert with_layer.returncode == 0, with_layer.stderr
-    assert with_layer.stdout.strip() == "['LedgerListener']"
-    assert without_layer.returncode == 0, without_layer.stderr
-    assert without_layer.stdout.strip() == "[]"
+    assert broken["worker_alias"]["candidate"] == "3"
+    assert broken["worker_alias"]["stable"] == "1"
+    candidate = lam.get_function_configuration(FunctionName="orders-worker", Qualifier="3")
+    assert candidate["Handler"] == "orders.broken.worker_handler"
