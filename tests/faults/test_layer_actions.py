@@ -279,16 +279,23 @@ def test_injected_faults_merge_by_kind_and_expire(cfg: dict[str, Any]) -> None:
     assert [f["kind"] for f in replaced["faults"]] == ["status"]
 
 
-def test_rollback_puts_back_a_fault_config_that_existed_before(cfg: dict[str, Any]) -> None:
+@pytest.mark.parametrize("how", ["rollback", "restore_fault_config"])
+def test_rollback_puts_back_a_fault_config_that_existed_before(
+    cfg: dict[str, Any], how: str
+) -> None:
     _make_function(cfg, variables={"A": "1"})
     old = json.dumps({"version": "v-old", "expires_at": 1.0, "faults": []})
     lc.write_fault_parameter(f"/chaoskit/faults/{FUNCTION}", old, cfg)
     inject.inject_exception(FUNCTION, rate=0.3, configuration=cfg)
     inject.inject_timeout(FUNCTION, configuration=cfg)
-    rollback_run("run-layer-1", cfg)
-    assert _parameter(cfg) == old
-    rollback_run("run-layer-1", cfg)
-    assert _parameter(cfg) == old
+    inject.inject_exception(FUNCTION, rate=0.5, configuration=cfg)
+    for _ in range(2):  # twice: harmless
+        if how == "rollback":
+            rollback_run("run-layer-1", cfg)
+        else:
+            inject.restore_fault_config(FUNCTION, configuration=cfg)
+        assert _parameter(cfg) == old
+    assert rollback_run("run-layer-1", cfg) == []
 
 
 @pytest.mark.parametrize(
