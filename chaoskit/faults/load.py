@@ -26,6 +26,7 @@ from chaoskit.ledger import store
 from chaoskit.ledger.records import SENT, Record
 from chaoskit.ledger.trace import ATTR_EVENT_ID, ATTR_RUN_ID, new_event_id, stamp
 from chaoskit.run_context import current_run_id
+from chaoskit.undo import is_dry_run
 
 __all__ = ["TARGET_TYPES", "send_events"]
 
@@ -362,8 +363,6 @@ def send_events(
         ``{"run_id", "target_type", "target", "sent", "failed", "event_ids"
         (the first 20), "errors" (the most frequent, up to 5), "duration_s"}``.
     """
-    from chaoskit.undo import is_dry_run
-
     try:
         count = int(count)
         rate = float(rate_per_second) if rate_per_second not in (None, "") else None
