@@ -28,7 +28,8 @@ __all__ = ["arm", "host_matches", "install"]
 
 _lock = threading.Lock()
 _armed: tuple[list[Fault], str, random.Random, Callable[[float], None]] | None = None
-_PENDING = "_chaoskit_pending"
+_PENDING = "_chaoskit_pending"  # connect() rolled for the request that follows
+_DECIDED = "_chaoskit_decided"  # putrequest() rolled for the connect() that follows
 _MISSING = object()
 
 
@@ -146,7 +147,7 @@ def _patch_connect(cls: type) -> None:
         return
 
     def connect(self: Any) -> None:
-        if _armed is None:
+        if _armed is None or self.__dict__.pop(_DECIDED, False):
             return original(self)
         fault = _roll(self)
         # The request that follows on this connection uses this roll, not a second one.
@@ -183,6 +184,8 @@ def _patch_putrequest() -> None:
                     _refuse(self)
                 if params.get("status") is not None:
                     _use_canned(self, params)
+            if getattr(self, "sock", None) is None:
+                self.__dict__[_DECIDED] = True  # one roll per request, not one more at connect
         return original(self, method, url, *args, **kwargs)
 
     putrequest._chaoskit = True  # type: ignore[attr-defined]

@@ -177,3 +177,27 @@ def test_urllib3_retries_honour_the_injected_retry_after(server: Server) -> None
     _layer(fault).invoke(handler, {}, FakeContext())
     assert sleeps == [2.0, 2.0]
     assert server.paths == []
+
+
+def test_one_roll_per_request_gives_the_configured_rate(server: Server, lines: Any) -> None:
+    fault = {**HTTP_429, "rate": 0.5}
+    layer = make_layer({envvars.CONFIG: config(fault)}, seed=5)
+    session = requests.Session()
+
+    def handler(event: Any, context: Any) -> list[int]:
+        codes = []
+        for _ in range(100):  # new connection per request (http.client)
+            try:
+                urllib.request.urlopen(server.url(), timeout=5).read()
+                codes.append(200)
+            except urllib.error.HTTPError as err:
+                codes.append(err.code)
+        for _ in range(100):  # pooled keep-alive connections (urllib3)
+            codes.append(session.get(server.url(), timeout=5).status_code)
+        return codes
+
+    codes = layer.invoke(handler, {}, FakeContext())
+    injected = codes.count(429)
+    assert injected == len(lines.faults())  # every roll that fired answered exactly one request
+    assert 70 <= injected <= 130  # 0.5 of 200, +- 4 standard deviations
+    assert len(server.paths) == codes.count(200)
