@@ -201,3 +201,21 @@ def test_one_roll_per_request_gives_the_configured_rate(server: Server, lines: A
     assert injected == len(lines.faults())  # every roll that fired answered exactly one request
     assert 70 <= injected <= 130  # 0.5 of 200, +- 4 standard deviations
     assert len(server.paths) == codes.count(200)
+
+
+def test_https_hosts_are_answered_without_dns_tls_or_any_packet() -> None:
+    # payments.example.com is never resolved: the fault answers before any connection.
+    fault = {**HTTP_429, "hosts": ["payments.example.com"], "status": 503, "retry_after": 3}
+    refused = {"kind": "http", "rate": 1, "hosts": ["*.stripe.com"], "connection_refused": True}
+
+    def handler(event: Any, context: Any) -> Any:
+        via_requests = requests.get("https://payments.example.com/charge", timeout=5)
+        try:
+            urllib.request.urlopen("https://payments.example.com/charge", timeout=5)
+        except urllib.error.HTTPError as err:
+            via_urllib = err.code
+        with pytest.raises(requests.ConnectionError):
+            requests.post("https://api.stripe.com/v1/charges", timeout=5)
+        return via_requests.status_code, via_requests.headers["Retry-After"], via_urllib
+
+    assert _layer(fault, refused).invoke(handler, {}, FakeContext()) == (503, "3", 503)
