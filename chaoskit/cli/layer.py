@@ -34,7 +34,11 @@ def command() -> None:
     help="Also ship bytecode for this Python version (faster cold starts on that runtime).",
 )
 def build(output: str, vendor: str | None, precompile: bool) -> None:
-    """Write the layer zip (python/ plus /opt/chaoskit-wrapper) and print its path and size."""
+    """Write the layer zip, or vendor the layer into a function's code.
+
+    The zip holds the package under python/ and the exec wrapper at its root, for
+    AWS_LAMBDA_EXEC_WRAPPER=/opt/chaoskit-wrapper; its path and size are printed.
+    """
     from chaoskit.layer.build import build_layer_zip, vendor_into
 
     if vendor is not None:
