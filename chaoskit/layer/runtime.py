@@ -155,9 +155,9 @@ class Layer:
         try:
             result, injected = self._run(plan, handler, event, context)
         except BaseException as err:
-            self._record(plan, None, err)
+            self._record(plan, event, None, err)
             raise
-        self._record(plan, result, injected)
+        self._record(plan, event, result, injected)
         return result
 
     def pong(self, plan: Plan) -> dict[str, Any]:
@@ -170,11 +170,11 @@ class Layer:
             "faults": len(config.faults) if config else 0,
         }
 
-    def _record(self, plan: Plan, result: Any, error: BaseException | None) -> None:
+    def _record(self, plan: Plan, event: Any, result: Any, error: BaseException | None) -> None:
         if not plan.traced:
             return
         try:
-            records = tracing.outcomes(plan.traced, plan.source, plan.detail, result, error)
+            records = tracing.outcomes(plan.traced, plan.source, plan.detail, result, error, event)
         except Exception as err:  # tracing never changes the outcome
             log.warning(f"could not record outcomes: {err!r}")
             return

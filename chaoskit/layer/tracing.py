@@ -25,6 +25,7 @@ from chaoskit.ledger.trace import MARK, Trace, find_traces
 __all__ = ["MAX_ITEMS", "Traced", "collect", "outcomes", "write_ack", "write_records"]
 
 MAX_ITEMS = 25
+_ALL = "*"  # every item of the batch failed
 
 
 class Traced:
@@ -79,29 +80,45 @@ def collect(event: Any, source: str) -> list[Traced]:
     return found
 
 
-def _failed_items(result: Any) -> set[str] | None:
+def _failed_items(result: Any, event: Any, source: str) -> set[str] | None:
+    """Return the batch items Lambda will retry, ``None`` when the whole batch succeeded.
+
+    Lambda's rules for a partial batch response: an empty or null ``itemIdentifier``
+    fails the whole batch (returned as ``{"*"}``); on Kinesis and DynamoDB streams the
+    batch is retried from the earliest failed sequence number, so every later record
+    fails with it.
+    """
     if not isinstance(result, dict) or "batchItemFailures" not in result:
         return None
     failures = result.get("batchItemFailures") or []
-    return {
-        str(f.get("itemIdentifier"))
-        for f in failures
-        if isinstance(f, dict) and f.get("itemIdentifier") is not None
-    }
+    named: set[str] = set()
+    for failure in failures:
+        ident = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if ident is None or ident == "":
+            return {_ALL}
+        named.add(str(ident))
+    if named and source in ("kinesis", "dynamodb"):
+        order = [ident for _, ident in events.batch_items(event, source)]
+        positions = [i for i, ident in enumerate(order) if ident in named]
+        if positions:
+            named.update(ident for ident in order[min(positions) :] if ident is not None)
+    return named
 
 
 def outcomes(
     traced: list[Traced], source: str, detail: dict[str, Any], result: Any = None,
-    error: BaseException | None = None,
+    error: BaseException | None = None, event: Any = None,
 ) -> list[Record]:  # fmt: skip
     """Return the ``processed``/``failed`` record of each traced event after the handler."""
     now = time.time()
-    failed = _failed_items(result)
+    failed = None if error is not None else _failed_items(result, event, source)
     records = []
     for item in traced:
         if error is not None:
             kind, extra = FAILED, {"error": type(error).__name__}
-        elif failed is not None and (item.item_id is None or item.item_id in failed):
+        elif failed is not None and (
+            _ALL in failed or item.item_id is None or item.item_id in failed
+        ):
             # An item the function did not name cannot be told apart: count it as failed.
             kind, extra = FAILED, {"error": "batchItemFailure"}
         else:

@@ -56,6 +56,33 @@ def test_kinesis_batch_item_failures_name_sequence_numbers(layer_aws: dict[str, 
     }
 
 
+def test_a_stream_batch_is_retried_from_the_earliest_failure_so_later_records_fail() -> None:
+    from chaoskit.layer.tracing import collect, outcomes
+
+    event = load_event("kinesis")  # sequence numbers 49591, 49592
+    traced = collect(event, "kinesis")
+    result = {"batchItemFailures": [{"itemIdentifier": "49591"}]}
+    kinds = [r.kind for r in outcomes(traced, "kinesis", {}, result, None, event)]
+    assert kinds == ["failed", "failed"]
+    # On SQS only the named message is retried.
+    sqs = load_event("sqs")
+    result = {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    kinds = [r.kind for r in outcomes(collect(sqs, "sqs"), "sqs", {}, result, None, sqs)]
+    assert kinds == ["failed", "processed", "processed"]
+
+
+@pytest.mark.parametrize("ident", [None, ""])
+def test_an_empty_item_identifier_fails_the_whole_batch(ident: str | None) -> None:
+    from chaoskit.layer.tracing import collect, outcomes
+
+    sqs = load_event("sqs")
+    result = {"batchItemFailures": [{"itemIdentifier": ident}]}
+    kinds = [r.kind for r in outcomes(collect(sqs, "sqs"), "sqs", {}, result, None, sqs)]
+    assert kinds == ["failed", "failed", "failed"]
+    assert [r.kind for r in outcomes(collect(sqs, "sqs"), "sqs", {}, {"batchItemFailures": []},
+                                     None, sqs)] == ["processed"] * 3  # fmt: skip
+
+
 def test_a_handler_error_records_every_traced_event_as_failed(layer_aws: dict[str, str]) -> None:
     handler = Calls(error=ValueError("bad order"))
     with pytest.raises(ValueError):
