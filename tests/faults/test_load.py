@@ -291,3 +291,32 @@ def test_numbers_given_as_strings_by_experiment_variables_are_accepted(
     assert out["sent"] == 12
     with pytest.raises(BadInput, match="expected numbers"):
         load.send_events("sqs", url, count="many", configuration=cfg)  # type: ignore[arg-type]
+
+
+def test_long_sends_log_progress_and_flush_the_ledger_in_batches(
+    cfg: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    kinesis = aws.client("kinesis", cfg)
+    kinesis.create_stream(StreamName="orders-stream", ShardCount=1)
+    store.ensure_table(cfg)
+    writes: list[int] = []
+    aws.client("dynamodb", cfg).meta.events.register(
+        "provide-client-params.dynamodb.BatchWriteItem",
+        lambda params, **kw: writes.append(sum(len(v) for v in params["RequestItems"].values())),
+    )
+    sender = load._kinesis("orders-stream", cfg, {})
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 2.0  # every look at the clock is two seconds later
+        return now[0]
+
+    with caplog.at_level("INFO", logger="chaoskit"):
+        out = load._send(
+            sender, "kinesis", "orders-stream", 250, 50, None, {}, RUN, cfg, clock=clock
+        )
+    assert out["sent"] == 250
+    assert sum(writes) == 250 and max(writes) <= 25
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("load: ")]
+    assert progress and all("to kinesis 'orders-stream'" in line for line in progress)
+    assert len(_sent_ids(cfg, "kinesis")) == 250
