@@ -205,3 +205,24 @@ def test_the_result_does_not_depend_on_record_order() -> None:
         "e27",
         "e36",
     ]
+
+
+def test_a_few_sorted_runs_and_random_order_agree_with_the_store_order() -> None:
+    import random
+
+    ledger = sorted(
+        [
+            *sent(*[f"e{i:03d}" for i in range(300)]),
+            *[R(f"e{i:03d}", "processed", 5.0, "sqs") for i in range(0, 300, 2)],
+            *[R(f"e{i:03d}", "attempt", 4.0, "sqs") for i in range(1, 300, 3)],
+        ],
+        key=lambda r: (r.event_id, r.kind),
+    )
+    sink = [R(f"e{i:03d}", "processed", 6.0, "sink:t") for i in range(0, 300, 5)]
+    expected = reconcile(sorted([*ledger, *sink], key=lambda r: r.event_id), "sink")
+    assert reconcile([*ledger, *sink], "sink") == expected  # two runs: merged
+    shuffled = [*ledger, *sink]
+    random.Random(5).shuffle(shuffled)
+    assert reconcile(shuffled, "sink") == expected  # random: hashed by event id
+    assert expected["processed"] == 60 and expected["lost_ids"][:2] == ["e002", "e003"]
+    assert list(expected["attempts"]["by_event"]) == sorted(expected["attempts"]["by_event"])
