@@ -35,6 +35,11 @@ logger = logging.getLogger("chaoskit")
 TARGET_TYPES = ("sqs", "sns", "eventbridge", "lambda", "kinesis", "http")
 #: The most events one call can carry, per target type.
 _MAX_BATCH = {"sqs": 10, "sns": 10, "eventbridge": 10, "kinesis": 500, "lambda": 1, "http": 1}
+#: The most bytes one batch call may carry (AWS quotas; the smallest where they changed).
+_MAX_BATCH_BYTES = {"sqs": 256 * 1024, "sns": 256 * 1024, "eventbridge": 256 * 1000,
+                    "kinesis": 5 * 1024 * 1024}  # fmt: skip
+#: Room per entry for attributes, ids and envelope fields.
+_ENTRY_OVERHEAD = 512
 _SAMPLE_IDS = 20
 _SAMPLE_ERRORS = 5
 _LEDGER_FLUSH = 100
@@ -257,6 +262,25 @@ _SENDERS = {
 }
 
 
+def _by_size(batch: Sequence[Event], limit: int | None) -> list[Sequence[Event]]:
+    """Split a batch so that no call carries more than ``limit`` bytes."""
+    if limit is None:
+        return [batch]
+    chunks: list[Sequence[Event]] = []
+    current: list[Event] = []
+    size = 0
+    for event in batch:
+        need = len(json.dumps(event[1]).encode("utf-8")) + _ENTRY_OVERHEAD
+        if current and size + need > limit:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(event)
+        size += need
+    if current:
+        chunks.append(current)
+    return chunks
+
+
 def _send(
     sender: Sender,
     target_type: str,
@@ -288,7 +312,10 @@ def _send(
         for _ in range(min(batch_size, count - first)):
             event_id = new_event_id()
             batch.append((event_id, stamp(dict(payload), run_id, event_id, sent_at)))
-        for (event_id, _), error in zip(batch, sender(batch), strict=True):
+        results: list[str | None] = []
+        for chunk in _by_size(batch, _MAX_BATCH_BYTES.get(target_type)):
+            results.extend(sender(chunk))
+        for (event_id, _), error in zip(batch, results, strict=True):
             if error is None:
                 sent_ids.append(event_id)
                 detail = {"target": target, "sent_at": sent_at}

@@ -320,3 +320,19 @@ def test_long_sends_log_progress_and_flush_the_ledger_in_batches(
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith("load: ")]
     assert progress and all("to kinesis 'orders-stream'" in line for line in progress)
     assert len(_sent_ids(cfg, "kinesis")) == 250
+
+
+def test_large_payloads_are_split_to_stay_under_the_batch_byte_limit(
+    cfg: dict[str, Any],
+) -> None:
+    url, _ = _queue(cfg)
+    sizes: list[int] = []
+    aws.client("sqs", cfg).meta.events.register(
+        "provide-client-params.sqs.SendMessageBatch",
+        lambda params, **kw: sizes.append(sum(len(e["MessageBody"]) for e in params["Entries"])),
+    )
+    big = {"blob": "x" * 60_000}
+    out = load.send_events("sqs", url, count=10, payload=big, configuration=cfg)
+    assert (out["sent"], out["failed"]) == (10, 0)
+    assert len(sizes) == 3 and max(sizes) <= 256 * 1024
+    assert _traced_ids(_drain(cfg, url)) == _sent_ids(cfg, "sqs")
