@@ -44,7 +44,7 @@ def render_sarif(findings: list[dict[str, Any]]) -> dict[str, Any]:
             "id": check,
             "name": check,
             "shortDescription": {"text": (func.__doc__ or check).strip().splitlines()[0]},
-            "helpUri": "https://github.com/chaoskit/chaoskit/blob/main/docs/probes.md#audit",
+            "fullDescription": {"text": f"see docs/probes.md, audit check '{check}'"},
         }
         for check, func in CHECKS.items()
     ]
@@ -79,7 +79,6 @@ def render_sarif(findings: list[dict[str, Any]]) -> dict[str, Any]:
                     "driver": {
                         "name": "chaoskit",
                         "version": __version__,
-                        "informationUri": "https://github.com/chaoskit/chaoskit",
                         "rules": rules,
                     }
                 },
