@@ -498,3 +498,22 @@ def test_numbers_given_as_strings_by_experiment_variables_are_accepted(
     assert out["expires_at"] < time.time() + 61
     with pytest.raises(inject.FaultRefused, match="duration 'soon'"):
         inject.inject_latency(FUNCTION, ms=1, duration="soon", configuration=cfg)  # type: ignore[arg-type]
+
+
+def test_restore_keeps_what_someone_else_changed_during_the_run(cfg: dict[str, Any]) -> None:
+    l1, l3, ck = _publish(cfg, "L1"), _publish(cfg, "L3"), _publish(cfg, "chaoskit")
+    _make_function(cfg, layers=[l1], variables={"A": "1"})
+    layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
+
+    # A deploy lands mid-run: a new variable and a new layer.
+    def deploy(config: dict[str, Any]) -> lc.Plan:
+        return {
+            "Layers": [*lc.layer_arns(config), l3],
+            "Variables": {**(lc.environment_of(config) or {}), "C": "3"},
+        }
+
+    lc.update_configuration(FUNCTION, deploy, cfg)
+    rollback_run("run-layer-1", cfg)
+    after = lc.get_configuration(FUNCTION, cfg)
+    assert lc.layer_arns(after) == [l1, l3]
+    assert lc.environment_of(after) == {"A": "1", "C": "3"}
