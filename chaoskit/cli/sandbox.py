@@ -65,9 +65,10 @@ def up(
 
 @command.command("down")
 @_port_option
-def down(port: int | None) -> None:
+@click.option("--purge", is_flag=True, help="Also delete its state: log, functions' code, data.")
+def down(port: int | None, purge: bool) -> None:
     """Stop the sandbox."""
-    if sandbox.down(port):
+    if sandbox.down(port, purge=purge):
         click.echo(f"sandbox on port {sandbox.resolve_port(port)} stopped")
     else:
         click.echo(f"sandbox on port {sandbox.resolve_port(port)} was not running")

@@ -108,13 +108,23 @@ def ensure_up(
     return endpoint
 
 
-def down(port: int | None = None) -> bool:
-    """Stop the sandbox on ``port``; return whether one was running."""
+def down(port: int | None = None, *, purge: bool = False) -> bool:
+    """Stop the sandbox on ``port``; return whether one was running.
+
+    Args:
+        port: gateway port (default ``CHAOSKIT_SANDBOX_PORT`` or 4566).
+        purge: also delete its state folder (log, functions' code, data).
+    """
+    import shutil
+
     from chaoskit.sandbox import server
 
     paths = SandboxPaths.for_port(resolve_port(port))
     with _locked(paths):
-        return server.stop(paths)
+        stopped = server.stop(paths)
+        if purge:
+            shutil.rmtree(paths.state, ignore_errors=True)
+        return stopped
 
 
 def status(port: int | None = None) -> dict[str, Any]:

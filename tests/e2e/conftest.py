@@ -47,7 +47,7 @@ def sandbox_endpoint() -> Iterator[str]:
     try:
         yield endpoint
     finally:
-        chaoskit_sandbox.down(port)
+        chaoskit_sandbox.down(port, purge=True)
 
 
 @pytest.fixture(scope="session")

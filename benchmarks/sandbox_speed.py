@@ -1,0 +1,155 @@
+"""What the sandbox costs and how fast it goes: up time, memory, invoke latency, throughput.
+
+One run, printed figures, no assertions. Run with the project's venv (the first
+run installs the sandbox venv, about 3 minutes; that time is not what is measured):
+
+    .venv/bin/python benchmarks/sandbox_speed.py [--invokes 50] [--events 1000]
+
+Measures, on a private sandbox on a free port that it stops at the end:
+- time to ``up`` with a warm cache (venv installed, sandbox stopped);
+- the sandbox's RSS (LocalStack and its Lambda processes) when idle and after the load;
+- cold and warm sync invoke latency of a trivial Python handler (p50, p99);
+- events per second through SQS -> Lambda (event source mapping) -> DynamoDB.
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+
+from chaoskit import sandbox  # noqa: E402
+
+HANDLER = """
+import boto3, os
+_table = None
+def handler(event, context):
+    global _table
+    if _table is None:
+        _table = boto3.resource("dynamodb").Table(os.environ["TABLE"])
+    if "Records" not in event:
+        return {"ok": True}
+    with _table.batch_writer() as batch:
+        for record in event["Records"]:
+            batch.put_item(Item={"id": record["messageId"], "body": record["body"]})
+    return {"batchItemFailures": []}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invokes", type=int, default=50, help="warm invokes to time")
+    parser.add_argument("--events", type=int, default=1000, help="SQS messages to push through")
+    args = parser.parse_args()
+    print(f"load average: {os.getloadavg()}")
+    port = free_port()
+
+    # Install if needed (not measured), then measure a warm-cache start.
+    sandbox.ensure_up(port, progress=lambda line: print(f"  {line}"))
+    sandbox.down(port)
+    started = time.perf_counter()
+    endpoint = sandbox.ensure_up(port, options=sandbox.FAST)
+    up_s = time.perf_counter() - started
+    print(f"up with a warm cache: {up_s:.2f} s")
+    try:
+        time.sleep(2)
+        print(f"RSS idle: {sandbox.status(port)['rss_mb']} MB")
+        run(endpoint, port, args)
+        print(f"RSS after the load: {sandbox.status(port)['rss_mb']} MB")
+    finally:
+        sandbox.down(port, purge=True)
+
+
+def run(endpoint: str, port: int, args: argparse.Namespace) -> None:
+    kw = {
+        "endpoint_url": endpoint,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+    }
+    lam, sqs, dynamodb = (boto3.client(s, **kw) for s in ("lambda", "sqs", "dynamodb"))
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("bench.py", HANDLER)
+    table = f"bench-{uuid.uuid4().hex[:6]}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role="arn:aws:iam::000000000000:role/bench",
+        Handler="bench.handler",
+        Code={"ZipFile": buffer.getvalue()},
+        Timeout=30,
+        MemorySize=256,
+        Environment={"Variables": {"TABLE": table}},
+    )
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+
+    started = time.perf_counter()
+    lam.invoke(FunctionName=name, Payload=b"{}")
+    cold_ms = (time.perf_counter() - started) * 1000
+    warm = []
+    for _ in range(args.invokes):
+        started = time.perf_counter()
+        lam.invoke(FunctionName=name, Payload=b"{}")
+        warm.append((time.perf_counter() - started) * 1000)
+    print(f"invoke latency: cold {cold_ms:.0f} ms; warm p50 {statistics.median(warm):.1f} ms, "
+          f"p99 {percentile(warm, 0.99):.1f} ms ({args.invokes} invokes)")  # fmt: skip
+
+    queue_url = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    for offset in range(0, args.events, 10):
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps({"n": offset + i})}
+            for i in range(min(10, args.events - offset))
+        ]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+    started = time.perf_counter()
+    lam.create_event_source_mapping(
+        FunctionName=name, EventSourceArn=queue_arn, BatchSize=10, MaximumBatchingWindowInSeconds=0
+    )
+    deadline = started + 600
+    count = 0
+    while time.perf_counter() < deadline:
+        count = dynamodb.scan(TableName=table, Select="COUNT")["Count"]
+        if count >= args.events:
+            break
+        time.sleep(0.5)
+    elapsed = time.perf_counter() - started
+    print(f"SQS -> Lambda -> DynamoDB: {count} events in {elapsed:.1f} s = "
+          f"{count / elapsed:.0f} events/s (batch 10, from the mapping's creation)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
