@@ -18,8 +18,10 @@ def table() -> Any:
     """Return the orders table (created once per execution environment)."""
     global _table
     if _table is None:
-        # Few, fast SDK retries: a throttled write fails the record, and the queue retries it.
-        config = Config(retries={"mode": "standard", "max_attempts": 3})
+        # Three attempts with DynamoDB's own short backoff (50 ms, doubling: the legacy
+        # mode's DynamoDB policy), so a throttled batch fits the function's timeout; a
+        # write still throttled after that fails its record, and the queue retries it.
+        config = Config(retries={"mode": "legacy", "max_attempts": 3})
         resource = boto3.resource("dynamodb", config=config)
         _table = resource.Table(os.environ.get("ORDERS_TABLE", "orders-table"))
     return _table
