@@ -113,3 +113,18 @@ def test_no_run_known_means_nothing_written(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv(envvars.RUN_ID, raising=False)
     monkeypatch.setattr(probe._current, "trace", None, raising=False)
     assert probe.record_fallback("x", "payments") is False
+
+
+def test_the_listener_is_a_pybreaker_listener_and_loads_without_pybreaker() -> None:
+    import subprocess
+    import sys
+
+    assert isinstance(probe.LedgerListener("payments"), pybreaker.CircuitBreakerListener)
+    # Inside a function pybreaker or chaoslib may be absent: the module still loads.
+    code = (
+        "import sys; sys.modules['pybreaker'] = None; sys.modules['chaoslib'] = None\n"
+        "from probes.breaker import LedgerListener\n"
+        "print(LedgerListener.__mro__[1].__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "object"
