@@ -50,11 +50,17 @@ def lines() -> Iterator[list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def layer_aws(aws_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """The moto server, with the layer's own clients pointed at it and the ledger table made."""
-    from chaoskit.ledger.store import ensure_table
-
+def moto_aws(aws_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The moto server, with the layer's own clients pointed at it."""
     _aws.reset()
-    ensure_table(aws_env)
     yield aws_env
     _aws.reset()
+
+
+@pytest.fixture
+def layer_aws(moto_aws: dict[str, str]) -> dict[str, str]:
+    """The moto server, with the ledger table made."""
+    from chaoskit.ledger.store import ensure_table
+
+    ensure_table(moto_aws)
+    return moto_aws

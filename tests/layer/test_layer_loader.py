@@ -45,7 +45,7 @@ def test_no_parameter_means_no_config_and_no_calls() -> None:
     assert loader.fetches == 0
 
 
-def test_ssm_is_called_at_most_once_per_ttl(layer_aws: dict[str, str]) -> None:
+def test_ssm_is_called_at_most_once_per_ttl(moto_aws: dict[str, str]) -> None:
     _ssm_put("/chaoskit/faults/orders-worker", config({"kind": "latency", "rate": 1, "ms": 5}))
     calls: list[str] = []
     client = _aws.client("ssm")
@@ -66,7 +66,7 @@ def test_ssm_is_called_at_most_once_per_ttl(layer_aws: dict[str, str]) -> None:
 
 
 def test_a_missing_parameter_is_no_faults_without_a_warning(
-    layer_aws: dict[str, str], lines: Any
+    moto_aws: dict[str, str], lines: Any
 ) -> None:
     loader = ConfigLoader({envvars.CONFIG_PARAMETER: "/chaoskit/faults/absent"})
     assert loader.load() is None

@@ -63,7 +63,7 @@ THROTTLE = {"kind": "sdk_throttle", "rate": 1, "service": "dynamodb", "operation
     ids=["standard-env", "standard", "adaptive", "legacy"],
 )
 def test_a_client_made_before_the_fault_makes_exactly_3_attempts_then_raises(
-    layer_aws: dict[str, str],
+    moto_aws: dict[str, str],
     backoffs: list[float],
     lines: Any,
     retries: dict[str, Any] | None,
@@ -95,7 +95,7 @@ def test_a_client_made_before_the_fault_makes_exactly_3_attempts_then_raises(
 
 
 def test_operations_may_be_named_as_in_boto3(
-    layer_aws: dict[str, str], backoffs: list[float]
+    moto_aws: dict[str, str], backoffs: list[float]
 ) -> None:
     ddb = _ddb({"mode": "standard", "total_max_attempts": 1})
     fault = {**THROTTLE, "operations": ["put_item"]}
@@ -108,7 +108,7 @@ def test_operations_may_be_named_as_in_boto3(
 
 
 def test_other_operations_are_not_throttled(
-    layer_aws: dict[str, str], backoffs: list[float]
+    moto_aws: dict[str, str], backoffs: list[float]
 ) -> None:
     ddb = _ddb({"mode": "standard", "total_max_attempts": 3})
 
@@ -120,7 +120,7 @@ def test_other_operations_are_not_throttled(
 
 
 def test_at_rate_half_most_calls_succeed_after_retries(
-    layer_aws: dict[str, str], backoffs: list[float], lines: Any
+    moto_aws: dict[str, str], backoffs: list[float], lines: Any
 ) -> None:
     ddb = _ddb({"mode": "standard", "total_max_attempts": 3})
     sent = _attempts(ddb, "PutItem")
@@ -147,7 +147,7 @@ def test_at_rate_half_most_calls_succeed_after_retries(
 
 
 def test_sessions_created_later_are_throttled_too(
-    layer_aws: dict[str, str], backoffs: list[float]
+    moto_aws: dict[str, str], backoffs: list[float]
 ) -> None:
     _ddb({"mode": "standard", "total_max_attempts": 1})
     layer = make_layer({envvars.CONFIG: config({**THROTTLE, "operations": []})})
@@ -195,7 +195,7 @@ def test_the_layers_own_ledger_writes_are_never_throttled(
     ],
 )
 def test_every_protocol_gets_an_error_botocore_parses_to_the_right_code(
-    layer_aws: dict[str, str], service: str, call: Any, code: str, status: int
+    moto_aws: dict[str, str], service: str, call: Any, code: str, status: int
 ) -> None:
     client = boto3.session.Session().client(
         service, config=Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -209,7 +209,7 @@ def test_every_protocol_gets_an_error_botocore_parses_to_the_right_code(
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
 
 
-def test_added_latency_per_throttled_call(layer_aws: dict[str, str], backoffs: list[float]) -> None:
+def test_added_latency_per_throttled_call(moto_aws: dict[str, str], backoffs: list[float]) -> None:
     ddb = _ddb({"mode": "standard", "total_max_attempts": 2})
     layer = make_layer({envvars.CONFIG: config({**THROTTLE, "latency_ms": 250})})
     with pytest.raises(ClientError):
@@ -222,7 +222,7 @@ def test_added_latency_per_throttled_call(layer_aws: dict[str, str], backoffs: l
 
 
 def test_no_call_is_throttled_at_rate_0(
-    layer_aws: dict[str, str], backoffs: list[float], lines: Any
+    moto_aws: dict[str, str], backoffs: list[float], lines: Any
 ) -> None:
     ddb = _ddb({"mode": "standard", "total_max_attempts": 3})
     sent = _attempts(ddb, "PutItem")
@@ -239,7 +239,7 @@ def test_no_call_is_throttled_at_rate_0(
 
 
 def test_clients_of_boto3s_default_session_are_throttled(
-    layer_aws: dict[str, str], backoffs: list[float], monkeypatch: pytest.MonkeyPatch
+    moto_aws: dict[str, str], backoffs: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     _ddb({"mode": "standard", "total_max_attempts": 1})
