@@ -7,6 +7,7 @@ Calls made through :func:`call` are marked internal so that an
 ``sdk_throttle`` fault never throttles chaoskit's own traffic.
 """
 
+import os
 import threading
 from typing import Any
 
@@ -34,7 +35,12 @@ def client(service: str) -> Any:
                     connect_timeout=2,
                     read_timeout=3,
                 )
-                cached = boto3.session.Session().client(service, config=config)
+                # Explicit too, for runtimes whose bundled botocore predates these variables.
+                key = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
+                endpoint = os.environ.get(key) or os.environ.get("AWS_ENDPOINT_URL") or None
+                cached = boto3.session.Session().client(
+                    service, config=config, endpoint_url=endpoint
+                )
                 _clients[service] = cached
     return cached
 
