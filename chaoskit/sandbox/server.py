@@ -122,6 +122,9 @@ def localstack_env(
             "PROVIDER_OVERRIDE_DYNAMODB": "chaoskit",
             "PROVIDER_OVERRIDE_DYNAMODBSTREAMS": "chaoskit",
             "PROVIDER_OVERRIDE_ROUTE53": "chaoskit",
+            # Like AWS's pollers, poll again at once while a source has messages
+            # (LocalStack waits a second after every batch: 10 events/s at most).
+            "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05",
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_DEFAULT_REGION": "us-east-1",

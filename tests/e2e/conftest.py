@@ -37,8 +37,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def sandbox_endpoint() -> Iterator[str]:
-    """Start a sandbox for this session on a free port; stop it afterwards."""
+def sandbox_endpoint(pytestconfig: pytest.Config) -> Iterator[str]:
+    """Start a sandbox for this session on a free port; stop it afterwards.
+
+    Prints the sandbox's resident memory before it stops (the benchmark's "RSS after
+    the test suite").
+    """
     port = _free_port()
     lines: list[str] = []
     endpoint = chaoskit_sandbox.ensure_up(
@@ -47,6 +51,10 @@ def sandbox_endpoint() -> Iterator[str]:
     try:
         yield endpoint
     finally:
+        rss = chaoskit_sandbox.status(port).get("rss_mb")
+        reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"sandbox: RSS {rss} MB at the end of the session")
         chaoskit_sandbox.down(port, purge=True)
 
 

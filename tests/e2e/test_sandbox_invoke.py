@@ -2,13 +2,31 @@
 
 import base64
 import json
+import time
 
-from conftest import create_function, unique
+from conftest import create_function, unique, wait_for
 
 
 def _invoke(lam, name, event, **kwargs):
     response = lam.invoke(FunctionName=name, Payload=json.dumps(event), **kwargs)
     return response, json.loads(response["Payload"].read() or b"null")
+
+
+def _log_streams(aws, name, expect):
+    """Return the function's log stream names once ``expect`` exist (logs are stored async)."""
+    logs = aws("logs")
+
+    def streams():
+        try:
+            found = logs.describe_log_streams(logGroupName=f"/aws/lambda/{name}")["logStreams"]
+        except logs.exceptions.ResourceNotFoundException:
+            return None
+        names = {stream["logStreamName"] for stream in found}
+        return names if len(names) >= expect else None
+
+    wait_for(streams, timeout=10, what=f"{expect} log streams of {name}")
+    time.sleep(0.5)  # a late extra stream would show up now
+    return streams() or set()
 
 
 def test_sync_invoke_round_trips_output_and_context(aws):
@@ -82,14 +100,10 @@ def test_warm_environment_is_reused(aws):
     lam = aws("lambda")
     name = unique("warm")
     create_function(aws, name)
-    streams = set()
     for _ in range(3):
         response, _ = _invoke(lam, name, {}, LogType="Tail")
         assert "FunctionError" not in response
-    logs = aws("logs")
-    group = f"/aws/lambda/{name}"
-    for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
-        streams.add(stream["logStreamName"])
+    streams = _log_streams(aws, name, expect=1)
     assert len(streams) == 1  # one execution environment served all three
 
 
@@ -100,3 +114,16 @@ def test_unknown_runtime_module_fails_like_lambda(aws):
     response, body = _invoke(lam, name, {})
     assert response["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_concurrent_invokes_scale_out_to_separate_environments(aws):
+    from concurrent.futures import ThreadPoolExecutor
+
+    lam = aws("lambda")
+    name = unique("parallel")
+    create_function(aws, name, timeout=10)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: _invoke(lam, name, {"sleep": 1.5}), range(3)))
+    assert all("FunctionError" not in response for response, _ in results)
+    streams = _log_streams(aws, name, expect=3)
+    assert len(streams) == 3  # three environments served three concurrent invocations
