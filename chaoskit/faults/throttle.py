@@ -352,8 +352,7 @@ def restore_event_source_mapping(
     Args:
         uuid: only this mapping; default every mapping this run changed.
     """
-    run_id = current_run_id(configuration)
-    return [row for action in _ESM for row in rollback_run(run_id, configuration, action, uuid)]
+    return rollback_run(current_run_id(configuration), configuration, _ESM, uuid)
 
 
 # --- DynamoDB provisioned capacity -------------------------------------------------

@@ -10,7 +10,7 @@ needs no configuration to find the resource again.
 import importlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from chaoskit.errors import BadInput
@@ -96,7 +96,7 @@ def restore_change(
 def rollback_run(
     run_id: str,
     configuration: Mapping[str, Any] | None = None,
-    action: str | None = None,
+    action: str | Collection[str] | None = None,
     resource: str | None = None,
 ) -> list[dict[str, Any]]:
     """Restore every change of ``run_id`` not yet restored, newest first.
@@ -105,7 +105,7 @@ def rollback_run(
         run_id: the run whose journal to replay.
         configuration: base configuration for the restorers (the target
             recorded with each change wins over it).
-        action: only restore changes made by this action.
+        action: only restore changes made by this action (or these actions).
         resource: only restore changes on this resource.
 
     Returns:
@@ -113,10 +113,11 @@ def rollback_run(
         (``restored`` or ``restore_failed``) and ``restored_at`` or ``error``.
         Changes already restored are skipped, so a second call returns ``[]``.
     """
+    actions = {action} if isinstance(action, str) else None if action is None else set(action)
     todo = [
         c
         for c in store.unrestored(run_id)
-        if (action is None or c.get("action") == action)
+        if (actions is None or c.get("action") in actions)
         and (resource is None or c.get("resource") == resource)
     ]
     results = [restore_change(c, configuration) for c in reversed(todo)]

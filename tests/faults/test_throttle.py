@@ -134,6 +134,18 @@ def test_disable_then_restore_keeps_an_existing_cap(config: dict, mapping: dict)
     assert esm(config, mapping["uuid"]) == ("Enabled", {"MaximumConcurrency": 10})
 
 
+def test_limit_then_disable_restore_newest_first(config: dict, mapping: dict) -> None:
+    throttle.limit_event_source_concurrency(2, uuid=mapping["uuid"], configuration=config)
+    throttle.disable_event_source_mapping(uuid=mapping["uuid"], configuration=config)
+    assert esm(config, mapping["uuid"]) == ("Disabled", {"MaximumConcurrency": 2})
+    rows = throttle.restore_event_source_mapping(mapping["uuid"], configuration=config)
+    assert [r["action"] for r in rows] == _ESM_NEWEST_FIRST
+    assert esm(config, mapping["uuid"]) == ("Enabled", {})
+
+
+_ESM_NEWEST_FIRST = ["disable_event_source_mapping", "limit_event_source_concurrency"]
+
+
 def test_mapping_refusals(config: dict, mapping: dict) -> None:
     with pytest.raises(BadInput, match="invalid maximum_concurrency 1"):
         throttle.limit_event_source_concurrency(1, "orders-worker", configuration=config)
