@@ -95,7 +95,10 @@ def ensure_up(
     with _locked(paths):
         running = server.running_state(paths)
         if running is not None:
-            say(f"sandbox already running at {endpoint} (pid {running['pid']})")
+            note = ""
+            if options is not None and running.get("options") != opts.as_dict():
+                note = f"; it keeps its options {running.get('options')}: down, then up to change them"
+            say(f"sandbox already running at {endpoint} (pid {running['pid']}){note}")
             return endpoint
         python = find_sandbox_python()
         install.ensure_venv(python, install.python_version_of(python), paths.venv, say)
