@@ -97,7 +97,8 @@ def ensure_up(
         if running is not None:
             note = ""
             if options is not None and running.get("options") != opts.as_dict():
-                note = f"; it keeps its options {running.get('options')}: down, then up to change them"
+                kept = running.get("options")
+                note = f"; it keeps its options {kept}: down, then up to change them"
             say(f"sandbox already running at {endpoint} (pid {running['pid']}){note}")
             return endpoint
         python = find_sandbox_python()

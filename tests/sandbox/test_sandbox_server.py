@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,21 @@ def test_a_stale_pid_file_is_not_a_running_sandbox(paths):
     assert server.running_state(paths) is None  # our pid is alive but is not LocalStack
     assert server.stop(paths) is False
     assert not paths.pid_file.exists()
+
+
+def test_tree_rss_counts_a_process_and_its_children(real_python):
+    import subprocess
+
+    from chaoskit.sandbox import tree_rss_mb
+
+    alone = tree_rss_mb(os.getpid())
+    assert alone is not None and alone > 10
+    child = subprocess.Popen([real_python, "-c", "import time; time.sleep(5)"])
+    try:
+        deadline = time.monotonic() + 5
+        while (tree_rss_mb(os.getpid()) or 0) <= alone + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the child is starting up
+        assert (tree_rss_mb(os.getpid()) or 0) > alone + 1
+    finally:
+        child.kill()
+        child.wait()
