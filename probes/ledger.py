@@ -16,14 +16,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit import aws
-from chaoskit.errors import AWSActionFailed, BadInput, aws_failure
+from chaoskit.errors import AWSActionFailed, BadInput
 from chaoskit.ledger import store
 from chaoskit.ledger.reconcile import PROCESSED_FROM, reconcile
-from chaoskit.ledger.records import FAILED, PROCESSED, Record
+from chaoskit.ledger.records import FAILED, Record
 from chaoskit.run_context import current_run_id
 from probes.dlq import get_queue_depth, record_dead_letters
 
@@ -42,47 +40,6 @@ __all__ = [
 _clock = time.monotonic
 _sleep = time.sleep
 _now = time.time  # ledger times are epoch seconds
-
-
-def _number(value: Mapping[str, Any] | None) -> float:
-    if not value:
-        return 0.0
-    raw = value.get("N", value.get("S"))
-    try:
-        return float(raw) if raw is not None else 0.0
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def _sink_records(table: str, run_id: str, configuration: Configuration) -> list[Record]:
-    ddb = aws.client("dynamodb", configuration)
-    try:
-        schema = ddb.describe_table(TableName=table)["Table"]["KeySchema"]
-    except ClientError as err:
-        raise aws_failure("dynamodb:DescribeTable", table, err) from err
-    hash_key = next((k["AttributeName"] for k in schema if k["KeyType"] == "HASH"), None)
-    values = {":r": {"S": run_id}}
-    kwargs: dict[str, Any] = {"TableName": table, "ExpressionAttributeValues": values}
-    if hash_key == "run_id":
-        operation, call = "dynamodb:Query", ddb.query
-        kwargs["KeyConditionExpression"] = "run_id = :r"
-    else:
-        operation, call = "dynamodb:Scan", ddb.scan
-        kwargs["FilterExpression"] = "run_id = :r"
-    out = []
-    while True:
-        try:
-            page = call(**kwargs)
-        except ClientError as err:
-            raise aws_failure(operation, table, err) from err
-        for item in page.get("Items", []):
-            event_id = item.get("event_id", {}).get("S")
-            if event_id:
-                at = _number(item.get("processed_at") or item.get("at"))
-                out.append(Record(run_id, event_id, PROCESSED, at, f"sink:{table}"))
-        if "LastEvaluatedKey" not in page:
-            return out
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _processed_from(processed_from: str | None, configuration: Configuration) -> str:
@@ -132,7 +89,7 @@ def _reconcile_records(
             raise
         records = []  # no ledger table yet: nothing was recorded
     if table:
-        records.extend(_sink_records(str(table), run, cfg))
+        records.extend(store.read_sink(str(table), run, cfg))
     return reconcile(records, processed_from=mode), records
 
 

@@ -12,9 +12,16 @@ from botocore.exceptions import ClientError
 
 from chaoskit import aws
 from chaoskit.errors import aws_failure
-from chaoskit.ledger.records import ACK_PREFIX, Record, make_item, parse_item, table_name
+from chaoskit.ledger.records import (
+    ACK_PREFIX,
+    PROCESSED,
+    Record,
+    make_item,
+    parse_item,
+    table_name,
+)
 
-__all__ = ["ensure_table", "read_acks", "read_run", "write"]
+__all__ = ["ensure_table", "read_acks", "read_run", "read_sink", "write"]
 
 _BATCH = 25
 
@@ -126,3 +133,52 @@ def read_acks(
                 ack[key] = value["S"]
         acks.append(ack)
     return acks
+
+
+def _number(value: Mapping[str, Any] | None) -> float:
+    if not value:
+        return 0.0
+    raw = value.get("N", value.get("S"))
+    try:
+        return float(raw) if raw is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def read_sink(
+    table: str, run_id: str, configuration: Mapping[str, Any] | None = None
+) -> list[Record]:
+    """Return an application's sink items of one run as ``processed`` records.
+
+    The sink is a DynamoDB table whose items carry ``run_id`` and ``event_id``
+    (and optionally ``processed_at`` or ``at`` in epoch seconds). Each item
+    becomes a record with source ``sink:<table>``.
+    """
+    ddb = aws.client("dynamodb", configuration)
+    try:
+        schema = ddb.describe_table(TableName=table)["Table"]["KeySchema"]
+    except ClientError as err:
+        raise aws_failure("dynamodb:DescribeTable", table, err) from err
+    hash_key = next((k["AttributeName"] for k in schema if k["KeyType"] == "HASH"), None)
+    values = {":r": {"S": run_id}}
+    kwargs: dict[str, Any] = {"TableName": table, "ExpressionAttributeValues": values}
+    if hash_key == "run_id":
+        operation, call = "dynamodb:Query", ddb.query
+        kwargs["KeyConditionExpression"] = "run_id = :r"
+    else:
+        operation, call = "dynamodb:Scan", ddb.scan
+        kwargs["FilterExpression"] = "run_id = :r"
+    out = []
+    while True:
+        try:
+            page = call(**kwargs)
+        except ClientError as err:
+            raise aws_failure(operation, table, err) from err
+        for item in page.get("Items", []):
+            event_id = item.get("event_id", {}).get("S")
+            if event_id:
+                at = _number(item.get("processed_at") or item.get("at"))
+                out.append(Record(run_id, event_id, PROCESSED, at, f"sink:{table}"))
+        if "LastEvaluatedKey" not in page:
+            return out
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -173,6 +173,18 @@ def _fault_windows(changes: Iterable[Any], end: float | None) -> list[dict[str, 
     return windows
 
 
+def _read_ledger_and_sink(run_id: str, configuration: Mapping[str, Any]) -> list[Record]:
+    # The summary must count what the probes count: with a sink table, its items
+    # are the processed events (``chaoskit_processed_from: sink``).
+    from chaoskit.ledger.store import read_run, read_sink
+
+    records = read_run(run_id, configuration)
+    sink = configuration.get("chaoskit_sink_table")
+    if sink:
+        records.extend(read_sink(str(sink), run_id, configuration))
+    return records
+
+
 def enrich_journal(
     journal: dict[str, Any],
     run_id: str,
@@ -197,9 +209,7 @@ def enrich_journal(
     if not with_ledger:
         return ext
     if read_records is None:
-        from chaoskit.ledger.store import read_run
-
-        read_records = read_run
+        read_records = _read_ledger_and_sink
     try:
         records = list(read_records(run_id, configuration))
     except (ChaosKitError, BotoCoreError, ClientError) as err:
