@@ -109,7 +109,8 @@ def _retry_config(cfg: Mapping[str, Any]) -> Config:
     return Config(
         retries={
             "mode": str(cfg.get("chaoskit_retry_mode", "standard")),
-            "max_attempts": int(cfg.get("chaoskit_max_attempts", 5)),
+            # total attempts, the first included (botocore's "max_attempts" counts retries only)
+            "total_max_attempts": int(cfg.get("chaoskit_max_attempts", 5)),
         },
         connect_timeout=float(cfg.get("chaoskit_connect_timeout", 5)),
         # Sync Lambda invokes can legitimately last up to the function timeout.

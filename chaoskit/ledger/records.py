@@ -11,7 +11,6 @@ Standard library only: the layer imports this module.
 import json
 import os
 import time
-import uuid
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -70,7 +69,7 @@ def make_item(record: Record) -> dict[str, dict[str, str]]:
     at_ns = int(record.at * 1_000_000_000)
     item = {
         "run_id": {"S": record.run_id},
-        "sk": {"S": f"{record.event_id}#{record.kind}#{at_ns:020d}#{uuid.uuid4().hex[:8]}"},
+        "sk": {"S": f"{record.event_id}#{record.kind}#{at_ns:020d}#{os.urandom(4).hex()}"},
         "event_id": {"S": record.event_id},
         "kind": {"S": record.kind},
         "at": {"N": repr(float(record.at))},

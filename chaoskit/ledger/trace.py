@@ -17,8 +17,8 @@ Standard library only: the layer imports this module.
 import base64
 import binascii
 import json
+import os
 import time
-import uuid
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -49,12 +49,12 @@ class Trace(NamedTuple):
 
 def new_run_id() -> str:
     """Return a fresh, sortable run id."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(4).hex()
 
 
 def new_event_id() -> str:
     """Return a fresh event id."""
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def stamp(
