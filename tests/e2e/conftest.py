@@ -37,7 +37,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def sandbox_endpoint(pytestconfig: pytest.Config) -> Iterator[str]:
+def sandbox_endpoint() -> Iterator[str]:
     """Start a sandbox for this session on a free port; stop it afterwards.
 
     Prints the sandbox's resident memory before it stops (the benchmark's "RSS after
@@ -52,10 +52,17 @@ def sandbox_endpoint(pytestconfig: pytest.Config) -> Iterator[str]:
         yield endpoint
     finally:
         rss = chaoskit_sandbox.status(port).get("rss_mb")
-        reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"sandbox: RSS {rss} MB at the end of the session")
+        _SUMMARY.append(f"sandbox: RSS {rss} MB at the end of the session")
         chaoskit_sandbox.down(port, purge=True)
+
+
+_SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures the session measured (the sandbox's RSS after the suite)."""
+    for line in _SUMMARY:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

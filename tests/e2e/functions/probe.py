@@ -70,3 +70,16 @@ def layer_handler(event, context):
         "marker_file": os.environ.get("LAYER_MARKER"),
         "marker_exists": os.path.exists(os.environ.get("LAYER_MARKER", "/nonexistent")),
     }
+
+
+def kinesis_handler(event, context):
+    import base64
+
+    poisoned = False
+    for record in event["Records"]:
+        data = base64.b64decode(record["kinesis"]["data"]).decode()
+        _record(context, {"data": data})
+        poisoned = poisoned or "poison" in data
+    if poisoned:
+        raise RuntimeError("poison record in the batch")
+    return {}
