@@ -72,6 +72,10 @@ def _variables(deployed: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _outputs(result: Any, name: str) -> list[Any]:
+    return [r.get("output") for r in result.journal.get("run", []) if r["activity"]["name"] == name]
+
+
 def _settled(result: Any) -> dict[str, Any]:
     """Return the output of the run's last wait-until-settled probe."""
     outputs = [
@@ -100,6 +104,18 @@ def test_experiment_holds_on_the_good_app(
     assert settled["lost"] == 0
     assert settled["processed"] + settled["dead_lettered"] >= settled["sent"]
     assert result.view.unrestored == []
+    # Chaos Toolkit does not fail a run on a failed method activity: a fault that was
+    # never applied would pass vacuously. Every step must have run.
+    failed = [a.name for a in result.view.method if a.status != "succeeded"]
+    assert failed == [], f"method steps failed: {failed}\n{result.summary()}"
+    if name == "failover":
+        assert _outputs(result, "dns-answers-the-secondary")[0]["reached"] is True
+        assert _outputs(result, "failover-observed") == [True]
+    if name == "canary":
+        assert _outputs(result, "deployment-alarm-state") == [{"orders-worker-errors": "ALARM"}]
+    if name == "third-party-throttling":
+        assert _outputs(result, "breaker-opened-during-the-fault") == [True]
+        assert _outputs(result, "orders-served-by-the-fallback")[0] > 0
 
 
 @pytest.mark.parametrize("name", DEVIATE_ON_BROKEN)
