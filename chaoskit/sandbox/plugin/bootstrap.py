@@ -13,17 +13,19 @@ the function's log per invocation.
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import importlib
 import json
 import logging
 import os
 import queue
+import socket
 import sys
 import threading
 import time
 import traceback
-import urllib.request
+import urllib.parse
 from typing import Any
 
 MARK = "\x1fchaoskit:"
@@ -117,19 +119,26 @@ def load_handler(spec: str) -> tuple[Any, dict[str, Any] | None]:
 
 
 def _post(url: str, body: bytes) -> None:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    # http.client with TCP_NODELAY: without it, Nagle's algorithm and the gateway's
+    # delayed ACK added about 50 ms to every invocation's result.
+    parts = urllib.parse.urlsplit(url)
     for attempt in range(5):
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
         try:
-            with opener.open(request, timeout=30) as response:
-                response.read()
+            conn.connect()
+            if conn.sock is not None:
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.request(
+                "POST", parts.path, body=body, headers={"Content-Type": "application/json"}
+            )
+            conn.getresponse().read()
             return
-        except OSError:
+        except (OSError, http.client.HTTPException):
             if attempt == 4:
                 raise
             time.sleep(0.1 * (attempt + 1))
+        finally:
+            conn.close()
 
 
 def _mark(kind: str, request_id: str) -> None:
