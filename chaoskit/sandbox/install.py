@@ -64,6 +64,9 @@ ENTRY_POINTS = {
     },
     "localstack.hooks.on_infra_start": {
         "chaoskit_patch_lambda_events": f"{PLUGIN_DIST}.patches:chaoskit_patch_lambda_events",
+        "chaoskit_patch_lambda_alias_routing": (
+            f"{PLUGIN_DIST}.patches:chaoskit_patch_lambda_alias_routing"
+        ),
     },
 }
 #: Packages Lambda's Python runtime provides; linked for the function processes.

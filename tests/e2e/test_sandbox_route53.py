@@ -105,9 +105,16 @@ def test_failover_follows_the_primarys_health_check(aws, endpoint):
     route53.update_health_check(HealthCheckId=check_id, Inverted=True)
     wait_for(answers("10.0.0.2"), timeout=10, what="the secondary when the check is inverted")
 
-    route53.update_health_check(HealthCheckId=check_id, Inverted=False, Disabled=True)
+    # moto keeps flags set by UpdateHealthCheck as "true"/"false" strings: "false" is off
+    route53.update_health_check(HealthCheckId=check_id, Inverted=False)
+    wait_for(answers("10.0.0.1"), timeout=10, what="the primary when the check is uninverted")
+
+    route53.update_health_check(HealthCheckId=check_id, Disabled=True)
     endpoint.status = 500
     wait_for(answers("10.0.0.1"), timeout=10, what="the primary: a disabled check is healthy")
+
+    route53.update_health_check(HealthCheckId=check_id, Disabled=False)
+    wait_for(answers("10.0.0.2"), timeout=10, what="the secondary once the check is re-enabled")
 
 
 def test_failure_threshold_needs_consecutive_failures(aws, endpoint):

@@ -28,6 +28,13 @@ READ_TIMEOUT = 2.0  # then 2 s to the first byte
 SEARCH_BYTES = 5120
 
 
+def flag(value: Any) -> bool:
+    """Read a boolean moto may keep as a string ("false" after an UpdateHealthCheck)."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
 @dataclass
 class CheckState:
     """What the checker knows about one health check."""
@@ -140,7 +147,7 @@ class HealthChecker:
                 for check_id, check in checks.items():
                     state = self.states.setdefault(check_id, CheckState())
                     kind = str(check.type_ or "").upper()
-                    if check.disabled or kind in ("CALCULATED", "CLOUDWATCH_METRIC"):
+                    if flag(check.disabled) or kind in ("CALCULATED", "CLOUDWATCH_METRIC"):
                         continue
                     if check_id in self._in_flight or now - state.last_probe < self._interval(
                         check
@@ -177,7 +184,7 @@ class HealthChecker:
         check = checks.get(check_id)
         if check is None:
             return True
-        if check.disabled:
+        if flag(check.disabled):
             return True
         if str(check.type_ or "").upper() == "CALCULATED" and _depth < 5:
             children = list(check.children or [])
@@ -188,20 +195,20 @@ class HealthChecker:
             with self._lock:
                 state = self.states.get(check_id)
                 raw = True if state is None or state.healthy is None else state.healthy
-        return (not raw) if check.inverted else raw
+        return (not raw) if flag(check.inverted) else raw
 
     def observation(self, check_id: str) -> tuple[str, float]:
         """Return the status text (``Success: ...``/``Failure: ...``) and when it was checked."""
         checks = self._all_checks()
         check = checks.get(check_id)
-        if check is not None and check.disabled:
+        if check is not None and flag(check.disabled):
             return "Success: health check is disabled; Route 53 considers it healthy", time.time()
         healthy = self.is_healthy(check_id)
         with self._lock:
             state = self.states.get(check_id) or CheckState()
             detail, checked = state.last_detail, state.checked_at
         detail = detail.split(": ", 1)[1] if ": " in detail else "no probe yet"
-        inverted = " (inverted)" if check is not None and check.inverted else ""
+        inverted = " (inverted)" if check is not None and flag(check.inverted) else ""
         return f"{'Success' if healthy else 'Failure'}{inverted}: {detail}", checked
 
 

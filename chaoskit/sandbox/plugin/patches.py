@@ -11,11 +11,15 @@
 3. An event poller stopped by a function update could receive a message after it
    was told to stop and drop it, leaving the event invisible for the function
    timeout + 60 s; the patched poller puts such messages back at once.
+4. ``UpdateAlias`` with a ``RoutingConfig`` (a canary's traffic shift) raised
+   ``_create_routing_config_model() missing ... 'function_version'``: LocalStack
+   forgot the alias's target version there; the patch passes it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from localstack.runtime import hooks
@@ -97,3 +101,49 @@ def chaoskit_patch_lambda_events() -> None:
     em.Poller.process_throttles_and_system_errors = process_throttles_and_system_errors
     em.Poller.run = run
     LOG.debug("chaoskit: patched LocalStack's Lambda event poller")
+
+
+_ALIAS_TARGET = threading.local()
+
+
+@hooks.on_infra_start()
+def chaoskit_patch_lambda_alias_routing() -> None:
+    """Let UpdateAlias set a routing config (LocalStack calls this once at start)."""
+    from localstack.services.lambda_ import api_utils
+    from localstack.services.lambda_.provider import LambdaProvider
+
+    original_model = LambdaProvider._create_routing_config_model
+    original_update = LambdaProvider.update_alias
+
+    def create_routing_config_model(
+        self: Any, routing_config_dict: Any, function_version: Any = None
+    ) -> Any:
+        if function_version is None:
+            function_version = getattr(_ALIAS_TARGET, "version", None)
+        return original_model(self, routing_config_dict, function_version)
+
+    def update_alias(
+        self: Any, context: Any, function_name: str, name: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        target = None
+        try:
+            account_id, region = api_utils.get_account_and_region(function_name, context)
+            function = self._get_function(
+                function_name=api_utils.get_function_name(function_name, context),
+                region=region,
+                account_id=account_id,
+            )
+            alias = function.aliases.get(name)
+            qualifier = kwargs.get("function_version") or (args[0] if args else None)
+            qualifier = qualifier or (alias.function_version if alias else None)
+            target = function.versions.get(qualifier) if qualifier else None
+        except Exception:  # the original raises the proper AWS error
+            target = None
+        _ALIAS_TARGET.version = target
+        try:
+            return original_update(self, context, function_name, name, *args, **kwargs)
+        finally:
+            _ALIAS_TARGET.version = None
+
+    LambdaProvider._create_routing_config_model = create_routing_config_model
+    LambdaProvider.update_alias = update_alias
