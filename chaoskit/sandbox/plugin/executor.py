@@ -198,11 +198,13 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         threading.Thread(
             target=self.capture.pump, args=(proc.stdout,), name=f"lambda-log-{self.id}", daemon=True
         ).start()
+        # The watcher fails only the startup of its own process, never a later one's.
+        startup = self.executor_endpoint.startup_future
         threading.Thread(
-            target=self._watch, args=(proc,), name=f"lambda-watch-{self.id}", daemon=True
+            target=self._watch, args=(proc, startup), name=f"lambda-watch-{self.id}", daemon=True
         ).start()
 
-    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+    def _watch(self, proc: subprocess.Popen[bytes], future: Future[bool] | None) -> None:
         """Enforce the memory limit; fail a startup the process did not survive."""
         limit = float(self.function_version.config.memory_size or 128)
         while proc.poll() is None:
@@ -212,7 +214,6 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
                 break
             time.sleep(MEMORY_POLL)
         proc.wait()
-        future = self.executor_endpoint.startup_future
         if future is not None and not future.done() and not self._stopped:
             logs = "".join(self.capture.lines)[-2000:]
             future.set_exception(
