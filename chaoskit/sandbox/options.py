@@ -100,5 +100,9 @@ class SandboxOptions:
         return env
 
 
-#: Timings for end-to-end tests: async retries after 1 s and 2 s, health probes each second.
-FAST = SandboxOptions(retry_base_delay=1, health_interval=1.0, poll_backoff=1.0)
+#: Timings for end-to-end tests: async retries after 1 s and 2 s, health probes each second,
+#: idle pollers back within a second, idle environments stopped after a minute (a long
+#: suite creates many functions: keeping each warm for AWS's 10 minutes costs gigabytes).
+FAST = SandboxOptions(
+    retry_base_delay=1, health_interval=1.0, keepalive_ms=60_000, poll_backoff=1.0
+)
