@@ -31,7 +31,7 @@ def command(
     target: str | None, endpoint_url: str | None, variant: str, variables: tuple[str, ...]
 ) -> None:
     """Deploy the reference orders app, or bring it up to date."""
-    from chaoskit.deploy import deploy
+    from chaoskit.deploy import deploy, experiment_vars
 
     configuration = parse_vars(variables)
     if target:
@@ -41,3 +41,5 @@ def command(
     click.echo(f"deploying the reference app ({variant})...", err=True)
     result = deploy(configuration, variant=variant)
     click.echo(json.dumps(result, indent=2, sort_keys=True))
+    pairs = " ".join(f"--var {k}={v}" for k, v in experiment_vars(result).items())
+    click.echo(f"experiments that need them take: {pairs}", err=True)

@@ -1,5 +1,6 @@
 """``chaoskit gameday``: run, validate, review, schedule and serve game days."""
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from chaoskit.gameday.history import ExperimentTrend, History
 from chaoskit.gameday.spec import GameDay, load_gameday
+from chaoskit.runner import parse_vars
 
 __all__ = ["command"]
 
@@ -37,11 +39,20 @@ def validate(file: str) -> None:
     help="Folder under which each run gets its own folder.",
 )
 @click.option("--db", type=click.Path(dir_okay=False), help="History database.")
-def run(file: str, output: str, db: str | None) -> None:
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Configuration for every experiment; beats the game day's vars.",
+)
+def run(file: str, output: str, db: str | None, variables: tuple[str, ...]) -> None:
     """Run the game day in FILE; write journals, report.html, summary.md and junit.xml."""
     from chaoskit.gameday.run import run_gameday
 
     gameday = load_gameday(file)  # validates everything before anything runs
+    if variables:
+        gameday = dataclasses.replace(gameday, vars={**gameday.vars, **parse_vars(variables)})
     result = run_gameday(gameday, output, history=History(db))
     for skipped in result.skipped:
         click.echo(f"skipped: {skipped.name} (stopped on deviation)")

@@ -29,7 +29,7 @@ from chaoskit.deploy import edge, package, resources, stub, wiring
 from chaoskit.errors import BadInput
 from chaoskit.ledger.store import ensure_table as ensure_ledger_table
 
-__all__ = ["FUNCTIONS", "HANDLERS", "NAMES", "VARIANTS", "deploy"]
+__all__ = ["FUNCTIONS", "HANDLERS", "NAMES", "VARIANTS", "deploy", "experiment_vars"]
 
 VARIANTS = ("good", "broken")
 
@@ -307,4 +307,17 @@ def deploy(configuration: Mapping[str, Any] | None = None, variant: str = "good"
         "record": NAMES["record"],
         "alarm": alarm,
         "payments_url": payments_url,
+    }
+
+
+def experiment_vars(deployed: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the experiment variables only a deployment knows, from :func:`deploy`'s result.
+
+    The failover experiment needs the primary health check's id and the
+    secondary API's URL; the canary experiment needs the candidate version.
+    """
+    return {
+        "primary_health_check": deployed["health_checks"]["primary"],
+        "secondary_url": deployed["apis"]["secondary"]["url"],
+        "canary_version": deployed["worker_alias"]["candidate"],
     }

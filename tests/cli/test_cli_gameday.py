@@ -3,6 +3,7 @@
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -147,14 +148,19 @@ def test_demo_checks_the_gameday_before_starting_anything(
     assert code == 2 and "field 'order'" in err and "starting the sandbox" not in err
 
 
-def test_demo_steps_are_found_or_named() -> None:
-    import json as json_module
+def test_gameday_run_vars_reach_every_experiment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import chaoskit.gameday.run as gameday_run
 
-    from chaoskit.cli.demo import find_step
-    from chaoskit.errors import ChaosKitError
+    seen: list[dict[str, Any]] = []
 
-    assert find_step("json", "json", ("nope", "dumps")) is json_module.dumps
-    with pytest.raises(ChaosKitError, match=r"needs the thing: module 'chaoskit\.absent_part'"):
-        find_step("the thing", "chaoskit.absent_part", ("up",))
-    with pytest.raises(ChaosKitError, match="module 'json' has none of up, start"):
-        find_step("the thing", "json", ("up", "start"))
+    def fake_run(gameday: Any, output: Any, **kwargs: Any) -> Any:
+        seen.append(dict(gameday.vars))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(gameday_run, "run_gameday", fake_run)
+    file = _gameday(tmp_path, "")
+    code, _, _ = run(["gameday", "run", str(file), "--var", "n=3", "--var", "who=me"], capsys)
+    assert code == 0
+    assert seen and seen[0]["n"] == 3 and seen[0]["who"] == "me"

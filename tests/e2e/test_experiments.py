@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from chaoskit.deploy import deploy
+from chaoskit.deploy import deploy, experiment_vars
 from chaoskit.deploy.stub import stop_payments_stub
 from chaoskit.pytest_plugin import run_and_check
 
@@ -64,14 +64,6 @@ def broken_app(sandbox: dict[str, Any], good_app: dict[str, Any]) -> Iterator[di
     deploy(sandbox)  # leave the sandbox with the good app
 
 
-def _variables(deployed: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "primary_health_check": deployed["health_checks"]["primary"],
-        "secondary_url": deployed["apis"]["secondary"]["url"],
-        "canary_version": deployed["worker_alias"]["candidate"],
-    }
-
-
 def _outputs(result: Any, name: str) -> list[Any]:
     return [r.get("output") for r in result.journal.get("run", []) if r["activity"]["name"] == name]
 
@@ -95,7 +87,7 @@ def test_experiment_holds_on_the_good_app(
     result = run_and_check(
         EXPERIMENTS / f"{name}.yaml",
         sandbox,
-        _variables(good_app),
+        experiment_vars(good_app),
         expect="held",
         journal_path=tmp_path / "journal.json",
     )
@@ -125,7 +117,7 @@ def test_fault_experiment_deviates_on_the_broken_app(
     result = run_and_check(
         EXPERIMENTS / f"{name}.yaml",
         sandbox,
-        _variables(broken_app),
+        experiment_vars(broken_app),
         expect="deviated",
         journal_path=tmp_path / "journal.json",
     )
