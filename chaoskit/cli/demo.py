@@ -44,7 +44,6 @@ def command(gameday_file: str, output: str, port: int | None) -> None:
     gameday = load_gameday(gameday_file)  # a bad file fails before the sandbox starts
     click.echo("1/3 starting the sandbox (the first time installs it: about 3 minutes)", err=True)
     endpoint = ensure_up(port, progress=_say)
-    _say(f"sandbox ready at {endpoint}")
     click.echo("2/3 deploying the reference app", err=True)
     configuration = {"chaoskit_target": "sandbox", "chaoskit_endpoint_url": endpoint}
     deployed = deploy(configuration)
