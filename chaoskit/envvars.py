@@ -11,6 +11,7 @@ __all__ = [
     "CONFIG_PARAMETER",
     "CONFIG_TTL",
     "DISABLED",
+    "E2E_SAVE_EVENTS",
     "ENABLE_SNAPSHOT",
     "HOME",
     "LEDGER_TABLE",
@@ -78,6 +79,8 @@ SANDBOX_INTERPRETERS = "CHAOSKIT_SANDBOX_INTERPRETERS"
 SANDBOX_STATE_DIR = "CHAOSKIT_SANDBOX_STATE_DIR"
 #: Set to 1 to run the opt-in tests against real AWS.
 LIVE_AWS = "CHAOSKIT_LIVE_AWS"
+#: Set to 1 to let the end-to-end DLQ tests save the messages they capture as sample events.
+E2E_SAVE_EVENTS = "CHAOSKIT_E2E_SAVE_EVENTS"
 
 _TRUTHY = frozenset({"1", "true", "yes", "on"})
 

@@ -67,6 +67,9 @@ ENTRY_POINTS = {
         "chaoskit_patch_lambda_alias_routing": (
             f"{PLUGIN_DIST}.patches:chaoskit_patch_lambda_alias_routing"
         ),
+        "chaoskit_patch_events_target_dlq": (
+            f"{PLUGIN_DIST}.events_dlq:chaoskit_patch_events_target_dlq"
+        ),
     },
 }
 #: Packages Lambda's Python runtime provides; linked for the function processes.
