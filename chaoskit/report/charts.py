@@ -60,7 +60,7 @@ def timeline_svg(
         f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
     ]
-    for w in windows:
+    for row, w in enumerate(windows):
         x0, x1 = x(w.start), x(max(w.end, w.start))
         parts.append(
             f'<rect class="fault" x="{x0:.1f}" y="{_TOP}" width="{max(x1 - x0, 2):.1f}" '
@@ -68,7 +68,8 @@ def timeline_svg(
             f"</title></rect>"
         )
         parts.append(
-            f'<text x="{x0 + 4:.1f}" y="{_TOP + 12}" font-size="11" fill="#991b1b">'
+            # One line per window: windows that start together must not print over each other.
+            f'<text x="{x0 + 4:.1f}" y="{_TOP + 12 + 13 * row}" font-size="11" fill="#991b1b">'
             f"{escape(w.label[:40])}</text>"
         )
     for i in range(5):

@@ -136,3 +136,13 @@ def test_junit_one_case_per_experiment(
     assert failure is not None and "lost event ids: e1, e2, e3" in (failure.text or "")
     assert cases[2].find("failure") is None and cases[2].find("error") is None
     assert cases[3].find("skipped") is not None
+
+
+def test_labels_of_windows_that_start_together_do_not_overlap() -> None:
+    points = [
+        {"t": float(t), "sent": t, "processed": t, "dead_lettered": 0, "lost": 0} for t in range(5)
+    ]
+    windows = [FaultWindow(1.0, 4.0, "enable layer"), FaultWindow(1.0, 3.0, "inject latency")]
+    svg = timeline_svg(points, windows)
+    label_y = re.findall(r'<text x="[\d.]+" y="([\d.]+)" font-size="11" fill="#991b1b">', svg)
+    assert len(label_y) == 2 and len(set(label_y)) == 2
