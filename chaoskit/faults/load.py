@@ -73,6 +73,34 @@ def _fifo(name: str) -> bool:
     return name.endswith(".fifo")
 
 
+def _message_entries(
+    batch: Sequence[Event], body_key: str, fifo: bool, options: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    # SQS SendMessageBatch and SNS PublishBatch entries differ only in the body's key.
+    entries = []
+    for index, (event_id, body) in enumerate(batch):
+        entry: dict[str, Any] = {
+            "Id": str(index),
+            body_key: json.dumps(body),
+            "MessageAttributes": {
+                ATTR_RUN_ID: {"DataType": "String", "StringValue": body["chaoskit"]["run_id"]},
+                ATTR_EVENT_ID: {"DataType": "String", "StringValue": event_id},
+            },
+        }
+        if fifo:
+            entry["MessageGroupId"] = options.get("message_group_id") or "chaoskit"
+            entry["MessageDeduplicationId"] = event_id
+        entries.append(entry)
+    return entries
+
+
+def _batch_errors(out: Mapping[str, Any], size: int) -> list[str | None]:
+    errors: list[str | None] = [None] * size
+    for failed in out.get("Failed", []):
+        errors[int(failed["Id"])] = f"{failed.get('Code')}: {failed.get('Message', '')}"
+    return errors
+
+
 def _sqs(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
     sqs = aws.client("sqs", configuration)
     url = target
@@ -84,25 +112,8 @@ def _sqs(target: str, configuration: Configuration, options: Mapping[str, Any]) 
     fifo = _fifo(url)
 
     def send(batch: Sequence[Event]) -> list[str | None]:
-        entries = []
-        for index, (event_id, body) in enumerate(batch):
-            entry: dict[str, Any] = {
-                "Id": str(index),
-                "MessageBody": json.dumps(body),
-                "MessageAttributes": {
-                    ATTR_RUN_ID: {"DataType": "String", "StringValue": body["chaoskit"]["run_id"]},
-                    ATTR_EVENT_ID: {"DataType": "String", "StringValue": event_id},
-                },
-            }
-            if fifo:
-                entry["MessageGroupId"] = options.get("message_group_id") or "chaoskit"
-                entry["MessageDeduplicationId"] = event_id
-            entries.append(entry)
-        out = sqs.send_message_batch(QueueUrl=url, Entries=entries)
-        errors: list[str | None] = [None] * len(batch)
-        for failed in out.get("Failed", []):
-            errors[int(failed["Id"])] = f"{failed.get('Code')}: {failed.get('Message', '')}"
-        return errors
+        entries = _message_entries(batch, "MessageBody", fifo, options)
+        return _batch_errors(sqs.send_message_batch(QueueUrl=url, Entries=entries), len(batch))
 
     return _whole_batch(send)
 
@@ -126,25 +137,9 @@ def _sns(target: str, configuration: Configuration, options: Mapping[str, Any]) 
     fifo = _fifo(arn)
 
     def send(batch: Sequence[Event]) -> list[str | None]:
-        entries = []
-        for index, (event_id, body) in enumerate(batch):
-            entry: dict[str, Any] = {
-                "Id": str(index),
-                "Message": json.dumps(body),
-                "MessageAttributes": {
-                    ATTR_RUN_ID: {"DataType": "String", "StringValue": body["chaoskit"]["run_id"]},
-                    ATTR_EVENT_ID: {"DataType": "String", "StringValue": event_id},
-                },
-            }
-            if fifo:
-                entry["MessageGroupId"] = options.get("message_group_id") or "chaoskit"
-                entry["MessageDeduplicationId"] = event_id
-            entries.append(entry)
+        entries = _message_entries(batch, "Message", fifo, options)
         out = sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)
-        errors: list[str | None] = [None] * len(batch)
-        for failed in out.get("Failed", []):
-            errors[int(failed["Id"])] = f"{failed.get('Code')}: {failed.get('Message', '')}"
-        return errors
+        return _batch_errors(out, len(batch))
 
     return _whole_batch(send)
 
