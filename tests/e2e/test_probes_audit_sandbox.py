@@ -43,7 +43,7 @@ def _regional(endpoint: str, region: str) -> Callable[[str], Any]:
 def seeded(sandbox_endpoint: str) -> dict[str, Any]:
     """Deploy one misconfiguration per audit check; return the findings expected."""
     aws = _regional(sandbox_endpoint, SEEDED_REGION)
-    lam, sqs, sns = aws("lambda"), aws("sqs"), aws("sns")
+    lam, sns = aws("lambda"), aws("sns")
     expected: set[tuple[str, str]] = set()
 
     # Invoked asynchronously (it has an event invoke config) but nowhere to fail to.
