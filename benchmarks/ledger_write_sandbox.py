@@ -1,0 +1,216 @@
+"""What the layer's ledger writes add to a handler, against the sandbox's DynamoDB.
+
+One run, printed figures, no assertions. Run with the project's venv:
+
+    .venv/bin/python benchmarks/ledger_write_sandbox.py [--batches 300] [--endpoint URL]
+
+Each batch is an SQS event of 10 traced records (fresh event ids per batch) handed
+to a trivial handler, interleaved: once bare, once through the layer
+(``chaoskit.layer.runtime.Layer``, no fault config), whose tracing
+(``chaoskit.layer.tracing``) writes the 10 ``attempt`` records in one
+``BatchWriteItem`` before the handler and the 10 ``processed`` records in a second
+one after it, to the ledger table on the sandbox (one HTTP round trip each, on
+127.0.0.1, the layer's own boto3 client as a function in the sandbox uses it).
+Also timed alone: one ``write_records`` call of 10 records, and the layer with an
+untraced batch (no write). Target (issue 5): under 2 ms added per batch.
+
+Without ``--endpoint`` a sandbox is started on a free port and stopped (purged) at
+the end; with it, the running sandbox (or any DynamoDB endpoint) is used.
+"""
+
+import argparse
+import json
+import os
+import random
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chaoskit import sandbox  # noqa: E402
+from chaoskit.layer import _aws, log, tracing  # noqa: E402
+from chaoskit.layer.runtime import Layer  # noqa: E402
+from chaoskit.ledger import store  # noqa: E402
+from chaoskit.ledger.records import PROCESSED, Record  # noqa: E402
+from chaoskit.ledger.trace import stamp  # noqa: E402
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:orders-queue"
+BATCH = 10
+
+
+class Context:
+    function_name = "orders-worker"
+    aws_request_id = "req-1"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:orders-worker:live"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    return {"batchItemFailures": []}
+
+
+def sqs_batch(run_id: str, batch: int, traced: bool = True) -> dict[str, Any]:
+    records = []
+    for i in range(BATCH):
+        body: dict[str, Any] = {"order_id": f"{batch}-{i}"}
+        if traced:
+            body = stamp(body, run_id, f"e-{batch}-{i}")
+        records.append(
+            {"messageId": f"m-{batch}-{i}", "receiptHandle": "r", "body": json.dumps(body),
+             "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+             "eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN, "awsRegion": "us-east-1"}
+        )  # fmt: skip
+    return {"Records": records}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def timed_ms(call: Callable[[], Any]) -> float:
+    t0 = time.perf_counter_ns()
+    call()
+    return (time.perf_counter_ns() - t0) / 1e6
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _row(name: str, values: list[float]) -> str:
+    p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+    return f"{name:58s} p50 {p50:7.3f} ms   p99 {p99:7.3f} ms"
+
+
+class _AnswerAtOnce(BaseHTTPRequestHandler):
+    """A DynamoDB endpoint that answers every call with ``{}`` at once, keep-alive."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add 40 ms to every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _use_endpoint(endpoint: str) -> None:
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+        AWS_DEFAULT_REGION="us-east-1", AWS_REGION="us-east-1",
+    )  # fmt: skip
+    _aws.reset()
+
+
+def client_side(batches: int) -> None:
+    """Time the same writes against an endpoint that does no work: the layer's own cost."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AnswerAtOnce)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _use_endpoint(f"http://127.0.0.1:{server.server_address[1]}")
+    records = [Record("r", f"c-{i}", PROCESSED, time.time(), "sqs", {}) for i in range(BATCH)]
+    try:
+        for label, validate in (("", True), (", parameter_validation off", False)):
+            _aws.reset()
+            if not validate:  # what the layer's client would save without botocore's checks
+                import boto3
+                from botocore.config import Config
+
+                _aws._clients["dynamodb"] = boto3.session.Session().client(
+                    "dynamodb", config=Config(parameter_validation=False, retries={
+                        "mode": "standard", "max_attempts": 1}),
+                    endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                )  # fmt: skip
+            for _ in range(20):
+                tracing.write_records(records)
+            times = [timed_ms(lambda: tracing.write_records(records)) for _ in range(batches)]
+            print(_row(f"one write_records, no-op endpoint{label}", times))
+    finally:
+        server.shutdown()
+        _aws.reset()
+
+
+def run(endpoint: str, batches: int) -> None:
+    _use_endpoint(endpoint)
+    configuration = {"chaoskit_target": "sandbox", "chaoskit_endpoint_url": endpoint}
+    table = store.ensure_table(configuration)
+    warnings: list[str] = []
+    log.set_sink(warnings.append)  # a failed write warns instead of raising: count them
+    layer = Layer({}, rng=random.Random(1), sleep=lambda s: None)
+    ctx = Context()
+    run_id = f"bench-{os.urandom(4).hex()}"
+    events = [sqs_batch(run_id, b) for b in range(batches + 20)]
+    for event in events[:20]:  # warm up: the client, connections, the table's first writes
+        layer.invoke(handler, event, ctx)
+    untraced = sqs_batch(run_id, -1, traced=False)
+    bare, traced, plain, write = [], [], [], []
+    for b, event in enumerate(events[20:]):  # interleaved: noise hits every case alike
+        bare.append(timed_ms(lambda: handler(event, ctx)))  # noqa: B023
+        traced.append(timed_ms(lambda: layer.invoke(handler, event, ctx)))  # noqa: B023
+        plain.append(timed_ms(lambda: layer.invoke(handler, untraced, ctx)))
+        records = [Record(run_id, f"w-{b}-{i}", PROCESSED, time.time(), "sqs", {})
+                   for i in range(BATCH)]  # fmt: skip
+        write.append(timed_ms(lambda: tracing.write_records(records)))  # noqa: B023
+    written = sum(1 for r in store.read_run(run_id, configuration) if r.event_id.startswith("e-"))
+
+    print(f"ledger table {table!r} at {endpoint}; {batches} batches of {BATCH} SQS records")
+    print(_row("bare handler", bare))
+    print(_row("layer, untraced batch (no ledger write)", plain))
+    print(_row("layer, traced batch (2 BatchWriteItem)", traced))
+    print(_row("one write_records of 10 records", write))
+    added50 = percentile(traced, 0.5) - percentile(bare, 0.5)
+    added99 = percentile(traced, 0.99) - percentile(bare, 0.99)
+    print(f"added per traced batch: p50 {added50:.3f} ms, p99 {added99:.3f} ms  (target < 2 ms)")
+    expected = (batches + 20) * BATCH * 2
+    print(f"ledger items written by the traced batches: {written} of {expected}; "
+          f"warnings: {len(warnings)}")  # fmt: skip
+    sdk = [timed_ms(lambda: _aws.call("dynamodb", "describe_limits")) for _ in range(batches)]
+    print(_row("DescribeLimits (the endpoint's floor per call)", sdk))
+    client_side(batches)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--endpoint", help="a running sandbox (default: start one)")
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]} on {os.cpu_count()} cpu(s), "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    if args.endpoint:
+        run(args.endpoint, args.batches)
+        return
+    port = _free_port()
+    endpoint = sandbox.ensure_up(port, progress=lambda line: None, timeout=180)
+    try:
+        run(endpoint, args.batches)
+        rss = sandbox.status(port).get("rss_mb")
+        print(f"sandbox RSS {rss} MB")
+    finally:
+        sandbox.down(port, purge=True)
+
+
+if __name__ == "__main__":
+    main()
