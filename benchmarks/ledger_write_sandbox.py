@@ -184,6 +184,9 @@ def run(endpoint: str, batches: int) -> None:
     added50 = percentile(traced, 0.5) - percentile(bare, 0.5)
     added99 = percentile(traced, 0.99) - percentile(bare, 0.99)
     print(f"added per traced batch: p50 {added50:.3f} ms, p99 {added99:.3f} ms  (target < 2 ms)")
+    tenth = max(1, len(traced) // 10)
+    first, last = percentile(traced[:tenth], 0.5), percentile(traced[-tenth:], 0.5)
+    print(f"traced batch p50: first {tenth} batches {first:.3f} ms, last {tenth} {last:.3f} ms")
     expected = (batches + 20) * BATCH * 2
     print(f"ledger items written by the traced batches: {written} of {expected}; "
           f"warnings: {len(warnings)}")  # fmt: skip
