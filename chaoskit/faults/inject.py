@@ -96,12 +96,16 @@ def _config_parameter(name: str, config: Mapping[str, Any]) -> str:
         )
     parameter = variables.get(envvars.CONFIG_PARAMETER)
     if not parameter:
+        default = lc.fault_parameter_name(name)
         logger.warning(
-            "function '%s' has no %s: enable the chaoskit layer or the fault will not be read",
+            "function '%s' ($LATEST) has no %s: writing %s anyway; only versions published "
+            "with the chaoskit layer enabled will read it (enable_chaoskit_layer)",
             name,
             envvars.CONFIG_PARAMETER,
+            default,
         )
-    return parameter or lc.fault_parameter_name(name)
+        return default
+    return str(parameter)
 
 
 def _number(value: Any) -> Any:
