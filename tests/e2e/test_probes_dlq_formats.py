@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import create_function, queue, unique, wait_for
 
 from chaoskit import envvars
@@ -118,27 +119,36 @@ def test_lambda_on_failure_destination_and_lambda_dlq(aws, sandbox):
     _save(aws, dlq_url, "lambda-dlq")
 
 
-def test_sns_subscription_dlq_when_the_subscribed_queue_is_gone(aws, sandbox):
-    sns, sqs = aws("sns"), aws("sqs")
+@pytest.mark.parametrize("protocol", ["sqs", "lambda"])
+def test_sns_subscription_dlq_when_the_endpoint_is_gone(aws, sandbox, protocol):
+    sns = aws("sns")
     run = _run()
     dlq_url, dlq_arn = queue(aws, unique("sns-dlq"))
-    target_url, target_arn = queue(aws, unique("sns-target"))
+    if protocol == "sqs":
+        target_url, endpoint = queue(aws, unique("sns-target"))
+    else:
+        name = unique("sns-target")
+        endpoint = create_function(aws, name)
     topic = sns.create_topic(Name=unique("orders-topic"))["TopicArn"]
     sns.subscribe(
         TopicArn=topic,
-        Protocol="sqs",
-        Endpoint=target_arn,
+        Protocol=protocol,
+        Endpoint=endpoint,
         Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn})},
     )
     # A deleted endpoint is a client-side error: AWS dead-letters it without retrying.
-    sqs.delete_queue(QueueUrl=target_url)
+    if protocol == "sqs":
+        aws("sqs").delete_queue(QueueUrl=target_url)
+    else:
+        aws("lambda").delete_function(FunctionName=name)
     sns.publish(TopicArn=topic, Message=json.dumps(_traced(run, "sns-1")))
 
     peeked = _peeked(sandbox, dlq_url)
     assert [(p["format"], p["reason"]) for p in peeked] == [("sns_dlq", "sns delivery failed")]
     assert json.loads(peeked[0]["body"])["TopicArn"] == topic
     assert dlq.get_event_ids(dlq_url, run_id=run, configuration=sandbox) == ["sns-1"]
-    _save(aws, dlq_url, "sns-dlq")
+    if protocol == "sqs":
+        _save(aws, dlq_url, "sns-dlq")
 
 
 def test_eventbridge_target_dlq_when_the_target_is_gone(aws, sandbox):
