@@ -1,7 +1,8 @@
 """The public contract: what ``chaos discover`` publishes, and the experiment library.
 
-Every activity module (Chaos Toolkit actions in ``chaoskit.faults`` and
-``chaoskit.undo.actions``, probes in ``probes``) must export exactly the
+Every activity module (``chaoskit.discovery`` lists them: Chaos Toolkit
+actions in ``chaoskit.faults`` and ``chaoskit.undo.actions``, probes in
+``probes``) must export exactly the
 functions chaoslib discovers, each documented, each ending with
 ``configuration`` and ``secrets``, with real types (no postponed
 annotations, which chaoslib would publish as strings). Every experiment in
@@ -11,39 +12,18 @@ activity and checks its arguments.
 
 import importlib
 import inspect
-import pkgutil
 from pathlib import Path
 
 import pytest
 from chaoslib.discovery.discover import discover_activities
 
+import chaoskit
+import probes
+from chaoskit.discovery import action_modules, probe_modules
+
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Modules under the activity packages that are plumbing, not activities.
-PLUMBING = {
-    "chaoskit.faults.select",
-    "chaoskit.faults.lambda_config",
-}
-
-
-def _modules(package: str) -> list[str]:
-    try:
-        pkg = importlib.import_module(package)
-    except ImportError:
-        return []
-    names = []
-    for info in pkgutil.iter_modules(pkg.__path__, prefix=f"{package}."):
-        short = info.name.rsplit(".", 1)[-1]
-        if not short.startswith("_") and not info.ispkg and info.name not in PLUMBING:
-            names.append(info.name)
-    return sorted(names)
-
-
-ACTIVITY_MODULES = [
-    *_modules("chaoskit.faults"),
-    *(["chaoskit.undo.actions"] if _modules("chaoskit.undo") else []),
-    *_modules("probes"),
-]
+ACTIVITY_MODULES = [*action_modules(), *probe_modules()]
 
 EXPERIMENTS = sorted(
     p
@@ -54,9 +34,22 @@ EXPERIMENTS = sorted(
 
 
 def test_the_activity_packages_are_found() -> None:
-    # The discovery below must not pass vacuously because a package failed to import.
-    assert importlib.import_module("probes") is not None
-    assert all(m.count(".") >= 1 for m in ACTIVITY_MODULES)
+    # The checks below must not pass vacuously because a package was not found.
+    assert "chaoskit.faults.kill_switch" in action_modules()
+    assert "chaoskit.undo.actions" in action_modules()
+    assert "probes.ledger" in probe_modules()
+
+
+def test_chaos_discover_publishes_every_activity_module() -> None:
+    discovery = chaoskit.discover(discover_system=False)
+    assert probes.discover(discover_system=False)["activities"] == discovery["activities"]
+    by_module: dict[str, set[str]] = {}
+    for activity in discovery["activities"]:
+        by_module.setdefault(activity["mod"], set()).add(activity["name"])
+    assert set(by_module) == set(ACTIVITY_MODULES)
+    kinds = {a["name"]: a["type"] for a in discovery["activities"]}
+    assert kinds["set_reserved_concurrency"] == "action"
+    assert kinds["count_lost_events"] == "probe"
 
 
 @pytest.mark.parametrize("module_name", ACTIVITY_MODULES)
