@@ -189,6 +189,8 @@ class RunResult:
             lines.append(f"    - {change.action} on {change.resource}: {mark}")
         if not self.control_loaded:
             lines.append("  warning: chaoskit.undo.control is not installed; rollbacks ran alone")
+        for step in v.failed_steps:
+            lines.append(f"  method step '{step.name}' failed: {step.error or 'no error given'}")
         for probe in [*v.before, *v.after]:
             if probe.met is False:
                 lines.append(f"  probe '{probe.name}' out of tolerance: got {probe.output}")

@@ -155,15 +155,22 @@ class ExperimentView:
         """Return ``passed``, ``deviated``, ``failed`` or ``interrupted``.
 
         A hypothesis not met *before* the method is a failed run: chaoslib
-        marks it ``completed`` and not deviated, but nothing was tested.
+        marks it ``completed`` and not deviated, but nothing was tested. So is
+        a method step that failed (chaoslib carries on after it): a fault that
+        was never applied proves nothing, however well the hypothesis held.
         """
         if self.status in ("interrupted", "aborted"):
             return "interrupted"
         if self.deviated or self.after_met is False:
             return "deviated"
-        if self.status != "completed" or self.before_met is False:
+        if self.status != "completed" or self.before_met is False or self.failed_steps:
             return "failed"
         return "passed"
+
+    @property
+    def failed_steps(self) -> list[Activity]:
+        """Return the method's activities that failed."""
+        return [a for a in self.method if a.status == "failed"]
 
     @property
     def ok(self) -> bool:

@@ -68,6 +68,18 @@ def test_interrupted_and_failed_before_are_not_passes(plain_journal: dict[str, A
     assert view_journal(before_failed).outcome == "failed"
 
 
+def test_a_failed_method_step_fails_a_run_whose_hypothesis_held(
+    plain_journal: dict[str, Any],
+) -> None:
+    assert view_journal(plain_journal).outcome == "passed"
+    runs = [dict(r) for r in plain_journal["run"]]
+    assert runs, "the fixture's experiment has a method"
+    runs[0] = {**runs[0], "status": "failed", "exception": ["AccessDeniedException: no\n"]}
+    view = view_journal({**plain_journal, "run": runs})
+    assert view.outcome == "failed"
+    assert [s.error for s in view.failed_steps] == ["AccessDeniedException: no"]
+
+
 def test_helpers() -> None:
     assert as_epoch("1970-01-01T00:00:10+00:00") == 10.0
     assert as_epoch("12.5") == 12.5 and as_epoch("nope") is None and as_epoch(True) is None
