@@ -13,6 +13,8 @@ import importlib.util
 import json
 import logging
 import os
+import socket
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +26,10 @@ from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
 from chaoslib.run import RunEventHandler
 
 from chaoskit import envvars
-from chaoskit.aws import resolve_target
+from chaoskit.aws import Target, resolve_target
 from chaoskit.errors import BadInput
 from chaoskit.ledger.trace import new_run_id
-from chaoskit.report.enrich import enrich_journal, uses_ledger
+from chaoskit.report.enrich import enrich_journal, uses_chaoskit_activities, uses_ledger
 from chaoskit.report.model import ExperimentView, view_journal
 from chaoskit.run_context import set_run_id
 
@@ -140,6 +142,29 @@ def _plain_config(configuration: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check_reachable(target: Target) -> None:
+    """Refuse to start against a local endpoint that nothing listens on.
+
+    Without this the run starts, every activity fails on a connection error,
+    and the user reads a failed experiment instead of "start the sandbox".
+    """
+    if not (target.is_local and target.endpoint_url):
+        return
+    url = urllib.parse.urlsplit(target.endpoint_url)
+    host, port = url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as err:
+        hint = (
+            "start it with 'chaoskit sandbox up'"
+            if target.name == "sandbox"
+            else "start LocalStack or pass --endpoint-url"
+        )
+        raise BadInput(
+            f"nothing answers at {target.endpoint_url} (target '{target.name}'): {hint}"
+        ) from err
+
+
 @dataclass
 class RunResult:
     """What one experiment run produced."""
@@ -229,6 +254,8 @@ def run_experiment_file(
     prepared = prepare_experiment(experiment, run_id, target, endpoint_url, variables)
     config = _plain_config(prepared["configuration"])
     resolved = resolve_target(config)  # raises BadInput before anything runs
+    if uses_chaoskit_activities(prepared):
+        _check_reachable(resolved)
     try:
         control_loaded = importlib.util.find_spec(CONTROL["provider"]["module"]) is not None
     except ModuleNotFoundError:  # a parent package is missing

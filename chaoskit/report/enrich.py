@@ -21,7 +21,13 @@ from chaoskit.ledger import records as kinds
 from chaoskit.ledger.records import Record
 from chaoskit.report.model import as_epoch
 
-__all__ = ["breaker_transitions", "build_timeline", "enrich_journal", "uses_ledger"]
+__all__ = [
+    "breaker_transitions",
+    "build_timeline",
+    "enrich_journal",
+    "uses_chaoskit_activities",
+    "uses_ledger",
+]
 
 logger = logging.getLogger("chaoskit")
 
@@ -44,6 +50,11 @@ def uses_ledger(experiment: Mapping[str, Any], configuration: Mapping[str, Any])
         return forced
     if isinstance(forced, str) and forced.strip():
         return forced.strip().lower() in ("1", "true", "yes", "on")
+    return uses_chaoskit_activities(experiment)
+
+
+def uses_chaoskit_activities(experiment: Mapping[str, Any]) -> bool:
+    """Tell whether any activity of ``experiment`` is a chaoskit action or probe."""
     hypothesis = experiment.get("steady-state-hypothesis") or {}
     activities = [
         *(hypothesis.get("probes") or []),

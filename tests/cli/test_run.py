@@ -116,3 +116,21 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     assert "faults applied: 1; resources restored: 1" in proc.stdout
     journals = list((tmp_path / "home" / "journals").glob("*.json"))
     assert len(journals) == 1
+
+
+def test_a_sandbox_nobody_runs_is_refused_before_anything_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    experiment = Path(__file__).parents[2] / "experiments" / "kill-switch.yaml"
+    journal = tmp_path / "journal.json"
+    args = ["run", str(experiment), "--var", f"chaoskit_sandbox_port={port}"]
+    code, _, err = run([*args, "--journal", str(journal)], capsys)
+    assert code == 2
+    assert f"nothing answers at http://127.0.0.1:{port}" in err
+    assert "chaoskit sandbox up" in err
+    assert not journal.exists()
