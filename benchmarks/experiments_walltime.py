@@ -20,20 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chaoskit import sandbox  # noqa: E402
-from chaoskit.deploy import deploy  # noqa: E402
+from chaoskit.deploy import deploy, experiment_vars  # noqa: E402
+from chaoskit.gameday.spec import load_gameday  # noqa: E402
 from chaoskit.runner import run_experiment_file  # noqa: E402
 
-LIBRARY = [
-    "kill-switch",
-    "latency",
-    "errors",
-    "downstream-throttling",
-    "third-party-throttling",
-    "failover",
-    "canary",
-    "workflow",
-    "stream-poison-pill",
-]
+#: The library, in the example game day's order (one list for the benchmark, tests and demo).
+LIBRARY = [e.path.stem for e in load_gameday(ROOT / "experiments" / "gameday.yaml").experiments]
 
 
 def _settled(journal: dict[str, Any]) -> dict[str, Any]:
@@ -61,11 +53,7 @@ def main() -> None:
     start = time.monotonic()
     deployed = deploy(config, variant=args.variant)
     deploy_s = time.monotonic() - start
-    variables = {
-        "primary_health_check": deployed["health_checks"]["primary"],
-        "secondary_url": deployed["apis"]["secondary"]["url"],
-        "canary_version": deployed["worker_alias"]["candidate"],
-    }
+    variables = experiment_vars(deployed)
     print(f"sandbox {endpoint}: up {up_s:.1f} s, deploy ({args.variant}) {deploy_s:.1f} s")
     header = ("experiment", "outcome", "wall s", "sent", "proc", "dlq", "lost")
     print("{:<26} {:<10} {:>7} {:>5} {:>5} {:>4} {:>5}".format(*header))

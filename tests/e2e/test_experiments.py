@@ -15,20 +15,12 @@ import pytest
 
 from chaoskit.deploy import deploy, experiment_vars
 from chaoskit.deploy.stub import stop_payments_stub
+from chaoskit.gameday.spec import load_gameday
 from chaoskit.pytest_plugin import run_and_check
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
-LIBRARY = [
-    "kill-switch",
-    "latency",
-    "errors",
-    "downstream-throttling",
-    "third-party-throttling",
-    "failover",
-    "canary",
-    "workflow",
-    "stream-poison-pill",
-]
+#: The library, in the example game day's order.
+LIBRARY = [e.path.stem for e in load_gameday(EXPERIMENTS / "gameday.yaml").experiments]
 #: The experiments whose faults the broken variant swallows.
 DEVIATE_ON_BROKEN = [
     "errors",
