@@ -42,7 +42,7 @@ def command(gameday_file: str, output: str, port: int | None) -> None:
     from chaoskit.sandbox import FAST, SandboxOptions, ensure_up
 
     gameday = load_gameday(gameday_file)  # a bad file fails before the sandbox starts
-    click.echo("1/3 starting the sandbox (the first time installs it: about 3 minutes)", err=True)
+    click.echo("1/3 starting the sandbox (first time: a one-to-three-minute install)", err=True)
     # The demo's game day waits for async retries: the sandbox's fast timings keep
     # it to minutes (CHAOSKIT_SANDBOX_* variables still win). A sandbox already
     # running keeps the timings it was started with, and says so.
