@@ -14,6 +14,7 @@ __all__ = [
     "E2E_SAVE_EVENTS",
     "ENABLE_SNAPSHOT",
     "HOME",
+    "LEDGER_FLUSH",
     "LEDGER_TABLE",
     "LIVE_AWS",
     "ORIGINAL_EXEC_WRAPPER",
@@ -48,6 +49,9 @@ ORIGINAL_EXEC_WRAPPER = "CHAOSKIT_ORIGINAL_EXEC_WRAPPER"
 ACK = "CHAOSKIT_ACK"
 #: DynamoDB table of the event ledger (default ``chaoskit-ledger``).
 LEDGER_TABLE = "CHAOSKIT_LEDGER_TABLE"
+#: When the layer writes the ledger: ``after-response`` (default, through a Lambda
+#: internal extension) or ``inline`` (before the handler's result is returned).
+LEDGER_FLUSH = "CHAOSKIT_LEDGER_FLUSH"
 #: Set by the enable action: JSON of what it changed, so the layer can be removed exactly
 #: even without the run's journal. The layer ignores it.
 ENABLE_SNAPSHOT = "CHAOSKIT_ENABLE_SNAPSHOT"

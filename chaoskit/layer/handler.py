@@ -5,7 +5,9 @@ The exec wrapper (``/opt/chaoskit-wrapper``) sets ``_HANDLER`` to
 ``CHAOSKIT_ORIGINAL_HANDLER``; vendored functions set both by hand. The
 original handler is loaded the way Lambda's Python runtime loads ``_HANDLER``
 (``path/to/module.function``), at import time when the variable is set, so
-the function's own init code still runs in the init phase.
+the function's own init code still runs in the init phase. Then, in Lambda,
+the ledger's internal extension registers (:mod:`chaoskit.layer.extension`),
+so that traced records are written after each response.
 
 Standard library only at import time.
 """
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chaoskit import envvars
+from chaoskit.layer import extension
 from chaoskit.layer.runtime import Layer
 
 __all__ = ["handler", "layer", "load_handler", "reset"]
@@ -54,7 +57,10 @@ def handler(event: Any, context: Any) -> Any:
     global layer
     if layer is None:
         layer = Layer()
-    return layer.invoke(_original_handler(), event, context)
+    try:
+        return layer.invoke(_original_handler(), event, context)
+    finally:
+        extension.finished(getattr(context, "aws_request_id", None))
 
 
 def reset() -> None:
@@ -65,3 +71,5 @@ def reset() -> None:
 
 if os.environ.get(envvars.ORIGINAL_HANDLER):
     _original_handler()
+    if not envvars.is_truthy(os.environ.get(envvars.DISABLED)):
+        extension.register()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chaoskit import envvars
-from chaoskit.layer import events, log, tracing
+from chaoskit.layer import events, extension, log, tracing, writer
 from chaoskit.layer.config import Fault, FaultConfig
 from chaoskit.layer.exceptions import ChaosKitInjectedTimeout, injected_exception_type
 from chaoskit.layer.loader import ConfigLoader
@@ -49,6 +49,14 @@ def _function_name(context: Any, environ: Mapping[str, str]) -> str:
     return str(name or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "unknown")
 
 
+def _remaining_s(context: Any) -> float:
+    """Return the invocation's remaining seconds (5 when the context cannot tell)."""
+    try:
+        return max(0.0, float(context.get_remaining_time_in_millis()) / 1000.0)
+    except Exception:
+        return 5.0
+
+
 class Layer:
     """One execution environment's fault injector.
 
@@ -58,6 +66,8 @@ class Layer:
         rng: random source for rate rolls (inject a seeded ``random.Random`` in tests).
         sleep: how to wait (inject a recorder in tests).
         wall: epoch clock, for ``expires_at``.
+        ledger: where traced records go (default: the environment's shared writer,
+            which the internal extension flushes after each response).
     """
 
     def __init__(
@@ -67,12 +77,14 @@ class Layer:
         rng: "random.Random | None" = None,
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], float] = time.time,
+        ledger: writer.LedgerWriter | None = None,
     ) -> None:
         self.environ = os.environ if environ is None else environ
         self.loader = loader or ConfigLoader(self.environ)
         self._rng = rng
         self.sleep = sleep
         self.wall = wall
+        self.ledger = ledger or writer.shared()
         self.environment_id = os.urandom(16).hex()
         self.acked_version: str | None = None
         self._ack_retry_at = 0.0
@@ -150,15 +162,24 @@ class Layer:
             return handler(event, context)
         if plan.ping:
             return self.pong(plan)
-        if plan.traced:
-            tracing.write_records(tracing.attempts(plan.traced, plan.source, plan.detail))
+        if not plan.traced:
+            return self._run(plan, handler, event, context)[0]
+        remaining = _remaining_s(context)
+        self.ledger.submit(
+            tracing.attempts(plan.traced, plan.source, plan.detail),
+            hold=min(writer.HOLD, remaining / 4),
+        )
         try:
-            result, injected = self._run(plan, handler, event, context)
-        except BaseException as err:
-            self._record(plan, event, None, err)
-            raise
-        self._record(plan, event, result, injected)
-        return result
+            try:
+                result, injected = self._run(plan, handler, event, context)
+            except BaseException as err:
+                self._record(plan, event, None, err)
+                raise
+            self._record(plan, event, result, injected)
+            return result
+        finally:
+            if not extension.active():  # no post-response phase: write before returning
+                self.ledger.flush(max(0.5, min(_remaining_s(context), 5.0) - 0.05))
 
     def pong(self, plan: Plan) -> dict[str, Any]:
         """Answer a ``{"chaoskit_ping": true}`` event without running the handler."""
@@ -178,7 +199,7 @@ class Layer:
         except Exception as err:  # tracing never changes the outcome
             log.warning(f"could not record outcomes: {err!r}")
             return
-        tracing.write_records(records)
+        self.ledger.submit(records)
 
     def _run(
         self, plan: Plan, handler: Handler, event: Any, context: Any

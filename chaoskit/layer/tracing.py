@@ -1,10 +1,10 @@
-"""Ledger writes from inside the function: attempts, outcomes and acks (contracts 2 and 3).
+"""Ledger records from inside the function: attempts, outcomes and acks (contracts 2 and 3).
 
-Per invocation, at most two ``BatchWriteItem`` calls: the ``attempt`` records
-before the handler and the ``processed``/``failed`` records after it. Each
-call carries at most 25 items (DynamoDB's limit); a larger batch is recorded
-for its first 25 traced events, with a warning. A failed write is swallowed
-with one warning line: tracing must never change the function's outcome.
+:func:`attempts` and :func:`outcomes` build the records of one invocation;
+:class:`chaoskit.layer.writer.LedgerWriter` queues them and calls
+:func:`write_records`, one ``BatchWriteItem`` of at most 25 items (DynamoDB's
+limit) per call. A failed write is swallowed with one warning line: tracing
+must never change the function's outcome.
 """
 
 import time
@@ -64,14 +64,11 @@ def collect(event: Any, source: str) -> list[Traced]:
     """Return every traced event in ``event`` with its batch item identifier."""
     if not _may_carry_trace(event, source):
         return []
-    whole = find_traces(event)  # one walk; the per-record pass only when something is traced
-    if not whole:
-        return []
     if not (isinstance(event, dict) and isinstance(event.get("Records"), list)):
-        return [Traced(trace, None) for trace in whole]
+        return [Traced(trace, None) for trace in find_traces(event)]
     found: list[Traced] = []
     seen: set[tuple[str, str]] = set()
-    for record, ident in events.batch_items(event, source):
+    for record, ident in events.batch_items(event, source):  # one walk per record
         for trace in find_traces(record):
             key = (trace.run_id, trace.event_id)
             if key not in seen:

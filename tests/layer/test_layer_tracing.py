@@ -1,5 +1,6 @@
 """Ledger tracing and acknowledgements from inside the function, against the moto server."""
 
+import threading
 from typing import Any
 
 import pytest
@@ -44,6 +45,31 @@ def test_an_sqs_batch_records_attempts_then_outcomes_honouring_batch_item_failur
                               "request_id": "req-1", "source": "sqs"}  # fmt: skip
     failed = next(r for r in records if r.kind == "failed")
     assert failed.detail is not None and failed.detail["error"] == "batchItemFailure"
+    # A quick handler: its attempts were still held when its outcomes came, so one call.
+    assert len(writes) == 1
+
+
+def test_a_handler_that_runs_past_the_hold_has_its_attempts_written_while_it_runs(
+    layer_aws: dict[str, str],
+) -> None:
+    seen: list[list[str]] = []
+
+    def slow_handler(event: Any, context: Any) -> str:
+        # Wait (bounded) for the writer thread to put the attempts on record.
+        for _ in range(500):
+            kinds = sorted(r.kind for r in read_run("run-1", layer_aws))
+            if kinds:
+                break
+            threading.Event().wait(0.01)
+        seen.append(kinds)
+        return "ok"
+
+    writes = _count_batch_writes()
+    make_layer({}).invoke(slow_handler, load_event("sqs"), FakeContext())
+    assert seen == [["attempt", "attempt", "attempt"]]
+    assert (
+        sorted(r.kind for r in read_run("run-1", layer_aws)) == ["attempt"] * 3 + ["processed"] * 3
+    )
     assert len(writes) == 2
 
 
@@ -105,7 +131,7 @@ def test_an_injected_exception_is_recorded_as_failed_with_its_type(
     assert failed.detail is not None and failed.detail["error"] == "OrdersDown"
 
 
-def test_at_most_two_batch_writes_even_for_a_large_batch(
+def test_a_large_batch_is_written_whole_in_calls_of_at_most_25_items(
     layer_aws: dict[str, str], lines: Any
 ) -> None:
     writes = _count_batch_writes()
@@ -116,9 +142,10 @@ def test_at_most_two_batch_writes_even_for_a_large_batch(
         record["body"] = one["body"].replace('"e-1"', f'"big-{i}"')
         big["Records"].append(record)
     make_layer({}).invoke(Calls(), big, FakeContext())
-    assert len(writes) == 2
-    assert len(read_run("run-1", layer_aws)) == 50  # 25 attempts + 25 outcomes
-    assert len(lines.warnings()) == 2  # one per capped write
+    assert len(writes) == 4  # 80 records: 25 + 25 + 25 + 5
+    kinds = _kinds(read_run("run-1", layer_aws))
+    assert len(kinds) == 40 and all(k == ["attempt", "processed"] for k in kinds.values())
+    assert lines.warnings() == []
 
 
 def test_untraced_events_write_nothing(layer_aws: dict[str, str]) -> None:
@@ -127,7 +154,7 @@ def test_untraced_events_write_nothing(layer_aws: dict[str, str]) -> None:
     assert writes == []
 
 
-def test_a_missing_ledger_table_is_swallowed_with_one_warning_per_write(
+def test_a_missing_ledger_table_is_swallowed_with_one_warning_per_failed_write(
     layer_aws: dict[str, str], lines: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(envvars.LEDGER_TABLE, "no-such-table")
@@ -135,8 +162,8 @@ def test_a_missing_ledger_table_is_swallowed_with_one_warning_per_write(
     assert make_layer({}).invoke(handler, load_event("direct"), FakeContext()) == "ok"
     assert handler.count == 1
     warnings = lines.warnings()
-    assert len(warnings) == 2
-    assert all("no-such-table" in w["message"] for w in warnings)
+    assert len(warnings) == 1  # attempt and outcome went in one call
+    assert "no-such-table" in warnings[0]["message"]
 
 
 def test_an_unreachable_ledger_never_changes_the_outcome(lines: Any) -> None:

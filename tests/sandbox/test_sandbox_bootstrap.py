@@ -4,13 +4,16 @@ The bootstrap runs as a real process against a stand-in of LocalStack's runtime
 endpoint (an HTTP server in the test), exactly as the executor starts it.
 """
 
+import contextlib
 import http.server
 import json
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -64,22 +67,25 @@ class Endpoint:
                 self.changed.wait(left)
 
 
-@pytest.fixture
-def runtime(tmp_path: Path):
-    """Start bootstrap.py on a task with handler ``app.handler``; yield invoke, endpoint, proc."""
+APP = (
+    "import os\n"
+    "def handler(event, context):\n"
+    "    print('log line', event)\n"
+    "    if event.get('fail'):\n"
+    "        raise KeyError('missing')\n"
+    "    return {'event': event, 'rid': context.aws_request_id,\n"
+    "            'arn': context.invoked_function_arn,\n"
+    "            'left': context.get_remaining_time_in_millis(),\n"
+    "            'opt': os.environ.get('FROM_OPT')}\n"
+)
+
+
+@contextlib.contextmanager
+def _start(tmp_path: Path, app: str):
+    """Start bootstrap.py on a task whose ``app.py`` is ``app``; yield invoke, endpoint, proc."""
     task = tmp_path / "task"
     task.mkdir()
-    (task / "app.py").write_text(
-        "import os\n"
-        "def handler(event, context):\n"
-        "    print('log line', event)\n"
-        "    if event.get('fail'):\n"
-        "        raise KeyError('missing')\n"
-        "    return {'event': event, 'rid': context.aws_request_id,\n"
-        "            'arn': context.invoked_function_arn,\n"
-        "            'left': context.get_remaining_time_in_millis(),\n"
-        "            'opt': os.environ.get('FROM_OPT')}\n"
-    )
+    (task / "app.py").write_text(app)
     opt = tmp_path / "opt"
     (opt / "python").mkdir(parents=True)
     endpoint = Endpoint()
@@ -93,8 +99,6 @@ def runtime(tmp_path: Path):
         "AWS_LAMBDA_FUNCTION_NAME": "fn",
         "FROM_OPT": str(opt / "python"),
     }
-    import os
-
     command = [sys.executable, "-S", "-u", str(BOOTSTRAP), str(port), str(opt), str(tmp_path)]
     proc = subprocess.Popen(
         [*command, str(os.getpid())],
@@ -104,8 +108,6 @@ def runtime(tmp_path: Path):
     )
 
     def invoke(request_id: str, event: dict) -> None:
-        import urllib.request
-
         body = json.dumps(
             {
                 "invoke-id": request_id,
@@ -124,6 +126,65 @@ def runtime(tmp_path: Path):
         proc.kill()
         proc.wait(timeout=10)
         endpoint.server.shutdown()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path):
+    """The bootstrap on the plain ``APP`` handler."""
+    with _start(tmp_path, APP) as started:
+        yield started
+
+
+# A handler module that registers an internal extension at import, as chaoskit's layer
+# does: on each INVOKE it waits 0.5 s (a slow ledger write), notes when it is done, then
+# asks for the next event.
+EXTENDED_APP = """
+import http.client, json, os, threading, time
+API = os.environ["AWS_LAMBDA_RUNTIME_API"]
+DONE = []
+
+def call(method, path, body=None, headers=None):
+    conn = http.client.HTTPConnection(API, timeout=None)
+    conn.request(method, "/2020-01-01/extension" + path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    return response.status, dict(response.getheaders()), response.read()
+
+status, headers, _ = call("POST", "/register", json.dumps({"events": ["INVOKE"]}),
+                          {"Lambda-Extension-Name": "slow-writer"})
+IDENT = headers["Lambda-Extension-Identifier"]
+
+def loop():
+    while True:
+        _, _, body = call("GET", "/event/next", headers={"Lambda-Extension-Identifier": IDENT})
+        event = json.loads(body)
+        time.sleep(0.5)
+        DONE.append((event["requestId"], event["eventType"], time.time()))
+
+threading.Thread(target=loop, daemon=True).start()
+
+def handler(event, context):
+    late = call("POST", "/register", "{}", {"Lambda-Extension-Name": "late"})[0]
+    return {"started": time.time(), "done": list(DONE), "late_registration": late,
+            "registered": status}
+"""
+
+
+def test_internal_extensions_run_after_the_response_and_hold_the_next_invocation(
+    tmp_path: Path,
+) -> None:
+    with _start(tmp_path, EXTENDED_APP) as (invoke, endpoint, _):
+        invoke("req-1", {})
+        first = json.loads(endpoint.wait("/invocations/req-1/response"))
+        answered = time.time()
+        invoke("req-2", {})
+        second = json.loads(endpoint.wait("/invocations/req-2/response"))
+    assert first["registered"] == 200
+    assert first["late_registration"] == 403  # after init, as Lambda refuses it
+    assert first["done"] == []  # the response went out before the extension finished
+    ((request_id, kind, done_at),) = second["done"]
+    assert (request_id, kind) == ("req-1", "INVOKE")
+    assert answered < done_at  # the extension finished after the first answer...
+    assert done_at <= second["started"]  # ...and before the second invocation began
 
 
 def test_invocations_run_the_handler_and_post_results(runtime):

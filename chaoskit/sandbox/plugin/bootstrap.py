@@ -9,6 +9,12 @@ back ``LOCALSTACK_RUNTIME_ENDPOINT`` (``/status/<id>/ready`` once, then
 executor enforces the timeout and the memory limit from outside; this loop
 marks the start and end of each invocation on stdout so the executor can cut
 the function's log per invocation.
+
+The same port serves Lambda's Extensions API for internal extensions (threads
+of the function's process; ``AWS_LAMBDA_RUNTIME_API`` points at it):
+registration during init only, ``INVOKE`` events at the start of each
+invocation, and, as in Lambda, the next invocation starts only once every
+extension has asked for its next event after the response went out.
 """
 
 from __future__ import annotations
@@ -26,9 +32,13 @@ import threading
 import time
 import traceback
 import urllib.parse
+import uuid
 from typing import Any
 
 MARK = "\x1fchaoskit:"
+EXTENSION_API = "/2020-01-01/extension"
+EXTENSION_ID = "Lambda-Extension-Identifier"
+INIT_WAIT = 10.0  # seconds registered extensions get to ask for their first event
 
 
 class LambdaContext:
@@ -147,6 +157,76 @@ def _mark(kind: str, request_id: str) -> None:
     os.write(1, f"{MARK}{kind} {request_id}\n".encode())
 
 
+class Extensions:
+    """The environment's Extensions API, for internal extensions."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queued: dict[str, list[dict[str, Any]]] = {}
+        self._events: dict[str, set[str]] = {}
+        self._parked: set[str] = set()  # extensions blocked in ``next``
+        self._closed = False
+
+    def register(self, name: str, events: list[str]) -> tuple[int, dict[str, Any], str]:
+        """Register one extension; return the HTTP status, the body and its identifier."""
+        with self._cond:
+            if self._closed:
+                return (
+                    403,
+                    _error(
+                        "Extension.RegistrationForbidden",
+                        f"extension '{name}' registered after the init phase",
+                    ),
+                    "",
+                )
+            ident = str(uuid.uuid4())
+            self._queued[ident] = []
+            self._events[ident] = {str(e) for e in events}
+            body = {
+                "functionName": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
+                "functionVersion": os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+                "handler": os.environ.get("_HANDLER", ""),
+            }
+            return 200, body, ident
+
+    def next(self, ident: str) -> dict[str, Any] | None:
+        """Block until the extension's next event (``None``: not registered)."""
+        with self._cond:
+            queued = self._queued.get(ident)
+            if queued is None:
+                return None
+            self._parked.add(ident)
+            self._cond.notify_all()
+            while not queued:
+                self._cond.wait()
+            self._parked.discard(ident)
+            return queued.pop(0)
+
+    def dispatch(self, event: dict[str, Any]) -> None:
+        """Queue ``event`` for every extension registered for its type."""
+        with self._cond:
+            for ident, events in self._events.items():
+                if event["eventType"] in events:
+                    self._queued[ident].append(event)
+            self._cond.notify_all()
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until every extension has asked for its next event with none pending."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not all(i in self._parked and not q for i, q in self._queued.items()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def close(self) -> None:
+        """End the init phase: later registrations are refused, as Lambda does."""
+        with self._cond:
+            self._closed = True
+
+
 class Runtime:
     """One execution environment: a loaded handler and the invocations queued for it."""
 
@@ -156,6 +236,7 @@ class Runtime:
         self.invocations: queue.Queue[dict[str, Any]] = queue.Queue()
         self.handler: Any = None
         self.init_error: dict[str, Any] | None = None
+        self.extensions = Extensions()
 
     def init(self) -> None:
         """Import the handler (an import error is reported by each invocation, as Lambda does)."""
@@ -167,12 +248,17 @@ class Runtime:
         """Run one invocation and post its result back to LocalStack."""
         request_id = str(invocation.get("invoke-id", ""))
         timeout_s = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or 3)
-        context = LambdaContext(
-            request_id,
-            str(invocation.get("invoked-function-arn", "")),
-            int(float(invocation.get("received_ms", time.time() * 1000)) + timeout_s * 1000),
+        deadline_ms = int(
+            float(invocation.get("received_ms", time.time() * 1000)) + timeout_s * 1000
         )
-        os.environ["_X_AMZN_TRACE_ID"] = str(invocation.get("trace-id") or "")
+        arn = str(invocation.get("invoked-function-arn", ""))
+        context = LambdaContext(request_id, arn, deadline_ms)
+        trace_id = str(invocation.get("trace-id") or "")
+        os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        self.extensions.dispatch(
+            {"eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": request_id,
+             "invokedFunctionArn": arn, "tracing": {"type": "X-Amzn-Trace-Id", "value": trace_id}}
+        )  # fmt: skip
         _REQUEST.request_id = request_id
         _mark("start", request_id)
         if self.handler is None:
@@ -203,14 +289,47 @@ class Runtime:
             _post(f"{self.endpoint}/invocations/{request_id}/error", json.dumps(error).encode())
         else:
             _post(f"{self.endpoint}/invocations/{request_id}/response", body)
+        # The caller has its answer; the environment is busy until the extensions are done.
+        if not self.extensions.settle(max(0.0, deadline_ms / 1000 - time.time())):
+            print(f"[WARNING] extensions still busy at the deadline of {request_id}")
 
     def serve(self, port: int) -> None:
         """Accept invocations on 127.0.0.1:``port`` in a background thread."""
         invocations = self.invocations
+        extensions = self.extensions
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def _reply(self, status: int, doc: dict[str, Any], ident: str = "") -> None:
+                data = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if ident:
+                    self.send_header(EXTENSION_ID, ident)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path != f"{EXTENSION_API}/event/next":
+                    self._reply(404, _error("InvalidRequest", f"no such path {self.path}"))
+                    return
+                event = extensions.next(self.headers.get(EXTENSION_ID) or "")
+                if event is None:
+                    self._reply(403, _error("Extension.UnknownExtension", "not registered"))
+                else:
+                    self._reply(200, event)
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                if self.path == f"{EXTENSION_API}/register":
+                    try:
+                        events = json.loads(self.rfile.read(length) or b"{}").get("events", [])
+                    except (ValueError, AttributeError):
+                        self._reply(400, _error("InvalidRequest", "body is not a JSON object"))
+                        return
+                    name = self.headers.get("Lambda-Extension-Name") or ""
+                    self._reply(*extensions.register(name, list(events or [])))
+                    return
                 try:
                     doc = json.loads(self.rfile.read(length) or b"{}")
                 except ValueError:
@@ -259,8 +378,12 @@ def main(argv: list[str]) -> None:
     runtime = Runtime(
         os.environ["LOCALSTACK_RUNTIME_ENDPOINT"], os.environ["LOCALSTACK_RUNTIME_ID"]
     )
-    runtime.init()
     runtime.serve(port)
+    os.environ["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{port}"
+    runtime.init()
+    if not runtime.extensions.settle(INIT_WAIT):
+        print("[WARNING] an extension did not ask for its first event during init")
+    runtime.extensions.close()
     _post(f"{runtime.endpoint}/status/{runtime.runtime_id}/ready", b"{}")
     runtime.run()
 
