@@ -2,22 +2,23 @@
 
 One run, printed figures, no assertions. Run with the project's venv:
 
-    .venv/bin/python benchmarks/ledger_write_e2e.py [--invokes 200] [--pause-ms 30] [--endpoint URL]
+    .venv/bin/python benchmarks/ledger_write_e2e.py [--invokes N] [--pause-ms MS] [--endpoint URL]
 
-Three functions with the same trivial handler (``return {"batchItemFailures": []}``)
-on the sandbox, runtime python3.12: one without the layer (the baseline), and two
+Five functions with the same trivial handler (``return {"batchItemFailures": []}``)
+on the sandbox, runtime python3.12: one without the layer (the baseline), and four
 with the chaoskit layer (built with bytecode, published, and put in front of the
 handler by ``AWS_LAMBDA_EXEC_WRAPPER=/opt/chaoskit-wrapper``) writing to a fresh
 ledger table, one with ``CHAOSKIT_LEDGER_FLUSH=after-response`` (the writes go out
 after the response, from the layer's internal extension) and one with ``inline``
-(the writes go out before the handler's result is returned). A layer that does not
-read ``CHAOSKIT_LEDGER_FLUSH`` writes inline in both. The functions' boto3 reaches the
+(the writes go out before the handler's result is returned), each of the two also
+given untraced events (the layer's cost with nothing to write: for after-response,
+the extension's own round trip per invocation). The functions' boto3 reaches the
 sandbox through the ``AWS_ENDPOINT_URL`` the sandbox gives every function.
 
 Each invocation is a synchronous ``Invoke`` (``LogType=Tail``) of an SQS event of 10
 records traced with fresh event ids (the event of ``ledger_write_sandbox.py``, one
 run id per function), so the layer writes 10 ``attempt`` and 10 ``processed``
-records. After 20 warm-up invocations each, the three functions are invoked in turn,
+records. After 20 warm-up invocations each, the functions are invoked in turn,
 the order rotating every round so that noise hits all alike, ``--invokes`` times
 each, with a pause of ``--pause-ms`` after every invocation: a post-response flush
 of the previous invocation has finished by then (a back-to-back invoke would wait
@@ -73,7 +74,10 @@ FUNCTIONS: dict[str, str | None] = {
     "no layer": None,
     "layer, after-response": "after-response",
     "layer, inline": "inline",
+    "layer, after-response, untraced": "after-response",
+    "layer, inline, untraced": "inline",
 }
+UNTRACED = {"layer, after-response, untraced", "layer, inline, untraced"}
 BASELINE = "no layer"
 _DURATION = re.compile(r"REPORT RequestId: \S+\tDuration: ([0-9.]+) ms")
 
@@ -84,11 +88,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def sqs_batch(run_id: str, batch: int) -> dict[str, Any]:
+def sqs_batch(run_id: str, batch: int, traced: bool = True) -> dict[str, Any]:
     """The event of ``ledger_write_sandbox.py``: 10 SQS records traced with fresh event ids."""
     records = []
     for i in range(BATCH):
-        body = stamp({"order_id": f"{batch}-{i}"}, run_id, f"e-{batch}-{i}")
+        body: dict[str, Any] = {"order_id": f"{batch}-{i}"}
+        if traced:
+            body = stamp(body, run_id, f"e-{batch}-{i}")
         records.append(
             {"messageId": f"m-{batch}-{i}", "receiptHandle": "r", "body": json.dumps(body),
              "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
@@ -178,7 +184,9 @@ def count_ledger(
             kinds = [r.kind for r in store.read_run(run_id, configuration)]
             counts[label] = {ATTEMPT: kinds.count(ATTEMPT), PROCESSED: kinds.count(PROCESSED)}
         complete = all(
-            min(counts[label].values()) >= expected for label, flush in FUNCTIONS.items() if flush
+            min(counts[label].values()) >= expected
+            for label, flush in FUNCTIONS.items()
+            if flush and label not in UNTRACED
         )
         if complete or time.monotonic() - t0 > 10:
             return counts, waited
@@ -240,7 +248,7 @@ def measure(
         warm = n >= WARMUP
         shift = n % len(labels)  # rotate the order: no function always follows the same one
         for label in labels[shift:] + labels[:shift]:
-            event = sqs_batch(run_ids[label], n)
+            event = sqs_batch(run_ids[label], n, traced=label not in UNTRACED)
             invoke(lam, names[label], event, stats[label] if warm else None)
             time.sleep(pause)
 
@@ -274,7 +282,7 @@ def measure(
         f"{WARMUP + invokes} batches should write {BATCH} {ATTEMPT} + {BATCH} {PROCESSED}):"
     )
     for label, flush in FUNCTIONS.items():
-        want = expected if flush else 0
+        want = expected if flush and label not in UNTRACED else 0
         got = counts[label]
         print(f"  {label:32s}{ATTEMPT} {got[ATTEMPT]} of {want}, "
               f"{PROCESSED} {got[PROCESSED]} of {want}")  # fmt: skip
@@ -302,7 +310,7 @@ def cleanup(lam: Any, names: dict[str, str], configuration: dict[str, Any], tabl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invokes", type=int, default=200)
-    parser.add_argument("--pause-ms", type=float, default=30.0)
+    parser.add_argument("--pause-ms", type=float, default=100.0)
     parser.add_argument("--endpoint", help="a running sandbox (default: start one)")
     args = parser.parse_args()
     os.environ.update(

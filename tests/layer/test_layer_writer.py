@@ -1,9 +1,12 @@
 """The layer's background ledger writer: what it writes, when, and in how many calls."""
 
+import sys
 import threading
 from typing import Any
 
-from chaoskit.layer.writer import LedgerWriter
+import pytest
+
+from chaoskit.layer.writer import YIELD_EVERY, LedgerWriter
 from chaoskit.ledger.records import ATTEMPT, PROCESSED, Record
 
 
@@ -102,3 +105,14 @@ def test_flush_with_nothing_queued_returns_at_once_without_a_thread() -> None:
     ledger = LedgerWriter(Batches())
     assert ledger.flush(0) is True
     assert ledger._thread is None
+
+
+def test_the_writer_yields_the_gil_sooner_while_it_writes_then_restores_the_interval() -> None:
+    seen: list[float] = []
+    before = sys.getswitchinterval()
+    ledger = LedgerWriter(lambda records: seen.append(sys.getswitchinterval()))
+    ledger.submit(_records(PROCESSED, 1))
+    assert ledger.flush(10)
+    assert seen == [pytest.approx(YIELD_EVERY)]  # the interpreter keeps microseconds
+    assert before > YIELD_EVERY
+    assert sys.getswitchinterval() == before
