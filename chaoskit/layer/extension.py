@@ -57,11 +57,11 @@ def finished(request_id: str | None) -> None:
         _cond.notify_all()
 
 
-def _connect(api: str) -> "http.client.HTTPConnection":
+def _connect(api: str, timeout: float | None) -> "http.client.HTTPConnection":
     import http.client  # lazy: only in Lambda, at init
     import socket
 
-    conn = http.client.HTTPConnection(api, timeout=None)
+    conn = http.client.HTTPConnection(api, timeout=timeout)
     conn.connect()
     if conn.sock is not None:  # small requests: do not let Nagle hold them back
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -87,8 +87,7 @@ def register(environ: Any = None) -> bool:
         )
         return False
     try:
-        conn = _connect(api)
-        conn.timeout = 2.0
+        conn = _connect(api, 2.0)
         conn.request(
             "POST",
             f"{_API}/register",
@@ -110,7 +109,7 @@ def register(environ: Any = None) -> bool:
 
 
 def _next_event(api: str, ident: str) -> dict[str, Any]:
-    conn = _connect(api)  # no timeout: the environment may stay frozen for hours
+    conn = _connect(api, None)  # no timeout: the environment may stay frozen for hours
     try:
         conn.request("GET", f"{_API}/event/next", headers={_ID_HEADER: ident})
         response = conn.getresponse()

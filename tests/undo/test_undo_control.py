@@ -267,6 +267,7 @@ def test_ctrl_c_during_the_final_sweep_does_not_cut_it_short(seven: Path) -> Non
 
     from chaoskit.undo import mutation
 
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN when pytest runs in the background
     cfg: dict[str, Any] = {"chaoskit_run_id": "run-e", "chaoskit_remote_lock": False}
     control.configure_control(configuration=cfg)
     for key in ("k", "j"):
@@ -283,7 +284,7 @@ def test_ctrl_c_during_the_final_sweep_does_not_cut_it_short(seven: Path) -> Non
     control.cleanup_control()
     assert state(seven) == {}  # both restores ran to the end, no KeyboardInterrupt
     assert [c["status"] for c in journal["chaoskit"]["changes"]] == ["restored", "restored"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the sweep put it back
 
 
 def test_a_run_that_never_reached_its_cleanup_is_restored_by_the_next(seven: Path) -> None:
