@@ -39,16 +39,11 @@ class LedgerWriter:
     Args:
         write: writes up to 25 records in one call (default: the layer's
             ``BatchWriteItem``); must not raise.
-        clock: monotonic clock, in seconds.
     """
 
-    def __init__(
-        self,
-        write: Callable[[list[Record]], object] = tracing.write_records,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, write: Callable[[list[Record]], object] = tracing.write_records) -> None:
         self._write = write
-        self._clock = clock
+        self._clock = time.monotonic  # the waits below are in real time too
         self._cond = threading.Condition()
         self._pending: list[tuple[float, Record]] = []  # (due, record), in arrival order
         self._writing = 0  # records taken by the thread and not yet written
