@@ -40,7 +40,6 @@ import io
 import json
 import os
 import re
-import socket
 import sys
 import tempfile
 import time
@@ -53,16 +52,14 @@ sys.path.insert(0, str(ROOT))
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
+from ledger_write_sandbox import BATCH, _free_port, percentile, sqs_batch  # noqa: E402
 
 from chaoskit import aws as chaoskit_aws  # noqa: E402
 from chaoskit import sandbox  # noqa: E402
 from chaoskit.layer.build import build_layer_zip  # noqa: E402
 from chaoskit.ledger import store  # noqa: E402
 from chaoskit.ledger.records import ATTEMPT, PROCESSED  # noqa: E402
-from chaoskit.ledger.trace import stamp  # noqa: E402
 
-QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:orders-queue"
-BATCH = 10
 RUNTIME = "python3.12"
 ROLE = "arn:aws:iam::000000000000:role/lambda"
 WARMUP = 20
@@ -80,32 +77,6 @@ FUNCTIONS: dict[str, str | None] = {
 UNTRACED = {"layer, after-response, untraced", "layer, inline, untraced"}
 BASELINE = "no layer"
 _DURATION = re.compile(r"REPORT RequestId: \S+\tDuration: ([0-9.]+) ms")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def sqs_batch(run_id: str, batch: int, traced: bool = True) -> dict[str, Any]:
-    """The event of ``ledger_write_sandbox.py``: 10 SQS records traced with fresh event ids."""
-    records = []
-    for i in range(BATCH):
-        body: dict[str, Any] = {"order_id": f"{batch}-{i}"}
-        if traced:
-            body = stamp(body, run_id, f"e-{batch}-{i}")
-        records.append(
-            {"messageId": f"m-{batch}-{i}", "receiptHandle": "r", "body": json.dumps(body),
-             "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-             "eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN, "awsRegion": "us-east-1"}
-        )  # fmt: skip
-    return {"Records": records}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _zip(files: dict[str, str]) -> bytes:
