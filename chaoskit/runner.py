@@ -207,10 +207,16 @@ class RunResult:
                 lines.append(f"  lost event ids: {', '.join(c.lost_ids[:10])}")
         else:
             lines.append("  events: no ledger for this run")
-        restored = [c for c in v.changes if c.restored]
-        lines.append(f"  faults applied: {len(v.changes)}; resources restored: {len(restored)}")
+        applied = v.applied_changes
+        restored = [c for c in applied if c.restored]
+        line = f"  faults applied: {len(applied)}; resources restored: {len(restored)}"
+        failed = len(v.changes) - len(applied)
+        lines.append(line + (f"; not applied: {failed}" if failed else ""))
         for change in v.changes:
-            mark = "restored" if change.restored else "NOT RESTORED"
+            if not change.applied:
+                mark = "not applied (the action failed; undone at once)"
+            else:
+                mark = "restored" if change.restored else "NOT RESTORED"
             lines.append(f"    - {change.action} on {change.resource}: {mark}")
         if not self.control_loaded:
             lines.append("  warning: chaoskit.undo.control is not installed; rollbacks ran alone")

@@ -22,6 +22,7 @@ __all__ = ["command"]
 @click.option("--all", "all_runs", is_flag=True, help="Restore every run with pending changes.")
 @click.option("--target", type=click.Choice(TARGETS), help="Override the recorded target.")
 @click.option("--endpoint-url", help="Override the recorded endpoint (e.g. a moved sandbox).")
+@click.option("--region", help="Override the recorded region (journals that recorded none).")
 @click.option(
     "--from-target",
     is_flag=True,
@@ -32,18 +33,25 @@ def command(
     all_runs: bool,
     target: str | None,
     endpoint_url: str | None,
+    region: str | None,
     from_target: bool,
 ) -> None:
     """Restore the changes of a run (--run-id) or of every run (--all) that were not undone.
 
-    Each change is restored on the target it was made on, unless --target or
-    --endpoint-url say otherwise. --from-target first copies the changes
+    Each change is restored on the target it was made on (endpoint, region,
+    profile, role and, on AWS, account, as journaled), whatever the current
+    environment says, unless --target, --endpoint-url or --region say
+    otherwise; on AWS a change is refused (exit 3) when the credentials at
+    hand reach another account. --from-target first copies the changes
     mirrored on the target into the local journal (a run whose machine died).
     Without --run-id or --all, list the runs that left changes behind.
     """
-    override = {
-        k: v for k, v in (("chaoskit_target", target), ("chaoskit_endpoint_url", endpoint_url)) if v
-    }
+    pairs = (
+        ("chaoskit_target", target),
+        ("chaoskit_endpoint_url", endpoint_url),
+        ("aws_region", region),
+    )
+    override = {k: v for k, v in pairs if v}
     configuration = {"chaoskit_target_override": override} if override else None
     if from_target:
         for run_id, count in sorted(mirror.pull(override).items()):

@@ -79,7 +79,7 @@ def render_views(views: Sequence[ExperimentView], title: str = "chaoskit report"
         )
         if part
     )
-    changes = sum(len(v.changes) for v in views)
+    changes = sum(len(v.applied_changes) for v in views)
     unrestored = sum(len(v.unrestored) for v in views)
     return _env.get_template("report.html.j2").render(
         title=title,

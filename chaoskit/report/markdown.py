@@ -26,7 +26,7 @@ def render_markdown(views: Sequence[ExperimentView], title: str = "chaoskit repo
             f"Events: {total.sent} sent, {total.processed} processed, "
             f"{total.dead_lettered} dead-lettered, **{total.lost} lost**."
         )
-    changes = sum(len(v.changes) for v in views)
+    changes = sum(len(v.applied_changes) for v in views)
     unrestored = sum(len(v.unrestored) for v in views)
     lines.append(f"Resources restored: {changes - unrestored}/{changes}.")
     lines += [
@@ -39,7 +39,7 @@ def render_markdown(views: Sequence[ExperimentView], title: str = "chaoskit repo
         nums = (
             [str(c.sent), str(c.processed), str(c.dead_lettered), str(c.lost)] if c else ["-"] * 4
         )
-        restored = f"{len(v.changes) - len(v.unrestored)}/{len(v.changes)}"
+        restored = f"{len(v.applied_changes) - len(v.unrestored)}/{len(v.applied_changes)}"
         lines.append(
             f"| {_ICONS.get(v.outcome, '')} | {_cell(v.title)} ({v.outcome}) | "
             + " | ".join(nums)

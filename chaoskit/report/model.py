@@ -111,8 +111,13 @@ class Change:
 
     @property
     def restored(self) -> bool:
-        """Tell whether the change was undone."""
+        """Tell whether the change is no longer live (undone, or never applied)."""
         return self.restored_at is not None or self.status in ("restored", "not-applied")
+
+    @property
+    def applied(self) -> bool:
+        """Tell whether the change took effect (a failed mutation, undone at once, did not)."""
+        return self.status != "not-applied"
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,11 @@ class ExperimentView:
     def ok(self) -> bool:
         """Tell whether the hypothesis held and the run completed."""
         return self.outcome == "passed"
+
+    @property
+    def applied_changes(self) -> list[Change]:
+        """Return the changes that took effect (not the failed, undone ones)."""
+        return [c for c in self.changes if c.applied]
 
     @property
     def unrestored(self) -> list[Change]:

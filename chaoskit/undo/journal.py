@@ -33,7 +33,8 @@ from typing import Any
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import lock, mirror, store
 from chaoskit.undo.restore import resolve_restorer, restore_change
-from chaoskit.undo.settings import setting, target_of
+from chaoskit.undo.settings import setting
+from chaoskit.undo.target import record_target
 
 __all__ = ["Change", "is_dry_run", "mutation"]
 
@@ -104,6 +105,7 @@ def mutation(
         yield change
         return
     resolve_restorer(restorer)  # a typo must fail before the mutation, not at rollback
+    target = record_target(configuration)  # where it happens, environment resolved
     record = {
         "id": change.id,
         "run_id": run_id,
@@ -111,7 +113,7 @@ def mutation(
         "resource": resource,
         "restorer": restorer,
         "snapshot": change.snapshot,
-        "target": target_of(configuration),
+        "target": target,
         "lock": lock_key or resource,
         "status": "pending",
         "recorded_at": time.time(),

@@ -26,7 +26,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chaoskit.aws import client
 from chaoskit.errors import AWSActionFailed, SafetyAbort, aws_failure
 from chaoskit.undo import store
-from chaoskit.undo.settings import setting, target_of
+from chaoskit.undo.settings import setting
+from chaoskit.undo.target import resolved_target
 
 __all__ = [
     "DEFAULT_LOCK_TTL",
@@ -47,7 +48,9 @@ def lock_parameter(resource: str) -> str:
 
 
 def _same_target(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return dict(a) == dict(b)
+    # The account id is only in journal records; compare where the calls go.
+    keys = ("chaoskit_target", "chaoskit_endpoint_url", "aws_region", "aws_assume_role_arn")
+    return all(a.get(k) == b.get(k) for k in keys)
 
 
 def _local_holder(run_id: str, resource: str, target: Mapping[str, Any]) -> str | None:
@@ -80,7 +83,7 @@ def acquire(run_id: str, resource: str, configuration: Mapping[str, Any] | None 
         SafetyAbort: another run holds the resource.
         AWSActionFailed: the lock parameter could not be read or written.
     """
-    holder = _local_holder(run_id, resource, target_of(configuration))
+    holder = _local_holder(run_id, resource, resolved_target(configuration))
     if holder:
         raise _held(resource, holder, "unrestored changes in its journal")
     if not remote_locking(configuration):

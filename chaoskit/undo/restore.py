@@ -15,6 +15,8 @@ from typing import Any
 
 from chaoskit.errors import BadInput
 from chaoskit.undo import lock, mirror, store
+from chaoskit.undo.settings import TARGET_KEYS
+from chaoskit.undo.target import ACCOUNT_KEY, verify_target
 
 __all__ = [
     "Restorer",
@@ -49,12 +51,22 @@ def resolve_restorer(spec: str) -> Restorer:
     return restorer
 
 
-def _config_for(change: Mapping[str, Any], configuration: Mapping[str, Any] | None) -> dict:
-    config = dict(configuration or {})
-    # The resource lives where it was changed: the recorded target wins, unless the
+def _where(change: Mapping[str, Any], configuration: Mapping[str, Any] | None) -> dict:
+    # The resource lives where it was changed: the recorded target, unless the
     # caller says the target moved (``chaoskit rollback --endpoint-url``).
-    config.update(change.get("target") or {})
-    config.update(config.pop("chaoskit_target_override", None) or {})
+    where = dict(change.get("target") or {})
+    where.update((configuration or {}).get("chaoskit_target_override") or {})
+    return where
+
+
+def _config_for(change: Mapping[str, Any], configuration: Mapping[str, Any] | None) -> dict:
+    # Where the rollback itself points (its configuration, its environment) never
+    # decides where a change is restored: only the record and an explicit override.
+    config = {
+        k: v for k, v in (configuration or {}).items() if k not in (*TARGET_KEYS, ACCOUNT_KEY)
+    }
+    config.pop("chaoskit_target_override", None)
+    config.update(_where(change, configuration))
     config["chaoskit_run_id"] = change.get("run_id")
     return config
 
@@ -79,7 +91,9 @@ def restore_change(
     }
     try:
         restorer = resolve_restorer(str(change.get("restorer")))
-        restorer(dict(change.get("snapshot") or {}), _config_for(change, configuration))
+        config = _config_for(change, configuration)
+        verify_target(_where(change, configuration), config)
+        restorer(dict(change.get("snapshot") or {}), config)
     except Exception as err:
         error = f"{type(err).__name__}: {err}"
         logger.error("could not restore %s on '%s': %s", row["action"], row["resource"], error)

@@ -44,7 +44,10 @@ def test_the_change_is_journaled_pending_before_the_block_runs(file_state: Path)
     record = seen[0][0]
     assert record["restorer"] == RESTORER
     assert record["snapshot"] == {"key": "k", "previous": None}
-    assert record["target"] == {}
+    # The target is resolved (defaults and environment included), never left empty.
+    assert record["target"]["chaoskit_target"] == "sandbox"
+    assert record["target"]["chaoskit_endpoint_url"].startswith("http://127.0.0.1:")
+    assert record["target"]["aws_region"]
     assert changes("run-a")[0]["status"] == "applied"
     assert isinstance(changes("run-a")[0]["applied_at"], float)
 
