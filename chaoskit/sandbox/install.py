@@ -62,6 +62,9 @@ ENTRY_POINTS = {
         "dynamodbstreams:chaoskit": f"{PLUGIN_DIST}.providers:dynamodbstreams_chaoskit",
         "route53:chaoskit": f"{PLUGIN_DIST}.providers:route53_chaoskit",
     },
+    "localstack.cloudformation.resource_providers": {
+        "AWS::Route53::HostedZone": f"{PLUGIN_DIST}.cfn_resources:HostedZoneProviderPlugin",
+    },
     "localstack.hooks.on_infra_start": {
         "chaoskit_patch_lambda_events": f"{PLUGIN_DIST}.patches:chaoskit_patch_lambda_events",
         "chaoskit_patch_lambda_alias_routing": (

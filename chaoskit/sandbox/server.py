@@ -38,7 +38,7 @@ __all__ = [
 #: Services loaded on the first request rather than at start keep ``up`` fast.
 SERVICES = (
     "lambda,sqs,sns,events,kinesis,dynamodb,dynamodbstreams,ssm,route53,cloudwatch,"
-    "stepfunctions,apigateway,logs,iam,sts,s3,scheduler"
+    "stepfunctions,apigateway,logs,iam,sts,s3,scheduler,cloudformation"
 )
 
 
