@@ -1,0 +1,91 @@
+"""The topology of a stack deployed on a real (moto) CloudFormation, with live overlays."""
+
+import json
+
+import pytest
+
+from chaoskit import aws
+from chaoskit.topology import Ref, TemplateError, from_stack
+
+TEMPLATE = {
+    "Resources": {
+        "Dlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "orders-dlq"}},
+        "Orders": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": "orders",
+                "VisibilityTimeout": 60,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]},
+                    "maxReceiveCount": 5,
+                },
+            },
+        },
+        "Role": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            },
+        },
+        "Worker": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": "orders-worker",
+                "Runtime": "python3.12",
+                "Handler": "index.handler",
+                "Timeout": 10,
+                "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                "Code": {"ZipFile": "def handler(e, c):\n    return None\n"},
+            },
+        },
+        "Mapping": {
+            "Type": "AWS::Lambda::EventSourceMapping",
+            "Properties": {
+                "FunctionName": {"Ref": "Worker"},
+                "EventSourceArn": {"Fn::GetAtt": ["Orders", "Arn"]},
+                "BatchSize": 10,
+            },
+        },
+    }
+}
+
+
+def test_from_stack_reads_physical_ids_and_live_settings(aws_env: dict[str, str]) -> None:
+    cfn = aws.client("cloudformation", aws_env)
+    cfn.create_stack(StackName="orders", TemplateBody=json.dumps(TEMPLATE))
+    sqs = aws.client("sqs", aws_env)
+    url = sqs.get_queue_url(QueueName="orders")["QueueUrl"]
+    # drift made outside CloudFormation: the live value is what is audited
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "15"})
+
+    topo = from_stack("orders", aws_env)
+
+    assert topo.source == "stack:orders" and topo.stack_name == "orders"
+    orders, dlq = topo.queues["Orders"], topo.queues["Dlq"]
+    assert orders.physical_id is not None and orders.physical_id.endswith("/orders")
+    assert orders.arn is not None and orders.arn.endswith(":orders")
+    assert orders.name == orders.arn
+    assert orders.visibility_timeout == 15
+    assert orders.dead_letter == Ref(logical_id="Dlq") and orders.max_receive_count == 5
+    assert dlq.is_dead_letter_queue
+    worker = topo.functions["Worker"]
+    assert worker.physical_id == "orders-worker"
+    assert worker.arn is not None and worker.arn.endswith(":function:orders-worker")
+    assert worker.timeout == 10
+    mapping = topo.mappings["Mapping"]
+    assert mapping.physical_id and mapping.source == Ref(logical_id="Orders")
+    assert topo.function_of(mapping.function) is worker
+
+
+def test_from_stack_missing_stack_is_bad_input(aws_env: dict[str, str]) -> None:
+    with pytest.raises(TemplateError, match="'nope'"):
+        from_stack("nope", aws_env)
