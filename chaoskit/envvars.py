@@ -17,6 +17,7 @@ __all__ = [
     "LEDGER_FLUSH",
     "LEDGER_TABLE",
     "LIVE_AWS",
+    "MIRROR_KEY_FILE",
     "ORIGINAL_EXEC_WRAPPER",
     "ORIGINAL_HANDLER",
     "RUN_ID",
@@ -65,6 +66,9 @@ TARGET = "CHAOSKIT_TARGET"
 HOME = "CHAOSKIT_HOME"
 #: Directory for caches kept outside the repository (default ``~/.cache/chaoskit``).
 CACHE_DIR = "CHAOSKIT_CACHE_DIR"
+#: File holding the key that signs and authenticates the journal mirror
+#: (default ``<CHAOSKIT_HOME>/mirror.key``).
+MIRROR_KEY_FILE = "CHAOSKIT_MIRROR_KEY_FILE"
 #: Port of the sandbox gateway (default 4566).
 SANDBOX_PORT = "CHAOSKIT_SANDBOX_PORT"
 #: Python 3.13 interpreter used to run the sandbox.

@@ -10,11 +10,19 @@ restored (run it again once the cause is fixed: restores are idempotent).
 import click
 
 from chaoskit.aws import TARGETS
-from chaoskit.errors import BadInput, RollbackFailed
+from chaoskit.errors import BadInput, RollbackFailed, SafetyAbort
 from chaoskit.undo import changes, mirror, pending_runs, rollback_run
 from chaoskit.undo.store import unrestored
 
 __all__ = ["command"]
+
+
+def _refused(refused: list[str]) -> None:
+    if refused:
+        raise SafetyAbort(
+            f"refused {len(refused)} change(s) mirrored on the target (listed above): "
+            "they are not authenticated or not allowed, and nothing was restored from them"
+        )
 
 
 @click.command("rollback")
@@ -53,12 +61,17 @@ def command(
     )
     override = {k: v for k, v in pairs if v}
     configuration = {"chaoskit_target_override": override} if override else None
+    refused: list[str] = []
     if from_target:
-        for run_id, count in sorted(mirror.pull(override).items()):
+        copied, refused = mirror.pull_checked(override)
+        for run_id, count in sorted(copied.items()):
             click.echo(f"copied {count} change(s) of run {run_id} from the target")
+        for line in refused:
+            click.echo(f"REFUSED mirrored change {line}", err=True)
     if run_ids and all_runs:
         raise BadInput("give --run-id or --all, not both")
     if not run_ids and not all_runs:
+        _refused(refused)
         pending = pending_runs()
         if not pending:
             click.echo("nothing to restore: every recorded change is restored")
@@ -89,6 +102,7 @@ def command(
                     f"{row.get('error')}",
                     err=True,
                 )
+    _refused(refused)
     if failed:
         raise RollbackFailed(
             f"{failed} change(s) could not be restored; fix the cause and run "

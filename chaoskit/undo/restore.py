@@ -7,14 +7,12 @@ called with the target recorded with the change, so ``chaoskit rollback``
 needs no configuration to find the resource again.
 """
 
-import importlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from chaoskit.errors import BadInput
-from chaoskit.undo import lock, mirror, store
+from chaoskit.undo import lock, mirror, registry, store
 from chaoskit.undo.settings import TARGET_KEYS
 from chaoskit.undo.target import ACCOUNT_KEY, verify_target
 
@@ -28,27 +26,16 @@ __all__ = [
 
 logger = logging.getLogger("chaoskit")
 
-Restorer = Callable[[dict[str, Any], dict[str, Any]], None]
+Restorer = registry.Restorer
 
 
-def resolve_restorer(spec: str) -> Restorer:
-    """Import the restorer named ``"package.module:function"``.
+def resolve_restorer(spec: str, builtin_only: bool = False) -> Restorer:
+    """Return the restorer named ``"package.module:function"`` (see :mod:`.registry`).
 
     Raises:
-        BadInput: the name is malformed, or the module or function is missing.
+        BadInput: the name is malformed, not allowed, or the function is missing.
     """
-    module_name, sep, func_name = str(spec).partition(":")
-    if not sep or not module_name or not func_name:
-        raise BadInput(f"invalid restorer '{spec}': expected 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise BadInput(f"could not import module '{module_name}' of restorer '{spec}'") from err
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise BadInput(f"module '{module_name}' has no function '{func_name}' (restorer '{spec}')")
-    restorer: Restorer = func
-    return restorer
+    return registry.resolve_restorer(spec, builtin_only=builtin_only)
 
 
 def _where(change: Mapping[str, Any], configuration: Mapping[str, Any] | None) -> dict:
@@ -90,7 +77,11 @@ def restore_change(
         "resource": change.get("resource"),
     }
     try:
-        restorer = resolve_restorer(str(change.get("restorer")))
+        # A change read from the target is data: only built-in restorers, schema-checked.
+        from_target = change.get("source") == "target"
+        restorer = resolve_restorer(str(change.get("restorer")), builtin_only=from_target)
+        if from_target:
+            registry.check_snapshot(str(change.get("restorer")), change.get("snapshot"))
         config = _config_for(change, configuration)
         verify_target(_where(change, configuration), config)
         restorer(dict(change.get("snapshot") or {}), config)

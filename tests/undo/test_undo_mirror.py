@@ -50,11 +50,29 @@ def test_off_by_default(config: dict[str, Any]) -> None:
 
 
 def test_a_lost_journal_is_rolled_back_from_the_target(
-    config: dict[str, Any], undo_home: Path, file_state: Path, capsys: pytest.CaptureFixture
+    config: dict[str, Any], undo_home: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    change(config, "k")
-    change(config, "j")
-    shutil.rmtree(undo_home / "journal")  # the machine that ran it is gone
+    import io
+    import zipfile
+
+    from chaoskit.faults.kill_switch import set_reserved_concurrency
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    return event\n")
+    role = aws.client("iam", config).create_role(RoleName="m", AssumeRolePolicyDocument="{}")
+    lam = aws.client("lambda", config)
+    for name in ("orders-a", "orders-b"):
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role["Role"]["Arn"],
+            Handler="app.handler",
+            Code={"ZipFile": buf.getvalue()},
+        )
+    lam.put_function_concurrency(FunctionName="orders-a", ReservedConcurrentExecutions=7)
+    set_reserved_concurrency(["orders-a", "orders-b"], concurrency=0, configuration=config)
+    shutil.rmtree(undo_home / "journal")  # the machine that ran it is gone; its key is kept
     assert pending_runs() == []
     argv = ["rollback", "--all", "--from-target", "--target", "localstack"]
     argv += ["--endpoint-url", config["chaoskit_endpoint_url"]]
@@ -64,8 +82,13 @@ def test_a_lost_journal_is_rolled_back_from_the_target(
         assert exc.code == 0
     out = capsys.readouterr().out
     assert "copied 2 change(s) of run run-m from the target" in out
-    assert "restored set_value on j (run run-m)" in out
-    assert file_state.read_text() == '{"k": 7, "j": 7}'
+    assert "restored set_reserved_concurrency on orders-b (run run-m)" in out
+    assert (
+        lam.get_function_concurrency(FunctionName="orders-a")["ReservedConcurrentExecutions"] == 7
+    )
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(
+        FunctionName="orders-b"
+    )
     assert params(config) == {}
     assert mirror.pull(config) == {}  # nothing left on the target
 
