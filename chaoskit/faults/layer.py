@@ -24,6 +24,7 @@ from chaoskit import aws, envvars
 from chaoskit.errors import BadInput, ChaosKitError, RollbackFailed
 from chaoskit.faults import lambda_config as lc
 from chaoskit.faults.inject import FaultRefused
+from chaoskit.layer import runtimes
 from chaoskit.ledger import store
 from chaoskit.ledger.records import table_name
 from chaoskit.run_context import current_run_id
@@ -44,7 +45,6 @@ EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 DEFAULT_LAYER_NAME = "chaoskit"
 MAX_LAYERS = 5
 ENABLE_ACTION = "enable_chaoskit_layer"
-_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13")
 
 
 class LayerRefused(BadInput, ActivityFailed):
@@ -113,7 +113,7 @@ def _published_layer(configuration: Mapping[str, Any] | None) -> str:
     layer_name = str((configuration or {}).get("chaoskit_layer_name") or DEFAULT_LAYER_NAME)
     with tempfile.TemporaryDirectory(prefix="chaoskit-layer-") as tmp:
         path = build_layer_zip(Path(tmp) / "chaoskit-layer.zip")
-        return lc.ensure_layer_version(path, layer_name, configuration, _RUNTIMES)
+        return lc.ensure_layer_version(path, layer_name, configuration, runtimes.SUPPORTED_RUNTIMES)
 
 
 def _merge_layer(layers: list[str], arn: str, function_name: str) -> tuple[list[str], dict]:
@@ -133,18 +133,11 @@ def _merge_layer(layers: list[str], arn: str, function_name: str) -> tuple[list[
 
 
 def _check_runtime(name: str, config: Mapping[str, Any]) -> None:
-    # The wrapper swaps the handler for chaoskit's Python one: on any other runtime
-    # that would break the function, and images ignore layers altogether.
-    if config.get("PackageType", "Zip") != "Zip":
-        raise LayerRefused(
-            f"function '{name}' is a container image, which cannot use layers: "
-            "vendor chaoskit into the image instead (chaoskit.layer.build.vendor_into)"
-        )
-    runtime = str(config.get("Runtime") or "")
-    if not runtime.startswith("python3"):
-        raise LayerRefused(
-            f"function '{name}' runs on '{runtime}': the chaoskit layer needs a python3.x runtime"
-        )
+    # The wrapper swaps the handler for chaoskit's own: on a runtime the layer does
+    # not support that breaks every invocation, and images ignore layers altogether.
+    reason = runtimes.refusal(name, config)
+    if reason:
+        raise LayerRefused(reason)
 
 
 def _warn_about(given: str, name: str, config: Mapping[str, Any]) -> None:

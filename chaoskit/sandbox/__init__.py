@@ -104,6 +104,10 @@ def ensure_up(
         python = find_sandbox_python()
         install.ensure_venv(python, install.python_version_of(python), paths.venv, say)
         install.sync_plugin(paths.venv)
+        try:
+            install.ensure_legacy_runtime_libs(paths.venv, say)
+        except SandboxError as err:  # only python3.9 functions need them
+            say(f"warning: python3.9 functions will be refused: {err}")
         say(f"starting LocalStack on {endpoint}")
         started = time.monotonic()
         env = server.localstack_env(paths, opts, interpreters_json())

@@ -28,6 +28,7 @@ __all__ = [
     "CONSTRAINTS",
     "PLUGIN_DIST",
     "REQUIREMENTS",
+    "ensure_legacy_runtime_libs",
     "ensure_venv",
     "pin_key",
     "site_packages",
@@ -78,6 +79,11 @@ ENTRY_POINTS = {
 #: Packages Lambda's Python runtime provides; linked for the function processes.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six.py", "urllib3")
 RUNTIME_LIBS = "chaoskit-lambda-runtime"
+#: Functions on Python 3.9 get urllib3 1.26 ahead of the libraries above, as Lambda's
+#: python3.9 runtime does: botocore asks for urllib3 < 1.27 there, and urllib3 2.x
+#: (what LocalStack needs) does not import on 3.9.
+LEGACY_RUNTIME_LIBS = "chaoskit-lambda-runtime-py39"
+LEGACY_RUNTIME_PACKAGES = ("urllib3==1.26.20",)
 STAMP = ".chaoskit-stamp"
 INSTALL_TIMEOUT = 30 * 60
 
@@ -165,6 +171,32 @@ def ensure_venv(
     shutil.rmtree(venv, ignore_errors=True)
     staging.rename(venv)
     say(f"installed in {time.monotonic() - started:.0f} s")
+    return True
+
+
+def ensure_legacy_runtime_libs(venv: Path, progress: Progress | None = None) -> bool:
+    """Install, once, the libraries Python 3.9 functions need beside the runtime's own.
+
+    Returns:
+        ``True`` if it installed, ``False`` if they were already there.
+
+    Raises:
+        SandboxError: pip could not install them (the sandbox then refuses
+            python3.9 functions at create time, naming this folder).
+    """
+    target = venv / LEGACY_RUNTIME_LIBS
+    stamp = target / STAMP
+    key = " ".join(LEGACY_RUNTIME_PACKAGES)
+    if stamp.exists() and stamp.read_text().strip() == key:
+        return False
+    (progress or _noop)("installing the libraries python3.9 functions need (one time)")
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    args = ["--no-deps", "--only-binary", ":all:", "--target", str(staging)]
+    _run_pip(venv_python(venv), [*args, *LEGACY_RUNTIME_PACKAGES], _noop)
+    (staging / STAMP).write_text(key + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
     return True
 
 

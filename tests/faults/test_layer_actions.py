@@ -517,3 +517,36 @@ def test_restore_keeps_what_someone_else_changed_during_the_run(cfg: dict[str, A
     after = lc.get_configuration(FUNCTION, cfg)
     assert lc.layer_arns(after) == [l1, l3]
     assert lc.environment_of(after) == {"A": "1", "C": "3"}
+
+
+@pytest.mark.parametrize(
+    ("runtime", "expected"),
+    [
+        ("python3.9", r"'python3\.9'.*supports python3\.10.*set the function's Runtime"),
+        ("python3.8", r"'python3\.8'.*python3\.10 or newer"),
+        ("java21", r"'java21'.*not java.*set_reserved_concurrency"),
+        ("dotnet8", r"'dotnet8'.*not dotnet"),
+        ("ruby3.3", r"'ruby3\.3'.*not ruby"),
+        ("provided.al2023", r"'provided\.al2023'.*not provided\.al"),
+    ],
+)
+def test_a_runtime_the_layer_does_not_support_is_refused_before_any_change(
+    cfg: dict[str, Any], runtime: str, expected: str
+) -> None:
+    ck = _publish(cfg, "chaoskit")
+    role = aws.client("iam", cfg).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
+    aws.client("lambda", cfg).create_function(
+        FunctionName="old-fn",
+        Runtime=runtime,
+        Role=role["Role"]["Arn"],
+        Handler="app.handler",
+        Code={"ZipFile": _zip()},
+        Environment={"Variables": {"A": "1"}},
+    )
+    before = lc.get_configuration("old-fn", cfg)
+    with pytest.raises(layer.LayerRefused, match=expected):
+        layer.enable_chaoskit_layer("old-fn", layer_arn=ck, configuration=cfg)
+    after = lc.get_configuration("old-fn", cfg)
+    assert lc.layer_arns(after) == [] and lc.environment_of(after) == {"A": "1"}
+    assert after.get("RevisionId") == before.get("RevisionId")
+    assert changes("run-layer-1") == []  # nothing journalled either

@@ -252,3 +252,25 @@ def test_runtimes_map_to_local_interpreters_or_fall_back_with_a_warning(monkeypa
     assert warning is not None and "no local Python 3.99" in warning
     with pytest.raises(RuntimeError, match=r"runtime .nodejs20\.x. is not supported"):
         layout.interpreter_for("nodejs20.x")
+
+
+def test_python_3_9_gets_the_legacy_libraries_first_and_older_pythons_are_refused(
+    monkeypatch, tmp_path
+):
+    libs = tmp_path / "chaoskit-lambda-runtime"
+    assert layout.runtime_libs("python3.12", libs) == [libs]
+    assert layout.runtime_libs("python3.9", libs) == [
+        tmp_path / "chaoskit-lambda-runtime-py39",
+        libs,
+    ]
+    with pytest.raises(RuntimeError, match=r"'python3\.8' is not supported.*python3\.10"):
+        layout.interpreter_for("python3.8")
+    # Without the legacy folder in the sandbox venv, 3.9 is refused, naming the folder.
+    monkeypatch.setattr(layout.sys, "prefix", str(tmp_path))
+    with pytest.raises(
+        RuntimeError, match=r"'python3\.9' cannot run.*chaoskit-lambda-runtime-py39"
+    ):
+        layout.interpreter_for("python3.9")
+    (tmp_path / "chaoskit-lambda-runtime-py39" / "urllib3").mkdir(parents=True)
+    monkeypatch.setenv("CHAOSKIT_SANDBOX_INTERPRETERS", json.dumps({"3.9": sys.executable}))
+    assert layout.interpreter_for("python3.9") == (sys.executable, None)

@@ -1,7 +1,8 @@
 """The runtime interface loop of one sandbox Lambda execution environment.
 
 Runs in the function's interpreter (Python 3.9+), standard library only, as
-``python -S -u bootstrap.py PORT OPT_DIR RUNTIME_LIBS PARENT_PID``, possibly
+``python -S -u bootstrap.py PORT OPT_DIR RUNTIME_LIBS PARENT_PID`` (``RUNTIME_LIBS``
+one folder or several joined by ``os.pathsep``), possibly
 behind an ``AWS_LAMBDA_EXEC_WRAPPER`` that exec's it. It speaks LocalStack's
 runtime-init protocol: it serves ``POST /invoke`` on 127.0.0.1:PORT and calls
 back ``LOCALSTACK_RUNTIME_ENDPOINT`` (``/status/<id>/ready`` once, then
@@ -371,7 +372,9 @@ def main(argv: list[str]) -> None:
     task = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
     sys.path[:0] = [task, f"{opt}/python/lib/{version}/site-packages", f"{opt}/python"]
-    sys.path.append(libs)  # boto3, as Lambda's runtime provides it (after the function's own)
+    # boto3, as Lambda's runtime provides it (after the function's own); several
+    # folders, first wins, for runtimes that need older libraries (python3.9).
+    sys.path.extend(p for p in libs.split(os.pathsep) if p)
     os.chdir(task)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     _install_logging()

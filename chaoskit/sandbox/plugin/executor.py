@@ -174,7 +174,8 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         )
         env = {k: str(v) for k, v in env.items()}
         command = [python, "-S", "-u", str(BOOTSTRAP), str(self.port), str(opt)]
-        command += [str(RUNTIME_LIBS), str(os.getpid())]
+        libs = layout.runtime_libs(version.config.runtime, RUNTIME_LIBS)
+        command += [os.pathsep.join(str(p) for p in libs), str(os.getpid())]
         wrapper = env.get("AWS_LAMBDA_EXEC_WRAPPER")
         if wrapper:
             if not Path(wrapper).is_file():

@@ -83,6 +83,52 @@ def code_dir(function_version: Any) -> Path:
     return Path(code.get_unzipped_code_location())
 
 
+#: The oldest Python the AWS SDK given to functions (boto3 1.42) imports on.
+OLDEST_PYTHON = (3, 9)
+#: Python versions that need the legacy libraries (urllib3 1.26) ahead of the others.
+LEGACY_BELOW = (3, 10)
+
+
+def _python_tuple(version: str) -> tuple[int, ...] | None:
+    parts = version.split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return None
+    return (int(parts[0]), int(parts[1]))
+
+
+def runtime_libs(runtime: str | None, libs: Path) -> list[Path]:
+    """Return the folders of AWS-provided libraries for a runtime, first wins.
+
+    ``libs`` is the runtime libraries folder (boto3, botocore, urllib3 2.x);
+    Python 3.9 gets ``libs``'s ``-py39`` sibling (urllib3 1.26) ahead of it.
+    """
+    found = _python_tuple((runtime or "")[len("python") :])
+    if found is not None and found < LEGACY_BELOW:
+        return [libs.with_name(libs.name + "-py39"), libs]
+    return [libs]
+
+
+def _unsupported_python(runtime: str, version: str) -> str | None:
+    found = _python_tuple(version)
+    if found is None:
+        return None
+    if found < OLDEST_PYTHON:
+        return (
+            f"runtime '{runtime}' is not supported by the chaoskit sandbox: the AWS SDK it "
+            "gives functions (boto3 1.42) needs Python 3.9 or newer, and AWS no longer "
+            "creates functions on it either: set the function's Runtime to python3.10 or newer"
+        )
+    if found < LEGACY_BELOW:
+        legacy = Path(sys.prefix) / "chaoskit-lambda-runtime-py39"
+        if not (legacy / "urllib3").is_dir():
+            return (
+                f"runtime '{runtime}' cannot run in this sandbox: the urllib3 1.26 it needs "
+                f"is missing from '{legacy}' (its install failed when the sandbox started; "
+                "see 'chaoskit sandbox up'): set the function's Runtime to python3.10 or newer"
+            )
+    return None
+
+
 def interpreter_for(runtime: str | None) -> tuple[str, str | None]:
     """Return the interpreter for a ``pythonX.Y`` runtime and a warning if it is a fallback.
 
@@ -95,6 +141,9 @@ def interpreter_for(runtime: str | None) -> tuple[str, str | None]:
             "only python3.x functions run locally"
         )
     version = runtime[len("python") :]
+    refusal = _unsupported_python(runtime, version)
+    if refusal:
+        raise RuntimeError(refusal)
     try:
         known = json.loads(os.environ.get("CHAOSKIT_SANDBOX_INTERPRETERS") or "{}")
     except ValueError:
