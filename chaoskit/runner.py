@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from chaoskit.ledger.trace import new_run_id
 from chaoskit.report.enrich import enrich_journal, uses_chaoskit_activities, uses_ledger
 from chaoskit.report.model import ExperimentView, view_journal
 from chaoskit.run_context import set_run_id
+from chaoskit.stack_refs import format_resolutions, resolve_experiment, stack_name_of
 
 __all__ = [
     "CONTROL",
@@ -238,6 +239,7 @@ def run_experiment_file(
     journal_path: str | os.PathLike[str] | None = None,
     event_handlers: Sequence[RunEventHandler] = (),
     read_records: Any = None,
+    say: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run one experiment file and write its journal.
 
@@ -251,6 +253,8 @@ def run_experiment_file(
         event_handlers: chaoslib run event handlers (progress displays).
         read_records: ``(run_id, configuration) -> [Record]``; default reads
             the ledger table of the target.
+        say: where to print the stack references resolved before the run
+            (``stack:LogicalId``, ``output:Key``; see :mod:`chaoskit.stack_refs`).
 
     Raises:
         BadInput: the file or the target is invalid; nothing has run.
@@ -262,6 +266,10 @@ def run_experiment_file(
     resolved = resolve_target(config)  # raises BadInput before anything runs
     if uses_chaoskit_activities(prepared):
         _check_reachable(resolved)
+    # Once per run, before anything runs: a reference the stack cannot answer is bad input.
+    references = resolve_experiment(prepared, prepared["configuration"], settings=config)
+    if references and say is not None:
+        say(format_resolutions(str(stack_name_of(config)), references))
     try:
         control_loaded = importlib.util.find_spec(CONTROL["provider"]["module"]) is not None
     except ModuleNotFoundError:  # a parent package is missing
@@ -282,6 +290,15 @@ def run_experiment_file(
         read_records=read_records,
         with_ledger=uses_ledger(prepared, config),
     )
+    if references:
+        ext = journal.setdefault("chaoskit", {})
+        ext["stack"] = {
+            "name": stack_name_of(config),
+            "resolved": [
+                {"reference": r.reference, "value": r.value, "type": r.resource_type}
+                for r in references
+            ],
+        }
     out = Path(journal_path) if journal_path else journal_dir() / f"{run_id}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(journal, indent=2, default=str), encoding="utf-8")

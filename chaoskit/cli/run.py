@@ -39,6 +39,7 @@ def command(
         endpoint_url=endpoint_url,
         variables=parse_vars(variables),
         journal_path=journal,
+        say=lambda line: click.echo(line, err=True),
     )
     click.echo(result.summary())
     raise click.exceptions.Exit(result.exit_code)

@@ -45,6 +45,7 @@ from chaoslib.types import Activity, Configuration, Experiment, Journal, Secrets
 
 from chaoskit.errors import ChaosKitError, SafetyAbort
 from chaoskit.run_context import current_run_id, set_run_id
+from chaoskit.stack_refs import resolve_experiment
 from chaoskit.undo import store
 from chaoskit.undo.alarms import DEFAULT_INTERVAL, AlarmWatcher, alarm_names
 from chaoskit.undo.restore import rollback_run
@@ -144,10 +145,11 @@ def before_experiment_control(
     secrets: Secrets = None,
     **kwargs: Any,
 ) -> None:
-    """Refuse to start while a stop alarm is in ALARM or missing; then start polling."""
+    """Resolve stack references; refuse to start while a stop alarm is in ALARM or missing."""
     run = _run
     if run is not None and run.refusal:
         raise InterruptExecution(run.refusal)
+    _resolve_references(context, configuration)
     if run is None or run.watcher is None:
         return
     watcher = run.watcher
@@ -164,6 +166,18 @@ def before_experiment_control(
         watcher.tripped = name
         raise InterruptExecution(f"stop alarm '{name}' is in ALARM: the run does not start")
     watcher.start()
+
+
+def _resolve_references(experiment: Experiment, configuration: Configuration) -> None:
+    # Under plain `chaos run` this is where `stack:` and `output:` references are
+    # resolved, once, before the first activity (`chaoskit run` did it already).
+    if not isinstance(experiment, dict):
+        return
+    config = configuration if isinstance(configuration, dict) else None
+    try:
+        resolve_experiment(experiment, config)
+    except ChaosKitError as err:
+        raise InterruptExecution(f"stack references: {err}") from err
 
 
 def before_activity_control(
