@@ -74,6 +74,7 @@ ENTRY_POINTS = {
         "chaoskit_patch_events_target_dlq": (
             f"{PLUGIN_DIST}.events_dlq:chaoskit_patch_events_target_dlq"
         ),
+        "chaoskit_bind_loopback": f"{PLUGIN_DIST}.loopback:chaoskit_bind_loopback",
     },
 }
 #: Packages Lambda's Python runtime provides; linked for the function processes.
