@@ -113,6 +113,8 @@ def _retry_config(cfg: Mapping[str, Any]) -> Config:
             "total_max_attempts": int(cfg.get("chaoskit_max_attempts", 5)),
         },
         connect_timeout=float(cfg.get("chaoskit_connect_timeout", 5)),
+        # Parallel reads of the ledger and parallel sends of the load action.
+        max_pool_connections=int(cfg.get("chaoskit_max_pool_connections", 32)),
         # Sync Lambda invokes can legitimately last up to the function timeout.
         read_timeout=float(cfg.get("chaoskit_read_timeout", 120)),
     )

@@ -89,6 +89,8 @@ class FaultConfig(NamedTuple):
     expires_at: float
     faults: tuple[Fault, ...]
     run_id: str | None = None
+    #: The run's seed: rate rolls become a function of (seed, fault, event).
+    seed: str | None = None
 
     def is_expired(self, now: float) -> bool:
         """Tell whether the dead-man switch has tripped at epoch ``now``."""
@@ -253,4 +255,7 @@ def parse_config(document: str | bytes | Mapping[str, Any]) -> FaultConfig:
     if not isinstance(faults, list):
         raise ConfigError(f"'faults' must be a list, got {type(faults).__name__}")
     parsed = tuple(_fault(i, f) for i, f in enumerate(faults))
-    return FaultConfig(version, expires_at, parsed, run_id)
+    seed = raw.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, str | int)):
+        raise ConfigError(f"'seed' must be a string or an integer, got {seed!r}")
+    return FaultConfig(version, expires_at, parsed, run_id, None if seed is None else str(seed))

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["fault", "set_sink", "sink", "warning"]
+__all__ = ["fault", "fired", "set_sink", "sink", "warning"]
 
 
 def _stdout(line: str) -> None:
@@ -18,6 +18,9 @@ def _stdout(line: str) -> None:
 
 
 sink: Callable[[str], None] = _stdout
+#: While an invocation runs, the faults that fired in it, as ``(kind, rate)``;
+#: ``None`` outside an invocation. The runtime turns them into ledger records.
+fired: list[tuple[str, float]] | None = None
 
 
 def set_sink(new_sink: Callable[[str], None] | None) -> Callable[[str], None]:
@@ -45,6 +48,8 @@ def fault(kind: str, version: str, roll: float, rate: float, **detail: Any) -> N
         "version": version,
     }
     record.update(roll=round(roll, 6), rate=rate, at=round(time.time(), 3), **detail)
+    if fired is not None:
+        fired.append((kind, rate))
     _emit(record)
 
 

@@ -11,10 +11,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from chaoskit import envvars
-from chaoskit.layer import events, extension, log, tracing, writer
+from chaoskit.layer import events, extension, log, rolls, tracing, writer
 from chaoskit.layer.config import Fault, FaultConfig
 from chaoskit.layer.exceptions import ChaosKitInjectedTimeout, injected_exception_type
 from chaoskit.layer.loader import ConfigLoader
+from chaoskit.ledger.records import FAULT, FAULT_PREFIX, Record
 
 if TYPE_CHECKING:
     import random
@@ -32,7 +33,9 @@ Handler = Callable[[Any, Any], Any]
 class Plan:
     """What one invocation will do: the faults that fired, the downstream faults to arm."""
 
-    __slots__ = ("config", "detail", "downstream", "fired", "ping", "source", "traced")
+    __slots__ = (
+        "config", "detail", "downstream", "fired", "key", "ping", "rng", "source", "traced",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.config: FaultConfig | None = None
@@ -42,6 +45,8 @@ class Plan:
         self.downstream: list[Fault] = []
         self.traced: list[tracing.Traced] = []
         self.detail: dict[str, Any] = {}
+        self.key = ""  # what seeded rolls are keyed on
+        self.rng: random.Random | None = None  # seeded runs: this invocation's draws
 
 
 def _function_name(context: Any, environ: Mapping[str, str]) -> str:
@@ -124,13 +129,22 @@ class Layer:
             }
         if config is None:
             return plan
+        seed = config.seed
+        if seed is not None:
+            ids = [t.trace.event_id for t in plan.traced]
+            plan.key = rolls.invocation_key(event, ids, getattr(context, "aws_request_id", None))
         for fault in config.faults:
             if not events.matches(fault.match, event, plan.source, qualifier):
                 continue
+            if seed is not None and plan.rng is None:
+                plan.rng = rolls.seeded_random(seed, plan.key)
             if fault.kind in _DOWNSTREAM:
                 plan.downstream.append(fault)
                 continue
-            roll = self.rng.random()
+            if seed is None:
+                roll = self.rng.random()
+            else:
+                roll = rolls.roll(seed, fault.position, fault.kind, plan.key)
             if roll < fault.rate:
                 plan.fired.append((fault, roll))
         plan.fired.sort(key=lambda pair: _IN_FUNCTION.index(pair[0].kind))
@@ -162,6 +176,21 @@ class Layer:
             return handler(event, context)
         if plan.ping:
             return self.pong(plan)
+        watching = bool(plan.fired or plan.downstream)
+        if watching:
+            log.fired = []
+        try:
+            return self._invoke(plan, handler, event, context)
+        finally:
+            recorded = False
+            if watching:
+                fired, log.fired = log.fired or [], None
+                recorded = self._record_faults(plan, context, fired)
+            if (plan.traced or recorded) and not extension.active():
+                # No post-response phase: write before returning.
+                self.ledger.flush(max(0.5, min(_remaining_s(context), 5.0) - 0.05))
+
+    def _invoke(self, plan: Plan, handler: Handler, event: Any, context: Any) -> Any:
         if not plan.traced:
             return self._run(plan, handler, event, context)[0]
         remaining = _remaining_s(context)
@@ -170,16 +199,12 @@ class Layer:
             hold=min(writer.HOLD, remaining / 4),
         )
         try:
-            try:
-                result, injected = self._run(plan, handler, event, context)
-            except BaseException as err:
-                self._record(plan, event, None, err)
-                raise
-            self._record(plan, event, result, injected)
-            return result
-        finally:
-            if not extension.active():  # no post-response phase: write before returning
-                self.ledger.flush(max(0.5, min(_remaining_s(context), 5.0) - 0.05))
+            result, injected = self._run(plan, handler, event, context)
+        except BaseException as err:
+            self._record(plan, event, None, err)
+            raise
+        self._record(plan, event, result, injected)
+        return result
 
     def pong(self, plan: Plan) -> dict[str, Any]:
         """Answer a ``{"chaoskit_ping": true}`` event without running the handler."""
@@ -190,6 +215,45 @@ class Layer:
             "version": config.version if config else None,
             "faults": len(config.faults) if config else 0,
         }
+
+    def _record_faults(self, plan: Plan, context: Any, fired: list[tuple[str, float]]) -> bool:
+        """Put one ``fault`` record per fault that fired in this invocation on the ledger.
+
+        Returns:
+            True when records were queued.
+        """
+        if not fired:
+            return False
+        try:
+            config = plan.config
+            run_id = (config.run_id if config else None) or (
+                plan.traced[0].trace.run_id if plan.traced else None
+            )
+            if not run_id:
+                return False  # no run to count it in
+            candidates = [f for f, _ in plan.fired] + plan.downstream
+            request = getattr(context, "aws_request_id", None) or os.urandom(8).hex()
+            ids = [t.trace.event_id for t in plan.traced]
+            now = time.time()
+            records = []
+            for index, (kind, rate) in enumerate(fired):
+                fault = next((f for f in candidates if f.kind == kind and f.rate == rate), None)
+                position = fault.position if fault is not None else -1
+                detail = {
+                    "fault": position,
+                    "kind": kind,
+                    "function": _function_name(context, self.environ),
+                    "request_id": request,
+                    "event_ids": ids,
+                    "version": config.version if config else "",
+                }
+                event_id = f"{FAULT_PREFIX}{request}#{index}"
+                records.append(Record(run_id, event_id, FAULT, now, plan.source, detail))
+            self.ledger.submit(records, hold=writer.HOLD)
+        except Exception as err:  # recording never changes the outcome
+            log.warning(f"could not record fired faults: {err!r}")
+            return False
+        return True
 
     def _record(self, plan: Plan, event: Any, result: Any, error: BaseException | None) -> None:
         if not plan.traced:
@@ -206,7 +270,7 @@ class Layer:
     ) -> tuple[Any, BaseException | None]:
         version = plan.config.version if plan.config else ""
         for fault, roll in plan.fired:
-            response = self._apply(fault, roll, version, context)
+            response = self._apply(fault, roll, version, context, plan.rng)
             if response is not None:
                 return response, InjectedStatus(response["statusCode"])
         disarm = self._arm(plan, version)
@@ -219,14 +283,18 @@ class Layer:
                 except Exception as err:
                     log.warning(f"could not disarm downstream faults: {err!r}")
 
-    def _apply(self, fault: Fault, roll: float, version: str, context: Any) -> Any:
+    def _apply(
+        self, fault: Fault, roll: float, version: str, context: Any,
+        plan_rng: "random.Random | None" = None,
+    ) -> Any:  # fmt: skip
         params = fault.params
         if fault.kind == "latency":
             try:
                 if "ms" in params:
                     ms = float(params["ms"])
                 else:
-                    ms = self.rng.uniform(float(params["min_ms"]), float(params["max_ms"]))
+                    rng = plan_rng or self.rng
+                    ms = rng.uniform(float(params["min_ms"]), float(params["max_ms"]))
             except Exception as err:
                 log.warning(f"latency fault skipped: {err!r}")
                 return None
@@ -282,11 +350,11 @@ class Layer:
             if sdk:
                 from chaoskit.layer import sdk as sdk_faults
 
-                undo.append(sdk_faults.arm(sdk, version, self.rng, self.sleep))
+                undo.append(sdk_faults.arm(sdk, version, plan.rng or self.rng, self.sleep))
             if http:
                 from chaoskit.layer import outbound
 
-                undo.append(outbound.arm(http, version, self.rng, self.sleep))
+                undo.append(outbound.arm(http, version, plan.rng or self.rng, self.sleep))
         except Exception as err:  # fail open
             log.warning(f"could not arm downstream faults: {err!r}")
             for step in undo:

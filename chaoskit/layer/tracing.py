@@ -1,10 +1,14 @@
 """Ledger records from inside the function: attempts, outcomes and acks (contracts 2 and 3).
 
 :func:`attempts` and :func:`outcomes` build the records of one invocation;
+each carries the function (the stage) and, for queue and stream records, the
+ARN of the queue, topic or stream it came from (``detail["queue"]``).
 :class:`chaoskit.layer.writer.LedgerWriter` queues them and calls
 :func:`write_records`, one ``BatchWriteItem`` of at most 25 items (DynamoDB's
-limit) per call. A failed write is swallowed with one warning line: tracing
-must never change the function's outcome.
+limit) per call. A write that fails (an error, a throttle, unprocessed items)
+never changes the function's outcome, and never drops a record: the records
+it could not write go to the function's log as one structured line
+(:func:`chaoskit.ledger.records.to_log_line`), which the reconciler collects.
 """
 
 import time
@@ -19,23 +23,46 @@ from chaoskit.ledger.records import (
     Record,
     make_item,
     table_name,
+    to_log_line,
 )
 from chaoskit.ledger.trace import MARK, Trace, find_traces
 
-__all__ = ["MAX_ITEMS", "Traced", "collect", "outcomes", "write_ack", "write_records"]
+__all__ = [
+    "MAX_ITEMS",
+    "Traced",
+    "collect",
+    "log_records",
+    "outcomes",
+    "write_ack",
+    "write_records",
+]
 
 MAX_ITEMS = 25
 _ALL = "*"  # every item of the batch failed
 
 
 class Traced:
-    """One traced event in this invocation and the batch item that carries it."""
+    """One traced event in this invocation, the batch item that carries it, and its queue."""
 
-    __slots__ = ("item_id", "trace")
+    __slots__ = ("item_id", "queue", "trace")
 
-    def __init__(self, trace: Trace, item_id: str | None) -> None:
+    def __init__(self, trace: Trace, item_id: str | None, queue: str | None = None) -> None:
         self.trace = trace
         self.item_id = item_id
+        self.queue = queue
+
+
+def _origin(record: Any) -> str | None:
+    """Return the ARN of the queue, stream or topic a batch record came from."""
+    if not isinstance(record, dict):
+        return None
+    arn = record.get("eventSourceARN") or record.get("EventSourceArn")
+    if isinstance(arn, str) and arn:
+        return arn
+    subscription = record.get("EventSubscriptionArn")
+    if isinstance(subscription, str) and subscription.count(":") >= 6:
+        return subscription.rsplit(":", 1)[0]  # arn:aws:sns:region:account:topic:subscription
+    return None
 
 
 def _may_carry_trace(event: Any, source: str) -> bool:
@@ -69,12 +96,24 @@ def collect(event: Any, source: str) -> list[Traced]:
     found: list[Traced] = []
     seen: set[tuple[str, str]] = set()
     for record, ident in events.batch_items(event, source):  # one walk per record
+        queue = _origin(record)
         for trace in find_traces(record):
             key = (trace.run_id, trace.event_id)
             if key not in seen:
                 seen.add(key)
-                found.append(Traced(trace, ident))
+                found.append(Traced(trace, ident, queue))
     return found
+
+
+def _detail(item: Traced, detail: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
+    if item.queue is None and not extra:
+        return detail
+    out = dict(detail)
+    if item.queue is not None:
+        out["queue"] = item.queue
+    if extra:
+        out.update(extra)
+    return out
 
 
 def _failed_items(result: Any, event: Any, source: str) -> set[str] | None:
@@ -121,39 +160,67 @@ def outcomes(
         else:
             kind, extra = PROCESSED, {}
         records.append(
-            Record(item.trace.run_id, item.trace.event_id, kind, now, source, {**detail, **extra})
-        )
+            Record(item.trace.run_id, item.trace.event_id, kind, now, source,
+                   _detail(item, detail, extra))
+        )  # fmt: skip
     return records
 
 
 def attempts(traced: list[Traced], source: str, detail: dict[str, Any]) -> list[Record]:
     """Return the ``attempt`` record of each traced event, before the handler."""
     now = time.time()
-    return [Record(t.trace.run_id, t.trace.event_id, ATTEMPT, now, source, detail) for t in traced]
+    return [
+        Record(t.trace.run_id, t.trace.event_id, ATTEMPT, now, source, _detail(t, detail))
+        for t in traced
+    ]
+
+
+def log_records(records: list[Record]) -> None:
+    """Write ``records`` to the function's log as one structured line (the fallback path)."""
+    if not records:
+        return
+    try:
+        log.sink(to_log_line(records))
+    except Exception as err:  # logging never changes the outcome either
+        log.warning(f"could not log {len(records)} ledger record(s): {err!r}")
 
 
 def write_records(records: list[Record]) -> None:
-    """Write up to 25 records in one ``BatchWriteItem``; warn instead of raising."""
+    """Write records in ``BatchWriteItem`` calls of up to 25; never raise.
+
+    Whatever DynamoDB did not take (an error, a throttle, unprocessed items)
+    goes to the function's log through :func:`log_records`, with one warning.
+    """
+    for start in range(0, len(records), MAX_ITEMS):
+        _write_batch(records[start : start + MAX_ITEMS])
+
+
+def _write_batch(records: list[Record]) -> None:
     if not records:
         return
     table = table_name()
     try:
-        if len(records) > MAX_ITEMS:
-            log.warning(
-                f"{len(records)} traced records in one invocation: "
-                f"only the first {MAX_ITEMS} are written to {table!r}"
-            )
-            records = records[:MAX_ITEMS]
+        items = [make_item(r) for r in records]
         out = _aws.call(
             "dynamodb",
             "batch_write_item",
-            RequestItems={table: [{"PutRequest": {"Item": make_item(r)}} for r in records]},
+            RequestItems={table: [{"PutRequest": {"Item": item}} for item in items]},
         )
         unprocessed = out.get("UnprocessedItems", {}).get(table)
         if unprocessed:
-            log.warning(f"ledger table {table!r} left {len(unprocessed)} record(s) unwritten")
+            left = {item["PutRequest"]["Item"]["sk"]["S"] for item in unprocessed}
+            missed = [r for r, item in zip(records, items, strict=True) if item["sk"]["S"] in left]
+            log.warning(
+                f"ledger table {table!r} left {len(unprocessed)} record(s) unwritten: "
+                "they go to the log"
+            )
+            log_records(missed)
     except Exception as err:  # tracing never changes the outcome
-        log.warning(f"could not write to ledger table {table!r}: {type(err).__name__}: {err}")
+        log.warning(
+            f"could not write to ledger table {table!r}: {type(err).__name__}: {err}; "
+            f"{len(records)} record(s) go to the log"
+        )
+        log_records(records)
 
 
 def write_ack(function: str, environment: str, version: str, qualifier: str) -> bool:

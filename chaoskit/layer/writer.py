@@ -47,6 +47,7 @@ class LedgerWriter:
         self._cond = threading.Condition()
         self._pending: list[tuple[float, Record]] = []  # (due, record), in arrival order
         self._writing = 0  # records taken by the thread and not yet written
+        self._batch: list[Record] = []  # those records
         self._flushes = 0  # flush() calls waiting
         self._thread: threading.Thread | None = None
 
@@ -70,7 +71,8 @@ class LedgerWriter:
 
         Returns:
             True when nothing is left to write; False when the time ran out (the
-            records stay queued, and one warning line says how many).
+            records stay queued, one warning line says how many, and the queued
+            records are also written to the log, so they survive a freeze).
         """
         deadline = self._clock() + max(0.0, timeout)
         with self._cond:
@@ -84,8 +86,12 @@ class LedgerWriter:
                     if left <= 0:
                         count = len(self._pending) + self._writing
                         log.warning(
-                            f"{count} ledger record(s) not yet written after {timeout:.3f} s"
+                            f"{count} ledger record(s) not yet written after {timeout:.3f} s: "
+                            "the queued ones go to the log"
                         )
+                        # The environment may be frozen or ended before the thread gets
+                        # to them: the log keeps them (the reconciler drops the copies).
+                        tracing.log_records(self._batch + [r for _, r in self._pending])
                         return False
                     self._cond.wait(left)
                 return True
@@ -113,6 +119,7 @@ class LedgerWriter:
         batch = [record for _, record in self._pending[: tracing.MAX_ITEMS]]
         del self._pending[: tracing.MAX_ITEMS]
         self._writing = len(batch)
+        self._batch = batch
         return batch
 
     def _run(self) -> None:
@@ -132,6 +139,7 @@ class LedgerWriter:
                 sys.setswitchinterval(interval)
             with self._cond:
                 self._writing = 0
+                self._batch = []
                 self._cond.notify_all()
 
 

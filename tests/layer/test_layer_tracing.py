@@ -41,8 +41,9 @@ def test_an_sqs_batch_records_attempts_then_outcomes_honouring_batch_item_failur
     }
     attempt = next(r for r in records if r.kind == "attempt")
     assert attempt.source == "sqs"
+    queue = "arn:aws:sqs:us-east-1:123456789012:orders-queue"
     assert attempt.detail == {"function": "orders-worker", "qualifier": "live",
-                              "request_id": "req-1", "source": "sqs"}  # fmt: skip
+                              "request_id": "req-1", "source": "sqs", "queue": queue}  # fmt: skip
     failed = next(r for r in records if r.kind == "failed")
     assert failed.detail is not None and failed.detail["error"] == "batchItemFailure"
     # A quick handler: its attempts were still held when its outcomes came, so one call.
@@ -55,10 +56,11 @@ def test_a_handler_that_runs_past_the_hold_has_its_attempts_written_while_it_run
     seen: list[list[str]] = []
 
     def slow_handler(event: Any, context: Any) -> str:
-        # Wait (bounded) for the writer thread to put the attempts on record.
+        # Wait (bounded) for the writer thread to put the attempts on record. The run is
+        # read shard by shard, so a read may see one write half done: wait for all three.
         for _ in range(500):
             kinds = sorted(r.kind for r in read_run("run-1", layer_aws))
-            if kinds:
+            if len(kinds) >= 3:
                 break
             threading.Event().wait(0.01)
         seen.append(kinds)
@@ -126,9 +128,14 @@ def test_an_injected_exception_is_recorded_as_failed_with_its_type(
     with pytest.raises(Exception, match="injected"):
         make_layer(env).invoke(Calls(), load_event("direct"), FakeContext())
     records = read_run("run-1", layer_aws)
-    assert sorted(r.kind for r in records) == ["attempt", "failed"]
+    assert sorted(r.kind for r in records) == ["attempt", "failed", "fault"]
     (failed,) = [r for r in records if r.kind == "failed"]
     assert failed.detail is not None and failed.detail["error"] == "OrdersDown"
+    (fault,) = [r for r in records if r.kind == "fault"]
+    assert fault.detail == {
+        "fault": 0, "kind": "exception", "function": "orders-worker", "request_id": "req-1",
+        "event_ids": ["e-direct"], "version": "v-1",
+    }  # fmt: skip
 
 
 def test_a_large_batch_is_written_whole_in_calls_of_at_most_25_items(

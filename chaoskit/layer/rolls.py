@@ -1,0 +1,62 @@
+"""Reproducible rate rolls: a roll is a function of (seed, fault, event), not of chance.
+
+With a ``seed`` in the fault config document, whether fault ``N`` fires on an
+invocation depends only on the seed, the fault's position and kind, and the
+invocation's key: the smallest traced event id it carries (plus SQS's
+delivery count, so a redelivery rolls again), or its request id when it
+carries no traced event. The same seed therefore fires the same faults on the
+same events on any target. Without a seed, rolls come from ``random``.
+
+Limits: a batch's key is its smallest event id, so which events share a batch
+(the poller's choice) decides which faults fire on them; an invocation with no
+delivery count (async retries, stream retries) rolls as its first attempt did.
+
+Standard library only; ``hashlib`` is imported on the first seeded roll.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import random
+
+__all__ = ["invocation_key", "roll", "seeded_random"]
+
+_SCALE = float(1 << 64)
+
+
+def _digest(*parts: object) -> int:
+    import hashlib  # lazy: only seeded runs pay for it
+
+    text = "\x1f".join(str(p) for p in parts).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+def invocation_key(event: Any, event_ids: list[str], request_id: str | None) -> str:
+    """Return the key an invocation's rolls are made on.
+
+    Args:
+        event: the Lambda event (read for SQS's ``ApproximateReceiveCount``).
+        event_ids: the traced event ids the invocation carries.
+        request_id: the invocation's request id (used when nothing is traced).
+    """
+    if not event_ids:
+        return f"request:{request_id or ''}"
+    key = min(event_ids)
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(records, list) and records and isinstance(records[0], dict):
+        count = (records[0].get("attributes") or {}).get("ApproximateReceiveCount")
+        if isinstance(count, str | int) and str(count) not in ("", "1"):
+            key = f"{key}#{count}"
+    return key
+
+
+def roll(seed: str, position: int, kind: str, key: str) -> float:
+    """Return the roll in [0, 1) of fault ``position`` (``kind``) on ``key`` under ``seed``."""
+    return _digest(seed, position, kind, key) / _SCALE
+
+
+def seeded_random(seed: str, key: str) -> "random.Random":
+    """Return a ``random.Random`` for one invocation's other draws (latency, downstream rolls)."""
+    import random
+
+    return random.Random(_digest(seed, "invocation", key))

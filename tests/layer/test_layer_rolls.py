@@ -1,0 +1,109 @@
+"""Seeded rolls (the same seed fires the same faults on the same events) and no record lost."""
+
+import json
+from typing import Any
+
+import pytest
+from layer_helpers import FAR, Calls, FakeContext, make_layer
+
+from chaoskit import envvars
+from chaoskit.layer import rolls, tracing
+from chaoskit.layer.config import ConfigError, parse_config
+from chaoskit.layer.writer import LedgerWriter
+from chaoskit.ledger.records import Record, from_log_line
+
+
+def _seeded(seed: Any, rate: float = 0.5) -> str:
+    fault = {"kind": "exception", "rate": rate}
+    return json.dumps({"version": "v", "expires_at": FAR, "seed": seed, "run_id": "run-1",
+                       "faults": [fault]})  # fmt: skip
+
+
+def _event(event_id: str) -> dict[str, Any]:
+    return {"chaoskit": {"run_id": "run-1", "event_id": event_id, "sent_at": 1.0}}
+
+
+def _failed_ids(seed: Any, rng_seed: int) -> list[str]:
+    layer = make_layer({envvars.CONFIG: _seeded(seed)}, seed=rng_seed)
+    failed = []
+    for i in range(40):
+        try:
+            layer.invoke(Calls(), _event(f"e{i}"), FakeContext())
+        except Exception:
+            failed.append(f"e{i}")
+    return failed
+
+
+@pytest.fixture
+def no_ledger(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests are about rolls: the records go nowhere.
+    monkeypatch.setattr(tracing, "write_records", lambda records: None)
+
+
+def test_the_same_seed_fires_the_same_faults_on_the_same_events_whatever_the_rng(
+    no_ledger: None,
+) -> None:
+    first = _failed_ids("run-seed-1", rng_seed=1)
+    assert first == _failed_ids("run-seed-1", rng_seed=2)  # the layer's own RNG plays no part
+    assert 8 <= len(first) <= 32  # rate 0.5 over 40 events
+    assert first != _failed_ids("run-seed-2", rng_seed=1)
+
+
+def test_a_roll_depends_on_the_event_the_fault_and_the_delivery_count() -> None:
+    base = rolls.roll("s", 0, "exception", "e1")
+    assert base == rolls.roll("s", 0, "exception", "e1")
+    assert len({base, rolls.roll("s", 1, "exception", "e1"), rolls.roll("s", 0, "latency", "e1"),
+                rolls.roll("s", 0, "exception", "e2")}) == 4  # fmt: skip
+    sqs = {"Records": [{"attributes": {"ApproximateReceiveCount": "2"}}]}
+    assert rolls.invocation_key(sqs, ["b", "a"], "r") == "a#2"
+    assert rolls.invocation_key({}, ["b", "a"], "r") == "a"
+    assert rolls.invocation_key({}, [], "r") == "request:r"
+
+
+def test_the_seed_must_be_a_string_or_an_integer() -> None:
+    assert parse_config(_seeded(42)).seed == "42"
+    with pytest.raises(ConfigError, match="'seed' must be a string or an integer, got True"):
+        parse_config(_seeded(True))
+
+
+def test_records_dynamodb_did_not_take_go_to_the_log(lines: Any, monkeypatch: Any) -> None:
+    def throttled(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(tracing._aws, "call", throttled)
+    records = [Record("run-1", f"e{i}", "attempt", 1.5 + i, "sqs", {"function": "f"})
+               for i in range(30)]  # fmt: skip
+    tracing.write_records(records)
+    logged = [r for r in lines.refresh() if r["chaoskit"] == "ledger"]
+    assert len(logged) == 2  # two batches of at most 25
+    back = [rec for line in logged for rec in from_log_line(json.dumps(line))]
+    assert back == records
+
+
+def test_unprocessed_items_go_to_the_log(lines: Any, monkeypatch: Any) -> None:
+    def half(service: str, operation: str, RequestItems: Any) -> Any:
+        ((table, items),) = RequestItems.items()
+        return {"UnprocessedItems": {table: items[1:]}}
+
+    monkeypatch.setattr(tracing._aws, "call", half)
+    records = [Record("run-1", f"e{i}", "processed", 2.0, "sqs") for i in range(3)]
+    tracing.write_records(records)
+    logged = [r for r in lines.refresh() if r["chaoskit"] == "ledger"]
+    assert [rec for line in logged for rec in from_log_line(json.dumps(line))] == records[1:]
+
+
+def test_records_still_queued_when_a_flush_times_out_go_to_the_log(lines: Any) -> None:
+    import threading
+
+    gate = threading.Event()
+    writer = LedgerWriter(write=lambda batch: gate.wait(5))
+    records = [Record("run-1", "e1", "processed", 3.0, "sqs")]
+    writer.submit([Record("run-1", "e0", "attempt", 2.0, "sqs")], hold=0)
+    writer.submit(records)
+    try:
+        assert writer.flush(0.05) is False
+    finally:
+        gate.set()
+    logged = [r for r in lines.refresh() if r["chaoskit"] == "ledger"]
+    back = [rec for line in logged for rec in from_log_line(json.dumps(line))]
+    assert records[0] in back
