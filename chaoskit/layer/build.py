@@ -3,9 +3,11 @@
 The layer holds the standard-library-only subset of chaoskit the function
 needs: ``chaoskit/__init__.py``, ``envvars.py``, ``ledger/{__init__,trace,records}.py``
 and ``layer/**``. In the zip they sit under ``python/`` (``/opt/python`` is on
-``sys.path`` in Lambda) and the exec wrapper sits at the root, so that
-``AWS_LAMBDA_EXEC_WRAPPER=/opt/chaoskit-wrapper``. The zip is reproducible:
-fixed timestamps and a sorted file order.
+``sys.path`` in Lambda); the Node.js layer (``layer/node``, dependency-free ES
+modules) sits under ``nodejs/node_modules/chaoskit-layer/`` (on Node.js's module
+path in Lambda); the exec wrapper sits at the root, so that
+``AWS_LAMBDA_EXEC_WRAPPER=/opt/chaoskit-wrapper`` serves both runtimes. The zip
+is reproducible: fixed timestamps and a sorted file order.
 """
 
 import importlib.util
@@ -17,7 +19,15 @@ from pathlib import Path
 
 import chaoskit
 
-__all__ = ["LAYER_FILES", "WRAPPER", "build_layer_zip", "layer_files", "vendor_into"]
+__all__ = [
+    "LAYER_FILES",
+    "NODE_PACKAGE",
+    "WRAPPER",
+    "build_layer_zip",
+    "layer_files",
+    "node_files",
+    "vendor_into",
+]
 
 WRAPPER = "chaoskit-wrapper"
 LAYER_FILES = (
@@ -28,6 +38,8 @@ LAYER_FILES = (
     "ledger/records.py",
 )
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+#: Where the Node.js layer sits, in the zip and in a vendored function.
+NODE_PACKAGE = "node_modules/chaoskit-layer"
 
 
 def _package_root() -> Path:
@@ -39,9 +51,18 @@ def layer_files() -> list[tuple[Path, str]]:
     root = _package_root()
     files = [(root / name, name) for name in LAYER_FILES]
     for path in sorted((root / "layer").rglob("*")):
+        relative = path.relative_to(root)
+        if relative.parts[:2] == ("layer", "node"):
+            continue
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            files.append((path, path.relative_to(root).as_posix()))
+            files.append((path, relative.as_posix()))
     return files
+
+
+def node_files() -> list[tuple[Path, str]]:
+    """Return ``(source file, name)`` for every file of the Node.js layer package."""
+    folder = _package_root() / "layer" / "node"
+    return [(path, path.name) for path in sorted(folder.iterdir()) if path.is_file()]
 
 
 def _write(archive: zipfile.ZipFile, name: str, data: bytes, mode: int) -> None:
@@ -93,24 +114,32 @@ def build_layer_zip(dest: Path, precompile: bool = False) -> Path:
             if precompile and relative.endswith(".py"):
                 cached = Path(importlib.util.cache_from_source(relative)).as_posix()
                 _write(archive, f"python/chaoskit/{cached}", _bytecode(source, relative), 0o644)
+        for source, name in node_files():
+            _write(archive, f"nodejs/{NODE_PACKAGE}/{name}", source.read_bytes(), 0o644)
     tmp.replace(dest)
     return dest
 
 
-def vendor_into(directory: Path) -> Path:
-    """Copy the layer's files into a function's code directory, as ``<directory>/chaoskit``.
+def vendor_into(directory: Path, runtime: str = "python") -> Path:
+    """Copy the layer's files into a function's code directory.
 
-    The function's handler then becomes ``chaoskit.layer.handler.handler`` with
-    ``CHAOSKIT_ORIGINAL_HANDLER`` set to its own, or the code decorates its
-    handler with ``chaoskit.layer.inject``. A previous vendored copy is replaced.
+    Python (the default): as ``<directory>/chaoskit``; the function's handler then
+    becomes ``chaoskit.layer.handler.handler`` with ``CHAOSKIT_ORIGINAL_HANDLER``
+    set to its own, or the code decorates its handler with ``chaoskit.layer.inject``.
+    Node.js (``runtime`` starting with ``nodejs``): as
+    ``<directory>/node_modules/chaoskit-layer``; the handler becomes
+    ``node_modules/chaoskit-layer/handler.handler``, or the code wraps its handler
+    with ``inject`` from ``chaoskit-layer``. A previous vendored copy is replaced.
 
     Returns:
         The vendored package directory.
     """
-    target = Path(directory) / "chaoskit"
+    node = runtime.startswith("nodejs")
+    target = Path(directory) / (NODE_PACKAGE if node else "chaoskit")
     if target.exists():
         shutil.rmtree(target)
-    for source, relative in layer_files():
+    files = node_files() if node else layer_files()
+    for source, relative in files:
         out = target / relative
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, out)

@@ -201,15 +201,25 @@ def ensure_legacy_runtime_libs(venv: Path, progress: Progress | None = None) -> 
     return True
 
 
+#: Files of the chaoskit package copied into the plugin, under another name: the Node.js
+#: bootstrap loads handlers with the layer's own loader (Lambda's rules, in one place).
+PLUGIN_EXTRAS = {"node_loader.mjs": Path(__file__).parent.parent / "layer" / "node" / "loader.mjs"}
+
+
 def _plugin_files() -> list[Path]:
-    return sorted(p for p in PLUGIN_SOURCE.glob("*.py"))
+    return sorted(p for p in PLUGIN_SOURCE.iterdir() if p.suffix in (".py", ".mjs"))
+
+
+def _all_plugin_files() -> list[tuple[Path, str]]:
+    files = [(path, path.name) for path in _plugin_files()]
+    return files + [(source, name) for name, source in sorted(PLUGIN_EXTRAS.items())]
 
 
 def plugin_hash() -> str:
     """Return a hash of the plugin's sources (a changed plugin is re-synced)."""
     digest = hashlib.sha256()
-    for path in _plugin_files():
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path, name in _all_plugin_files():
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     digest.update(json.dumps(ENTRY_POINTS, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
@@ -239,8 +249,8 @@ def sync_plugin(venv: Path) -> bool:
     package = site / PLUGIN_DIST
     shutil.rmtree(package, ignore_errors=True)
     package.mkdir()
-    for path in _plugin_files():
-        shutil.copy2(path, package / path.name)
+    for path, name in _all_plugin_files():
+        shutil.copy2(path, package / name)
     dist_info.mkdir()
     (dist_info / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: {PLUGIN_DIST}\nVersion: 0+{version}\n"
@@ -248,7 +258,7 @@ def sync_plugin(venv: Path) -> bool:
     )
     (dist_info / "entry_points.txt").write_text(_entry_points_txt())
     (dist_info / "INSTALLER").write_text("chaoskit\n")
-    records = [f"{PLUGIN_DIST}/{p.name},," for p in _plugin_files()]
+    records = [f"{PLUGIN_DIST}/{name},," for _, name in _all_plugin_files()]
     records += [f"{dist_info.name}/{n},," for n in ("METADATA", "entry_points.txt", "INSTALLER")]
     records.append(f"{dist_info.name}/RECORD,,")
     (dist_info / "RECORD").write_text("\n".join(records) + "\n")

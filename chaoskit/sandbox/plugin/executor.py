@@ -36,7 +36,8 @@ from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
 from localstack.utils.net import get_free_tcp_port
 
-from . import layout
+from . import layout, node
+from .runtime_api import RuntimeApi
 
 LOG = logging.getLogger(__name__)
 
@@ -132,6 +133,11 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         self.out_of_memory = False
         self._lock = threading.Lock()
         self._stopped = False
+        self.runtime_api: RuntimeApi | None = None  # Node.js: Lambda's Runtime API
+
+    @property
+    def is_node(self) -> bool:
+        return node.is_node(self.function_version.config.runtime)
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
@@ -140,8 +146,29 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         self._spawn()
         self.executor_endpoint.wait_for_startup()
 
+    def _start_runtime_api(self) -> None:
+        if self.runtime_api is not None:
+            self.runtime_api.stop()
+        endpoint = self.executor_endpoint
+
+        def ready() -> None:
+            future = endpoint.startup_future
+            if future is not None and not future.done():
+                future.set_result(True)
+
+        def result(request_id: str, body: bytes, is_error: bool) -> None:
+            future = endpoint.invocation_future
+            if future is not None and not future.done():
+                future.set_result(InvocationResult(request_id, body, is_error, None))
+
+        timeout = float(self.function_version.config.timeout or 3)
+        self.runtime_api = RuntimeApi(timeout, ready, result)
+        self.runtime_api.start()
+
     def _command_and_env(self) -> tuple[list[str], dict[str, str]]:
         version = self.function_version
+        if self.is_node:
+            return self._node_command_and_env()
         python, warning = layout.interpreter_for(version.config.runtime)
         if warning and warning not in _WARNED:
             _WARNED.add(warning)
@@ -183,7 +210,29 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
             command = [wrapper, *command]
         return command, env
 
+    def _node_command_and_env(self) -> tuple[list[str], dict[str, str]]:
+        version = self.function_version
+        binary = node.binary_for(version.config.runtime)
+        task = layout.code_dir(version)
+        opt = layout.opt_dir(version)
+        tmp = self.env_dir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        assert self.runtime_api is not None
+        env = layout.rewrite_paths(self.env_vars, opt, task)
+        env.update(node.environment(version.config.runtime, binary, opt, task, tmp))
+        env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{self.runtime_api.port}"
+        env = {k: str(v) for k, v in env.items()}
+        command = [binary, str(node.BOOTSTRAP), str(node.LOADER)]
+        wrapper = env.get("AWS_LAMBDA_EXEC_WRAPPER")
+        if wrapper:
+            if not Path(wrapper).is_file():
+                raise RuntimeError(f"AWS_LAMBDA_EXEC_WRAPPER '{wrapper}' does not exist")
+            command = [wrapper, *command]
+        return command, env
+
     def _spawn(self) -> None:
+        if self.is_node:
+            self._start_runtime_api()
         command, env = self._command_and_env()
         self.out_of_memory = False
         self.process = subprocess.Popen(
@@ -246,6 +295,8 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
     def stop(self) -> None:
         self._stopped = True
         proc = self.process
+        if self.runtime_api is not None:
+            self.runtime_api.stop()
         if proc is not None and proc.poll() is None:
             self._kill(proc)
             try:
@@ -296,15 +347,7 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         self.capture.begin(request_id)
         started = time.monotonic()
         timeout = float(self.function_version.config.timeout or 3)
-        response = endpoint._perform_invoke(
-            invocation_url=f"http://127.0.0.1:{self.port}/invoke",
-            proxies={"http": "", "https": ""},
-            payload=payload,
-        )
-        if not response.ok:
-            raise RuntimeError(
-                f"environment {self.id} refused the invocation: {response.status_code}"
-            )
+        self._deliver(payload)
         result: InvocationResult | None = None
         while result is None:
             remaining = started + timeout - time.monotonic()
@@ -348,6 +391,33 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         )
         return InvocationResult(request_id, result.payload, result.is_error, report)
 
+    def _deliver(self, payload: dict[str, str]) -> None:
+        """Hand one invocation to the environment: the Runtime API, or the bootstrap's /invoke."""
+        endpoint = self.executor_endpoint
+        api = self.runtime_api
+        if api is not None:
+            if api.init_error is not None:  # init failed: every invocation reports it
+                request_id = str(payload.get("invoke-id", ""))
+                if self.process is not None:  # the runtime exits after reporting it
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(timeout=2)
+                assert endpoint.invocation_future is not None
+                endpoint.invocation_future.set_result(
+                    InvocationResult(request_id, api.init_error, True, None)
+                )
+                return
+            api.deliver(payload)
+            return
+        response = endpoint._perform_invoke(
+            invocation_url=f"http://127.0.0.1:{self.port}/invoke",
+            proxies={"http": "", "https": ""},
+            payload=payload,
+        )
+        if not response.ok:
+            raise RuntimeError(
+                f"environment {self.id} refused the invocation: {response.status_code}"
+            )
+
     @staticmethod
     def _failed(request_id: str, error_type: str, message: str) -> InvocationResult:
         return InvocationResult(request_id, _error_payload(error_type, message), True, None)
@@ -357,7 +427,11 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
 
     @classmethod
     def prepare_version(cls, function_version: FunctionVersion) -> None:
-        layout.interpreter_for(function_version.config.runtime)  # refuse non-Python early
+        runtime = function_version.config.runtime
+        if node.is_node(runtime):
+            node.binary_for(runtime)  # refuse early when no Node.js is installed
+        else:
+            layout.interpreter_for(runtime)  # refuse other runtimes early
         layout.prepare(function_version)
 
     @classmethod

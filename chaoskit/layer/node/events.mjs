@@ -1,0 +1,191 @@
+// What an invocation is: its event source, qualifier and event fields, and the trace
+// marks it carries. Mirrors chaoskit/layer/events.py and chaoskit/ledger/trace.py.
+
+const RECORD_SOURCES = { "aws:sqs": "sqs", "aws:kinesis": "kinesis", "aws:dynamodb": "dynamodb" };
+const MISSING = Symbol("missing");
+export const MARK = "chaoskit";
+export const ATTR_RUN_ID = "chaoskit-run-id";
+export const ATTR_EVENT_ID = "chaoskit-event-id";
+const MAX_DEPTH = 12;
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+export function detectSource(event) {
+  if (!isObject(event)) return "direct";
+  const records = event.Records;
+  if (Array.isArray(records) && records.length && isObject(records[0])) {
+    const first = records[0];
+    const source = RECORD_SOURCES[first.eventSource || ""];
+    if (source) return source;
+    if (first.EventSource === "aws:sns") return "sns";
+  }
+  if ("detail-type" in event && "source" in event && "detail" in event) return "eventbridge";
+  const ctx = event.requestContext;
+  if (isObject(ctx) && ("httpMethod" in event || "routeKey" in event || "http" in ctx || "apiId" in ctx)) {
+    return "apigateway";
+  }
+  return "direct";
+}
+
+export function qualifierOf(context) {
+  const arn = context && context.invokedFunctionArn;
+  if (typeof arn === "string") {
+    const parts = arn.split(":");
+    if (parts.length >= 8 && parts[7]) return parts[7];
+  }
+  return "$LATEST";
+}
+
+export function fieldValue(event, path) {
+  let node = event;
+  for (const part of path.split(".")) {
+    if (isObject(node)) {
+      node = Object.hasOwn(node, part) ? node[part] : MISSING;
+    } else if (Array.isArray(node) && /^\d+$/.test(part) && Number(part) < node.length) {
+      node = node[Number(part)];
+    } else {
+      return MISSING;
+    }
+    if (node === MISSING) return MISSING;
+  }
+  return node;
+}
+
+function equal(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function matches(match, event, source, qualifier) {
+  if (!match) return true;
+  if (match.qualifiers.length && !match.qualifiers.includes(qualifier)) return false;
+  if (match.source !== null && match.source !== source) return false;
+  return match.fields.every(([path, value]) => equal(fieldValue(event, path), value));
+}
+
+// [record, item identifier] per batch record, as batchItemFailures names them.
+export function batchItems(event, source) {
+  const records = isObject(event) ? event.Records : undefined;
+  if (["sqs", "kinesis", "dynamodb", "sns"].includes(source) && Array.isArray(records)) {
+    return records.map((record) => {
+      let ident = null;
+      if (isObject(record)) {
+        if (source === "sqs") ident = record.messageId;
+        else if (source === "kinesis") ident = (record.kinesis || {}).sequenceNumber;
+        else if (source === "dynamodb") ident = (record.dynamodb || {}).SequenceNumber;
+      }
+      return [record, typeof ident === "string" ? ident : null];
+    });
+  }
+  return [[event, null]];
+}
+
+// --- trace marks ------------------------------------------------------------------
+function unwrapDynamodb(value) {
+  if (isObject(value)) {
+    const keys = Object.keys(value);
+    if (keys.length === 1) {
+      const [kind] = keys;
+      const inner = value[kind];
+      if (kind === "M" && isObject(inner)) {
+        return Object.fromEntries(Object.entries(inner).map(([k, v]) => [k, unwrapDynamodb(v)]));
+      }
+      if (kind === "S" || kind === "N") return inner;
+    }
+  }
+  return value;
+}
+
+function fromMark(mark) {
+  mark = unwrapDynamodb(mark);
+  if (!isObject(mark)) return null;
+  const { run_id: runId, event_id: eventId } = mark;
+  if (typeof runId !== "string" || typeof eventId !== "string") return null;
+  const sent = mark.sent_at === undefined || mark.sent_at === null ? null : Number(mark.sent_at);
+  return { runId, eventId, sentAt: Number.isFinite(sent) ? sent : null };
+}
+
+function attrValue(attr) {
+  if (isObject(attr)) {
+    const value = attr.stringValue ?? attr.StringValue ?? attr.Value;
+    return typeof value === "string" ? value : null;
+  }
+  return typeof attr === "string" ? attr : null;
+}
+
+function fromAttributes(attrs) {
+  if (!isObject(attrs)) return null;
+  const runId = attrValue(attrs[ATTR_RUN_ID]);
+  const eventId = attrValue(attrs[ATTR_EVENT_ID]);
+  return runId && eventId ? { runId, eventId, sentAt: null } : null;
+}
+
+function decodeString(text, maybeBase64) {
+  const stripped = text.trim();
+  if (stripped.startsWith("{") || stripped.startsWith("[")) {
+    try {
+      return JSON.parse(stripped);
+    } catch {
+      return undefined;
+    }
+  }
+  if (maybeBase64 && stripped && /^[A-Za-z0-9+/]+={0,2}$/.test(stripped) && stripped.length % 4 === 0) {
+    const raw = Buffer.from(stripped, "base64").toString("utf8");
+    if (raw.includes("\ufffd")) return undefined;
+    return decodeString(raw, false);
+  }
+  return undefined;
+}
+
+function walk(node, found, depth, b64) {
+  if (depth > MAX_DEPTH) return;
+  if (typeof node === "string") {
+    if (node.includes(MARK) || b64) {
+      const decoded = decodeString(node, b64);
+      if (decoded !== undefined) walk(decoded, found, depth + 1, false);
+    }
+    return;
+  }
+  if (Array.isArray(node)) {
+    for (const item of node) walk(item, found, depth + 1, false);
+    return;
+  }
+  if (!isObject(node)) return;
+  let trace = Object.hasOwn(node, MARK) ? fromMark(node[MARK]) : null;
+  for (const key of ["messageAttributes", "MessageAttributes"]) trace = trace || fromAttributes(node[key]);
+  if (trace) {
+    const key = `${trace.runId}\u0000${trace.eventId}`;
+    if (!found.has(key) || found.get(key).sentAt === null) found.set(key, trace);
+  }
+  for (const [key, value] of Object.entries(node)) {
+    if (key === MARK) continue;
+    const decodeB64 = key === "data" || (key === "body" && node.isBase64Encoded === true);
+    walk(value, found, depth + 1, decodeB64);
+  }
+}
+
+export function findTraces(event) {
+  const found = new Map();
+  walk(event, found, 0, false);
+  return [...found.values()];
+}
+
+// Every traced event of an invocation, with the batch item that carries it.
+export function collect(event, source) {
+  if (!(isObject(event) && Array.isArray(event.Records))) {
+    return findTraces(event).map((trace) => ({ trace, itemId: null }));
+  }
+  const seen = new Set();
+  const out = [];
+  for (const [record, ident] of batchItems(event, source)) {
+    for (const trace of findTraces(record)) {
+      const key = `${trace.runId}\u0000${trace.eventId}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push({ trace, itemId: ident });
+      }
+    }
+  }
+  return out;
+}

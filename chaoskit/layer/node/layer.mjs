@@ -1,0 +1,298 @@
+// The heart of the Node.js layer: decide, for one invocation, which faults fire, and run
+// the handler. Same contract as chaoskit/layer/runtime.py: fail-open (any error in
+// chaoskit's own machinery means no fault, one warning line, the handler called exactly
+// once); only the faults themselves make an invocation fail.
+import crypto from "node:crypto";
+import { parseConfig } from "./config.mjs";
+import { collect, detectSource, matches, qualifierOf, batchItems } from "./events.mjs";
+import { call } from "./aws.mjs";
+import { attempts, outcomes, writeAck, writeRecords } from "./ledger.mjs";
+import * as log from "./log.mjs";
+
+export const PING_KEY = "chaoskit_ping";
+const IN_FUNCTION = ["latency", "timeout", "exception", "status"];
+const DOWNSTREAM = ["sdk_throttle", "http"];
+const DEFAULT_BODY = '{"message": "injected by chaoskit"}';
+const DEFAULT_TTL = 5;
+const TRUTHY = new Set(["1", "true", "yes", "on"]);
+
+export const isTruthy = (value) => TRUTHY.has(String(value ?? "").trim().toLowerCase());
+
+export async function fetchSsm(name, env) {
+  try {
+    const out = await call("ssm", "GetParameter", { Name: name, WithDecryption: true }, { env });
+    return String(out.Parameter.Value);
+  } catch (err) {
+    if (err.code === "ParameterNotFound") return null;
+    throw err;
+  }
+}
+
+// At most one config-store call per TTL per environment, whatever happens.
+export class ConfigLoader {
+  constructor(env = process.env, fetch = fetchSsm, clock = () => performance.now() / 1000) {
+    this.env = env;
+    this.fetch = fetch;
+    this.clock = clock;
+    this.fetches = 0;
+    this.inline = null;
+    this.cached = null;
+    this.fetchedAt = null;
+    this.source = null;
+  }
+
+  ttl() {
+    const raw = this.env.CHAOSKIT_CONFIG_TTL;
+    const value = raw ? Number(raw) : DEFAULT_TTL;
+    return Number.isFinite(value) ? Math.max(0, value) : DEFAULT_TTL;
+  }
+
+  parse(text, where) {
+    try {
+      return parseConfig(text);
+    } catch (err) {
+      log.warning(`ignoring malformed fault config in ${where}: ${err.message}`);
+      return null;
+    }
+  }
+
+  async load() {
+    const inline = this.env.CHAOSKIT_CONFIG;
+    if (inline) {
+      if (!this.inline || this.inline[0] !== inline) this.inline = [inline, this.parse(inline, "inline config")];
+      return this.inline[1];
+    }
+    const name = this.env.CHAOSKIT_CONFIG_PARAMETER;
+    if (!name) return null;
+    const now = this.clock();
+    if (this.source === name && this.fetchedAt !== null && now - this.fetchedAt < this.ttl()) return this.cached;
+    this.source = name;
+    this.fetchedAt = now;
+    this.cached = null;
+    this.fetches += 1;
+    let text;
+    try {
+      text = await this.fetch(name, this.env);
+    } catch (err) {
+      log.warning(`could not read fault config parameter '${name}': ${err.name}: ${err.message}`, { parameter: name });
+      return null;
+    }
+    if (text !== null && text !== undefined) this.cached = this.parse(text, `parameter '${name}'`);
+    return this.cached;
+  }
+}
+
+export class InjectedError extends Error {}
+
+function injectedError(type, message) {
+  const err = new InjectedError(message);
+  err.name = type;
+  return err;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function remainingMs(context) {
+  try {
+    return Math.max(0, Number(context.getRemainingTimeInMillis()));
+  } catch {
+    return 5000;
+  }
+}
+
+// Call a handler the way Lambda's Node.js runtime does: a returned promise, or the callback.
+export function callHandler(handler, event, context) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err, value) => {
+      if (settled) return;
+      settled = true;
+      if (err !== null && err !== undefined) reject(err);
+      else resolve(value);
+    };
+    let result;
+    try {
+      result = handler(event, context, done);
+    } catch (err) {
+      done(err);
+      return;
+    }
+    if (result && typeof result.then === "function") result.then((v) => done(null, v), (e) => done(e ?? new Error("handler rejected")));
+    else if (handler.length < 3) done(null, result);
+  });
+}
+
+export class Layer {
+  constructor({ env = process.env, loader, rng = Math.random, wall = () => Date.now() / 1000, sleepMs = sleep, ledger } = {}) {
+    this.env = env;
+    this.loader = loader || new ConfigLoader(env);
+    this.rng = rng;
+    this.wall = wall;
+    this.sleepMs = sleepMs;
+    this.ledger = ledger || { write: (records) => writeRecords(records, env) };
+    this.environmentId = crypto.randomBytes(16).toString("hex");
+    this.ackedVersion = null;
+    this.ackRetryAt = 0;
+  }
+
+  async plan(event, context) {
+    const plan = { config: null, ping: false, source: "direct", fired: [], downstream: [], traced: [], detail: {} };
+    if (event && typeof event === "object" && event[PING_KEY] === true) plan.ping = true;
+    let config = await this.loader.load();
+    if (config && this.wall() >= config.expiresAt) config = null;
+    plan.config = config;
+    const qualifier = qualifierOf(context);
+    if (config && this.ackedVersion !== config.version) await this.acknowledge(config.version, context, qualifier);
+    if (plan.ping) return plan;
+    plan.source = detectSource(event);
+    plan.traced = collect(event, plan.source);
+    if (plan.traced.length) {
+      plan.detail = { function: context?.functionName || this.env.AWS_LAMBDA_FUNCTION_NAME || "unknown", qualifier, request_id: context?.awsRequestId ?? null, source: plan.source, runtime: "nodejs" };
+    }
+    if (!config) return plan;
+    for (const fault of config.faults) {
+      if (!matches(fault.match, event, plan.source, qualifier)) continue;
+      if (DOWNSTREAM.includes(fault.kind)) {
+        plan.downstream.push(fault);
+        continue;
+      }
+      const roll = this.rng();
+      if (roll < fault.rate) plan.fired.push([fault, roll]);
+    }
+    plan.fired.sort((a, b) => IN_FUNCTION.indexOf(a[0].kind) - IN_FUNCTION.indexOf(b[0].kind));
+    return plan;
+  }
+
+  async acknowledge(version, context, qualifier) {
+    if (!isTruthy(this.env.CHAOSKIT_ACK)) {
+      this.ackedVersion = version;
+      return;
+    }
+    const now = performance.now() / 1000;
+    if (now < this.ackRetryAt) return;
+    const fn = context?.functionName || this.env.AWS_LAMBDA_FUNCTION_NAME || "unknown";
+    if (await writeAck(fn, this.environmentId, version, qualifier, this.env)) this.ackedVersion = version;
+    else this.ackRetryAt = now + this.loader.ttl();
+  }
+
+  pong(plan) {
+    const config = plan.config;
+    return { chaoskit: "pong", environment: this.environmentId, version: config ? config.version : null, faults: config ? config.faults.length : 0, runtime: "nodejs" };
+  }
+
+  // Run `handler` for one invocation with whatever faults the config asks for.
+  async invoke(handler, event, context) {
+    if (isTruthy(this.env.CHAOSKIT_DISABLED)) return callHandler(handler, event, context);
+    let plan;
+    try {
+      plan = await this.plan(event, context);
+    } catch (err) {
+      log.warning(`fault layer failed, running the handler without faults: ${err.name}: ${err.message}`);
+      return callHandler(handler, event, context);
+    }
+    if (plan.ping) return this.pong(plan);
+    if (!plan.traced.length) return (await this.run(plan, handler, event, context)).result;
+    const pending = [this.safeWrite(attempts(plan.traced, plan.source, plan.detail))];
+    const items = batchItems(event, plan.source);
+    try {
+      let outcome;
+      try {
+        outcome = await this.run(plan, handler, event, context);
+      } catch (err) {
+        pending.push(this.record(plan, { error: err, items }));
+        throw err;
+      }
+      pending.push(this.record(plan, { result: outcome.result, error: outcome.injected, items }));
+      return outcome.result;
+    } finally {
+      await Promise.all(pending); // no post-response phase in Node.js: write before returning
+    }
+  }
+
+  async safeWrite(records) {
+    try {
+      await this.ledger.write(records);
+    } catch (err) {
+      log.warning(`could not record: ${err.message}`);
+    }
+  }
+
+  record(plan, { result, error, items }) {
+    try {
+      return this.safeWrite(outcomes(plan.traced, plan.source, plan.detail, { result, error, items }));
+    } catch (err) {
+      log.warning(`could not record outcomes: ${err.message}`);
+      return Promise.resolve();
+    }
+  }
+
+  async run(plan, handler, event, context) {
+    const version = plan.config ? plan.config.version : "";
+    for (const [fault, roll] of plan.fired) {
+      const response = await this.apply(fault, roll, version, context);
+      if (response) {
+        const injected = new Error(String(response.statusCode));
+        injected.name = "InjectedStatus";
+        return { result: response, injected };
+      }
+    }
+    let disarm = null;
+    if (plan.downstream.length) {
+      try {
+        const outbound = await import("./outbound.mjs");
+        disarm = outbound.arm(plan.downstream, version, this.rng);
+      } catch (err) {
+        log.warning(`could not arm downstream faults: ${err.message}`);
+      }
+    }
+    try {
+      return { result: await callHandler(handler, event, context), injected: null };
+    } finally {
+      if (disarm) disarm();
+    }
+  }
+
+  async apply(fault, roll, version, context) {
+    const p = fault.params;
+    if (fault.kind === "latency") {
+      const ms = "ms" in p ? Number(p.ms) : p.min_ms + this.rng() * (p.max_ms - p.min_ms);
+      log.fault("latency", version, roll, fault.rate, { ms: Math.round(ms * 1000) / 1000 });
+      await this.sleepMs(ms);
+    } else if (fault.kind === "timeout") {
+      let remaining;
+      try {
+        remaining = Number(context.getRemainingTimeInMillis());
+      } catch (err) {
+        log.warning(`timeout fault skipped: no remaining time in the context: ${err.message}`);
+        return null;
+      }
+      const ms = remaining + Number(p.margin_ms ?? 50);
+      log.fault("timeout", version, roll, fault.rate, { ms: Math.round(ms * 1000) / 1000 });
+      await this.sleepMs(ms);
+      throw injectedError("ChaosKitInjectedTimeout", `Task timed out: chaoskit slept ${Math.round(ms)} ms past the deadline`);
+    } else if (fault.kind === "exception") {
+      const type = String(p.type || "ChaosKitInjectedError");
+      log.fault("exception", version, roll, fault.rate, { type });
+      throw injectedError(type, String(p.message || "injected by chaoskit"));
+    } else if (fault.kind === "status") {
+      try {
+        const body = "body" in p ? (typeof p.body === "string" ? p.body : JSON.stringify(p.body)) : DEFAULT_BODY;
+        const headers = { "Content-Type": "application/json", ...(p.headers || {}) };
+        log.fault("status", version, roll, fault.rate, { status_code: p.status_code });
+        return { statusCode: p.status_code, headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [String(k), String(v)])), body, isBase64Encoded: false };
+      } catch (err) {
+        log.warning(`status fault skipped: ${err.message}`);
+      }
+    }
+    return null;
+  }
+}
+
+// Wrap a handler with the fault layer (code-level use: `export const handler = inject(fn)`).
+export function inject(handler, options = {}) {
+  let layer = null;
+  return async function chaoskitHandler(event, context) {
+    layer = layer || new Layer(options);
+    return layer.invoke(handler, event, context);
+  };
+}

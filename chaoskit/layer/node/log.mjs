@@ -1,0 +1,25 @@
+// The layer's log lines: one JSON object per line on stdout, as the Python layer writes.
+let sink = (line) => process.stdout.write(`${line}\n`);
+
+export function setSink(next) {
+  const previous = sink;
+  sink = next || ((line) => process.stdout.write(`${line}\n`));
+  return previous;
+}
+
+function emit(record) {
+  try {
+    const sorted = Object.fromEntries(Object.keys(record).sort().map((k) => [k, record[k]]));
+    sink(JSON.stringify(sorted));
+  } catch {
+    // logging never breaks an invocation
+  }
+}
+
+export function fault(kind, version, roll, rate, detail = {}) {
+  emit({ chaoskit: "fault", level: "INFO", kind, version, roll: Math.round(roll * 1e6) / 1e6, rate, at: Math.round(Date.now()) / 1000, ...detail });
+}
+
+export function warning(message, detail = {}) {
+  emit({ chaoskit: "warning", level: "WARNING", message, ...detail });
+}
