@@ -4,21 +4,25 @@ The exec wrapper (``/opt/chaoskit-wrapper``) sets ``_HANDLER`` to
 ``chaoskit.layer.handler.handler`` and keeps the function's handler in
 ``CHAOSKIT_ORIGINAL_HANDLER``; vendored functions set both by hand. The
 original handler is loaded the way Lambda's Python runtime loads ``_HANDLER``
-(``path/to/module.function``), at import time when the variable is set, so
-the function's own init code still runs in the init phase. Then, in Lambda,
+(:mod:`chaoskit.layer.userhandler`), at import time when the variable is set,
+so the function's own init code still runs in the init phase. A handler that
+cannot be loaded does not break this module's import (Lambda would then report
+``Unable to import module 'chaoskit.layer.handler'``): each invocation fails
+with the error Lambda reports without the layer (``Runtime.HandlerNotFound``,
+``Runtime.ImportModuleError`` naming the user's module, ...). Then, in Lambda,
 the ledger's internal extension registers (:mod:`chaoskit.layer.extension`),
 so that traced records are written after each response.
 
 Standard library only at import time.
 """
 
-import importlib
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from chaoskit import envvars
-from chaoskit.layer import extension
+from chaoskit.layer import extension, userhandler
 from chaoskit.layer.runtime import Layer
 
 __all__ = ["handler", "layer", "load_handler", "reset"]
@@ -28,14 +32,15 @@ _original: Callable[[Any, Any], Any] | None = None
 
 
 def load_handler(spec: str) -> Callable[[Any, Any], Any]:
-    """Import ``module.function`` (``/`` allowed in the module path), as Lambda does."""
-    module_name, _, function_name = spec.strip().rpartition(".")
-    if not module_name or not function_name:
-        raise ValueError(f"bad handler {spec!r}: expected 'module.function'")
-    module = importlib.import_module(module_name.replace("/", "."))
-    func = getattr(module, function_name, None)
-    if not callable(func):
-        raise AttributeError(f"handler {function_name!r} missing on module {module_name!r}")
+    """Import ``module.function`` (``/`` allowed in the module path), as Lambda does.
+
+    Raises:
+        Exception: named as Lambda names the failure (``Runtime.HandlerNotFound``, ...).
+    """
+    func, error = userhandler.load(spec)
+    if error is not None or func is None:
+        error = error or {"errorType": "Runtime.HandlerNotFound", "errorMessage": spec}
+        raise userhandler.error_type(error["errorType"])(error["errorMessage"])
     return func
 
 
@@ -44,7 +49,7 @@ def _original_handler() -> Callable[[Any, Any], Any]:
     if _original is None:
         spec = os.environ.get(envvars.ORIGINAL_HANDLER)
         if not spec:
-            raise RuntimeError(
+            raise userhandler.error_type("Runtime.HandlerNotFound")(
                 f"{envvars.ORIGINAL_HANDLER} is not set: "
                 "chaoskit does not know which handler to run"
             )
@@ -70,6 +75,9 @@ def reset() -> None:
 
 
 if os.environ.get(envvars.ORIGINAL_HANDLER):
-    _original_handler()
+    try:
+        _original_handler()
+    except Exception as err:  # reported by every invocation, as Lambda reports a failed init
+        sys.stdout.write(f"[ERROR] {type(err).__name__}: {err}\n")
     if not envvars.is_truthy(os.environ.get(envvars.DISABLED)):
         extension.register()

@@ -201,9 +201,12 @@ def ensure_legacy_runtime_libs(venv: Path, progress: Progress | None = None) -> 
     return True
 
 
-#: Files of the chaoskit package copied into the plugin, under another name: the Node.js
-#: bootstrap loads handlers with the layer's own loader (Lambda's rules, in one place).
-PLUGIN_EXTRAS = {"node_loader.mjs": Path(__file__).parent.parent / "layer" / "node" / "loader.mjs"}
+#: Files of the chaoskit package copied into the plugin, under another name: the bootstraps
+#: load handlers with the layer's own loaders (Lambda's rules, in one place per language).
+PLUGIN_EXTRAS = {
+    "node_loader.mjs": Path(__file__).parent.parent / "layer" / "node" / "loader.mjs",
+    "user_handler.py": Path(__file__).parent.parent / "layer" / "userhandler.py",
+}
 
 
 def _plugin_files() -> list[Path]:

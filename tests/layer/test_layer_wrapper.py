@@ -195,8 +195,9 @@ def test_the_handler_module_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
         assert handler_module.handler({"a": 1}, None) is True
         monkeypatch.setenv(envvars.ORIGINAL_HANDLER, "")
         handler_module.reset()
-        with pytest.raises(RuntimeError, match="CHAOSKIT_ORIGINAL_HANDLER"):
+        with pytest.raises(Exception, match="CHAOSKIT_ORIGINAL_HANDLER") as caught:
             handler_module.handler({}, None)
+        assert type(caught.value).__name__ == "Runtime.HandlerNotFound"
     finally:
         handler_module.reset()
 
@@ -213,7 +214,14 @@ def test_the_zip_layout_and_cli(tmp_path: Path) -> None:
     assert "python/chaoskit/layer/handler.py" in names
     assert "python/chaoskit/ledger/trace.py" in names
     assert "python/chaoskit/aws.py" not in names  # boto3-dependent runner code stays out
-    assert all(n == "chaoskit-wrapper" or n.startswith("python/chaoskit/") for n in names)
+    assert all(
+        n == "chaoskit-wrapper"
+        or n.startswith("python/chaoskit/")
+        or n.startswith("nodejs/node_modules/chaoskit-layer/")
+        for n in names
+    )
+    assert "nodejs/node_modules/chaoskit-layer/handler.mjs" in names
+    assert not any(n.startswith("python/chaoskit/layer/node/") for n in names)
     again = build_layer_zip(tmp_path / "again.zip")
     assert again.read_bytes() == Path(path).read_bytes()  # reproducible
 

@@ -59,12 +59,14 @@ function accepts(types, value) {
   return types.includes(t) || (t === "integer" && types.includes(NUM));
 }
 
+// Values in messages as the Python layer shows them (repr), so both layers word errors alike.
 function show(value) {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return String(value);
-  }
+  if (typeof value === "string") return `'${value}'`;
+  if (value === true || value === false) return value ? "True" : "False";
+  if (value === null || value === undefined) return "None";
+  if (Array.isArray(value)) return `[${value.map(show).join(", ")}]`;
+  if (typeof value === "object") return `{${Object.entries(value).map(([k, v]) => `${show(k)}: ${show(v)}`).join(", ")}}`;
+  return String(value);
 }
 
 function checkNumber(where, name, value, low, high) {

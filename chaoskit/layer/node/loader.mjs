@@ -7,10 +7,13 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 
 export class RuntimeError extends Error {
-  constructor(type, message, cause) {
+  constructor(type, message, cause, file) {
     super(message);
     this.name = `Runtime.${type}`;
-    if (cause && cause.stack) this.stack = `${this.name}: ${message}\n${String(cause.stack).split("\n").slice(1).join("\n")}`;
+    // The message is Lambda's; the trace names the user's file (an ES module's
+    // SyntaxError does not), never chaoskit's.
+    const where = file ? `    at ${file}\n` : "";
+    if (cause && cause.stack) this.stack = `${this.name}: ${message}\n${where}${cause.stack}`;
   }
 }
 
@@ -42,7 +45,7 @@ async function importOrRequire(file, esm, moduleName) {
     if (esm) return await import(pathToFileURL(file).href);
     return createRequire(file)(file);
   } catch (err) {
-    if (err instanceof SyntaxError) throw new RuntimeError("UserCodeSyntaxError", `${err.name}: ${err.message}`, err);
+    if (err instanceof SyntaxError) throw new RuntimeError("UserCodeSyntaxError", `${err.name}: ${err.message}`, err, file);
     if (err && (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND")) {
       throw new RuntimeError("ImportModuleError", `Error: ${err.message}`, err);
     }

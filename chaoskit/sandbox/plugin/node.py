@@ -54,7 +54,10 @@ def binary_for(runtime: str | None) -> str:
     wanted = runtime[len("nodejs") :].split(".")[0]
     if local != wanted:
         LOG.warning(
-            "no local Node.js %s for runtime '%s': running it with Node.js %s", wanted, runtime, local
+            "no local Node.js %s for runtime '%s': running it with Node.js %s",
+            wanted,
+            runtime,
+            local,
         )
     return binary
 

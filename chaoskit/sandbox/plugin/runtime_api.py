@@ -65,7 +65,9 @@ class RuntimeApi:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+            def _reply(
+                self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
@@ -98,12 +100,19 @@ class RuntimeApi:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 parts = self.path[len(PREFIX) :].strip("/").split("/")
                 if parts == ["init", "error"]:
-                    api.init_error = body or json.dumps(
-                        {"errorType": "Runtime.Unknown", "errorMessage": "init failed"}
-                    ).encode()
+                    api.init_error = (
+                        body
+                        or json.dumps(
+                            {"errorType": "Runtime.Unknown", "errorMessage": "init failed"}
+                        ).encode()
+                    )
                     api._mark_ready()
                     self._reply(202, b'{"status": "OK"}')
-                elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+                elif (
+                    len(parts) == 3
+                    and parts[0] == "invocation"
+                    and parts[2] in ("response", "error")
+                ):
                     self._reply(202, b'{"status": "OK"}')
                     api.on_result(parts[1], body, parts[2] == "error")
                 else:

@@ -1,0 +1,122 @@
+"""The Node.js layer: its own test suite under Node's test runner, and parity with Python's.
+
+``node --test tests/layer_node`` holds the Node.js layer's unit tests; this module
+runs it so the README's test command (and CI) runs it too. The parity tests feed
+both layers the same inputs: the config cases in ``config_cases.json``, and the
+ledger records a Node.js function writes, read back by chaoskit's Python reader
+from a real DynamoDB API (moto) with the Node.js layer's SigV4 signing and SSM
+config fetch.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from chaoskit.layer.config import ConfigError, parse_config
+from chaoskit.ledger.records import parse_item
+from chaoskit.ledger.store import read_run
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = shutil.which("node")
+LAYER = ROOT / "chaoskit" / "layer" / "node"
+CASES = json.loads((Path(__file__).with_name("config_cases.json")).read_text())
+
+pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
+
+
+def test_the_node_layer_suite_passes_under_nodes_test_runner() -> None:
+    out = subprocess.run(
+        [str(NODE), "--test", str(ROOT / "tests" / "layer_node")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    passed = re.search(r"^# pass (\d+)$", out.stdout, re.MULTILINE)
+    assert passed and int(passed.group(1)) >= 30, out.stdout[-2000:]
+
+
+@pytest.mark.parametrize("case", CASES["refused"], ids=lambda c: c["named"])
+def test_python_refuses_the_shared_cases_too(case: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=re.escape(case["named"])):
+        parse_config(case["document"])
+
+
+@pytest.mark.parametrize("case", CASES["accepted"], ids=lambda c: str(c["faults"]))
+def test_python_accepts_the_shared_cases_too(case: dict[str, Any]) -> None:
+    assert len(parse_config(case["document"]).faults) == case["faults"]
+
+
+NODE_SCRIPT = textwrap.dedent(
+    """
+    const { Layer } = await import(process.argv[2] + "/layer.mjs");
+    const layer = new Layer();
+    const ctx = { functionName: "node-worker", awsRequestId: "req-1",
+                  invokedFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:node-worker:live",
+                  getRemainingTimeInMillis: () => 3000 };
+    const body = (e) => JSON.stringify({ order: e, chaoskit: { run_id: "run-node", event_id: e, sent_at: 1 } });
+    const event = { Records: ["e1", "e2", "e3"].map((e, i) => ({ eventSource: "aws:sqs", messageId: `m${i}`, body: body(e) })) };
+    const out = await layer.invoke(async () => ({ batchItemFailures: [{ itemIdentifier: "m2" }] }), event, ctx);
+    let failed = null;
+    try { await layer.invoke(async () => 1, { boom: true, chaoskit: { run_id: "run-node", event_id: "e4" } }, ctx); }
+    catch (err) { failed = err.name; }
+    console.log(JSON.stringify({ out, failed, fetches: layer.loader.fetches }));
+    """
+)
+
+
+def test_node_ledger_records_and_acks_read_back_through_the_python_reader(
+    layer_aws: dict[str, str], tmp_path: Path
+) -> None:
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    ssm = boto3.client("ssm", endpoint_url=endpoint)
+    document = {
+        "version": "v-node", "expires_at": time.time() + 600,
+        "faults": [{"kind": "exception", "rate": 1, "type": "Boom", "match": {"fields": {"boom": True}}}],
+    }  # fmt: skip
+    ssm.put_parameter(Name="/chaoskit/node-worker", Value=json.dumps(document), Type="String")
+    script = tmp_path / "run.mjs"
+    script.write_text(NODE_SCRIPT)
+    env = {
+        **os.environ,
+        "CHAOSKIT_CONFIG_PARAMETER": "/chaoskit/node-worker",
+        "CHAOSKIT_ACK": "1",
+        "AWS_REGION": "us-east-1",
+    }
+    env.pop("CHAOSKIT_CONFIG", None)
+    out = subprocess.run(
+        [str(NODE), str(script), str(LAYER)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"out": {"batchItemFailures": [{"itemIdentifier": "m2"}]}, "failed": "Boom",
+                      "fetches": 1}  # fmt: skip
+    records = read_run("run-node", layer_aws)
+    kinds = sorted((r.event_id, r.kind) for r in records)
+    assert kinds == [
+        ("e1", "attempt"), ("e1", "processed"), ("e2", "attempt"), ("e2", "processed"),
+        ("e3", "attempt"), ("e3", "failed"), ("e4", "attempt"), ("e4", "failed"),
+    ]  # fmt: skip
+    failed = {r.event_id: r.detail for r in records if r.kind == "failed"}
+    assert failed["e3"]["error"] == "batchItemFailure" and failed["e4"]["error"] == "Boom"
+    assert failed["e4"]["function"] == "node-worker" and failed["e4"]["qualifier"] == "live"
+    ddb = boto3.client("dynamodb", endpoint_url=endpoint)
+    acks = ddb.query(
+        TableName="chaoskit-ledger",
+        KeyConditionExpression="run_id = :r",
+        ExpressionAttributeValues={":r": {"S": "ack#node-worker"}},
+    )["Items"]
+    assert [a["version"]["S"] for a in acks] == ["v-node"]
+    raw = ddb.query(
+        TableName="chaoskit-ledger",
+        KeyConditionExpression="run_id = :r",
+        ExpressionAttributeValues={":r": {"S": "run-node"}},
+    )["Items"]
+    assert all(parse_item(item).run_id == "run-node" for item in raw)  # Python reads every item

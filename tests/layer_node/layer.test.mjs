@@ -1,0 +1,134 @@
+import test from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { EVENTS, config, context, harness, readJson } from "./helpers.mjs";
+
+const sqs = readJson(path.join(EVENTS, "sqs.json"));
+const counted = () => {
+  const calls = [];
+  const handler = async (event) => { calls.push(event); return { ok: true }; };
+  return { calls, handler };
+};
+
+test("malformed config means no fault, one warning line, the handler called exactly once", async () => {
+  const h = await harness({ CHAOSKIT_CONFIG: "{broken" });
+  const { calls, handler } = counted();
+  assert.deepEqual(await h.layer.invoke(handler, { a: 1 }, context()), { ok: true });
+  assert.equal(calls.length, 1);
+  assert.equal(h.lines.filter((l) => l.chaoskit === "warning").length, 1);
+  h.restore();
+});
+
+test("an unreachable config store means no fault, one warning, the handler called once", async () => {
+  const h = await harness({ CHAOSKIT_CONFIG_PARAMETER: "/chaoskit/orders", AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "y" });
+  const { calls, handler } = counted();
+  await h.layer.invoke(handler, {}, context());
+  await h.layer.invoke(handler, {}, context()); // within the TTL: no second fetch, no second warning
+  assert.equal(calls.length, 2);
+  assert.equal(h.lines.filter((l) => l.chaoskit === "warning").length, 1);
+  assert.equal(h.layer.loader.fetches, 1);
+  h.restore();
+});
+
+test("an expired config (the dead-man switch) injects nothing", async () => {
+  const h = await harness({ CHAOSKIT_CONFIG: JSON.stringify({ version: "v", expires_at: Date.now() / 1000 - 1, faults: [{ kind: "exception", rate: 1 }] }) });
+  const { calls, handler } = counted();
+  assert.deepEqual(await h.layer.invoke(handler, {}, context()), { ok: true });
+  assert.equal(calls.length, 1);
+  h.restore();
+});
+
+test("the kill switch CHAOSKIT_DISABLED runs the handler as without the layer", async () => {
+  const h = await harness({ CHAOSKIT_DISABLED: "on", CHAOSKIT_CONFIG: config([{ kind: "exception", rate: 1 }]) });
+  const { calls, handler } = counted();
+  await h.layer.invoke(handler, sqs, context());
+  assert.equal(calls.length, 1);
+  assert.equal(h.records.length, 0);
+  h.restore();
+});
+
+test("an exception fault fails the invocation with the configured error type, and the ledger says failed", async () => {
+  const h = await harness({ CHAOSKIT_CONFIG: config([{ kind: "exception", rate: 1, type: "DownstreamUnavailable", message: "nope" }]) });
+  const { calls, handler } = counted();
+  await assert.rejects(h.layer.invoke(handler, sqs, context()), (err) => err.name === "DownstreamUnavailable" && err.message === "nope");
+  assert.equal(calls.length, 0);
+  const n = sqs.Records.length;
+  assert.deepEqual(h.records.map((r) => r.kind), [...Array(n).fill("attempt"), ...Array(n).fill("failed")]);
+  assert.equal(h.records[n].detail.error, "DownstreamUnavailable");
+  assert.equal(h.lines.filter((l) => l.chaoskit === "fault" && l.kind === "exception").length, 1);
+  h.restore();
+});
+
+test("a latency fault waits, then runs the handler", async () => {
+  const h = await harness({ CHAOSKIT_CONFIG: config([{ kind: "latency", rate: 1, ms: 250 }]) });
+  const { calls, handler } = counted();
+  await h.layer.invoke(handler, {}, context());
+  assert.deepEqual(h.sleeps, [250]);
+  assert.equal(calls.length, 1);
+  h.restore();
+});
+
+test("a timeout fault sleeps past the remaining time and fails", async () => {
+  const h = await harness({ CHAOSKIT_CONFIG: config([{ kind: "timeout", rate: 1, margin_ms: 100 }]) });
+  const { handler } = counted();
+  await assert.rejects(h.layer.invoke(handler, {}, context({ remaining: 1000 })), /Task timed out/);
+  assert.ok(h.sleeps[0] > 1000 && h.sleeps[0] <= 1100, String(h.sleeps));
+  h.restore();
+});
+
+test("a status fault answers in API Gateway's proxy shape without running the handler", async () => {
+  const h = await harness({ CHAOSKIT_CONFIG: config([{ kind: "status", rate: 1, status_code: 503, headers: { "Retry-After": 2 } }]) });
+  const { calls, handler } = counted();
+  const out = await h.layer.invoke(handler, readJson(path.join(EVENTS, "apigateway.json")), context());
+  assert.equal(out.statusCode, 503);
+  assert.equal(out.headers["Retry-After"], "2");
+  assert.equal(calls.length, 0);
+  assert.deepEqual(h.records.map((r) => r.kind), ["attempt", "failed"]);
+  h.restore();
+});
+
+test("rates are rolls: rate 0 never fires, a roll under the rate fires", async () => {
+  let rolls = [0.7, 0.2];
+  const h = await harness({ CHAOSKIT_CONFIG: config([{ kind: "exception", rate: 0.5 }]) }, { rng: () => rolls.shift() });
+  const { calls, handler } = counted();
+  await h.layer.invoke(handler, {}, context());
+  await assert.rejects(h.layer.invoke(handler, {}, context()));
+  assert.equal(calls.length, 1);
+  h.restore();
+});
+
+test("partial batch responses mark only the named items failed", async () => {
+  const h = await harness();
+  const event = { Records: ["m1", "m2"].map((id, i) => ({ eventSource: "aws:sqs", messageId: id,
+    body: JSON.stringify({ chaoskit: { run_id: "r", event_id: `e${i}` } }) })) };
+  await h.layer.invoke(async () => ({ batchItemFailures: [{ itemIdentifier: "m2" }] }), event, context());
+  const outcome = Object.fromEntries(h.records.filter((r) => r.kind !== "attempt").map((r) => [r.eventId, r.kind]));
+  assert.deepEqual(outcome, { e0: "processed", e1: "failed" });
+  h.restore();
+});
+
+test("a ping answers pong with the config version, without running the handler", async () => {
+  const h = await harness({ CHAOSKIT_CONFIG: config([]) });
+  const { calls, handler } = counted();
+  const out = await h.layer.invoke(handler, { chaoskit_ping: true }, context());
+  assert.equal(out.chaoskit, "pong");
+  assert.equal(out.version, "v1");
+  assert.equal(calls.length, 0);
+  h.restore();
+});
+
+test("callback-style handlers are called as Lambda calls them", async () => {
+  const h = await harness();
+  const out = await h.layer.invoke(function (event, ctx, callback) { setTimeout(() => callback(null, { cb: event.n }), 5); }, { n: 3 }, context());
+  assert.deepEqual(out, { cb: 3 });
+  await assert.rejects(h.layer.invoke(function (event, ctx, callback) { callback(new Error("cb failed")); }, {}, context()), /cb failed/);
+  h.restore();
+});
+
+test("a fault matched to another source leaves this invocation alone", async () => {
+  const h = await harness({ CHAOSKIT_CONFIG: config([{ kind: "exception", rate: 1, match: { source: "kinesis" } }]) });
+  const { calls, handler } = counted();
+  await h.layer.invoke(handler, sqs, context());
+  assert.equal(calls.length, 1);
+  h.restore();
+});
