@@ -29,14 +29,21 @@ def command() -> None:
     help="Copy the layer's package into this function code directory instead of zipping.",
 )
 @click.option(
+    "--runtime",
+    default="python",
+    show_default=True,
+    help="With --vendor: the function's runtime (a nodejs* runtime vendors the Node.js layer).",
+)
+@click.option(
     "--precompile",
     is_flag=True,
     help="Also ship bytecode for this Python version (faster cold starts on that runtime).",
 )
-def build(output: str, vendor: str | None, precompile: bool) -> None:
+def build(output: str, vendor: str | None, runtime: str, precompile: bool) -> None:
     """Write the layer zip, or vendor the layer into a function's code.
 
-    The zip holds the package under python/ and the exec wrapper at its root, for
+    The zip holds the Python package under python/, the Node.js package under
+    nodejs/node_modules/chaoskit-layer/ and the exec wrapper at its root, for
     AWS_LAMBDA_EXEC_WRAPPER=/opt/chaoskit-wrapper; its path and size are printed.
     """
     from chaoskit.layer.build import build_layer_zip, vendor_into
@@ -48,11 +55,16 @@ def build(output: str, vendor: str | None, precompile: bool) -> None:
                 f"'{vendor}' is not a directory: expected the function's code directory",
                 param_hint="--vendor",
             )
-        target = vendor_into(directory)
+        target = vendor_into(directory, runtime)
         size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
         click.echo(f"{target} {size} bytes")
+        entry = (
+            "node_modules/chaoskit-layer/handler.handler"
+            if runtime.startswith("nodejs")
+            else "chaoskit.layer.handler.handler"
+        )
         click.echo(
-            "set the function's handler to chaoskit.layer.handler.handler and "
+            f"set the function's handler to {entry} and "
             "CHAOSKIT_ORIGINAL_HANDLER to its own handler"
         )
         return

@@ -13,7 +13,15 @@ __all__ = ["SUPPORTED_RUNTIMES", "refusal"]
 
 #: Runtimes the layer supports. The layer uses Python 3.10 syntax and library
 #: features, so python3.9 and older import it and fail on every invocation.
-SUPPORTED_RUNTIMES: tuple[str, ...] = ("python3.10", "python3.11", "python3.12", "python3.13")
+SUPPORTED_RUNTIMES: tuple[str, ...] = (
+    "python3.10",
+    "python3.11",
+    "python3.12",
+    "python3.13",
+    "nodejs18.x",
+    "nodejs20.x",
+    "nodejs22.x",
+)
 
 _NO_LAYER_NEEDED = (
     "faults that need no layer still work on it: set_reserved_concurrency, "
@@ -36,8 +44,12 @@ def refusal(name: str, config: Mapping[str, Any]) -> str | None:
         return (
             f"function '{name}' is a container image (PackageType Image), which cannot use "
             "layers: vendor chaoskit into the image ('chaoskit layer build --vendor DIR' "
-            "into the image's code folder, with AWS_LAMBDA_EXEC_WRAPPER unset) and wrap the "
-            "handler with the decorator chaoskit.layer.inject; " + _NO_LAYER_NEEDED
+            "into the image's code folder, '--runtime nodejs20.x' for Node.js) and either "
+            "wrap the handler in code (the decorator chaoskit.layer.inject, or inject from "
+            "'chaoskit-layer' in Node.js) or point the image's handler at the vendored "
+            "handler with CHAOSKIT_ORIGINAL_HANDLER set to its own (an image started as "
+            "'python -m awslambdaric HANDLER' ignores exec wrappers: give it "
+            "chaoskit.layer.handler.handler as HANDLER); " + _NO_LAYER_NEEDED
         )
     runtime = str(config.get("Runtime") or "")
     if runtime in SUPPORTED_RUNTIMES:

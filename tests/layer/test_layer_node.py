@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -54,36 +53,17 @@ def test_python_accepts_the_shared_cases_too(case: dict[str, Any]) -> None:
     assert len(parse_config(case["document"]).faults) == case["faults"]
 
 
-NODE_SCRIPT = textwrap.dedent(
-    """
-    const { Layer } = await import(process.argv[2] + "/layer.mjs");
-    const layer = new Layer();
-    const ctx = { functionName: "node-worker", awsRequestId: "req-1",
-                  invokedFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:node-worker:live",
-                  getRemainingTimeInMillis: () => 3000 };
-    const body = (e) => JSON.stringify({ order: e, chaoskit: { run_id: "run-node", event_id: e, sent_at: 1 } });
-    const event = { Records: ["e1", "e2", "e3"].map((e, i) => ({ eventSource: "aws:sqs", messageId: `m${i}`, body: body(e) })) };
-    const out = await layer.invoke(async () => ({ batchItemFailures: [{ itemIdentifier: "m2" }] }), event, ctx);
-    let failed = null;
-    try { await layer.invoke(async () => 1, { boom: true, chaoskit: { run_id: "run-node", event_id: "e4" } }, ctx); }
-    catch (err) { failed = err.name; }
-    console.log(JSON.stringify({ out, failed, fetches: layer.loader.fetches }));
-    """
-)
+NODE_SCRIPT = ROOT / "tests" / "layer_node" / "fixtures" / "ledger_parity.mjs"
 
 
 def test_node_ledger_records_and_acks_read_back_through_the_python_reader(
-    layer_aws: dict[str, str], tmp_path: Path
+    layer_aws: dict[str, str],
 ) -> None:
     endpoint = os.environ["AWS_ENDPOINT_URL"]
     ssm = boto3.client("ssm", endpoint_url=endpoint)
-    document = {
-        "version": "v-node", "expires_at": time.time() + 600,
-        "faults": [{"kind": "exception", "rate": 1, "type": "Boom", "match": {"fields": {"boom": True}}}],
-    }  # fmt: skip
+    boom = {"kind": "exception", "rate": 1, "type": "Boom", "match": {"fields": {"boom": True}}}
+    document = {"version": "v-node", "expires_at": time.time() + 600, "faults": [boom]}
     ssm.put_parameter(Name="/chaoskit/node-worker", Value=json.dumps(document), Type="String")
-    script = tmp_path / "run.mjs"
-    script.write_text(NODE_SCRIPT)
     env = {
         **os.environ,
         "CHAOSKIT_CONFIG_PARAMETER": "/chaoskit/node-worker",
@@ -92,7 +72,11 @@ def test_node_ledger_records_and_acks_read_back_through_the_python_reader(
     }
     env.pop("CHAOSKIT_CONFIG", None)
     out = subprocess.run(
-        [str(NODE), str(script), str(LAYER)], env=env, capture_output=True, text=True, timeout=60
+        [str(NODE), str(NODE_SCRIPT), str(LAYER)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])

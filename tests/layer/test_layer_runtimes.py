@@ -16,11 +16,18 @@ def test_supported_runtimes_are_accepted(runtime: str) -> None:
     assert runtimes.refusal("fn", {"Runtime": runtime, "PackageType": "Zip"}) is None
 
 
-@pytest.mark.parametrize("runtime", ["nodejs20.x", "nodejs22.x"])
-def test_nodejs_is_refused_for_now_with_what_still_works(runtime: str) -> None:
+@pytest.mark.parametrize("runtime", ["nodejs18.x", "nodejs20.x", "nodejs22.x"])
+def test_nodejs_functions_take_the_layer(runtime: str) -> None:
+    assert runtimes.refusal("fn", {"Runtime": runtime, "PackageType": "Zip"}) is None
+
+
+@pytest.mark.parametrize(
+    "runtime", ["java21", "dotnet8", "ruby3.3", "provided.al2023", "nodejs16.x", "go1.x"]
+)
+def test_other_runtimes_are_refused_naming_the_runtime_and_what_still_works(runtime: str) -> None:
     message = runtimes.refusal("fn", {"Runtime": runtime})
     assert message is not None
-    assert f"'{runtime}'" in message and "not nodejs" in message
+    assert f"'{runtime}'" in message
     assert "set_reserved_concurrency" in message
 
 
@@ -29,6 +36,7 @@ def test_a_container_image_is_refused_naming_the_vendored_and_decorator_paths() 
     assert message is not None
     assert "PackageType Image" in message
     assert "chaoskit layer build --vendor" in message and "chaoskit.layer.inject" in message
+    assert "--runtime nodejs20.x" in message and "awslambdaric" in message
 
 
 def test_a_function_without_a_runtime_is_refused() -> None:
