@@ -6,6 +6,7 @@ here rather than spelling a variable name anywhere else.
 
 __all__ = [
     "ACK",
+    "ALLOW_UNLISTED",
     "CACHE_DIR",
     "CONFIG",
     "CONFIG_PARAMETER",
@@ -17,6 +18,7 @@ __all__ = [
     "LEDGER_FLUSH",
     "LEDGER_TABLE",
     "LIVE_AWS",
+    "MAX_FAULT_SECONDS",
     "MIRROR_KEY_FILE",
     "ORIGINAL_EXEC_WRAPPER",
     "ORIGINAL_HANDLER",
@@ -46,6 +48,9 @@ CONFIG_TTL = "CHAOSKIT_CONFIG_TTL"
 ORIGINAL_HANDLER = "CHAOSKIT_ORIGINAL_HANDLER"
 #: An exec wrapper the function had before chaoskit's, chained after ours.
 ORIGINAL_EXEC_WRAPPER = "CHAOSKIT_ORIGINAL_EXEC_WRAPPER"
+#: Longest a fault config may stay live, in seconds from now (default 14400, 4 hours):
+#: a config that expires later is ignored by the layer and refused by the actions.
+MAX_FAULT_SECONDS = "CHAOSKIT_MAX_FAULT_SECONDS"
 #: Any truthy value makes the layer acknowledge the config version it applied.
 ACK = "CHAOSKIT_ACK"
 #: DynamoDB table of the event ledger (default ``chaoskit-ledger``).
@@ -60,6 +65,9 @@ ENABLE_SNAPSHOT = "CHAOSKIT_ENABLE_SNAPSHOT"
 # --- the runner (CLI, actions, probes) --------------------------------------
 #: Run id of the experiment in progress.
 RUN_ID = "CHAOSKIT_RUN_ID"
+#: Any truthy value lets actions change resources on a non-local target without an
+#: allowlist (``chaoskit run --allow-unlisted``); an experiment cannot set it.
+ALLOW_UNLISTED = "CHAOSKIT_ALLOW_UNLISTED"
 #: Target: ``sandbox``, ``localstack`` or ``aws``.
 TARGET = "CHAOSKIT_TARGET"
 #: Directory for journals and run state (default ``./.chaoskit``).

@@ -5,8 +5,11 @@ experiment or a flag is invalid (nothing ran), 3 the run was interrupted or a
 change could not be restored.
 """
 
+import os
+
 import click
 
+from chaoskit import envvars
 from chaoskit.aws import TARGETS
 from chaoskit.runner import parse_vars, run_experiment_file
 
@@ -25,14 +28,27 @@ __all__ = ["command"]
     type=click.Path(dir_okay=False),
     help="Where to write the journal (default .chaoskit/journals/<run id>.json).",
 )
+@click.option(
+    "--allow-unlisted",
+    is_flag=True,
+    help="On a non-local target with no allowlist, let actions change any resource.",
+)
 def command(
     experiment: str,
     target: str | None,
     endpoint_url: str | None,
     variables: tuple[str, ...],
     journal: str | None,
+    allow_unlisted: bool,
 ) -> None:
-    """Run EXPERIMENT (YAML or JSON) with forced rollbacks and a ledger summary."""
+    """Run EXPERIMENT (YAML or JSON) with forced rollbacks and a ledger summary.
+
+    On a target that is not on this machine (real AWS), actions refuse to
+    change anything unless an allowlist (chaoskit_allow in .chaoskit/settings.yaml
+    or the experiment) admits the resource, or --allow-unlisted is given.
+    """
+    if allow_unlisted:
+        os.environ[envvars.ALLOW_UNLISTED] = "1"
     result = run_experiment_file(
         experiment,
         target=target,

@@ -14,6 +14,7 @@ is restored exactly. Enable the layer first with
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Mapping
@@ -25,8 +26,10 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit import envvars
 from chaoskit.errors import BadInput
 from chaoskit.faults import lambda_config as lc
+from chaoskit.layer.config import DEFAULT_MAX_FAULT_SECONDS
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, restore_change
+from chaoskit.undo.guard import max_fault_duration
 from chaoskit.undo.store import unrestored
 
 __all__ = [
@@ -133,8 +136,19 @@ def _inject(
 
     name = lc.function_name_of(function_name)
     seconds = _number(duration)
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+    ceiling = max_fault_duration(configuration, DEFAULT_MAX_FAULT_SECONDS)
+    if (
+        not isinstance(seconds, int | float)
+        or isinstance(seconds, bool)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
         raise FaultRefused(f"invalid duration {duration!r} for '{name}': expected seconds > 0")
+    if seconds > ceiling:
+        raise FaultRefused(
+            f"invalid duration {duration!r} for '{name}': beyond the ceiling of {ceiling:g} s "
+            "(chaoskit_max_fault_duration)"
+        )
     fault: dict[str, Any] = {"kind": kind, "rate": _number(rate)}
     fault.update({k: _number(v) for k, v in params.items() if v is not None})
     if match:

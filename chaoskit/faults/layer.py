@@ -25,10 +25,12 @@ from chaoskit.errors import BadInput, ChaosKitError, RollbackFailed
 from chaoskit.faults import lambda_config as lc
 from chaoskit.faults.inject import FaultRefused
 from chaoskit.layer import runtimes
+from chaoskit.layer.config import DEFAULT_MAX_FAULT_SECONDS as MAX_SECONDS
 from chaoskit.ledger import store
 from chaoskit.ledger.records import table_name
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
+from chaoskit.undo.guard import max_fault_duration
 
 __all__ = [
     "FaultNotLive",
@@ -221,6 +223,8 @@ def enable_chaoskit_layer(
         envvars.LEDGER_TABLE: str(
             (configuration or {}).get("chaoskit_ledger_table") or table_name()
         ),
+        # The layer ignores a fault config that would outlive the run's ceiling.
+        envvars.MAX_FAULT_SECONDS: f"{max_fault_duration(configuration, MAX_SECONDS):g}",
     }
     if existing and existing != WRAPPER:
         if on_existing_wrapper == "refuse":

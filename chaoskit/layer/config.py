@@ -11,15 +11,18 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from chaoskit import envvars
 from chaoskit.layer.exceptions import ConfigError
 
 __all__ = [
+    "DEFAULT_MAX_FAULT_SECONDS",
     "KINDS",
     "SOURCES",
     "ConfigError",
     "Fault",
     "FaultConfig",
     "Match",
+    "max_fault_seconds",
     "natural_throttle",
     "parse_config",
 ]
@@ -222,11 +225,31 @@ def _check_kind(where: str, kind: str, params: dict[str, Any]) -> None:
             raise ConfigError(f"{where} needs 'status', 'latency_ms' or 'connection_refused'")
 
 
-def parse_config(document: str | bytes | Mapping[str, Any]) -> FaultConfig:
+#: Longest a fault config may stay live, in seconds from when it is read (4 hours).
+DEFAULT_MAX_FAULT_SECONDS = 4 * 3600.0
+
+
+def max_fault_seconds(environ: Mapping[str, str]) -> float:
+    """Return the ceiling on a config's remaining life (``CHAOSKIT_MAX_FAULT_SECONDS``)."""
+    try:
+        value = float(environ.get(envvars.MAX_FAULT_SECONDS) or DEFAULT_MAX_FAULT_SECONDS)
+    except ValueError:
+        return DEFAULT_MAX_FAULT_SECONDS
+    return value if math.isfinite(value) and value > 0 else DEFAULT_MAX_FAULT_SECONDS
+
+
+def parse_config(
+    document: str | bytes | Mapping[str, Any],
+    now: float | None = None,
+    max_seconds: float = DEFAULT_MAX_FAULT_SECONDS,
+) -> FaultConfig:
     """Parse and validate a fault config document.
 
     Args:
         document: the JSON text, or the already decoded object.
+        now: epoch seconds; when given, a config expiring more than
+            ``max_seconds`` later is refused (a fault cannot be made near-permanent).
+        max_seconds: the ceiling on the config's remaining life.
 
     Raises:
         ConfigError: the document is malformed; the message names the field.
@@ -246,6 +269,11 @@ def parse_config(document: str | bytes | Mapping[str, Any]) -> FaultConfig:
     if "expires_at" not in raw:
         raise ConfigError("'expires_at' is required: epoch seconds or ISO-8601")
     expires_at = _expires_at(raw["expires_at"])
+    if now is not None and expires_at - now > max_seconds:
+        raise ConfigError(
+            f"'expires_at' is {expires_at - now:.0f} s away, beyond the {max_seconds:g} s "
+            "ceiling on a fault's life (CHAOSKIT_MAX_FAULT_SECONDS)"
+        )
     run_id = raw.get("run_id")
     if run_id is not None and not isinstance(run_id, str):
         raise ConfigError(f"'run_id' must be a string, got {run_id!r}")

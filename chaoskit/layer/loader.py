@@ -13,7 +13,7 @@ from typing import Any
 
 from chaoskit import envvars
 from chaoskit.layer import _aws, log
-from chaoskit.layer.config import ConfigError, FaultConfig, parse_config
+from chaoskit.layer.config import ConfigError, FaultConfig, max_fault_seconds, parse_config
 
 __all__ = ["DEFAULT_TTL", "ConfigLoader", "fetch_ssm"]
 
@@ -100,7 +100,8 @@ class ConfigLoader:
 
     def _parse(self, text: str, where: str) -> FaultConfig | None:
         try:
-            return parse_config(text)
+            ceiling = max_fault_seconds(self.environ)
+            return parse_config(text, now=time.time(), max_seconds=ceiling)
         except ConfigError as err:
             log.warning(f"ignoring malformed fault config in {where}: {err}")
             return None

@@ -42,13 +42,14 @@ def test_every_tag_pair_must_match(undo_home: Path) -> None:
         guard("x", {"chaos": "allowed"}, config)
 
 
-def test_the_settings_file_applies_and_the_experiment_wins(undo_home: Path) -> None:
+def test_the_settings_file_applies_and_the_experiment_cannot_widen_it(undo_home: Path) -> None:
     undo_home.mkdir(parents=True)
     (undo_home / "settings.yaml").write_text("chaoskit_allow:\n  names: [staging-*]\n")
     guard("staging-worker", None, {})
     with pytest.raises(SafetyAbort, match=r"names \['staging-\*'\]"):
         guard("prod-worker", None, {})
-    guard("prod-worker", None, {"chaoskit_allow": {"names": ["prod-*"]}})
+    with pytest.raises(SafetyAbort, match=r"names \['staging-\*'\]"):
+        guard("prod-worker", None, {"chaoskit_allow": {"names": ["prod-*"]}})
 
 
 @pytest.mark.parametrize(
