@@ -1,6 +1,7 @@
 """Layers at /opt: modules importable, /opt paths in env vars honoured, exec wrappers run."""
 
 import json
+import time
 
 from conftest import create_function, unique, zip_files
 
@@ -73,7 +74,7 @@ def test_the_chaoskit_layer_wraps_the_handler_through_its_exec_wrapper(aws, tmp_
     )
     config = {
         "version": "v-1",
-        "expires_at": 4102444800,
+        "expires_at": time.time() + 3600,
         "faults": [{"kind": "exception", "rate": 1.0, "message": "injected by the test"}],
     }
     name = unique("chaos")

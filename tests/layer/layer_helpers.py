@@ -2,6 +2,7 @@
 
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,8 @@ from chaoskit.layer.loader import ConfigLoader
 from chaoskit.layer.runtime import Layer
 
 EVENTS = Path(__file__).parent / "events"
-FAR = 4_102_444_800.0  # 2100-01-01: a config that does not expire during the tests
+# A config that does not expire during the tests, within the layer's 4-hour ceiling.
+FAR = time.time() + 3 * 3600
 
 
 class FakeContext:

@@ -2,6 +2,7 @@
 vendored mode, the decorator, and the layer zip's layout."""
 
 import json
+import time
 import os
 import subprocess
 import sys
@@ -299,7 +300,10 @@ def test_the_layer_runs_on_every_lambda_python(function_dirs: dict[str, Path], p
     )
     env = {
         "PATH": os.environ.get("PATH", ""),
-        envvars.CONFIG: config({"kind": "latency", "rate": 1, "ms": 1}, expires_at="2100-01-01"),
+        envvars.CONFIG: config(
+            {"kind": "latency", "rate": 1, "ms": 1},
+            expires_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600)),
+        ),
     }
     done = subprocess.run(
         [python, "-c", code, str(function_dirs["opt"] / "python"), json.dumps(event)],
