@@ -2,10 +2,10 @@
 vendored mode, the decorator, and the layer zip's layout."""
 
 import json
-import time
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
