@@ -5,10 +5,15 @@ Pure parsing of one SQS message as ``ReceiveMessage`` returns it (``Body``,
 
 - ``lambda_destination``: an on-failure destination record, JSON with
   ``requestContext`` (``condition``, ``approximateInvokeCount``) and the original
-  ``requestPayload`` (async invokes), or a stream batch description
-  (``KinesisBatchInfo`` / ``DDBStreamBatchInfo``, which carries no payload);
-  as the body itself (SQS destination), an EventBridge event's ``detail``
-  (EventBridge destination) or an SNS envelope's ``Message`` (SNS destination).
+  ``requestPayload`` (async invokes: ``RetriesExhausted``, ``EventAgeExceeded``),
+  or a stream batch description (``KinesisBatchInfo`` / ``DDBStreamBatchInfo``,
+  which carries no payload) with ``requestContext`` and, when the function
+  answered, ``responseContext`` (``RetryAttemptsExhausted``; AWS leaves
+  ``responseContext`` out for ``RecordAgeExceeded``, and an emulator may leave
+  ``requestContext`` out too); as the body itself (SQS destination), an
+  EventBridge event's ``detail`` (EventBridge destination) or an SNS envelope's
+  ``Message`` (SNS destination). Shapes checked against AWS-recorded records
+  in ``tests/conformance/aws_recorded``.
 - ``lambda_dlq``: the original payload, with message attributes ``RequestID``,
   ``ErrorCode`` and ``ErrorMessage``.
 - ``eventbridge_dlq``: the original event, with message attributes
@@ -88,12 +93,15 @@ def _int(value: Any) -> int | None:
         return None
 
 
+_BATCH_INFO = ("KinesisBatchInfo", "DDBStreamBatchInfo")
+
+
 def _is_destination_record(node: Any) -> bool:
-    return (
-        isinstance(node, dict)
-        and isinstance(node.get("requestContext"), dict)
-        and any(k in node for k in ("requestPayload", "KinesisBatchInfo", "DDBStreamBatchInfo"))
-    )
+    if not isinstance(node, dict):
+        return False
+    if any(isinstance(node.get(k), dict) for k in _BATCH_INFO):
+        return True  # a stream batch record, with or without requestContext
+    return isinstance(node.get("requestContext"), dict) and "requestPayload" in node
 
 
 def destination_record(message: dict[str, Any]) -> dict[str, Any] | None:
@@ -144,10 +152,12 @@ def _details(message: dict[str, Any], fmt: str) -> tuple[str, str | None, int | 
     system = message.get("Attributes") or {}
     record = destination_record(message)
     if fmt == "lambda_destination" and record is not None:
-        context = record["requestContext"]
+        context = record.get("requestContext")
+        context = context if isinstance(context, dict) else {}
         condition = context.get("condition")
         response = record.get("responsePayload")
-        reason = condition or "destination"
+        batch = any(k in record for k in _BATCH_INFO)
+        reason = condition or ("stream batch failed" if batch else "destination")
         if isinstance(response, dict) and response.get("errorType"):
             reason = f"{condition or 'failed'}: {response['errorType']}"
         return str(reason), condition, _int(context.get("approximateInvokeCount"))
