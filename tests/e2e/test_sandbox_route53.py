@@ -170,3 +170,31 @@ def test_simple_and_weighted_records_answer(aws):
         HostedZoneId=zone_id, RecordName=f"nothing.{domain}", RecordType="A"
     )
     assert missing["ResponseCode"] == "NXDOMAIN" and missing["RecordData"] == []
+
+
+def _flags(config):
+    return config.get("Inverted"), config.get("Disabled")
+
+
+@pytest.mark.parametrize(
+    "updates",
+    [
+        [{"Inverted": True}, {"Inverted": False}],
+        [{"Disabled": True}, {"Disabled": False}],
+        [{"Inverted": True, "Disabled": True}, {"Inverted": False}, {"Disabled": False}],
+    ],
+)
+def test_every_api_reports_the_flags_an_update_set(aws, endpoint, updates):
+    route53 = aws("route53")
+    check_id = _health_check(route53, endpoint.port)
+    expected = {"Inverted": False, "Disabled": False}
+    for update in updates:
+        expected.update(update)
+        answered = route53.update_health_check(HealthCheckId=check_id, **update)
+        got = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]
+        listed = [c for c in route53.list_health_checks()["HealthChecks"] if c["Id"] == check_id]
+        wanted = (expected["Inverted"], expected["Disabled"])
+        assert _flags(answered["HealthCheck"]["HealthCheckConfig"]) == wanted
+        assert _flags(got["HealthCheckConfig"]) == wanted
+        assert _flags(listed[0]["HealthCheckConfig"]) == wanted
+        assert got["HealthCheckConfig"]["Port"] == endpoint.port

@@ -14,14 +14,17 @@ from typing import Any
 
 from localstack.aws.api import RequestContext
 from localstack.aws.api.route53 import (
+    GetHealthCheckResponse,
     GetHealthCheckStatusResponse,
+    HealthCheckId,
     NoSuchHealthCheck,
     NoSuchHostedZone,
     TestDNSAnswerResponse,
 )
+from localstack.services.moto import call_moto
 from localstack.services.route53.provider import Route53Provider
 
-from .health import CHECKER
+from .health import CHECKER, flag
 
 OBSERVER_REGIONS = ("us-east-1", "us-west-1", "eu-west-1")
 
@@ -101,6 +104,31 @@ class HealthCheckingRoute53Provider(Route53Provider):
         partition = getattr(context, "partition", None) or "aws"
         return route53_backends[context.account_id][partition]
 
+    def update_health_check(
+        self, context: RequestContext, health_check_id: HealthCheckId, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Update through moto, then store the flags as booleans.
+
+        moto keeps an updated ``Inverted``/``Disabled`` as the request's text
+        (``"false"`` is truthy), ignores a ``false`` it is sent, and keeps numbers
+        as text; ``GetHealthCheck`` then reported ``Inverted: true`` after an
+        update to ``false``.
+        """
+        response = call_moto(context)
+        normalise(self._backend(context).health_checks.get(health_check_id), context.request)
+        return response
+
+    def get_health_check(
+        self, context: RequestContext, health_check_id: HealthCheckId, **kwargs: Any
+    ) -> GetHealthCheckResponse:
+        check = self._backend(context).health_checks.get(health_check_id)
+        normalise(check, None)
+        response = super().get_health_check(context, health_check_id, **kwargs)
+        config = response["HealthCheck"]["HealthCheckConfig"]
+        for name, attribute in _FLAGS.items():
+            config[name] = flag(getattr(check, attribute, False))  # type: ignore[literal-required]
+        return response
+
     def get_health_check_status(
         self, context: RequestContext, health_check_id: str, **kwargs: Any
     ) -> GetHealthCheckStatusResponse:
@@ -146,3 +174,40 @@ class HealthCheckingRoute53Provider(Route53Provider):
             ResponseCode="NOERROR" if exists else "NXDOMAIN",
             Protocol="UDP",
         )
+
+
+_FLAGS = {"Inverted": "inverted", "Disabled": "disabled", "EnableSNI": "enable_sni"}
+_NUMBERS = ("port", "request_interval", "failure_threshold", "health_threshold")
+
+
+def normalise(check: Any, request: Any) -> None:
+    """Store a moto health check's flags as ``"true"``/``"false"`` and its numbers as ints.
+
+    moto's XML templates print the attribute as is (``True`` reads as false to
+    an SDK), so the text AWS sends is what they need. With the
+    ``UpdateHealthCheck`` request, a flag set there is applied (moto skips a
+    falsy one).
+    """
+    if check is None:
+        return
+    if request is not None:
+        import xml.etree.ElementTree as ElementTree
+
+        try:
+            root = ElementTree.fromstring(request.get_data() or b"<x/>")
+        except ElementTree.ParseError:
+            root = None
+        for element in root.iter() if root is not None else ():
+            name = element.tag.rsplit("}", 1)[-1]
+            if name in _FLAGS and element.text is not None:
+                setattr(check, _FLAGS[name], _text(flag(element.text)))
+    for attribute in _FLAGS.values():
+        setattr(check, attribute, _text(flag(getattr(check, attribute, False))))
+    for attribute in _NUMBERS:
+        value = getattr(check, attribute, None)
+        if isinstance(value, str) and value.strip().isdigit():
+            setattr(check, attribute, int(value))
+
+
+def _text(value: bool) -> str:
+    return "true" if value else "false"
