@@ -67,13 +67,7 @@ ENTRY_POINTS = {
         "AWS::Route53::HostedZone": f"{PLUGIN_DIST}.cfn_resources:HostedZoneProviderPlugin",
     },
     "localstack.hooks.on_infra_start": {
-        "chaoskit_patch_lambda_events": f"{PLUGIN_DIST}.patches:chaoskit_patch_lambda_events",
-        "chaoskit_patch_lambda_alias_routing": (
-            f"{PLUGIN_DIST}.patches:chaoskit_patch_lambda_alias_routing"
-        ),
-        "chaoskit_patch_events_target_dlq": (
-            f"{PLUGIN_DIST}.events_dlq:chaoskit_patch_events_target_dlq"
-        ),
+        "chaoskit_patches": f"{PLUGIN_DIST}.patches:chaoskit_patches",
         "chaoskit_bind_loopback": f"{PLUGIN_DIST}.loopback:chaoskit_bind_loopback",
     },
 }

@@ -22,7 +22,9 @@ import json
 import logging
 from typing import Any
 
-from localstack.runtime import hooks
+from localstack.utils.patch import Patch
+
+from .patching import wrap
 
 LOG = logging.getLogger(__name__)
 
@@ -76,14 +78,11 @@ def send_to_target_dlq(sender: Any, event: Any, error: Exception) -> bool:
     return True
 
 
-@hooks.on_infra_start()
-def chaoskit_patch_events_target_dlq() -> None:
+def patches() -> list[Patch]:
     """Send events a rule's target failed to deliver to the target's DLQ."""
     from localstack.services.events.target import TargetSender
 
-    original = TargetSender.process_event
-
-    def process_event(self: Any, event: Any, trace_header: Any) -> Any:
+    def process_event(original: Any, self: Any, event: Any, trace_header: Any) -> Any:
         untouched = json.loads(json.dumps(event)) if isinstance(event, dict) else event
         try:
             return original(self, event, trace_header)
@@ -93,4 +92,4 @@ def chaoskit_patch_events_target_dlq() -> None:
             send_to_target_dlq(self, untouched, error)
             raise
 
-    TargetSender.process_event = process_event
+    return [wrap(TargetSender, "process_event", process_event)]

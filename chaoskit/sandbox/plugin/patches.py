@@ -18,6 +18,10 @@
    interpreter's default 5 ms GIL switch interval, a thread with CPU work (a moto
    DynamoDB write, say) held up a thread that only had to hand back a Lambda
    result by up to 5 ms. LocalStack runs with a 0.5 ms interval instead.
+
+Event source mappings: ``esm.py`` (state), ``streams.py`` (Kinesis, DynamoDB
+streams), ``sqs.py`` (SQS). Every patch goes through ``patching.py``, which
+checks the LocalStack version first.
 """
 
 from __future__ import annotations
@@ -28,20 +32,34 @@ import threading
 from typing import Any
 
 from localstack.runtime import hooks
+from localstack.utils.patch import Patch
+
+from .patching import apply_all, replace, wrap
 
 LOG = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.0005  # seconds
 
 
 @hooks.on_infra_start()
-def chaoskit_shorter_switch_interval() -> None:
-    """Let request threads take turns sooner (LocalStack calls this once at start)."""
+def chaoskit_patches() -> None:
+    """Check the LocalStack version and apply every sandbox patch (once, at start)."""
+    from . import esm, events_dlq, sqs, streams
+
     sys.setswitchinterval(SWITCH_INTERVAL)
+    apply_all(
+        [
+            lambda_event_patches,
+            lambda_alias_patches,
+            events_dlq.patches,
+            esm.patches,
+            streams.patches,
+            sqs.patches,
+        ]
+    )
 
 
-@hooks.on_infra_start()
-def chaoskit_patch_lambda_events() -> None:
-    """Apply the patches (LocalStack calls this once at start)."""
+def lambda_event_patches() -> list[Patch]:
+    """The async event poller patches (1-3 above)."""
     from localstack import config
     from localstack.aws.api.lambda_ import TooManyRequestsException
     from localstack.services.lambda_.invocation import event_manager as em
@@ -109,33 +127,38 @@ def chaoskit_patch_lambda_events() -> None:
                 LOG.error("error polling lambda events: %s", err)
                 self._shutdown_event.wait(1)
 
-    em.Poller._handle_invoke_exception = handle_invoke_exception
-    em.Poller.process_throttles_and_system_errors = process_throttles_and_system_errors
-    em.Poller.run = run
-    LOG.debug("chaoskit: patched LocalStack's Lambda event poller")
+    return [
+        replace(em.Poller, "_handle_invoke_exception", handle_invoke_exception),
+        replace(
+            em.Poller, "process_throttles_and_system_errors", process_throttles_and_system_errors
+        ),
+        replace(em.Poller, "run", run),
+    ]
 
 
 _ALIAS_TARGET = threading.local()
 
 
-@hooks.on_infra_start()
-def chaoskit_patch_lambda_alias_routing() -> None:
-    """Let UpdateAlias set a routing config (LocalStack calls this once at start)."""
+def lambda_alias_patches() -> list[Patch]:
+    """Let UpdateAlias set a routing config (4 above)."""
     from localstack.services.lambda_ import api_utils
     from localstack.services.lambda_.provider import LambdaProvider
 
-    original_model = LambdaProvider._create_routing_config_model
-    original_update = LambdaProvider.update_alias
-
     def create_routing_config_model(
-        self: Any, routing_config_dict: Any, function_version: Any = None
+        original_model: Any, self: Any, routing_config_dict: Any, function_version: Any = None
     ) -> Any:
         if function_version is None:
             function_version = getattr(_ALIAS_TARGET, "version", None)
         return original_model(self, routing_config_dict, function_version)
 
     def update_alias(
-        self: Any, context: Any, function_name: str, name: str, *args: Any, **kwargs: Any
+        original_update: Any,
+        self: Any,
+        context: Any,
+        function_name: str,
+        name: str,
+        *args: Any,
+        **kwargs: Any,
     ) -> Any:
         target = None
         try:
@@ -157,5 +180,7 @@ def chaoskit_patch_lambda_alias_routing() -> None:
         finally:
             _ALIAS_TARGET.version = None
 
-    LambdaProvider._create_routing_config_model = create_routing_config_model
-    LambdaProvider.update_alias = update_alias
+    return [
+        wrap(LambdaProvider, "_create_routing_config_model", create_routing_config_model),
+        wrap(LambdaProvider, "update_alias", update_alias),
+    ]

@@ -1,0 +1,154 @@
+"""SQS event source mappings that poll with concurrent batches, as AWS's do.
+
+LocalStack 2026.3 receives one batch, invokes the function, waits for it, and
+only then receives the next: one batch in flight per mapping. AWS starts an SQS
+mapping with five concurrent batches and scales up while messages are waiting,
+up to ``ScalingConfig.MaximumConcurrency`` when set (AWS Lambda developer guide,
+"Understanding SQS event source mapping scaling"). Here a mapping starts with
+:data:`START_CONCURRENCY` batches in flight, adds one each time a full batch
+arrives while every slot is busy, up to ``MaximumConcurrency`` or
+:data:`MAX_CONCURRENCY` (the sandbox runs execution environments as local
+processes), and gives one back when an invoke is throttled.
+
+Throttles are not special-cased otherwise: event source mappings do not account
+for reserved concurrency, so at reserved concurrency 0 the mapping keeps
+receiving, the throttled batch's messages become visible again after the
+queue's visibility timeout and count toward its ``maxReceiveCount`` (AWS
+knowledge center, "Why is my Lambda function throttled by an SQS event source
+mapping"; LocalStack's AWS-validated ``test_failing_lambda_retries_after_visibility_timeout``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from localstack.utils.patch import Patch
+
+from .patching import wrap
+from .streams import is_throttle
+
+LOG = logging.getLogger(__name__)
+
+START_CONCURRENCY = 5
+MAX_CONCURRENCY = 20
+#: Seconds one receive waits for a first message when the queue is empty.
+LONG_POLL = 1
+
+
+class _Slots:
+    """Concurrent batches of one poller: how many may run, how many do."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.target = min(START_CONCURRENCY, limit)
+        self.busy = 0
+        self.cond = threading.Condition()
+        self.pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="chaoskit-sqs")
+
+    def acquire(self, stopped: threading.Event) -> bool:
+        with self.cond:
+            while self.busy >= self.target:
+                if stopped.is_set():
+                    return False
+                self.cond.wait(0.1)
+            self.busy += 1
+            return True
+
+    def release(self, throttled: bool) -> None:
+        with self.cond:
+            self.busy -= 1
+            if throttled:
+                self.target = max(1, self.target - 1)
+            self.cond.notify()
+
+    def grow(self) -> None:
+        with self.cond:
+            if self.busy >= self.target and self.target < self.limit:
+                self.target += 1
+
+
+def _limit(poller: Any) -> int:
+    esm = getattr(poller, "chaoskit_esm", None) or {}
+    maximum = (esm.get("ScalingConfig") or {}).get("MaximumConcurrency")
+    return max(1, min(int(maximum), MAX_CONCURRENCY)) if maximum else MAX_CONCURRENCY
+
+
+def _slots(poller: Any) -> _Slots:
+    slots = getattr(poller, "chaoskit_slots", None)
+    if slots is None:
+        slots = poller.chaoskit_slots = _Slots(_limit(poller))
+        poller.chaoskit_stopped = threading.Event()
+    return slots  # type: ignore[no-any-return]
+
+
+def _handle(poller: Any, slots: _Slots, messages: list[dict[str, Any]]) -> None:
+    from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import (
+        split_by_message_group_id,
+    )
+
+    throttled = False
+    try:
+        if poller.is_fifo_queue:
+            for group in split_by_message_group_id(messages).values():
+                poller.handle_messages(group)
+        else:
+            poller.handle_messages(messages)
+    except Exception as err:  # the messages stay in the queue and return after the timeout
+        throttled = is_throttle(err) or is_throttle(err.__cause__ or err)
+        LOG.debug("sqs batch failed (throttled=%s): %s", throttled, err)
+    finally:
+        slots.release(throttled)
+
+
+def poll_events(original: Any, self: Any) -> None:
+    """Receive one batch and hand it to a free slot; wait for a slot first."""
+    from localstack.aws.api.sqs import MessageSystemAttributeName
+    from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import (
+        DEFAULT_MAX_RECEIVE_COUNT,
+        DEFAULT_MAX_WAIT_TIME_SECONDS,
+    )
+
+    slots = _slots(self)
+    if not slots.acquire(self.chaoskit_stopped):
+        return
+    handed = False
+    try:
+        window = int(self.maximum_batching_window or 0)
+        response = self.source_client.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(self.batch_size, DEFAULT_MAX_RECEIVE_COUNT),
+            WaitTimeSeconds=min(window or LONG_POLL, DEFAULT_MAX_WAIT_TIME_SECONDS),
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=[MessageSystemAttributeName.All],
+            sqs_override_max_message_count=self.batch_size,
+            sqs_override_wait_time_seconds=window,
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return  # the receive waited already: no back-off, so new messages go at once
+        if len(messages) >= min(self.batch_size, DEFAULT_MAX_RECEIVE_COUNT):
+            slots.grow()
+        slots.pool.submit(_handle, self, slots, messages)
+        handed = True
+    finally:
+        if not handed:
+            slots.release(False)
+
+
+def close(original: Any, self: Any) -> None:
+    """Stop receiving; batches in flight finish (their messages are deleted or return)."""
+    original(self)
+    stopped = getattr(self, "chaoskit_stopped", None)
+    if stopped is not None:
+        stopped.set()
+        self.chaoskit_slots.pool.shutdown(wait=False)
+
+
+def patches() -> list[Patch]:
+    """The SQS poller patches."""
+    from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import SqsPoller
+
+    return [wrap(SqsPoller, "poll_events", poll_events), wrap(SqsPoller, "close", close)]

@@ -1,0 +1,297 @@
+"""Kinesis and DynamoDB stream event source mappings that deliver like AWS's.
+
+LocalStack 2026.3's stream poller differs from AWS where events are at stake:
+
+- ``BisectBatchOnFunctionError`` is ignored: a poison record's whole batch goes
+  to the on-failure destination. Here a batch the function fails is split in two
+  and each half retried separately, recursively, so only the failing records
+  are discarded (AWS API reference: "If the function returns an error, split
+  the batch in two and retry"). A split is not counted as a retry: each half
+  starts with the attempts its parent had made.
+- Throttles count as retries, so a function at reserved concurrency 0 has its
+  records discarded within seconds. Here a throttled invoke
+  (``TooManyRequestsException``) is retried with backoff and does not count
+  toward ``MaximumRetryAttempts``; the records wait until
+  ``MaximumRecordAgeInSeconds`` (then ``RecordAgeExceeded``), or for ever when
+  it is -1.
+- No checkpoint: the poller is rebuilt on every ``UpdateEventSourceMapping``
+  and starts again from ``StartingPosition``, so re-enabling a mapping replayed
+  a ``TRIM_HORIZON`` stream. Here the sequence number of the last record
+  handled (processed or discarded) is kept per mapping and shard, and a rebuilt
+  poller resumes after it.
+- Shards are polled one at a time, round robin; here every shard has its batch
+  in flight at once (one batch per shard, ``ParallelizationFactor`` 1).
+- The on-failure record for ``RecordAgeExceeded`` lacked ``requestContext``;
+  it now has it, without ``responseContext``, as AWS writes it (AWS-recorded in
+  LocalStack's ``test_kinesis_maximum_record_age_exceeded``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from localstack.utils.patch import Patch
+
+from .patching import replace, wrap
+
+LOG = logging.getLogger(__name__)
+
+#: Longest pause between retries of a failed or throttled batch, in seconds.
+MAX_BACKOFF = 5.0
+#: ESM UUID -> shard id -> sequence number of the last record handled.
+CHECKPOINTS: dict[str, dict[str, str]] = {}
+_CHECKPOINT_LOCK = threading.Lock()
+
+
+def checkpoint(esm_uuid: str | None, shard_id: str, sequence_number: str) -> None:
+    """Remember that every record of ``shard_id`` up to ``sequence_number`` was handled."""
+    if not esm_uuid:
+        return
+    with _CHECKPOINT_LOCK:
+        CHECKPOINTS.setdefault(esm_uuid, {})[shard_id] = sequence_number
+
+
+def is_throttle(error: BaseException) -> bool:
+    """Tell whether an invoke failed because the function was throttled."""
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code == "TooManyRequestsException" or type(error).__name__ == "TooManyRequestsException"
+
+
+def _raw_sequence(poller: Any, record: dict[str, Any]) -> str:
+    if "SequenceNumber" in record:
+        return str(record["SequenceNumber"])
+    return str(record["dynamodb"]["SequenceNumber"])
+
+
+def _arrival(poller: Any, event: dict[str, Any]) -> float:
+    if "kinesis" in event:
+        return float(event["kinesis"]["approximateArrivalTimestamp"])
+    if "dynamodb" in event:
+        created = event["dynamodb"].get("ApproximateCreationDateTime")
+        return float(created) if isinstance(created, int | float) else time.time()
+    return float(poller.get_approximate_arrival_time(event))
+
+
+def _settings(poller: Any) -> tuple[int, int, bool]:
+    params = poller.stream_parameters
+    esm = getattr(poller, "chaoskit_esm", None) or {}
+    max_retries = int(params.get("MaximumRetryAttempts", -1))
+    max_age = int(params.get("MaximumRecordAgeInSeconds", -1))
+    return max_retries, max_age, bool(esm.get("BisectBatchOnFunctionError"))
+
+
+def _context(
+    poller: Any, condition: str, attempts: int, error: dict[str, Any] | None
+) -> dict[str, Any]:
+    request = {
+        "requestId": (error or {}).get("requestId") or str(uuid.uuid4()),
+        "functionArn": poller.processor.sender.target_arn,
+        "condition": condition,
+        "approximateInvokeCount": max(attempts, 1),
+    }
+    context: dict[str, Any] = {"requestContext": request}
+    if error and error.get("functionError"):
+        context["responseContext"] = {
+            "statusCode": error.get("httpStatusCode"),
+            "executedVersion": error.get("executedVersion"),
+            "functionError": error.get("functionError"),
+        }
+    return context
+
+
+class _Delivery:
+    """Deliver one shard batch: retries, throttles, bisect, record age, destination."""
+
+    def __init__(self, poller: Any, shard_id: str) -> None:
+        self.poller = poller
+        self.shard_id = shard_id
+        self.max_retries, self.max_age, self.bisect = _settings(poller)
+
+    def _stopped(self) -> bool:
+        return bool(self.poller._is_shutdown.is_set())
+
+    def _discard(
+        self, events: list[dict[str, Any]], condition: str, attempts: int, error: Any
+    ) -> None:
+        if events:
+            context = _context(self.poller, condition, attempts, error)
+            self.poller.send_events_to_dlq(self.shard_id, events, context=context)
+
+    def _expired(self, events: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+        if self.max_age < 0:
+            return events, []
+        cutoff = time.time() - self.max_age
+        old = [e for e in events if _arrival(self.poller, e) < cutoff]
+        return [e for e in events if _arrival(self.poller, e) >= cutoff], old
+
+    def run(self, events: list[dict[str, Any]]) -> bool:
+        """Deliver ``events``; return ``False`` if the poller stopped before they were handled."""
+        pending: list[tuple[list[dict[str, Any]], int]] = [(events, 0)]
+        while pending:
+            batch, attempts = pending.pop(0)
+            done = self._one(batch, attempts, pending)
+            if not done:
+                return False
+        return True
+
+    def _one(
+        self,
+        batch: list[dict[str, Any]],
+        attempts: int,
+        pending: list[tuple[list[dict[str, Any]], int]],
+    ) -> bool:
+        from localstack.services.lambda_.event_source_mapping.event_processor import (
+            BatchFailureError,
+            PartialBatchFailureError,
+        )
+        from localstack.services.lambda_.event_source_mapping.pollers.poller import (
+            get_batch_item_failures,
+        )
+
+        invokes, pause, error = 0, 0.0, None
+        while batch:
+            if self._stopped():
+                return False
+            batch, old = self._expired(batch)
+            self._discard(old, "RecordAgeExceeded", invokes or attempts, None)
+            if not batch:
+                return True
+            if self.max_retries >= 0 and attempts > self.max_retries:
+                self._discard(batch, "RetryAttemptsExhausted", invokes, error)
+                return True
+            if pause:
+                self.poller._is_shutdown.wait(pause)
+                if self._stopped():
+                    return False
+            invokes += 1
+            try:
+                self.poller.processor.process_events_batch(batch)
+                return True
+            except PartialBatchFailureError as failure:
+                error = failure.error
+                sequences = {self.poller.get_sequence_number(e) for e in batch}
+                failed = get_batch_item_failures(failure.partial_failure_payload, sequences)
+                if failed:
+                    lowest = min(failed, key=int)
+                    _, batch = self.poller.bisect_events(lowest, batch)
+            except BatchFailureError as failure:
+                error = failure.error
+                if self.bisect and len(batch) > 1:
+                    half = len(batch) // 2
+                    pending[:0] = [(batch[:half], attempts), (batch[half:], attempts)]
+                    return True
+            except Exception as failure:  # what the invoke raised: throttle or system error
+                if is_throttle(failure):
+                    pause = min(MAX_BACKOFF, max(0.5, pause * 2))
+                    continue  # throttles do not count as retry attempts
+                LOG.warning("stream batch delivery failed: %s", failure)
+            attempts += 1
+            pause = min(MAX_BACKOFF, max(0.5, pause * 2))
+        return True
+
+
+def forward_events_to_target(self: Any, shard_id: str, records: list[dict[str, Any]]) -> None:
+    """Deliver one batch of a shard's records; checkpoint once they are handled."""
+    if not records:
+        return
+    last = _raw_sequence(self, records[-1])
+    events = self.post_filter(
+        self.filter_events(self.pre_filter(self.transform_into_events(records, shard_id)))
+    )
+    if events:
+        events = self.add_source_metadata(events)
+        if not _Delivery(self, shard_id).run(events):
+            return  # stopped: the next poller starts again from the last checkpoint
+    checkpoint(self.esm_uuid, shard_id, last)
+
+
+def _resume(poller: Any, shards: dict[str, str], stream_key: str, seq_key: str) -> dict[str, str]:
+    with _CHECKPOINT_LOCK:
+        saved = dict(CHECKPOINTS.get(poller.esm_uuid or "", {}))
+    for shard_id, sequence in saved.items():
+        if shard_id not in shards:
+            continue
+        try:
+            answer = poller.source_client.get_shard_iterator(
+                **{stream_key: poller.source_arn, seq_key: sequence},
+                ShardId=shard_id,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+            )
+            shards[shard_id] = answer["ShardIterator"]
+        except Exception as err:  # trimmed past the checkpoint: keep the starting position
+            LOG.warning("cannot resume shard %s after %s: %s", shard_id, sequence, err)
+    return shards
+
+
+def kinesis_initialize_shards(original: Any, self: Any) -> dict[str, str]:
+    """Start each shard after its checkpoint when the mapping has one."""
+    return _resume(self, original(self), "StreamARN", "StartingSequenceNumber")
+
+
+def dynamodb_initialize_shards(original: Any, self: Any) -> dict[str, str]:
+    """Start each shard after its checkpoint when the mapping has one."""
+    return _resume(self, original(self), "StreamArn", "SequenceNumber")
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def poll_events(original: Any, self: Any) -> None:
+    """Poll every shard at once, one batch in flight per shard."""
+    from localstack.services.lambda_.event_source_mapping.event_processor import (
+        PipeInternalError,
+    )
+
+    if not self.shards:
+        self.shards = self.initialize_shards()
+    if len(self.shards) <= 1:
+        original(self)
+        return
+    pool = _POOLS.get(id(self))
+    if pool is None:
+        pool = _POOLS[id(self)] = ThreadPoolExecutor(
+            max_workers=min(len(self.shards), 16), thread_name_prefix="chaoskit-shard"
+        )
+
+    def one(shard_id: str, iterator: str) -> None:
+        with contextlib.suppress(PipeInternalError):  # retried at the next poll
+            self.poll_events_from_shard(shard_id, iterator)
+
+    for future in [pool.submit(one, s, i) for s, i in list(self.shards.items())]:
+        future.result()
+
+
+def close(original: Any, self: Any) -> None:
+    """Stop the poller and its shard threads."""
+    original(self)
+    pool = _POOLS.pop(id(self), None)
+    if pool is not None:
+        pool.shutdown(wait=False)
+
+
+def patches() -> list[Patch]:
+    """The stream poller patches."""
+    from localstack.services.lambda_.event_source_mapping.pollers.dynamodb_poller import (
+        DynamoDBPoller,
+    )
+    from localstack.services.lambda_.event_source_mapping.pollers.kinesis_poller import (
+        KinesisPoller,
+    )
+    from localstack.services.lambda_.event_source_mapping.pollers.stream_poller import (
+        StreamPoller,
+    )
+
+    return [
+        replace(StreamPoller, "forward_events_to_target", forward_events_to_target),
+        wrap(StreamPoller, "poll_events", poll_events),
+        wrap(StreamPoller, "close", close),
+        wrap(KinesisPoller, "initialize_shards", kinesis_initialize_shards),
+        wrap(DynamoDBPoller, "initialize_shards", dynamodb_initialize_shards),
+    ]

@@ -1,0 +1,164 @@
+"""Kinesis event source mappings behave as on AWS where events are at stake.
+
+Bisect isolates a poison record, throttles do not use up retries, a re-enabled
+mapping resumes from its checkpoint, and a mapping's state is the same in
+``Get`` and ``List`` and true of its poller.
+"""
+
+import json
+import time
+
+from conftest import attempts, create_function, drain, queue, unique, wait_for
+
+
+def _stream(aws, shards=1):
+    kinesis = aws("kinesis")
+    name = unique("stream")
+    kinesis.create_stream(StreamName=name, ShardCount=shards)
+    wait_for(
+        lambda: (
+            kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"][
+                "StreamStatus"
+            ]
+            == "ACTIVE"
+        ),
+        timeout=30,
+        what=f"stream {name} to be active",
+    )
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    return name, summary["StreamARN"]
+
+
+def _put_batch(aws, stream, data):
+    answer = aws("kinesis").put_records(
+        StreamName=stream, Records=[{"Data": d.encode(), "PartitionKey": "k"} for d in data]
+    )
+    return [r["SequenceNumber"] for r in answer["Records"]]
+
+
+def _mapping(aws, function, stream_arn, **extra):
+    lam = aws("lambda")
+    uuid = lam.create_event_source_mapping(
+        FunctionName=function,
+        EventSourceArn=stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=10,
+        MaximumBatchingWindowInSeconds=1,
+        **extra,
+    )["UUID"]
+    wait_for(
+        lambda: lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled",
+        timeout=30,
+        what="the mapping to be enabled",
+    )
+    return uuid
+
+
+def _states(aws, uuid, function):
+    lam = aws("lambda")
+    got = lam.get_event_source_mapping(UUID=uuid)["State"]
+    listed = [
+        m["State"]
+        for m in lam.list_event_source_mappings(FunctionName=function)["EventSourceMappings"]
+        if m["UUID"] == uuid
+    ]
+    return got, listed[0]
+
+
+def test_bisect_sends_only_the_poison_record_to_the_destination(aws, recorder):
+    stream, stream_arn = _stream(aws)
+    name = unique("bisect-fn")
+    create_function(
+        aws, name, handler="probe.kinesis_handler", env={"RECORD_QUEUE_URL": recorder["url"]}
+    )
+    dest_url, dest_arn = queue(aws, unique("bisect-failures"))
+    sequences = _put_batch(aws, stream, ["good-1", "good-2", "poison-3", "good-4", "good-5"])
+    _mapping(
+        aws,
+        name,
+        stream_arn,
+        MaximumRetryAttempts=1,
+        BisectBatchOnFunctionError=True,
+        DestinationConfig={"OnFailure": {"Destination": dest_arn}},
+    )
+    [failure] = [json.loads(m["Body"]) for m in drain(aws("sqs"), dest_url, 1, timeout=60)]
+    info = failure["KinesisBatchInfo"]
+    assert info["batchSize"] == 1
+    assert info["startSequenceNumber"] == info["endSequenceNumber"] == sequences[2]
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert failure["responseContext"]["functionError"] == "Unhandled"
+    assert drain(aws("sqs"), dest_url, 1, timeout=3) == []  # nothing else discarded
+    seen = [a["event"]["data"] for a in attempts(aws, recorder, expect=100, timeout=5)]
+    for good in ("good-1", "good-2", "good-4", "good-5"):
+        assert good in seen  # every valid record reached the function
+
+
+def test_throttles_wait_for_the_record_age_without_using_retries(aws, recorder):
+    lam = aws("lambda")
+    stream, stream_arn = _stream(aws)
+    name = unique("throttled-fn")
+    create_function(
+        aws, name, handler="probe.kinesis_handler", env={"RECORD_QUEUE_URL": recorder["url"]}
+    )
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    dest_url, dest_arn = queue(aws, unique("throttle-failures"))
+    _put_batch(aws, stream, ["good-1", "good-2"])
+    _mapping(
+        aws,
+        name,
+        stream_arn,
+        MaximumRetryAttempts=1,
+        MaximumRecordAgeInSeconds=60,
+        DestinationConfig={"OnFailure": {"Destination": dest_arn}},
+    )
+    # With MaximumRetryAttempts 1, counting throttles would discard the batch within seconds.
+    assert drain(aws("sqs"), dest_url, 1, timeout=12) == []
+    lam.delete_function_concurrency(FunctionName=name)
+    seen = [a["event"]["data"] for a in attempts(aws, recorder, expect=2, timeout=30)]
+    assert sorted(seen) == ["good-1", "good-2"]
+    assert drain(aws("sqs"), dest_url, 1, timeout=2) == []
+
+
+def test_reenabling_a_mapping_resumes_from_its_checkpoint(aws, recorder):
+    lam = aws("lambda")
+    stream, stream_arn = _stream(aws)
+    name = unique("resume-fn")
+    create_function(
+        aws, name, handler="probe.kinesis_handler", env={"RECORD_QUEUE_URL": recorder["url"]}
+    )
+    _put_batch(aws, stream, ["a-1", "a-2", "a-3"])
+    uuid = _mapping(aws, name, stream_arn)
+    first = [a["event"]["data"] for a in attempts(aws, recorder, expect=3, timeout=30)]
+    assert sorted(first) == ["a-1", "a-2", "a-3"]
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    wait_for(lambda: _states(aws, uuid, name) == ("Disabled", "Disabled"), 30, what="disabled")
+    lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    wait_for(lambda: _states(aws, uuid, name) == ("Enabled", "Enabled"), 30, what="enabled")
+    _put_batch(aws, stream, ["b-1"])
+    after = [a["event"]["data"] for a in attempts(aws, recorder, expect=10, timeout=8)]
+    assert after == ["b-1"]  # no replay from TRIM_HORIZON
+
+
+def test_a_disabled_mapping_stops_its_poller_before_it_reports_disabled(aws, recorder):
+    lam = aws("lambda")
+    stream, stream_arn = _stream(aws)
+    name = unique("stop-fn")
+    create_function(
+        aws, name, handler="probe.kinesis_handler", env={"RECORD_QUEUE_URL": recorder["url"]}
+    )
+    _put_batch(aws, stream, ["poison-1"])
+    uuid = _mapping(aws, name, stream_arn)  # retries for ever
+    attempts(aws, recorder, expect=2, timeout=30)
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    seen = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got, listed = _states(aws, uuid, name)
+        seen.append((got, listed))
+        assert got == listed
+        if got == "Disabled":
+            break
+        time.sleep(0.2)
+    assert seen[-1] == ("Disabled", "Disabled")
+    attempts(aws, recorder, expect=100, timeout=1)  # drain what ran before it stopped
+    assert attempts(aws, recorder, expect=1, timeout=8) == []  # no attempt once Disabled
