@@ -27,6 +27,7 @@ checks the LocalStack version first.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 from localstack.runtime import hooks
 from localstack.utils.patch import Patch
 
-from .patching import apply_all, replace, wrap
+from .patching import UnsupportedLocalStackError, apply_all, replace, wrap
 
 LOG = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.0005  # seconds
@@ -46,16 +47,24 @@ def chaoskit_patches() -> None:
     from . import esm, events_dlq, sqs, streams
 
     sys.setswitchinterval(SWITCH_INTERVAL)
-    apply_all(
-        [
-            lambda_event_patches,
-            lambda_alias_patches,
-            events_dlq.patches,
-            esm.patches,
-            streams.patches,
-            sqs.patches,
-        ]
-    )
+    try:
+        apply_all(
+            [
+                lambda_event_patches,
+                lambda_alias_patches,
+                events_dlq.patches,
+                esm.patches,
+                streams.patches,
+                sqs.patches,
+            ]
+        )
+    except UnsupportedLocalStackError as err:
+        # LocalStack logs and ignores a failing hook; a sandbox without its patches
+        # would quietly diverge from AWS, so stop here (`sandbox up` shows this line).
+        LOG.error("chaoskit: %s", err)
+        sys.stderr.write(f"chaoskit: {err}\n")
+        sys.stderr.flush()
+        os._exit(3)
 
 
 def lambda_event_patches() -> list[Patch]:

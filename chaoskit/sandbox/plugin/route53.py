@@ -17,8 +17,10 @@ from localstack.aws.api.route53 import (
     GetHealthCheckResponse,
     GetHealthCheckStatusResponse,
     HealthCheckId,
+    HealthCheckRegion,
     NoSuchHealthCheck,
     NoSuchHostedZone,
+    RRType,
     TestDNSAnswerResponse,
 )
 from localstack.services.moto import call_moto
@@ -140,7 +142,7 @@ class HealthCheckingRoute53Provider(Route53Provider):
         return GetHealthCheckStatusResponse(
             HealthCheckObservations=[
                 {
-                    "Region": region,
+                    "Region": HealthCheckRegion(region),
                     "IPAddress": "127.0.0.1",
                     "StatusReport": {"Status": status, "CheckedTime": when},
                 }
@@ -169,7 +171,7 @@ class HealthCheckingRoute53Provider(Route53Provider):
         return TestDNSAnswerResponse(
             Nameserver="127.0.0.1",
             RecordName=_norm(record_name),
-            RecordType=record_type,
+            RecordType=RRType(record_type),
             RecordData=values,
             ResponseCode="NOERROR" if exists else "NXDOMAIN",
             Protocol="UDP",

@@ -81,7 +81,7 @@ def _slots(poller: Any) -> _Slots:
     if slots is None:
         slots = poller.chaoskit_slots = _Slots(_limit(poller))
         poller.chaoskit_stopped = threading.Event()
-    return slots  # type: ignore[no-any-return]
+    return slots
 
 
 def _handle(poller: Any, slots: _Slots, messages: list[dict[str, Any]]) -> None:

@@ -177,7 +177,8 @@ class _Delivery:
             except PartialBatchFailureError as failure:
                 error = failure.error
                 sequences = {self.poller.get_sequence_number(e) for e in batch}
-                failed = get_batch_item_failures(failure.partial_failure_payload, sequences)
+                payload: Any = failure.partial_failure_payload
+                failed = get_batch_item_failures(payload, sequences)
                 if failed:
                     lowest = min(failed, key=int)
                     _, batch = self.poller.bisect_events(lowest, batch)
