@@ -9,7 +9,10 @@ Measures, on a private sandbox on a free port that it stops at the end:
 - time to ``up`` with a warm cache (venv installed, sandbox stopped);
 - the sandbox's RSS (LocalStack and its Lambda processes) when idle and after the load;
 - cold and warm sync invoke latency of a trivial Python handler (p50, p99);
-- events per second through SQS -> Lambda (event source mapping) -> DynamoDB.
+- events per second through SQS -> Lambda (event source mapping) -> DynamoDB, first with
+  ``ScalingConfig.MaximumConcurrency`` 2 (the least AWS allows) as the same-run baseline,
+  then with the default scaling (five concurrent batches, growing); the machine may be
+  shared, so compare the two rates of one run, not runs.
 """
 
 import argparse
@@ -21,6 +24,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -125,30 +129,63 @@ def run(endpoint: str, port: int, args: argparse.Namespace) -> None:
     print(f"invoke latency: cold {cold_ms:.0f} ms; warm p50 {statistics.median(warm):.1f} ms, "
           f"p99 {percentile(warm, 0.99):.1f} ms ({args.invokes} invokes)")  # fmt: skip
 
+    per_batch_ms = statistics.median(warm)
+    print(f"one batch at a time would allow about {10_000 / per_batch_ms:.0f} events/s "
+          f"(10 events per warm invoke of {per_batch_ms:.1f} ms, without DynamoDB)")  # fmt: skip
+    done = 0
+    for label, scaling in (("MaximumConcurrency 2 (baseline)", {"MaximumConcurrency": 2}),
+                           ("default scaling", None)):  # fmt: skip
+        rate = pipeline(lam, sqs, dynamodb, name, table, args.events, done, scaling)
+        done += args.events
+        print(f"SQS -> Lambda -> DynamoDB, {label}: {rate:.0f} events/s")
+        rates.append(rate)
+    print(f"ratio default / baseline: {rates[1] / rates[0]:.2f}x")
+
+
+rates: list[float] = []
+
+
+def pipeline(
+    lam: Any,
+    sqs: Any,
+    dynamodb: Any,
+    name: str,
+    table: str,
+    events: int,
+    before: int,
+    scaling: dict[str, int] | None,
+) -> float:
+    """Push ``events`` messages through a new queue and mapping; return events per second."""
     queue_url = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    for offset in range(0, args.events, 10):
+    for offset in range(0, events, 10):
         entries = [
             {"Id": str(i), "MessageBody": json.dumps({"n": offset + i})}
-            for i in range(min(10, args.events - offset))
+            for i in range(min(10, events - offset))
         ]
         sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
     started = time.perf_counter()
-    lam.create_event_source_mapping(
-        FunctionName=name, EventSourceArn=queue_arn, BatchSize=10, MaximumBatchingWindowInSeconds=0
-    )
+    extra = {"ScalingConfig": scaling} if scaling else {}
+    uuid_ = lam.create_event_source_mapping(
+        FunctionName=name,
+        EventSourceArn=queue_arn,
+        BatchSize=10,
+        MaximumBatchingWindowInSeconds=0,
+        **extra,
+    )["UUID"]
     deadline = started + 600
     count = 0
     while time.perf_counter() < deadline:
-        count = dynamodb.scan(TableName=table, Select="COUNT")["Count"]
-        if count >= args.events:
+        count = dynamodb.scan(TableName=table, Select="COUNT")["Count"] - before
+        if count >= events:
             break
-        time.sleep(0.5)
+        time.sleep(0.2)
     elapsed = time.perf_counter() - started
-    print(f"SQS -> Lambda -> DynamoDB: {count} events in {elapsed:.1f} s = "
-          f"{count / elapsed:.0f} events/s (batch 10, from the mapping's creation)")  # fmt: skip
+    lam.delete_event_source_mapping(UUID=uuid_)
+    print(f"  {count} events in {elapsed:.1f} s (batch 10, from the mapping's creation)")
+    return count / elapsed
 
 
 if __name__ == "__main__":

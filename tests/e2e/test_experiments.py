@@ -95,6 +95,8 @@ def test_experiment_holds_on_the_good_app(
     if name == "failover":
         assert _outputs(result, "dns-answers-the-secondary")[0]["reached"] is True
         assert _outputs(result, "failover-observed") == [True]
+    if name == "stream-poison-pill":  # sent inside a batch of good records, dead-lettered alone
+        assert _outputs(result, "only-the-poison-dead-lettered") == [1]
     if name == "canary":
         assert _outputs(result, "deployment-alarm-state") == [{"orders-worker-errors": "ALARM"}]
     if name == "third-party-throttling":

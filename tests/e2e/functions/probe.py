@@ -52,9 +52,12 @@ def handler(event, context):
 def sqs_handler(event, context):
     failures = []
     for record in event["Records"]:
-        _record(context, {"body": record["body"], "messageId": record["messageId"]})
+        _record(
+            context, {"body": record["body"], "messageId": record["messageId"], "pid": os.getpid()}
+        )
         if "poison" in record["body"]:
             failures.append({"itemIdentifier": record["messageId"]})
+    time.sleep(float(os.environ.get("SLEEP_SECONDS", "0")))
     if failures and os.environ.get("REPORT_FAILURES") != "1":
         raise RuntimeError(f"{len(failures)} poison messages in the batch")
     return {"batchItemFailures": failures}
