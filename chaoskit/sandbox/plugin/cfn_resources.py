@@ -110,7 +110,7 @@ class HostedZoneProvider(ResourceProvider[dict[str, Any]]):
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model={})
 
 
-class HostedZoneProviderPlugin(CloudFormationResourceProviderPlugin):  # type: ignore[misc]
+class HostedZoneProviderPlugin(CloudFormationResourceProviderPlugin):
     """Plugin entry for ``AWS::Route53::HostedZone``."""
 
     name = "AWS::Route53::HostedZone"

@@ -78,7 +78,7 @@ def _patch_gateway() -> None:
             cert_file_name, key_file_name = ssl_creds
             factory = server.ssl.DefaultOpenSSLContextFactory(key_file_name, cert_file_name)
             factory.getContext().use_certificate_chain_file(cert_file_name)
-            protocol_factory: Any = server.TLSMultiplexerFactory(factory, False, site)
+            protocol_factory: Any = server.TLSMultiplexerFactory(factory, False, site)  # type: ignore[arg-type]  # zope interfaces
         else:
             protocol_factory = site
         for host_and_port in listen:
