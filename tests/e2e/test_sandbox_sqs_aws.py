@@ -53,6 +53,7 @@ def test_a_mapping_runs_batches_concurrently(aws, recorder):
         name,
         handler="probe.sqs_handler",
         env={"RECORD_QUEUE_URL": recorder["url"], "SLEEP_SECONDS": "2"},
+        timeout=15,
     )
     for start in range(0, 20, 10):
         sqs.send_message_batch(
@@ -72,4 +73,4 @@ def test_a_mapping_runs_batches_concurrently(aws, recorder):
         counts = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
         return all(attributes["Attributes"][c] == "0" for c in counts)
 
-    wait_for(deleted, timeout=20, what="every message to be deleted")
+    wait_for(deleted, timeout=60, what="every message to be deleted")

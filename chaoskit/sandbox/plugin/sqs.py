@@ -6,9 +6,9 @@ mapping with five concurrent batches and scales up while messages are waiting,
 up to ``ScalingConfig.MaximumConcurrency`` when set (AWS Lambda developer guide,
 "Understanding SQS event source mapping scaling"). Here a mapping starts with
 :data:`START_CONCURRENCY` batches in flight, adds one each time a full batch
-arrives while every slot is busy, up to ``MaximumConcurrency`` or
-:data:`MAX_CONCURRENCY` (the sandbox runs execution environments as local
-processes), and gives one back when an invoke is throttled.
+arrives while every slot is busy (at most one a second), up to
+``MaximumConcurrency`` or :data:`MAX_CONCURRENCY` (the sandbox runs execution
+environments as local processes), and gives one back when an invoke is throttled.
 
 Throttles are not special-cased otherwise: event source mappings do not account
 for reserved concurrency, so at reserved concurrency 0 the mapping keeps
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,7 +34,10 @@ from .streams import is_throttle
 LOG = logging.getLogger(__name__)
 
 START_CONCURRENCY = 5
-MAX_CONCURRENCY = 20
+MAX_CONCURRENCY = 10
+#: Least seconds between two scale-ups (AWS adds up to 300 batches a minute; a
+#: 2-core machine cold-starting many environments at once slows every one).
+GROW_INTERVAL = 1.0
 #: Seconds one receive waits for a first message when the queue is empty.
 LONG_POLL = 1
 
@@ -45,6 +49,7 @@ class _Slots:
         self.limit = limit
         self.target = min(START_CONCURRENCY, limit)
         self.busy = 0
+        self.grown_at = 0.0
         self.cond = threading.Condition()
         self.pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="chaoskit-sqs")
 
@@ -66,8 +71,11 @@ class _Slots:
 
     def grow(self) -> None:
         with self.cond:
-            if self.busy >= self.target and self.target < self.limit:
+            now = time.monotonic()
+            full = self.busy >= self.target and self.target < self.limit
+            if full and now - self.grown_at >= GROW_INTERVAL:
                 self.target += 1
+                self.grown_at = now
 
 
 def _limit(poller: Any) -> int:
