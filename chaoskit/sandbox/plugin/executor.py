@@ -219,7 +219,7 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         tmp.mkdir(parents=True, exist_ok=True)
         assert self.runtime_api is not None
         env = layout.rewrite_paths(self.env_vars, opt, task)
-        env.update(node.environment(version.config.runtime, binary, opt, task, tmp))
+        env.update(node.environment(str(version.config.runtime), binary, opt, task, tmp))
         env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{self.runtime_api.port}"
         env = {k: str(v) for k, v in env.items()}
         command = [binary, str(node.BOOTSTRAP), str(node.LOADER)]
