@@ -1,7 +1,9 @@
-"""``chaoskit deploy``: deploy the reference app (experiments/app) to a target.
+"""``chaoskit deploy``: package and deploy a CloudFormation/SAM template onto a target.
 
-Prints what was deployed as JSON on stdout (names, ARNs, API URLs), so a
-script can read the URLs. Idempotent: run it again after changing the app.
+Prints JSON on stdout: the stack's outputs, a logical-ID -> physical-ID map
+(``resources``) and whether anything changed; progress (packaging, the change
+set, stack events) goes to stderr. Exit 0 deployed or nothing to change, 1 the
+stack failed (the failing resource and reason are printed), 2 bad input.
 """
 
 import json
@@ -14,7 +16,26 @@ from chaoskit.runner import parse_vars
 __all__ = ["command"]
 
 
+def _say(line: str) -> None:
+    click.echo(f"  {line}", err=True)
+
+
 @click.command("deploy")
+@click.option(
+    "--template",
+    "template_path",
+    type=click.Path(dir_okay=False),
+    help="CloudFormation or SAM template (YAML or JSON) to deploy.",
+)
+@click.option("--stack-name", help="Stack name (default: the template folder's name).")
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Template parameter value (repeatable).",
+)
+@click.option("--s3-bucket", help="Bucket for packaged code (default: one chaoskit creates).")
 @click.option("--target", type=click.Choice(TARGETS), help="Where to deploy (default sandbox).")
 @click.option("--endpoint-url", help="Explicit endpoint for every AWS service.")
 @click.option(
@@ -22,24 +43,45 @@ __all__ = ["command"]
     type=click.Choice(["good", "broken"]),
     default="good",
     show_default=True,
-    help="'broken' swallows errors: the experiments must catch it.",
+    help="Without --template: the reference app's variant.",
 )
 @click.option(
     "--var", "variables", multiple=True, metavar="KEY=VALUE", help="Configuration, e.g. aws_region."
 )
 def command(
-    target: str | None, endpoint_url: str | None, variant: str, variables: tuple[str, ...]
+    template_path: str | None,
+    stack_name: str | None,
+    parameters: tuple[str, ...],
+    s3_bucket: str | None,
+    target: str | None,
+    endpoint_url: str | None,
+    variant: str,
+    variables: tuple[str, ...],
 ) -> None:
-    """Deploy the reference orders app, or bring it up to date."""
-    from chaoskit.deploy import deploy, experiment_vars
-
+    """Deploy a template (packaging its local code), or bring its stack up to date."""
     configuration = parse_vars(variables)
     if target:
         configuration["chaoskit_target"] = target
     if endpoint_url:
         configuration["chaoskit_endpoint_url"] = endpoint_url
+    if template_path:
+        from chaoskit.deploy import deploy_template
+        from chaoskit.deploy.template import parse_parameters
+
+        result = deploy_template(
+            template_path,
+            stack_name=stack_name,
+            parameters=parse_parameters(parameters),
+            configuration=configuration,
+            bucket=s3_bucket,
+            progress=_say,
+        )
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        return
+    from chaoskit.deploy import deploy, experiment_vars
+
     click.echo(f"deploying the reference app ({variant})...", err=True)
-    result = deploy(configuration, variant=variant)
-    click.echo(json.dumps(result, indent=2, sort_keys=True))
-    pairs = " ".join(f"--var {k}={v}" for k, v in experiment_vars(result).items())
+    legacy = deploy(configuration, variant=variant)
+    click.echo(json.dumps(legacy, indent=2, sort_keys=True))
+    pairs = " ".join(f"--var {k}={v}" for k, v in experiment_vars(legacy).items())
     click.echo(f"experiments that need them take: {pairs}", err=True)

@@ -1,323 +1,170 @@
-"""Deploy the reference app (``experiments/app``) to a target: ``chaoskit deploy``.
+"""Deploy any CloudFormation or SAM template onto any target: ``chaoskit deploy --template``.
 
-:func:`deploy` creates, or brings up to date, every resource the experiments
-attack (contract 7): the five functions, the queues and their DLQs, the orders
-table, the stream, the workflow and its trigger, two regional APIs behind a
-Route 53 failover record, the worker's ``live`` alias and its error alarm,
-and the chaoskit ledger table. It is idempotent: a second call changes
-nothing. ``variant="broken"`` deploys the same app with errors swallowed.
+:func:`deploy_template` packages the template's local artifacts (code folders,
+with each function's ``requirements.txt`` installed; definition files) into a
+bucket on the target, creates or updates the stack through a change set,
+reports the stack's events while it waits, and returns the stack's outputs and
+a logical-ID -> physical-ID map. A second call with nothing changed changes
+nothing. The same code runs against the sandbox, any LocalStack and AWS: every
+client comes from :mod:`chaoskit.aws`.
 
-Configuration keys (besides the target keys of :mod:`chaoskit.aws`):
+Example::
 
-- ``orders_payments_url``: the payments API the worker calls; on local targets
-  the default starts the stub from ``experiments/app/payments_stub.py``;
-- ``orders_payments_port``: the stub's port (default 4590);
-- ``orders_runtime``: the functions' runtime (default ``python3.12``);
-- ``orders_app_dir``: where the app's sources are;
-- ``orders_canary_layer``: publish the worker's candidate version with
-  chaoskit's layer enabled (default true), for the canary experiment.
+    from chaoskit.deploy import deploy_template
+    result = deploy_template("app/template.yaml", stack_name="my-app",
+                             parameters={"Stage": "test"},
+                             configuration={"chaoskit_target": "sandbox"})
+    result["outputs"]["ApiUrl"], result["resources"]["OrdersQueue"]
 """
 
-import json
-import tempfile
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chaoskit import aws, envvars
-from chaoskit.deploy import edge, package, resources, stub, wiring
-from chaoskit.errors import BadInput
-from chaoskit.ledger.store import ensure_table as ensure_ledger_table
+from botocore.exceptions import ClientError, EndpointConnectionError
 
-__all__ = ["FUNCTIONS", "HANDLERS", "NAMES", "VARIANTS", "deploy", "experiment_vars"]
+from chaoskit import aws
+from chaoskit.deploy import artifacts, stack, template
+from chaoskit.deploy.exceptions import DeployFailed
+from chaoskit.errors import BadInput, aws_failure
 
-VARIANTS = ("good", "broken")
+__all__ = [
+    "DeployFailed",
+    "artifacts_bucket",
+    "default_stack_name",
+    "deploy_template",
+    "read_stack",
+]
 
-#: Resource names (contract 7).
-NAMES: dict[str, str] = {
-    "queue": "orders-queue",
-    "dlq": "orders-dlq",
-    "notifier_failures": "orders-notifier-failures",
-    "stream_failures": "orders-stream-failures",
-    "workflow_fallback": "orders-workflow-fallback",
-    "table": "orders-table",
-    "stream": "orders-stream",
-    "state_machine": "orders-workflow",
-    "rule": "orders-placed",
-    "zone": "orders.example.test",
-    "record": "api.orders.example.test",
-    "alarm": "orders-worker-errors",
-    "alias": "live",
-    "role": "orders-app",
-    "api_primary": "orders-primary",
-    "api_secondary": "orders-secondary",
-}
+read_stack = stack.read_stack
 
-FUNCTIONS = ("orders-ingest", "orders-worker", "orders-notifier", "orders-stream", "orders-step")
-
-#: function -> variant -> handler
-HANDLERS: dict[str, dict[str, str]] = {
-    "orders-ingest": {"good": "orders.ingest.handler"},
-    "orders-worker": {"good": "orders.worker.handler", "broken": "orders.broken.worker_handler"},
-    "orders-notifier": {"good": "orders.notifier.handler"},
-    "orders-stream": {"good": "orders.stream.handler", "broken": "orders.broken.stream_handler"},
-    "orders-step": {"good": "orders.step.handler", "broken": "orders.broken.step_handler"},
-}
-
-#: function -> timeout in seconds
-TIMEOUTS = {
-    "orders-ingest": 5,
-    "orders-worker": 5,
-    "orders-notifier": 3,
-    "orders-stream": 5,
-    "orders-step": 6,
-}
-
-#: The workflow's trigger: an EventBridge event with this source and detail type.
-ORDER_PLACED = {"source": ["chaoskit.orders"], "detail-type": ["OrderPlaced"]}
-
-_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Action": [
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "sqs:*",
-                "dynamodb:PutItem",
-                "dynamodb:BatchWriteItem",
-                "kinesis:Get*",
-                "kinesis:List*",
-                "kinesis:DescribeStream*",
-                "lambda:InvokeFunction",
-                "ssm:GetParameter",
-                "states:StartExecution",
-            ],
-            "Resource": "*",
-        }
-    ],
-}
+#: CloudFormation accepts a template body up to this size; larger ones go through S3.
+MAX_BODY = 51_200
 
 
-def candidate_layer(
-    function: str, ledger_table: str, configuration: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    """Return chaoskit's layer and env for a canary version of ``function`` (``None`` if off).
-
-    The candidate version is published with the layer enabled, so a canary
-    experiment can inject faults into the new version only. Configuration
-    ``orders_canary_layer: false`` turns this off.
-    """
-    if str(configuration.get("orders_canary_layer", True)).lower() in ("false", "0", "no"):
-        return None
-    from chaoskit.faults import lambda_config
-    from chaoskit.faults.layer import DEFAULT_LAYER_NAME, WRAPPER
-    from chaoskit.layer.build import build_layer_zip
-
-    with tempfile.TemporaryDirectory(prefix="chaoskit-layer-") as tmp:
-        zip_path = build_layer_zip(Path(tmp) / "chaoskit-layer.zip")
-        arn = lambda_config.ensure_layer_version(zip_path, DEFAULT_LAYER_NAME, configuration)
-    local = aws.resolve_target(configuration).is_local
-    return {
-        "layer": arn,
-        "env": {
-            "AWS_LAMBDA_EXEC_WRAPPER": WRAPPER,
-            envvars.CONFIG_PARAMETER: lambda_config.fault_parameter_name(function),
-            envvars.ACK: "1",
-            envvars.CONFIG_TTL: "1" if local else "5",
-            envvars.LEDGER_TABLE: ledger_table,
-        },
-    }
+def default_stack_name(template_path: str | Path) -> str:
+    """Return the stack name for a template: its folder's name, made valid for CloudFormation."""
+    folder = Path(template_path).resolve().parent.name
+    name = re.sub(r"[^A-Za-z0-9-]", "-", folder).strip("-")
+    if not name or not name[0].isalpha():
+        name = f"app-{name}".strip("-")
+    return name[:128]
 
 
-def _handler(function: str, variant: str) -> str:
-    handlers = HANDLERS[function]
-    return handlers.get(variant, handlers["good"])
+def artifacts_bucket(configuration: Mapping[str, Any] | None = None) -> str:
+    """Return the name of the bucket chaoskit uploads artifacts to: one per account and region."""
+    target = aws.resolve_target(configuration)
+    try:
+        account = str(aws.client("sts", configuration).get_caller_identity()["Account"])
+    except ClientError as err:
+        raise aws_failure("sts:GetCallerIdentity", "caller", err) from err
+    return f"chaoskit-artifacts-{account}-{target.region}"
 
 
-def deploy(configuration: Mapping[str, Any] | None = None, variant: str = "good") -> dict[str, Any]:
-    """Deploy (or update) the reference app on the configured target.
+def _template_source(
+    body: str, bucket: str, configuration: Mapping[str, Any] | None
+) -> dict[str, str]:
+    if len(body.encode()) <= MAX_BODY:
+        return {"TemplateBody": body}
+    artifacts.ensure_bucket(bucket, configuration)
+    key = artifacts.upload(body.encode(), bucket, ".template.json", configuration)
+    target = aws.resolve_target(configuration)
+    if target.endpoint_url:
+        return {"TemplateURL": f"{target.endpoint_url.rstrip('/')}/{bucket}/{key}"}
+    return {"TemplateURL": f"https://{bucket}.s3.{target.region}.amazonaws.com/{key}"}
+
+
+def _cache_dir() -> Path:
+    from chaoskit.sandbox.paths import cache_dir
+
+    return cache_dir() / "deploy"
+
+
+def deploy_template(
+    template_path: str | Path,
+    stack_name: str | None = None,
+    parameters: Mapping[str, str] | None = None,
+    configuration: Mapping[str, Any] | None = None,
+    bucket: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    timeout: float = 3600.0,
+) -> dict[str, Any]:
+    """Package and deploy a template; return the stack's outputs and resources.
 
     Args:
-        configuration: Chaos Toolkit configuration: the target keys, plus the
-            ``orders_*`` keys described in the module docstring.
-        variant: ``good``, or ``broken`` for the variant that swallows errors.
+        template_path: a CloudFormation or SAM template (YAML or JSON). Local
+            paths in it are relative to its folder.
+        stack_name: the stack (default: the template folder's name).
+        parameters: template parameter values. Parameters not given take the
+            template's default; one without a default keeps the stack's value.
+        configuration: the target (``chaoskit_target``, ``chaoskit_endpoint_url``,
+            ``aws_region``, ``aws_profile_name``...), as for every chaoskit action.
+        bucket: where artifacts go (default ``chaoskit-artifacts-<account>-<region>``,
+            created if missing).
+        progress: called with each progress line (packaging, changes, stack events).
+        timeout: how long to wait for the stack, in seconds.
 
     Returns:
-        What was deployed: names, ARNs and URLs, JSON-safe.
+        :func:`read_stack`'s document plus ``"changed"`` (whether the stack
+        changed), ``"target"`` and ``"template"``.
 
     Raises:
-        BadInput: unknown variant, or the app's sources cannot be found.
-        AWSActionFailed: an AWS call failed; the message names it.
+        BadInput: the template is missing or invalid, a parameter is unknown or
+            missing, a local path it names does not exist.
+        DeployFailed: packaging or the stack failed; the message names the
+            failing resource and its reason.
     """
-    if variant not in VARIANTS:
-        raise BadInput(f"unknown variant '{variant}': expected one of {', '.join(VARIANTS)}")
-    cfg = dict(configuration or {})
-    target = aws.resolve_target(cfg)
-    app = package.app_dir(cfg)
-    code = package.build_code_zip(app)
-    sha = package.code_sha256(code)
-    account = resources.account_id(cfg)
-    runtime = str(cfg.get("orders_runtime") or "python3.12")
-
-    payments_url = cfg.get("orders_payments_url")
-    if not payments_url and target.is_local:
-        payments_url = stub.ensure_payments_stub(
-            app, int(cfg.get("orders_payments_port") or stub.DEFAULT_PORT)
+    path = Path(template_path)
+    loaded = template.load_template(path)
+    name = stack_name or default_stack_name(path)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", name):
+        raise BadInput(
+            f"invalid stack name '{name}': letters, digits and hyphens, starting with a letter"
         )
-
-    ledger = ensure_ledger_table(cfg)
-    role = resources.ensure_role(
-        NAMES["role"],
-        ["lambda.amazonaws.com", "states.amazonaws.com", "events.amazonaws.com"],
-        _POLICY,
-        cfg,
+    given: dict[str, str | None] = dict(parameters or {})
+    target = aws.resolve_target(configuration)
+    try:
+        existing = stack.stack_status(name, configuration)
+    except EndpointConnectionError as err:
+        hint = "start it with 'chaoskit sandbox up'" if target.name == "sandbox" else ""
+        raise BadInput(
+            f"nothing answers at {target.endpoint_url or 'the AWS endpoint'} "
+            f"(target '{target.name}'){': ' + hint if hint else ''}"
+        ) from err
+    previous = [str(p["ParameterKey"]) for p in (existing or {}).get("Parameters", [])]
+    template.check_parameters(
+        loaded, {k: str(v) for k, v in given.items()}, previous, source=f"template '{path}'"
     )
-
-    queues: dict[str, str] = {}
-    for key in ("dlq", "notifier_failures", "stream_failures", "workflow_fallback"):
-        queues[NAMES[key]] = resources.ensure_queue(NAMES[key], {}, cfg)
-    dlq_arn = resources.queue_arn(queues[NAMES["dlq"]], cfg)
-    # Visibility >= 6x the worker's timeout, so a slow batch is not delivered twice at once.
-    queues[NAMES["queue"]] = resources.ensure_queue(
-        NAMES["queue"],
-        {
-            "VisibilityTimeout": str(6 * TIMEOUTS["orders-worker"]),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
-        },
-        cfg,
-    )
-    table = resources.ensure_table(
-        NAMES["table"], "order_id", {"by-run": ("run_id", "event_id")}, cfg
-    )
-    stream_arn = resources.ensure_stream(NAMES["stream"], 1, cfg)
-
-    env: dict[str, dict[str, str]] = {
-        "orders-ingest": {"ORDERS_QUEUE_URL": queues[NAMES["queue"]]},
-        "orders-worker": {
-            "ORDERS_TABLE": table,
-            "ORDERS_NOTIFIER_FUNCTION": "orders-notifier",
-            "PAYMENTS_URL": str(payments_url or ""),
-            "PAYMENTS_BREAKER_FAIL_MAX": "3",
-            "PAYMENTS_BREAKER_RESET_SECONDS": "3",
-        },
-        "orders-notifier": {},
-        "orders-stream": {"ORDERS_TABLE": table},
-        "orders-step": {"ORDERS_TABLE": table},
+    declared = loaded.get("Parameters") or {}
+    keep: dict[str, str | None] = {
+        k: None
+        for k in previous
+        if k in declared and k not in given and "Default" not in (declared[k] or {})
     }
-    functions: dict[str, str] = {}
-    for name in FUNCTIONS:
-        described = resources.ensure_function(
-            name,
-            _handler(name, variant),
-            code,
-            sha,
-            role,
-            {"ORDERS_VARIANT": variant, **env[name]},
-            TIMEOUTS[name],
-            runtime=runtime,
-            configuration=cfg,
+    say = progress or (lambda _line: None)
+    say(f"deploying {path} as stack '{name}' on {target.name} ({target.region})")
+    bucket_name = bucket or artifacts_bucket(configuration)
+    packaged = artifacts.package_template(
+        loaded, path.resolve().parent, bucket_name, _cache_dir(), configuration, say
+    )
+    source = _template_source(template.dump_template(packaged), bucket_name, configuration)
+    changed = stack.apply_change_set(
+        name, source, {**given, **keep}, configuration, say, timeout=timeout
+    )
+    result = stack.read_stack(name, configuration)
+    for logical in result["not_emulated"]:
+        say(
+            f"warning: {result['resource_types'][logical]} '{logical}' is not emulated by "
+            f"{target.name}: it was skipped"
         )
-        functions[name] = str(described["FunctionArn"])
-
-    alias = wiring.ensure_alias(
-        "orders-worker", NAMES["alias"], cfg, candidate_layer("orders-worker", ledger, cfg)
-    )
-    queue_arn = resources.queue_arn(queues[NAMES["queue"]], cfg)
-    resources.ensure_event_source(
-        "orders-worker",
-        queue_arn,
-        {
-            "BatchSize": 5,
-            "MaximumBatchingWindowInSeconds": 0,
-            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        },
-        cfg,
-    )
-    resources.ensure_event_invoke_config(
-        "orders-worker", dlq_arn, max_retries=1, qualifier=NAMES["alias"], configuration=cfg
-    )
-    resources.ensure_event_invoke_config(
-        "orders-notifier",
-        resources.queue_arn(queues[NAMES["notifier_failures"]], cfg),
-        max_retries=1,
-        configuration=cfg,
-    )
-    resources.ensure_event_source(
-        "orders-stream",
-        stream_arn,
-        {
-            "StartingPosition": "TRIM_HORIZON",
-            "BatchSize": 10,
-            "MaximumBatchingWindowInSeconds": 0,
-            "BisectBatchOnFunctionError": True,
-            "MaximumRetryAttempts": 2,
-            "MaximumRecordAgeInSeconds": 3600,
-            "DestinationConfig": {
-                "OnFailure": {
-                    "Destination": resources.queue_arn(queues[NAMES["stream_failures"]], cfg)
-                }
-            },
-        },
-        cfg,
-    )
-
-    definition = (app / "workflow.asl.json").read_text(encoding="utf-8")
-    definition = definition.replace("${StepFunctionArn}", functions["orders-step"]).replace(
-        "${FallbackQueueUrl}", queues[NAMES["workflow_fallback"]]
-    )
-    machine = wiring.ensure_state_machine(NAMES["state_machine"], definition, role, cfg)
-    rule = wiring.ensure_rule(NAMES["rule"], ORDER_PLACED, machine, role, cfg)
-
-    apis = {}
-    checks = {}
-    for region, key in (("primary", "api_primary"), ("secondary", "api_secondary")):
-        api = edge.ensure_rest_api(NAMES[key], functions["orders-ingest"], account, cfg)
-        resources.ensure_permission(
-            "orders-ingest", f"apigateway-{region}", "apigateway.amazonaws.com", api["arn"], cfg
-        )
-        apis[region] = api
-        checks[region] = edge.ensure_health_check(f"orders-{region}-health", api["url"], cfg)
-    zone_id = edge.ensure_failover_record(
-        NAMES["zone"],
-        NAMES["record"],
-        (apis["primary"]["host"], checks["primary"]),
-        (apis["secondary"]["host"], checks["secondary"]),
-        cfg,
-    )
-    alarm = wiring.ensure_alarm(
-        NAMES["alarm"], "orders-worker", period=10 if target.is_local else 60, configuration=cfg
-    )
-    return {
-        "target": target.name,
-        "variant": variant,
-        "functions": functions,
-        "worker_alias": alias,
-        "queues": queues,
-        "table": table,
-        "ledger_table": ledger,
-        "stream": stream_arn,
-        "state_machine": machine,
-        "rule": rule,
-        "apis": {region: {"id": a["id"], "url": a["url"]} for region, a in apis.items()},
-        "health_checks": checks,
-        "hosted_zone_id": zone_id,
-        "record": NAMES["record"],
-        "alarm": alarm,
-        "payments_url": payments_url,
-    }
+    return {**result, "changed": changed, "target": target.name, "template": str(path)}
 
 
-def experiment_vars(deployed: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the experiment variables only a deployment knows, from :func:`deploy`'s result.
+def __getattr__(name: str) -> Any:
+    # The reference app's deploy, until it moves beside the app.
+    if name in ("deploy", "experiment_vars", "FUNCTIONS", "HANDLERS", "NAMES", "VARIANTS"):
+        from chaoskit.deploy import reference
 
-    The failover experiment needs the primary health check's id and the
-    secondary API's URL; the canary experiment needs the candidate version.
-    """
-    return {
-        "primary_health_check": deployed["health_checks"]["primary"],
-        "secondary_url": deployed["apis"]["secondary"]["url"],
-        "canary_version": deployed["worker_alias"]["candidate"],
-    }
+        return getattr(reference, name)
+    raise AttributeError(name)

@@ -1,0 +1,339 @@
+"""Package a template's local artifacts the way ``sam package`` does, and upload them.
+
+A property that names a local path (relative to the template's folder) is
+replaced by the S3 location of its upload:
+
+- functions' code (``AWS::Serverless::Function`` ``CodeUri``, also from
+  ``Globals``; ``AWS::Lambda::Function`` ``Code``) and layers' content
+  (``ContentUri``, ``Content``): a folder is zipped; a function folder with a
+  ``requirements.txt`` gets its requirements installed into the zip for the
+  function's Python runtime and architecture;
+- definitions (``DefinitionUri`` of state machines and APIs,
+  ``DefinitionS3Location``, ``BodyS3Location``): the file as it is.
+
+Zips are reproducible (sorted entries, fixed timestamps), and every upload is
+keyed by the SHA-256 of its bytes, so unchanged sources map to unchanged keys
+and an unchanged template: the stack then has nothing to update. Installed
+requirements are cached by requirements file, runtime and architecture.
+"""
+
+import copy
+import hashlib
+import io
+import logging
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chaoskit import aws
+from chaoskit.deploy.exceptions import DeployFailed
+from chaoskit.errors import BadInput, aws_failure
+
+__all__ = [
+    "Artifact",
+    "ensure_bucket",
+    "find_artifacts",
+    "install_requirements",
+    "package_template",
+    "upload",
+    "zip_folder",
+]
+
+logger = logging.getLogger("chaoskit")
+
+#: resource type -> (property, kind, how the S3 location is written)
+PROPERTIES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "AWS::Serverless::Function": (("CodeUri", "code", "uri"),),
+    "AWS::Serverless::LayerVersion": (("ContentUri", "zip", "uri"),),
+    "AWS::Serverless::StateMachine": (("DefinitionUri", "file", "bucket_key"),),
+    "AWS::Serverless::Api": (("DefinitionUri", "file", "uri"),),
+    "AWS::Serverless::HttpApi": (("DefinitionUri", "file", "uri"),),
+    "AWS::Lambda::Function": (("Code", "code", "s3_code"),),
+    "AWS::Lambda::LayerVersion": (("Content", "zip", "s3_code"),),
+    "AWS::StepFunctions::StateMachine": (("DefinitionS3Location", "file", "bucket_key"),),
+    "AWS::ApiGateway::RestApi": (("BodyS3Location", "file", "bucket_key"),),
+}
+_SKIPPED_PARTS = ("__pycache__", ".git", ".aws-sam")
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+KEY_PREFIX = "chaoskit-deploy"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One local path a template property names."""
+
+    logical_id: str
+    resource_type: str
+    prop: str
+    kind: str  # "code", "zip" or "file"
+    style: str  # "uri", "bucket_key" or "s3_code"
+    path: Path
+    runtime: str | None
+    architecture: str
+    in_globals: bool = False
+
+
+def _is_local(value: Any) -> bool:
+    return isinstance(value, str) and not value.startswith(("s3://", "https://", "http://"))
+
+
+def _function_setting(props: Mapping[str, Any], globals_: Mapping[str, Any], key: str) -> Any:
+    return props.get(key, globals_.get(key))
+
+
+def find_artifacts(template: Mapping[str, Any], base: Path) -> list[Artifact]:
+    """Return every property of ``template`` that names a local path under ``base``.
+
+    Raises:
+        BadInput: a named path does not exist.
+    """
+    globals_fn = ((template.get("Globals") or {}).get("Function")) or {}
+    found: list[Artifact] = []
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if not isinstance(resource, Mapping):
+            continue
+        rtype = str(resource.get("Type", ""))
+        props = resource.get("Properties") or {}
+        for prop, kind, style in PROPERTIES.get(rtype, ()):
+            value, in_globals = props.get(prop), False
+            if rtype == "AWS::Serverless::Function":
+                if props.get("InlineCode") or props.get("PackageType") == "Image":
+                    continue
+                if value is None:
+                    value, in_globals = globals_fn.get(prop), True
+            if not _is_local(value):
+                continue
+            path = (base / str(value)).resolve()
+            if not path.exists():
+                raise BadInput(
+                    f"{prop} of resource '{logical_id}' names '{value}', which does not exist "
+                    f"(paths are relative to the template's folder {base})"
+                )
+            runtime = _function_setting(props, globals_fn, "Runtime")
+            arch = _function_setting(props, globals_fn, "Architectures") or ["x86_64"]
+            found.append(
+                Artifact(
+                    logical_id,
+                    rtype,
+                    prop,
+                    kind,
+                    style,
+                    path,
+                    str(runtime) if isinstance(runtime, str) else None,
+                    str(arch[0]) if isinstance(arch, list) and arch else "x86_64",
+                    in_globals,
+                )
+            )
+    return found
+
+
+def _files(folder: Path) -> Iterator[tuple[str, Path]]:
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if any(part in _SKIPPED_PARTS for part in rel.parts) or path.suffix == ".pyc":
+            continue
+        if path.is_file():
+            yield rel.as_posix(), path
+
+
+def zip_folder(folders: list[Path]) -> bytes:
+    """Return a reproducible zip of ``folders`` merged (a later folder's file wins)."""
+    entries: dict[str, Path] = {}
+    for folder in folders:
+        entries.update(dict(_files(folder)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(entries):
+            source = entries[name]
+            mode = 0o755 if source.stat().st_mode & 0o111 else 0o644
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, source.read_bytes())
+    return buffer.getvalue()
+
+
+def _python_version(runtime: str | None) -> str | None:
+    if runtime and runtime.startswith("python3."):
+        return runtime.removeprefix("python")
+    return None
+
+
+def _pip_attempts(version: str, architecture: str, target: Path) -> list[list[str]]:
+    """Return the pip commands to try, best first.
+
+    A local interpreter of the runtime's version on a matching machine installs
+    exactly what the function will import (source distributions too); failing
+    that, pip of this interpreter fetches wheels for the runtime's version and
+    Lambda's platform.
+    """
+    from chaoskit.sandbox.python import find_runtime_interpreters
+
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower())
+    machine = machine or platform.machine().lower()
+    wanted = "aarch64" if architecture == "arm64" else "x86_64"
+    common = ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    common += ["--target", str(target)]
+    attempts: list[list[str]] = []
+    local = find_runtime_interpreters().get(version)
+    if local and sys.platform.startswith("linux") and machine == wanted:
+        attempts.append([local, *common])
+    platform_flags = ["--platform", f"manylinux2014_{wanted}", "--implementation", "cp"]
+    platform_flags += ["--python-version", version, "--only-binary=:all:"]
+    attempts.append([sys.executable, *common, *platform_flags])
+    return attempts
+
+
+def install_requirements(requirements: Path, runtime: str, architecture: str, cache: Path) -> Path:
+    """Install ``requirements`` for a runtime into a cached folder; return the folder.
+
+    Raises:
+        BadInput: the runtime is not a Python runtime.
+        DeployFailed: pip could not install them.
+    """
+    version = _python_version(runtime)
+    if version is None:
+        raise BadInput(
+            f"'{requirements}' needs a Python runtime to be installed for, got '{runtime}'"
+        )
+    digest = hashlib.sha256(requirements.read_bytes() + f"|{version}|{architecture}".encode())
+    folder = cache / "requirements" / digest.hexdigest()[:24]
+    if (folder / ".complete").is_file():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    for command in _pip_attempts(version, architecture, folder):
+        staging = Path(tempfile.mkdtemp(prefix="chaoskit-req-", dir=cache))
+        cmd = [c if c != str(folder) else str(staging) for c in command]
+        done = subprocess.run(
+            [*cmd, "-r", str(requirements)], capture_output=True, text=True, check=False
+        )
+        if done.returncode == 0:
+            staging.rename(folder)
+            (folder / ".complete").write_text(runtime + "\n")
+            return folder
+        shutil.rmtree(staging, ignore_errors=True)
+        lines = (done.stderr or done.stdout or "").strip().splitlines()
+        errors.append(lines[-1] if lines else f"exit {done.returncode}")
+    raise DeployFailed(
+        f"could not install '{requirements}' for {runtime} ({architecture}): " + " | ".join(errors)
+    )
+
+
+def _artifact_bytes(artifact: Artifact, cache: Path, say: Callable[[str], None]) -> bytes:
+    path = artifact.path
+    if path.is_file():
+        if artifact.kind == "file" or path.suffix in (".zip", ".jar"):
+            return path.read_bytes()
+        info = zipfile.ZipInfo(path.name, date_time=_EPOCH)
+        info.external_attr = 0o100644 << 16
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(info, path.read_bytes())
+        return buffer.getvalue()
+    if artifact.kind == "file":
+        raise BadInput(
+            f"{artifact.prop} of resource '{artifact.logical_id}' names the folder '{path}': "
+            "expected a file"
+        )
+    folders = [path]
+    requirements = path / "requirements.txt"
+    if artifact.kind == "code" and requirements.is_file():
+        say(f"requirements {requirements} for {artifact.runtime} ({artifact.architecture})")
+        folders.insert(
+            0,
+            install_requirements(requirements, str(artifact.runtime), artifact.architecture, cache),
+        )
+    return zip_folder(folders)
+
+
+def ensure_bucket(bucket: str, configuration: Mapping[str, Any] | None = None) -> str:
+    """Create the artifacts bucket unless it exists; return its name."""
+    s3 = aws.client("s3", configuration)
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return bucket
+    except ClientError as err:
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        if code not in ("404", "NoSuchBucket", "NotFound"):
+            raise aws_failure("s3:HeadBucket", bucket, err) from err
+    region = aws.resolve_target(configuration).region
+    kwargs: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**kwargs)
+    except ClientError as err:
+        raise aws_failure("s3:CreateBucket", bucket, err) from err
+    return bucket
+
+
+def upload(
+    data: bytes, bucket: str, suffix: str, configuration: Mapping[str, Any] | None = None
+) -> str:
+    """Upload ``data`` under its content hash unless already there; return the key."""
+    key = f"{KEY_PREFIX}/{hashlib.sha256(data).hexdigest()}{suffix}"
+    s3 = aws.client("s3", configuration)
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return key
+    except ClientError as err:
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        if code not in ("404", "NoSuchKey", "NotFound"):
+            raise aws_failure("s3:HeadObject", f"{bucket}/{key}", err) from err
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+    except ClientError as err:
+        raise aws_failure("s3:PutObject", f"{bucket}/{key}", err) from err
+    return key
+
+
+def _location(style: str, bucket: str, key: str) -> Any:
+    if style == "uri":
+        return f"s3://{bucket}/{key}"
+    if style == "bucket_key":
+        return {"Bucket": bucket, "Key": key}
+    return {"S3Bucket": bucket, "S3Key": key}
+
+
+def package_template(
+    template: Mapping[str, Any],
+    base: Path,
+    bucket: str,
+    cache: Path,
+    configuration: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Return a copy of ``template`` with every local artifact uploaded to ``bucket``."""
+    say = progress or (lambda _line: None)
+    packaged = copy.deepcopy(dict(template))
+    artifacts = find_artifacts(template, base)
+    if artifacts:
+        cache.mkdir(parents=True, exist_ok=True)
+        ensure_bucket(bucket, configuration)
+    done: dict[tuple[Path, str | None, str, str], str] = {}
+    for artifact in artifacts:
+        ident = (artifact.path, artifact.runtime, artifact.architecture, artifact.kind)
+        if ident not in done:
+            data = _artifact_bytes(artifact, cache, say)
+            suffix = artifact.path.suffix if artifact.kind == "file" else ".zip"
+            done[ident] = upload(data, bucket, suffix, configuration)
+            say(f"packaged {artifact.path} -> s3://{bucket}/{done[ident]}")
+        location = _location(artifact.style, bucket, done[ident])
+        props = packaged["Resources"][artifact.logical_id].setdefault("Properties", {})
+        # A function using Globals' CodeUri gets its own: each may need other requirements.
+        props[artifact.prop] = location
+    globals_fn = (packaged.get("Globals") or {}).get("Function") or {}
+    if _is_local(globals_fn.get("CodeUri")):
+        del globals_fn["CodeUri"]
+    return packaged
