@@ -97,6 +97,8 @@ def _new_events(cfn: Any, name: str, seen: set[str]) -> list[dict[str, Any]]:
     try:
         events = cfn.describe_stack_events(StackName=name)["StackEvents"]
     except ClientError as err:
+        if "does not exist" in str(err):  # deleted: its status says so
+            return []
         raise aws_failure("cloudformation:DescribeStackEvents", name, err) from err
     fresh = [e for e in events if str(e["EventId"]) not in seen]
     seen.update(str(e["EventId"]) for e in fresh)

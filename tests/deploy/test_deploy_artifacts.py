@@ -1,0 +1,179 @@
+"""Packaging a template's local artifacts: what is found, zips, requirements, uploads.
+
+Requirements are real ``pip install`` runs of small wheels built here (no
+network); uploads go to the session's moto server.
+"""
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from wheel_factory import make_wheel
+
+from chaoskit.deploy import artifacts
+from chaoskit.deploy.exceptions import DeployFailed
+from chaoskit.errors import BadInput
+
+
+def names(data: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.namelist()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    """An app folder: two function folders, a definition, a prebuilt zip."""
+    root = tmp_path / "app"
+    (root / "src" / "pkg" / "__pycache__").mkdir(parents=True)
+    (root / "src" / "pkg" / "__init__.py").write_text("")
+    (root / "src" / "pkg" / "__pycache__" / "x.cpython-312.pyc").write_bytes(b"junk")
+    (root / "src" / "handler.py").write_text("def handler(e, c):\n    return e\n")
+    run = root / "src" / "run.sh"
+    run.write_text("#!/bin/sh\n")
+    run.chmod(0o755)
+    (root / "other").mkdir()
+    (root / "other" / "app.py").write_text("X = 1\n")
+    (root / "workflow.asl.json").write_text('{"StartAt": "A", "States": {}}')
+    (root / "prebuilt.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    return root
+
+
+TEMPLATE: dict[str, Any] = {
+    "Transform": "AWS::Serverless-2016-10-31",
+    "Globals": {"Function": {"Runtime": "python3.12", "CodeUri": "other"}},
+    "Resources": {
+        "Own": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {"CodeUri": "src/", "Architectures": ["arm64"]},
+        },
+        "FromGlobals": {"Type": "AWS::Serverless::Function", "Properties": {}},
+        "Inline": {"Type": "AWS::Serverless::Function", "Properties": {"InlineCode": "x"}},
+        "Remote": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {"CodeUri": "s3://somewhere/code.zip"},
+        },
+        "Plain": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {"Code": "prebuilt.zip", "Runtime": "python3.11"},
+        },
+        "Machine": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {"DefinitionS3Location": "workflow.asl.json"},
+        },
+        "Sam": {
+            "Type": "AWS::Serverless::StateMachine",
+            "Properties": {"DefinitionUri": "./workflow.asl.json"},
+        },
+        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"CodeUri": "src"}},
+    },
+}
+
+
+def test_local_paths_are_found_with_their_runtime_and_architecture(app: Path) -> None:
+    found = {a.logical_id: a for a in artifacts.find_artifacts(TEMPLATE, app)}
+    assert sorted(found) == ["FromGlobals", "Machine", "Own", "Plain", "Sam"]
+    assert found["Own"].path == app / "src"
+    assert (found["Own"].runtime, found["Own"].architecture) == ("python3.12", "arm64")
+    assert found["FromGlobals"].path == app / "other"
+    assert found["FromGlobals"].in_globals
+    assert (found["Plain"].kind, found["Plain"].style) == ("code", "s3_code")
+    assert found["Plain"].runtime == "python3.11"
+    assert (found["Machine"].kind, found["Machine"].style) == ("file", "bucket_key")
+
+
+def test_a_missing_path_names_the_resource_and_the_path(app: Path) -> None:
+    template = {
+        "Resources": {
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "gone/"}}
+        }
+    }
+    with pytest.raises(BadInput, match="CodeUri of resource 'Fn' names 'gone/'"):
+        artifacts.find_artifacts(template, app)
+
+
+def test_zips_are_reproducible_skip_caches_and_keep_modes(app: Path) -> None:
+    first = artifacts.zip_folder([app / "src"])
+    os.utime(app / "src" / "handler.py", (1_000_000_000, 1_000_000_000))
+    assert artifacts.zip_folder([app / "src"]) == first
+    assert names(first) == ["handler.py", "pkg/__init__.py", "run.sh"]
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        assert (archive.getinfo("run.sh").external_attr >> 16) & 0o777 == 0o755
+        assert (archive.getinfo("handler.py").external_attr >> 16) & 0o777 == 0o644
+    (app / "src" / "handler.py").write_text("changed = True\n")
+    assert artifacts.zip_folder([app / "src"]) != first
+
+
+def test_requirements_are_installed_once_per_runtime_and_cached(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "tinydep")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"{wheel}\n")
+    cache = tmp_path / "cache"
+    folder = artifacts.install_requirements(requirements, "python3.12", "x86_64", cache)
+    assert (folder / "tinydep" / "__init__.py").is_file()
+    assert not list(folder.rglob("*.pyc"))  # --no-compile: reproducible zips
+    wheel.unlink()  # a second install would now fail: the cache must answer
+    again = artifacts.install_requirements(requirements, "python3.12", "x86_64", cache)
+    assert again == folder
+    with pytest.raises(DeployFailed, match="could not install"):
+        artifacts.install_requirements(requirements, "python3.11", "x86_64", cache)
+
+
+def test_requirements_respect_the_functions_python_version(tmp_path: Path) -> None:
+    # A wheel only CPython 3.10 may install: right for python3.10, refused for 3.12.
+    wheel = make_wheel(tmp_path, "only310", tag="cp310-none-any")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"{wheel}\n")
+    cache = tmp_path / "cache"
+    folder = artifacts.install_requirements(requirements, "python3.10", "x86_64", cache)
+    assert (folder / "only310" / "__init__.py").is_file()
+    with pytest.raises(DeployFailed, match=r"for python3\.12"):
+        artifacts.install_requirements(requirements, "python3.12", "x86_64", cache)
+    with pytest.raises(BadInput, match="needs a Python runtime"):
+        artifacts.install_requirements(requirements, "nodejs20.x", "x86_64", cache)
+
+
+def test_packaging_uploads_by_content_and_rewrites_each_property(
+    app: Path, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    wheel = make_wheel(tmp_path, "tinydep")
+    (app / "src" / "requirements.txt").write_text(f"{wheel}\n")
+    lines: list[str] = []
+    packaged = artifacts.package_template(
+        TEMPLATE, app, "code-bucket", tmp_path / "cache", aws_env, lines.append
+    )
+    resources = packaged["Resources"]
+    own = resources["Own"]["Properties"]["CodeUri"]
+    assert own.startswith("s3://code-bucket/chaoskit-deploy/") and own.endswith(".zip")
+    assert resources["FromGlobals"]["Properties"]["CodeUri"].startswith("s3://code-bucket/")
+    assert "CodeUri" not in packaged["Globals"]["Function"]
+    assert resources["Remote"]["Properties"]["CodeUri"] == "s3://somewhere/code.zip"
+    assert "CodeUri" not in resources["Inline"]["Properties"]
+    assert set(resources["Plain"]["Properties"]["Code"]) == {"S3Bucket", "S3Key"}
+    machine = resources["Machine"]["Properties"]["DefinitionS3Location"]
+    assert machine == resources["Sam"]["Properties"]["DefinitionUri"]  # same file, one upload
+    assert machine["Key"].endswith(".json")
+    assert TEMPLATE["Resources"]["Own"]["Properties"]["CodeUri"] == "src/"  # not mutated
+
+    s3 = boto3.client("s3", endpoint_url=aws_env["chaoskit_endpoint_url"], region_name="us-east-1")
+    key = own.removeprefix("s3://code-bucket/")
+    body = s3.get_object(Bucket="code-bucket", Key=key)["Body"].read()
+    assert key == f"chaoskit-deploy/{hashlib.sha256(body).hexdigest()}.zip"
+    assert "tinydep/__init__.py" in names(body) and "handler.py" in names(body)
+    definition = s3.get_object(Bucket="code-bucket", Key=machine["Key"])["Body"].read()
+    assert definition == (app / "workflow.asl.json").read_bytes()
+
+    again = artifacts.package_template(
+        TEMPLATE, app, "code-bucket", tmp_path / "cache", aws_env, lines.append
+    )
+    assert again == packaged  # unchanged sources, unchanged template: nothing to update
+    (app / "src" / "handler.py").write_text("def handler(e, c):\n    return 1\n")
+    changed = artifacts.package_template(
+        TEMPLATE, app, "code-bucket", tmp_path / "cache", aws_env, lines.append
+    )
+    assert changed["Resources"]["Own"]["Properties"]["CodeUri"] != own
+    assert changed["Resources"]["FromGlobals"] == packaged["Resources"]["FromGlobals"]
