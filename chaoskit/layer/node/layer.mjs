@@ -2,12 +2,17 @@
 // the handler. Same contract as chaoskit/layer/runtime.py: fail-open (any error in
 // chaoskit's own machinery means no fault, one warning line, the handler called exactly
 // once); only the faults themselves make an invocation fail.
-import crypto from "node:crypto";
 import { parseConfig } from "./config.mjs";
 import { collect, detectSource, matches, qualifierOf, batchItems } from "./events.mjs";
-import { call } from "./aws.mjs";
-import { attempts, outcomes, writeAck, writeRecords } from "./ledger.mjs";
 import * as log from "./log.mjs";
+
+// The ledger and AWS modules load node:http, node:https and node:crypto: only when an
+// invocation first needs them (a traced event, an SSM config, an acknowledgement),
+// which keeps them out of every cold start that has none.
+let ledgerModule = null;
+const ledger = () => (ledgerModule = ledgerModule || import("./ledger.mjs"));
+const awsCall = async (...args) => (await import("./aws.mjs")).call(...args);
+const randomHex = (bytes) => Array.from({ length: bytes * 2 }, () => Math.floor(Math.random() * 16).toString(16)).join("");
 
 export const PING_KEY = "chaoskit_ping";
 const IN_FUNCTION = ["latency", "timeout", "exception", "status"];
@@ -20,7 +25,7 @@ export const isTruthy = (value) => TRUTHY.has(String(value ?? "").trim().toLower
 
 export async function fetchSsm(name, env) {
   try {
-    const out = await call("ssm", "GetParameter", { Name: name, WithDecryption: true }, { env });
+    const out = await awsCall("ssm", "GetParameter", { Name: name, WithDecryption: true }, { env });
     return String(out.Parameter.Value);
   } catch (err) {
     if (err.code === "ParameterNotFound") return null;
@@ -123,14 +128,14 @@ export function callHandler(handler, event, context) {
 }
 
 export class Layer {
-  constructor({ env = process.env, loader, rng = Math.random, wall = () => Date.now() / 1000, sleepMs = sleep, ledger } = {}) {
+  constructor({ env = process.env, loader, rng = Math.random, wall = () => Date.now() / 1000, sleepMs = sleep, ledger: sink } = {}) {
     this.env = env;
     this.loader = loader || new ConfigLoader(env);
     this.rng = rng;
     this.wall = wall;
     this.sleepMs = sleepMs;
-    this.ledger = ledger || { write: (records) => writeRecords(records, env) };
-    this.environmentId = crypto.randomBytes(16).toString("hex");
+    this.ledger = sink || { write: async (records) => (await ledger()).writeRecords(records, env) };
+    this.environmentId = randomHex(16);
     this.ackedVersion = null;
     this.ackRetryAt = 0;
   }
@@ -171,7 +176,7 @@ export class Layer {
     const now = performance.now() / 1000;
     if (now < this.ackRetryAt) return;
     const fn = context?.functionName || this.env.AWS_LAMBDA_FUNCTION_NAME || "unknown";
-    if (await writeAck(fn, this.environmentId, version, qualifier, this.env)) this.ackedVersion = version;
+    if (await (await ledger()).writeAck(fn, this.environmentId, version, qualifier, this.env)) this.ackedVersion = version;
     else this.ackRetryAt = now + this.loader.ttl();
   }
 
@@ -192,17 +197,18 @@ export class Layer {
     }
     if (plan.ping) return this.pong(plan);
     if (!plan.traced.length) return (await this.run(plan, handler, event, context)).result;
-    const pending = [this.safeWrite(attempts(plan.traced, plan.source, plan.detail))];
+    const records = await ledger();
+    const pending = [this.safeWrite(records.attempts(plan.traced, plan.source, plan.detail))];
     const items = batchItems(event, plan.source);
     try {
       let outcome;
       try {
         outcome = await this.run(plan, handler, event, context);
       } catch (err) {
-        pending.push(this.record(plan, { error: err, items }));
+        pending.push(this.record(records, plan, { error: err, items }));
         throw err;
       }
-      pending.push(this.record(plan, { result: outcome.result, error: outcome.injected, items }));
+      pending.push(this.record(records, plan, { result: outcome.result, error: outcome.injected, items }));
       return outcome.result;
     } finally {
       await Promise.all(pending); // no post-response phase in Node.js: write before returning
@@ -217,9 +223,9 @@ export class Layer {
     }
   }
 
-  record(plan, { result, error, items }) {
+  record(records, plan, { result, error, items }) {
     try {
-      return this.safeWrite(outcomes(plan.traced, plan.source, plan.detail, { result, error, items }));
+      return this.safeWrite(records.outcomes(plan.traced, plan.source, plan.detail, { result, error, items }));
     } catch (err) {
       log.warning(`could not record outcomes: ${err.message}`);
       return Promise.resolve();
