@@ -9,7 +9,14 @@ from typing import Any
 
 from chaoskit.layer.config import Match
 
-__all__ = ["batch_items", "detect_source", "field_value", "matches", "qualifier_of"]
+__all__ = [
+    "batch_items",
+    "detect_source",
+    "field_value",
+    "matches",
+    "qualifier_of",
+    "record_payloads",
+]
 
 _RECORD_SOURCES = {"aws:sqs": "sqs", "aws:kinesis": "kinesis", "aws:dynamodb": "dynamodb"}
 _MISSING = object()
@@ -70,7 +77,53 @@ def matches(match: Match | None, event: Any, source: str, qualifier: str) -> boo
         return False
     if match.source is not None and match.source != source:
         return False
-    return all(field_value(event, path) == value for path, value in match.fields)
+    if all(field_value(event, path) == value for path, value in match.fields):
+        return True
+    # A field may also name a record's own payload (an SQS body, a Kinesis record's
+    # data, an SNS message): a batch matches when one of its records does, which is
+    # how a poison pill fails every batch it is in until bisection isolates it.
+    return bool(match.fields) and any(
+        all(field_value(payload, path) == value for path, value in match.fields)
+        for payload in record_payloads(event, source)
+    )
+
+
+def _decoded(text: Any, maybe_base64: bool) -> Any:
+    if not isinstance(text, str):
+        return None
+    if maybe_base64:
+        import base64
+        import binascii
+
+        try:
+            text = base64.b64decode(text, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+    if text.lstrip()[:1] != "{":
+        return None
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def record_payloads(event: Any, source: str) -> Iterator[Any]:
+    """Yield the decoded JSON payload of each record of a batch (SQS, Kinesis, SNS)."""
+    for record, _ in batch_items(event, source):
+        if record is event or not isinstance(record, dict):
+            return
+        if source == "sqs":
+            payload = _decoded(record.get("body"), False)
+        elif source == "kinesis":
+            payload = _decoded((record.get("kinesis") or {}).get("data"), True)
+        elif source == "sns":
+            payload = _decoded((record.get("Sns") or {}).get("Message"), False)
+        else:
+            payload = None
+        if payload is not None:
+            yield payload
 
 
 def batch_items(event: Any, source: str) -> Iterator[tuple[Any, str | None]]:

@@ -166,6 +166,41 @@ def test_match_on_event_fields_uses_dotted_paths() -> None:
     assert handler.count == 1
 
 
+def _with_payloads(source: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    import base64
+    import copy
+    import json
+
+    event = load_event(source)
+    template = event["Records"][0]
+    records = []
+    for i, payload in enumerate(payloads):
+        record = copy.deepcopy(template)
+        text = json.dumps(payload)
+        if source == "sqs":
+            record["body"], record["messageId"] = text, f"m-{i}"
+        elif source == "kinesis":
+            record["kinesis"]["data"] = base64.b64encode(text.encode()).decode()
+        else:
+            record["Sns"]["Message"] = text
+        records.append(record)
+    event["Records"] = records
+    return event
+
+
+@pytest.mark.parametrize("source", ["sqs", "kinesis", "sns"])
+def test_a_field_of_one_records_payload_fails_every_batch_that_holds_it(source: str) -> None:
+    # The poison pill: a batch fails while it holds the record, so bisection isolates it.
+    pill = {**EXCEPTION, "rate": 1, "match": {"fields": {"chaoskit_poison_pill": True}}}
+    with_pill = _with_payloads(source, [{"id": 1}, {"id": 2, "chaoskit_poison_pill": True}])
+    with pytest.raises(Exception, match="boom"):
+        make_layer(_env(pill)).invoke(Calls(), with_pill, FakeContext())
+    handler = Calls()
+    without = _with_payloads(source, [{"id": 1}, {"id": 3, "chaoskit_poison_pill": False}])
+    make_layer(_env(pill)).invoke(handler, without, FakeContext())
+    assert handler.count == 1
+
+
 # --- fail-open -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "environ",
