@@ -22,9 +22,10 @@ name, exactly as before, so nothing changes for experiments without references.
 
 What a reference resolves to is the resource's physical ID, which is what the
 activities take (function and table names, queue URLs, topic and state
-machine ARNs, health check IDs), with two exceptions made by parameter name:
+machine ARNs, health check IDs), with exceptions made by parameter name:
 an ``alias`` argument gets the alias name of an ``AWS::Lambda::Alias`` (its
-physical ID is an ARN), and an ``event_source_arn`` argument gets the ARN of
+physical ID is an ARN), a ``version`` argument the version number of an
+``AWS::Lambda::Version``, and an ``event_source_arn`` argument gets the ARN of
 an SQS queue or a Kinesis stream.
 """
 
@@ -179,8 +180,9 @@ def _walk(
 def _uses(experiment: MutableMapping[str, Any], configuration: MutableMapping[str, Any] | None):
     out: list[_Use] = []
     for key, value in (configuration or {}).items():
-        if isinstance(value, str):
-            _walk(value, str(key), f"configuration '{key}'", out, configuration, key)
+        if isinstance(value, Mapping) and "type" in value:
+            continue  # a Chaos Toolkit provider (env, probe...): not ours to walk
+        _walk(value, str(key), f"configuration '{key}'", out, configuration, key)
     for place, activity in _activities(experiment):
         provider = activity.get("provider")
         if isinstance(provider, MutableMapping):
@@ -219,6 +221,8 @@ def _value(use: _Use, index: StackIndex) -> tuple[str, str]:
         return index.outputs[use.ident], "output"
     rtype, physical = index.resources[use.ident]
     if use.parameter == "alias" and rtype == "AWS::Lambda::Alias":
+        return physical.rsplit(":", 1)[-1], rtype
+    if use.parameter == "version" and rtype == "AWS::Lambda::Version":
         return physical.rsplit(":", 1)[-1], rtype
     if use.parameter == "event_source_arn":
         return _arn_for(use, rtype, physical, index), rtype

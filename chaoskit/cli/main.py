@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("chaoskit.cli.sandbox", "Start, stop and inspect the local AWS sandbox."),
     "deploy": ("chaoskit.cli.deploy", "Deploy the reference app to a target."),
     "run": ("chaoskit.cli.run", "Run one experiment with chaoskit's controls."),
+    "init": ("chaoskit.cli.init", "Write an experiment suite for an app's template or stack."),
     "rollback": ("chaoskit.cli.rollback", "Restore what an interrupted run left behind."),
     "audit": ("chaoskit.cli.audit", "Audit deployed configuration for ways to lose events."),
     "gameday": ("chaoskit.cli.gameday", "Run, schedule and review game days."),

@@ -1,0 +1,314 @@
+"""How traced events reach each function of a topology, and what absorbs their failures.
+
+An :class:`Entry` is one way ``send_events`` can put traced events in front of
+a function (its queue, stream, topic, rule, or a direct asynchronous invoke),
+with the queues to drain, the failure sinks chaoskit can read (SQS), and the
+retry path in words, for the experiment's description and the README.
+References are ``stack:LogicalId``, resolved at run time.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaoskit.topology import EventSourceMapping, Function, Ref, Rule, Topology
+
+__all__ = ["Entry", "entries_of", "pipeline", "ref"]
+
+#: EventBridge pattern keys a generated event can satisfy (source and detail-type).
+_SIMPLE_PATTERN_KEYS = {"source", "detail-type", "account", "region"}
+
+
+def ref(logical_id: str) -> str:
+    """Return the reference an experiment uses for a resource of the stack."""
+    return f"stack:{logical_id}"
+
+
+@dataclass
+class Entry:
+    """One way traced events reach a function."""
+
+    kind: str  # sqs | kinesis | sns | eventbridge | lambda
+    label: str  # "queue ProcessingQueue"
+    send: dict[str, Any]  # send_events arguments besides count
+    queues: list[str] = field(default_factory=list)
+    sinks: list[str] = field(default_factory=list)
+    retry_path: str = ""
+    #: Failures end somewhere chaoskit cannot read, or nowhere: losses are expected.
+    loses: str | None = None
+    stream: bool = False
+    mapping: EventSourceMapping | None = None
+
+
+def _queue_sink(topo: Topology, sink: Ref | None) -> tuple[list[str], str | None]:
+    """Return ([readable sink reference], why it is not readable)."""
+    if sink is None:
+        return [], None
+    if sink.logical_id and sink.logical_id in topo.queues:
+        return [ref(sink.logical_id)], None
+    what = sink.logical_id or sink.symbol or "?"
+    return [], f"it goes to {what}, which is not an SQS queue of this stack chaoskit can read"
+
+
+def _sqs_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
+    qid = m.source.logical_id if m.source else None
+    queue = topo.queues.get(qid or "")
+    if queue is None or qid is None:
+        return None
+    sinks, unreadable = _queue_sink(topo, queue.dead_letter)
+    batch = (
+        "only the failed records of a batch come back (ReportBatchItemFailures)"
+        if m.reports_batch_item_failures
+        else f"a failure returns the whole batch of up to {m.effective_batch_size}"
+    )
+    path = (
+        "SQS redelivers a failed message after the visibility timeout "
+        f"({queue.visibility_timeout} s); {batch}"
+    )
+    loses = None
+    if queue.dead_letter is not None:
+        dlq = queue.dead_letter.logical_id or queue.dead_letter.symbol
+        path += f"; after {queue.max_receive_count} receives it moves to {dlq}"
+        loses = unreadable
+    else:
+        path += (
+            "; the queue has no redrive policy, so a message that keeps failing is "
+            "retried until its retention ends"
+        )
+    return Entry(
+        "sqs",
+        f"queue {qid}",
+        {"target_type": "sqs", "target": ref(qid)},
+        queues=[ref(qid)],
+        sinks=sinks,
+        retry_path=path,
+        loses=loses,
+        mapping=m,
+    )
+
+
+def _stream_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
+    sid = m.source.logical_id if m.source else None
+    if sid is None or m.source_kind != "kinesis":
+        return None
+    sinks, unreadable = _queue_sink(topo, m.on_failure)
+    retries = (
+        f"{m.maximum_retry_attempts} times"
+        if m.maximum_retry_attempts not in (None, -1)
+        else "until the records expire"
+    )
+    bisect = "splitting it in two on each error" if m.bisect_on_error else "whole (no bisection)"
+    path = f"the mapping retries a failed batch {retries}, {bisect}"
+    loses = unreadable
+    if m.on_failure is not None:
+        path += f", then sends it to {m.on_failure}"
+    else:
+        path += ", then skips it: with no on-failure destination those records are lost"
+        loses = "a batch that keeps failing is skipped with no on-failure destination"
+    return Entry(
+        "kinesis",
+        f"stream {sid}",
+        {"target_type": "kinesis", "target": ref(sid)},
+        sinks=sinks,
+        retry_path=path,
+        loses=loses,
+        stream=True,
+        mapping=m,
+    )
+
+
+def _async_path(topo: Topology, fn: Function) -> tuple[list[str], str, str | None]:
+    cfg = fn.async_config
+    retries = cfg.maximum_retry_attempts if cfg and cfg.maximum_retry_attempts is not None else 2
+    path = f"Lambda retries the asynchronous event {retries} time(s)"
+    target = (cfg.on_failure if cfg else None) or fn.dead_letter
+    if target is None:
+        return (
+            [],
+            path + ", then drops it: no on-failure destination or DLQ",
+            (
+                "an event failing every attempt is dropped: the function has no "
+                "on-failure destination or DLQ"
+            ),
+        )
+    sinks, unreadable = _queue_sink(topo, target)
+    kind = "on-failure destination" if cfg and cfg.on_failure else "DLQ"
+    return sinks, f"{path}, then sends it to its {kind} {target}", unreadable
+
+
+def _rule_send(rule: Rule) -> dict[str, Any] | None:
+    pattern = rule.pattern if isinstance(rule.pattern, dict) else None
+    if not pattern or set(pattern) - _SIMPLE_PATTERN_KEYS:
+        return None
+    send: dict[str, Any] = {"target_type": "eventbridge"}
+    for key, arg in (("source", "source"), ("detail-type", "detail_type")):
+        values = pattern.get(key)
+        if values is None:
+            continue
+        if not (isinstance(values, list) and len(values) >= 1 and isinstance(values[0], str)):
+            return None
+        send[arg] = values[0]
+    bus = rule.bus
+    send["target"] = ref(bus.logical_id) if bus and bus.logical_id else str(bus or "default")
+    return send
+
+
+def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
+    """Return the entries that reach ``fn`` and why others could not be used."""
+    out: list[Entry] = []
+    notes: list[str] = []
+    lid = fn.logical_id
+    for m in topo.mappings.values():
+        if topo.function_of(m.function) is not fn:
+            continue
+        if m.source_kind == "sqs":
+            entry = _sqs_entry(topo, m)
+        elif m.source_kind == "kinesis":
+            entry = _stream_entry(topo, m)
+        else:
+            entry = None
+        if entry is None:
+            notes.append(
+                f"{lid}: its {m.source_kind} event source {m.source} cannot be sent to "
+                "(send_events writes to SQS, SNS, EventBridge, Kinesis, Lambda and HTTP; "
+                "a DynamoDB stream needs writes to the table)"
+            )
+        else:
+            out.append(entry)
+    sinks, path, loses = _async_path(topo, fn)
+    for sub in topo.subscriptions.values():
+        if sub.protocol != "lambda" or topo.function_of(sub.endpoint) is not fn:
+            continue
+        if sub.topic is None or not sub.topic.logical_id:
+            notes.append(f"{lid}: subscribed to a topic outside the stack ({sub.topic})")
+            continue
+        out.append(
+            Entry(
+                "sns",
+                f"topic {sub.topic.logical_id}",
+                {"target_type": "sns", "target": ref(sub.topic.logical_id)},
+                sinks=sinks,
+                retry_path=f"SNS delivers asynchronously; {path}",
+                loses=loses,
+            )
+        )
+    for rule in topo.rules.values():
+        for target in rule.targets:
+            if rule.kind != "events" or topo.function_of(target.target) is not fn:
+                continue
+            send = _rule_send(rule)
+            if send is None:
+                notes.append(
+                    f"{lid}: rule {rule.logical_id} matches on more than source and "
+                    "detail-type (or on a schedule): no generated event is sure to match it"
+                )
+                continue
+            out.append(
+                Entry(
+                    "eventbridge",
+                    f"rule {rule.logical_id}",
+                    send,
+                    sinks=sinks,
+                    retry_path=f"EventBridge invokes asynchronously; {path}",
+                    loses=loses,
+                )
+            )
+    if not out and fn.async_sources:
+        sources = ", ".join(sorted(fn.async_sources))
+        out.append(
+            Entry(
+                "lambda",
+                f"asynchronous invoke (as {sources} does)",
+                {"target_type": "lambda", "target": ref(lid), "invocation_type": "Event"},
+                sinks=sinks,
+                retry_path=path,
+                loses=loses,
+            )
+        )
+    if not out:
+        callers = [r.logical_id for r in topo.routes.values() if topo.function_of(r.function) is fn]
+        tasks = [
+            sm.logical_id
+            for sm in topo.state_machines.values()
+            if any(topo.function_of(t.function) is fn for t in sm.tasks)
+        ]
+        if callers:
+            notes.append(
+                f"{lid}: called synchronously by API route(s) {', '.join(callers)}: errors return "
+                "to the caller, no retry path of the app absorbs them"
+            )
+        elif tasks:
+            notes.append(
+                f"{lid}: a task of state machine(s) {', '.join(tasks)}: send_events cannot start "
+                "executions, so no traced event reaches it"
+            )
+        else:
+            notes.append(f"{lid}: no event source in the stack that chaoskit can send through")
+    return out, notes
+
+
+def _logical_ids(node: Any) -> set[str]:
+    """Return the logical IDs a raw template value references (Ref, GetAtt, Sub)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) and value else value
+                if isinstance(target, str):
+                    found.add(target.split(".", 1)[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) and value else value
+                if isinstance(text, str):
+                    found.update(p.split("}", 1)[0].split(".", 1)[0] for p in text.split("${")[1:])
+                found |= _logical_ids(value)
+            else:
+                found |= _logical_ids(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _logical_ids(item)
+    return found
+
+
+def _sources_of(topo: Topology, fn: Function) -> set[str]:
+    """Return the logical IDs of the queues, streams, topics and buses that feed ``fn``."""
+    out: set[str] = set()
+    for m in topo.mappings.values():
+        if topo.function_of(m.function) is fn and m.source and m.source.logical_id:
+            out.add(m.source.logical_id)
+    for sub in topo.subscriptions.values():
+        if topo.function_of(sub.endpoint) is fn and sub.topic and sub.topic.logical_id:
+            out.add(sub.topic.logical_id)
+    for rule in topo.rules.values():
+        feeds_fn = any(topo.function_of(t.target) is fn for t in rule.targets)
+        if feeds_fn and rule.bus and rule.bus.logical_id:
+            out.add(rule.bus.logical_id)
+    return out
+
+
+def pipeline(topo: Topology, fn: Function) -> tuple[list[Function], list[Function]]:
+    """Return the functions events entering ``fn`` go through, and the last ones.
+
+    A function leads to another when its environment names a queue, stream,
+    topic or bus of the stack that feeds the other (how apps pass those names).
+    Returns ``(every function on the way, fn first; the terminal ones)``.
+    """
+    feeds = {id(g): _sources_of(topo, g) for g in topo.functions.values()}
+    seen: list[Function] = []
+    terminal: list[Function] = []
+    todo = [fn]
+    while todo:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        named = _logical_ids(current.environment)
+        nxt = [
+            g
+            for g in topo.functions.values()
+            if g is not current and named & feeds[id(g)] and not any(g is s for s in seen)
+        ]
+        if not nxt:
+            terminal.append(current)
+        todo.extend(nxt)
+    return seen, terminal

@@ -1,0 +1,345 @@
+"""Plan a suite of experiments from a topology: one per meaningful failure.
+
+- a kill switch for each queue- or stream-fed function;
+- injected errors on each function reachable by traced events, with the retry
+  path that should absorb them;
+- SDK throttling on each AWS service a function's code creates a client for;
+- a poison pill for each stream consumer;
+- a canary for each alias that routes a weight to a second version;
+- failover for each Route 53 failover pair.
+
+Every experiment has the ledger hypothesis (none lost, none in flight), names
+resources by logical ID (``stack:LogicalId``) and ends with the rollback.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaoskit.layer import runtimes
+from chaoskit.suite import activities as act
+from chaoskit.suite.calls import aws_services_called
+from chaoskit.suite.entries import Entry, entries_of, pipeline, ref
+from chaoskit.topology import Function, Topology
+
+__all__ = ["Planned", "Suite", "plan_suite"]
+
+FAULT_DURATION = 300
+ERROR_RATE = 0.5
+THROTTLE_RATE = 0.5
+
+
+@dataclass
+class Planned:
+    """One generated experiment."""
+
+    slug: str
+    kind: str
+    experiment: dict[str, Any]
+    proves: str
+
+
+@dataclass
+class Tracing:
+    """The functions an experiment traces and where its events end (terminal stages)."""
+
+    functions: list[str]
+    terminal: list[str]
+
+    def enable(self) -> list[dict[str, Any]]:
+        """Return the actions enabling the layer on every traced function."""
+        return [
+            act.enable_layer(f, "enable-chaoskit-layer" if i == 0 else f"trace-{f[6:].lower()}")
+            for i, f in enumerate(self.functions)
+        ]
+
+
+@dataclass
+class Suite:
+    """What ``chaoskit init`` writes and prints."""
+
+    stack: str
+    source: str
+    experiments: list[Planned] = field(default_factory=list)
+    found: list[str] = field(default_factory=list)
+    uncovered: list[str] = field(default_factory=list)
+
+
+def _slug(*parts: str) -> str:
+    text = "-".join(p for p in parts if p)
+    out = "".join(c.lower() if c.isalnum() else "-" for c in text)
+    return "-".join(p for p in out.split("-") if p)
+
+
+def _experiment(
+    title: str,
+    description: str,
+    tags: list[str],
+    method: list[dict[str, Any]],
+    stack: str,
+    tracing: Tracing | None = None,
+) -> dict[str, Any]:
+    config: dict[str, Any] = {"chaoskit_stack": stack}
+    if tracing is not None:
+        config["chaoskit_terminal_stages"] = list(tracing.terminal)
+    config.update({"events": 10, "settle_timeout": 180})
+    return {
+        "version": "1.0.0",
+        "title": title,
+        "description": description,
+        "tags": tags,
+        "configuration": config,
+        "steady-state-hypothesis": act.HYPOTHESIS,
+        "method": method,
+        "rollbacks": act.ROLLBACKS,
+    }
+
+
+def _expect(entry: Entry) -> str:
+    if entry.loses:
+        return f" Expect a deviation: {entry.loses}."
+    return ""
+
+
+def _kill_switch(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned:
+    f = ref(fn.logical_id)
+    method = [
+        *tracing.enable(),
+        act.action(
+            "stop-the-function",
+            "chaoskit.faults.kill_switch",
+            "set_reserved_concurrency",
+            function_names=[f],
+            concurrency=0,
+        ),
+        {**act.send(f"send-to-the-{entry.kind}-while-stopped", entry.send), "pauses": {"after": 5}},
+        act.action(
+            "restart-the-function",
+            "chaoskit.faults.kill_switch",
+            "restore_reserved_concurrency",
+            function_names=[f],
+        ),
+        act.wait_settled(entry.queues, entry.sinks),
+    ]
+    description = (
+        f"Reserved concurrency 0 stops {fn.logical_id} while events arrive on its "
+        f"{entry.label}. They wait there; once the concurrency is restored every one is "
+        f"processed or dead-lettered, none lost. Retry path: {entry.retry_path}."
+    )
+    return Planned(
+        _slug("kill-switch", fn.logical_id),
+        "kill switch",
+        _experiment(
+            f"Kill switch on {fn.logical_id} loses no event",
+            description,
+            ["kill-switch", entry.kind],
+            method,
+            stack,
+            tracing,
+        ),
+        f"events queued on {entry.label} survive {fn.logical_id} being stopped",
+    )
+
+
+def _errors(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned:
+    f = ref(fn.logical_id)
+    method = [
+        *tracing.enable(),
+        act.action(
+            "inject-exceptions",
+            "chaoskit.faults.inject",
+            "inject_exception",
+            function_name=f,
+            rate=ERROR_RATE,
+            duration=FAULT_DURATION,
+        ),
+        act.wait_live(f),
+        {**act.send("send-events-under-errors", entry.send), "pauses": {"after": 10}},
+        act.clear_faults(f),
+        act.wait_settled(entry.queues, entry.sinks),
+    ]
+    description = (
+        f"{int(ERROR_RATE * 100)}% of {fn.logical_id}'s invocations raise while events arrive "
+        f"on its {entry.label}. Retry path that should absorb them: {entry.retry_path}."
+        + _expect(entry)
+    )
+    return Planned(
+        _slug("errors", fn.logical_id, entry.kind),
+        "errors",
+        _experiment(
+            f"Errors in {fn.logical_id} are retried or dead-lettered, none lost",
+            description,
+            ["errors", entry.kind],
+            method,
+            stack,
+            tracing,
+        ),
+        (
+            f"whether failures of {fn.logical_id} fed by {entry.label} are lost "
+            f"(expected: {entry.loses})"
+            if entry.loses
+            else f"failures of {fn.logical_id} on {entry.label} are absorbed: {entry.retry_path}"
+        ),
+    )
+
+
+def _throttle(fn: Function, entry: Entry, service: str, stack: str, tracing: Tracing) -> Planned:
+    f = ref(fn.logical_id)
+    method = [
+        *tracing.enable(),
+        act.action(
+            f"throttle-{service}",
+            "chaoskit.faults.inject",
+            "inject_sdk_throttle",
+            function_name=f,
+            service=service,
+            rate=THROTTLE_RATE,
+            duration=FAULT_DURATION,
+        ),
+        act.wait_live(f),
+        {
+            **act.send(f"send-events-under-{service}-throttling", entry.send),
+            "pauses": {"after": 10},
+        },
+        act.clear_faults(f),
+        act.wait_settled(entry.queues, entry.sinks),
+    ]
+    description = (
+        f"{int(THROTTLE_RATE * 100)}% of {fn.logical_id}'s {service} calls answer with the "
+        f"throttling error {service} really returns, so the SDK's own retries engage. What "
+        f"they do not absorb fails the invocation: {entry.retry_path}." + _expect(entry)
+    )
+    return Planned(
+        _slug("sdk-throttling", fn.logical_id, service),
+        "SDK throttling",
+        _experiment(
+            f"{service} throttling inside {fn.logical_id} loses no event",
+            description,
+            ["throttling", "sdk", service],
+            method,
+            stack,
+            tracing,
+        ),
+        f"{fn.logical_id}'s code survives {service} throttling "
+        f"(SDK retries, then {entry.kind} retries)",
+    )
+
+
+def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned:
+    f = ref(fn.logical_id)
+    method = [
+        *tracing.enable(),
+        act.action(
+            "fail-on-the-poison-pill",
+            "chaoskit.faults.inject",
+            "inject_exception",
+            function_name=f,
+            exception_type="PoisonPill",
+            message="a record the consumer cannot process",
+            rate=1.0,
+            match={"fields": {"chaoskit_poison_pill": True}},
+            duration=FAULT_DURATION,
+        ),
+        act.wait_live(f),
+        act.send("send-good-records", entry.send),
+        act.send(
+            "send-a-poison-pill",
+            entry.send,
+            count=1,
+            payload={"chaoskit_poison_pill": True},
+        ),
+        act.wait_settled(entry.queues, entry.sinks),
+        act.clear_faults(f),
+    ]
+    description = (
+        f"One record among good ones on {entry.label} fails {fn.logical_id} every time it is "
+        f"in a batch. Retry path: {entry.retry_path}. Only the poison pill should end in the "
+        "failure destination; every other record is processed." + _expect(entry)
+    )
+    return Planned(
+        _slug("poison-pill", fn.logical_id),
+        "poison pill",
+        _experiment(
+            f"A poison pill on {entry.label} is set aside alone, none lost",
+            description,
+            ["poison-pill", entry.kind],
+            method,
+            stack,
+            tracing,
+        ),
+        f"a poison pill on {entry.label} does not block or lose the records around it",
+    )
+
+
+def _refusal(fn: Function) -> str | None:
+    return runtimes.refusal(fn.logical_id, {"Runtime": fn.runtime, "PackageType": fn.package_type})
+
+
+def _tracing(topo: Topology, fn: Function, suite: Suite) -> Tracing:
+    on_the_way, last = pipeline(topo, fn)
+    traced = [g for g in on_the_way if g is fn or _refusal(g) is None]
+    for g in on_the_way:
+        if g is not fn and _refusal(g) is not None:
+            suite.uncovered.append(
+                f"{g.logical_id}: downstream of {fn.logical_id} but cannot carry the layer, "
+                "so events are not traced there"
+            )
+    terminal = [g for g in last if g in traced] or [traced[-1]]
+    return Tracing([ref(g.logical_id) for g in traced], [ref(g.logical_id) for g in terminal])
+
+
+def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> None:
+    entries, notes = entries_of(topo, fn)
+    suite.uncovered.extend(notes)
+    suite.found.append(
+        f"function {fn.logical_id} ({fn.runtime or fn.package_type}): "
+        + (", ".join(e.label for e in entries) or "no event source chaoskit can send through")
+    )
+    refused = _refusal(fn)
+    if refused:
+        if entries:
+            suite.uncovered.append(
+                f"{fn.logical_id}: no experiment, since events cannot be traced through it: "
+                + refused
+            )
+        return
+    tracing = _tracing(topo, fn, suite)
+    for entry in entries:
+        if entry.kind in ("sqs", "kinesis"):
+            suite.experiments.append(_kill_switch(fn, entry, suite.stack, tracing))
+    for entry in entries:
+        suite.experiments.append(_errors(fn, entry, suite.stack, tracing))
+    services = aws_services_called(fn.code_dir, fn.inline_code)
+    if entries and services:
+        suite.found.append(f"  its code calls: {', '.join(services)}")
+        for service in services:
+            suite.experiments.append(_throttle(fn, entries[0], service, suite.stack, tracing))
+    elif entries and fn.code_dir:
+        suite.found.append("  its code creates no AWS SDK client: no SDK throttling experiment")
+    elif entries and not code:
+        suite.uncovered.append(
+            f"{fn.logical_id}: SDK throttling: its code is not at hand (give --template too)"
+        )
+    for entry in entries:
+        if entry.stream:
+            suite.experiments.append(_poison_pill(fn, entry, suite.stack, tracing))
+
+
+def plan_suite(topo: Topology, stack: str) -> Suite:
+    """Return the experiments for a topology, what was found, and what was not covered."""
+    from chaoskit.suite.routing import plan_canaries, plan_failovers
+
+    suite = Suite(stack=stack, source=topo.source)
+    code = any(fn.code_dir or fn.inline_code for fn in topo.functions.values())
+    for fn in topo.functions.values():
+        _function_plans(topo, fn, suite, code)
+    plan_canaries(topo, suite)
+    plan_failovers(topo, suite)
+    for sm in topo.state_machines.values():
+        suite.found.append(f"state machine {sm.logical_id}: {len(sm.tasks)} task state(s)")
+    seen: dict[str, int] = {}
+    for planned in suite.experiments:  # unique file names
+        n = seen.get(planned.slug, 0)
+        seen[planned.slug] = n + 1
+        if n:
+            planned.slug = f"{planned.slug}-{n + 1}"
+    return suite

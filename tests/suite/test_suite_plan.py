@@ -1,0 +1,268 @@
+"""chaoskit init's plan: the right experiments for a topology, valid, aimed at logical IDs."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaoskit.runner import load_experiment_file
+from chaoskit.suite import generate_suite, write_suite
+from chaoskit.suite.calls import aws_services_called
+from chaoskit.topology import load_template
+
+APPS = Path(__file__).resolve().parents[1] / "apps"
+
+
+def _references(node: Any) -> set[str]:
+    if isinstance(node, str):
+        return {node[len("stack:") :]} if node.startswith("stack:") else set()
+    if isinstance(node, dict):
+        return set().union(*(_references(v) for v in node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*(_references(v) for v in node)) if node else set()
+    return set()
+
+
+def _kinds(template: Path, **kwargs: Any) -> list[tuple[str, str]]:
+    suite = generate_suite(template=template, stack_name="app", **kwargs)
+    return [(p.kind, p.slug) for p in suite.experiments]
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"),
+    [
+        ("sqs-dlq", {"kill switch", "errors"}),
+        ("kinesis-onfailure", {"kill switch", "errors", "SDK throttling", "poison pill"}),
+        ("sns-async", {"errors"}),
+    ],
+)
+def test_each_vendored_app_gets_valid_experiments_aimed_at_its_logical_ids(
+    app: str, expected: set[str], tmp_path: Path
+) -> None:
+    template = APPS / app / "template.yaml"
+    suite = generate_suite(template=template, stack_name=app)
+    assert {p.kind for p in suite.experiments} == expected
+    logical_ids = set(load_template(template).resources)
+    written = write_suite(suite, tmp_path)
+    assert sorted(p.name for p in written) == sorted(
+        [f"{p.slug}.yaml" for p in suite.experiments] + ["gameday.yaml", "README.md"]
+    )
+    for planned in suite.experiments:
+        experiment = load_experiment_file(tmp_path / f"{planned.slug}.yaml")  # chaoslib validates
+        assert experiment["configuration"]["chaoskit_stack"] == app
+        refs = _references(experiment)
+        assert refs and refs <= logical_ids, refs - logical_ids
+        probes = [p["name"] for p in experiment["steady-state-hypothesis"]["probes"]]
+        assert probes == ["no-events-lost", "none-in-flight"]
+        assert experiment["rollbacks"][0]["provider"]["func"] == "rollback_current_run"
+    readme = (tmp_path / "README.md").read_text()
+    assert all(p.slug in readme for p in suite.experiments)
+
+
+def test_the_sqs_app_waits_on_its_queue_and_reads_its_dlq() -> None:
+    suite = generate_suite(template=APPS / "sqs-dlq" / "template.yaml", stack_name="s")
+    errors = next(p for p in suite.experiments if p.kind == "errors").experiment
+    settle = errors["method"][-1]["provider"]["arguments"]
+    assert settle["queues"] == ["stack:ProcessingQueue"]
+    assert settle["dlqs"] == ["stack:ProcessingDLQ"]
+    assert errors["configuration"]["chaoskit_terminal_stages"] == ["stack:ProcessorFunction"]
+    assert "after 3 receives it moves to ProcessingDLQ" in errors["description"]
+    assert "Expect a deviation" not in errors["description"]
+
+
+def test_an_async_function_without_destination_is_expected_to_lose_events() -> None:
+    suite = generate_suite(template=APPS / "sns-async" / "template.yaml", stack_name="s")
+    (errors,) = suite.experiments
+    assert errors.experiment["method"][3]["provider"]["arguments"]["target_type"] == "sns"
+    assert "Expect a deviation" in errors.experiment["description"]
+    assert "no on-failure destination or DLQ" in errors.experiment["description"]
+
+
+def test_the_stream_poison_pill_matches_one_records_payload_and_reads_the_destination() -> None:
+    suite = generate_suite(template=APPS / "kinesis-onfailure" / "template.yaml", stack_name="k")
+    pill = next(p for p in suite.experiments if p.kind == "poison pill").experiment
+    steps = {s["name"]: s["provider"].get("arguments", {}) for s in pill["method"]}
+    assert steps["fail-on-the-poison-pill"]["match"] == {"fields": {"chaoskit_poison_pill": True}}
+    assert steps["send-a-poison-pill"]["payload"] == {"chaoskit_poison_pill": True}
+    assert steps["wait-until-settled"]["dlqs"] == ["stack:AnomalyDataQueue"]
+
+
+def _write_template(tmp_path: Path, resources: dict[str, Any]) -> Path:
+    path = tmp_path / "app" / "template.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}))
+    return path
+
+
+def _function(runtime: str = "python3.12", **properties: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Runtime": runtime,
+            "Handler": "app.handler",
+            "Role": "arn:aws:iam::123456789012:role/r",
+            "Code": {"ZipFile": "import boto3\nT = boto3.resource('dynamodb')\n"},
+            **properties,
+        },
+    }
+
+
+def _mapping(function: str, source: str, kind: str = "sqs") -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "FunctionName": {"Ref": function},
+        "EventSourceArn": {"Fn::GetAtt": [source, "Arn" if kind != "dynamodb" else "StreamArn"]},
+    }
+    if kind != "sqs":
+        props["StartingPosition"] = "LATEST"
+    return {"Type": "AWS::Lambda::EventSourceMapping", "Properties": props}
+
+
+def test_a_chain_traces_every_function_and_ends_at_the_last(tmp_path: Path) -> None:
+    template = _write_template(
+        tmp_path,
+        {
+            "In": {"Type": "AWS::SQS::Queue"},
+            "Out": {"Type": "AWS::SQS::Queue"},
+            "First": _function(Environment={"Variables": {"NEXT": {"Ref": "Out"}}}),
+            "Second": _function(),
+            "FirstIn": _mapping("First", "In"),
+            "SecondOut": _mapping("Second", "Out"),
+        },
+    )
+    suite = generate_suite(template=template, stack_name="chain")
+    first = next(p for p in suite.experiments if p.slug == "errors-first-sqs").experiment
+    enabled = [
+        s["provider"]["arguments"]["function_name"]
+        for s in first["method"]
+        if s["provider"]["func"] == "enable_chaoskit_layer"
+    ]
+    assert enabled == ["stack:First", "stack:Second"]
+    assert first["configuration"]["chaoskit_terminal_stages"] == ["stack:Second"]
+    throttles = [p.slug for p in suite.experiments if p.kind == "SDK throttling"]
+    assert throttles == ["sdk-throttling-first-dynamodb", "sdk-throttling-second-dynamodb"]
+
+
+def test_unsupported_runtimes_and_unreachable_sources_are_reported_not_generated(
+    tmp_path: Path,
+) -> None:
+    template = _write_template(
+        tmp_path,
+        {
+            "Q": {"Type": "AWS::SQS::Queue"},
+            "Table": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                    "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
+                },
+            },
+            "Old": _function("python3.9"),
+            "Node": _function("nodejs20.x"),
+            "Streamer": _function(),
+            "OldQ": _mapping("Old", "Q"),
+            "NodeQ": _mapping("Node", "Q"),
+            "StreamerTable": _mapping("Streamer", "Table", "dynamodb"),
+        },
+    )
+    suite = generate_suite(template=template, stack_name="mixed")
+    assert suite.experiments == []
+    notes = "\n".join(suite.uncovered)
+    assert "Old: no experiment" in notes and "'python3.9'" in notes
+    assert "Node: no experiment" in notes and "'nodejs20.x'" in notes
+    assert "Streamer: its dynamodb event source" in notes
+
+
+def test_a_weighted_alias_gets_a_canary_and_a_failover_pair_gets_failover(tmp_path: Path) -> None:
+    template = _write_template(
+        tmp_path,
+        {
+            "Fn": _function(),
+            "V1": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+            "V2": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+            "Live": {
+                "Type": "AWS::Lambda::Alias",
+                "Properties": {
+                    "FunctionName": {"Ref": "Fn"},
+                    "FunctionVersion": {"Fn::GetAtt": ["V1", "Version"]},
+                    "Name": "live",
+                    "RoutingConfig": {
+                        "AdditionalVersionWeights": [
+                            {"FunctionVersion": "2", "FunctionWeight": 0.1}
+                        ]
+                    },
+                },
+            },
+            "Zone": {"Type": "AWS::Route53::HostedZone", "Properties": {"Name": "app.test"}},
+            "Check": {
+                "Type": "AWS::Route53::HealthCheck",
+                "Properties": {
+                    "HealthCheckConfig": {"Type": "HTTP", "FullyQualifiedDomainName": "a.test"}
+                },
+            },
+            "Primary": {
+                "Type": "AWS::Route53::RecordSet",
+                "Properties": {
+                    "HostedZoneId": {"Ref": "Zone"},
+                    "Name": "api.app.test",
+                    "Type": "CNAME",
+                    "TTL": "60",
+                    "SetIdentifier": "p",
+                    "Failover": "PRIMARY",
+                    "HealthCheckId": {"Ref": "Check"},
+                    "ResourceRecords": ["a.test"],
+                },
+            },
+            "Secondary": {
+                "Type": "AWS::Route53::RecordSet",
+                "Properties": {
+                    "HostedZoneId": {"Ref": "Zone"},
+                    "Name": "api.app.test",
+                    "Type": "CNAME",
+                    "TTL": "60",
+                    "SetIdentifier": "s",
+                    "Failover": "SECONDARY",
+                    "ResourceRecords": ["b.test"],
+                },
+            },
+        },
+    )
+    suite = generate_suite(template=template, stack_name="routes")
+    kinds = {p.kind: p.experiment for p in suite.experiments}
+    assert set(kinds) == {"canary", "failover"}
+    shift = kinds["canary"]["method"][1]["provider"]["arguments"]
+    assert shift == {
+        "function_name": "stack:Fn",
+        "alias": "stack:Live",
+        "version": "2",
+        "weight": 0.5,
+    }
+    fail = kinds["failover"]["method"][0]["provider"]["arguments"]
+    assert fail == {"health_check_id": "stack:Check", "mode": "invert"}
+    dns = kinds["failover"]["method"][1]["provider"]["arguments"]
+    assert dns["zone"] == "stack:Zone" and dns["record_name"] == "api.app.test"
+    assert dns["role"] == "secondary"
+    for planned in suite.experiments:
+        write_suite(suite, tmp_path / "out", force=True)
+        load_experiment_file(tmp_path / "out" / f"{planned.slug}.yaml")
+
+
+def test_static_analysis_finds_clients_and_resources_but_not_vendored_libraries(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "app.py").write_text(
+        "import boto3\n"
+        "ddb = boto3.resource('dynamodb')\n"
+        "session = boto3.session.Session()\n"
+        "s3 = session.client(service_name='s3')\n"
+        "def handler(e, c):\n    return boto3.client('sqs', region_name='x')\n"
+    )
+    (tmp_path / "broken.py").write_text("def (:\n")
+    vendored = tmp_path / "requests"
+    vendored.mkdir()
+    (vendored / "x.py").write_text("import boto3\nboto3.client('kms')\n")
+    (tmp_path / "requests-2.0.dist-info").mkdir()
+    assert aws_services_called(tmp_path) == ["dynamodb", "s3", "sqs"]
+    assert aws_services_called(tmp_path / "missing") == []
+    assert aws_services_called(None, "boto3.client('events')") == ["events"]
