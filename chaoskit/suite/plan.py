@@ -308,8 +308,14 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
             suite.experiments.append(_kill_switch(fn, entry, suite.stack, tracing))
     for entry in entries:
         suite.experiments.append(_errors(fn, entry, suite.stack, tracing))
-    services = aws_services_called(fn.code_dir, fn.inline_code)
-    if entries and services:
+    python = str(fn.runtime or "").startswith("python")
+    services = aws_services_called(fn.code_dir, fn.inline_code) if python else []
+    if entries and not python:
+        suite.uncovered.append(
+            f"{fn.logical_id}: SDK throttling: the code is read for AWS clients in Python only "
+            f"(it runs on {fn.runtime}); add inject_sdk_throttle by hand"
+        )
+    elif entries and services:
         suite.found.append(f"  its code calls: {', '.join(services)}")
         for service in services:
             suite.experiments.append(_throttle(fn, entries[0], service, suite.stack, tracing))

@@ -159,18 +159,22 @@ def test_unsupported_runtimes_and_unreachable_sources_are_reported_not_generated
                 },
             },
             "Old": _function("python3.9"),
+            "Ruby": _function("ruby3.3"),
             "Node": _function("nodejs20.x"),
             "Streamer": _function(),
             "OldQ": _mapping("Old", "Q"),
+            "RubyQ": _mapping("Ruby", "Q"),
             "NodeQ": _mapping("Node", "Q"),
             "StreamerTable": _mapping("Streamer", "Table", "dynamodb"),
         },
     )
     suite = generate_suite(template=template, stack_name="mixed")
-    assert suite.experiments == []
+    # Node.js carries the layer: its experiments are written, but its code is not read.
+    assert [p.slug for p in suite.experiments] == ["kill-switch-node", "errors-node-sqs"]
     notes = "\n".join(suite.uncovered)
     assert "Old: no experiment" in notes and "'python3.9'" in notes
-    assert "Node: no experiment" in notes and "'nodejs20.x'" in notes
+    assert "Ruby: no experiment" in notes and "'ruby3.3'" in notes
+    assert "Node: SDK throttling: the code is read for AWS clients in Python only" in notes
     assert "Streamer: its dynamodb event source" in notes
 
 
