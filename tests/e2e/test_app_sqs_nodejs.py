@@ -1,0 +1,87 @@
+"""A public Node.js app nobody here wrote, deployed from its own template, under the layer.
+
+``tests/apps/sqs-nodejs`` is AWS's SQS -> Lambda (Node.js) pattern: a queue with a
+DLQ after 3 receives, a function that fails, through a partial batch response, each
+message whose body contains "error". It is deployed unmodified (but its Runtime line)
+with ``chaoskit deploy --template``; the layer is enabled on the function named by its
+logical ID; the ledger's verdicts are checked against the app's own queues.
+"""
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import unique, wait_for
+
+from chaoskit.deploy import deploy_template
+from chaoskit.faults import inject, layer
+from chaoskit.ledger import store
+from chaoskit.ledger.trace import stamp
+
+APP = Path(__file__).resolve().parents[1] / "apps" / "sqs-nodejs" / "template.yaml"
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+
+
+@pytest.fixture(scope="module")
+def app(sandbox: dict[str, Any]) -> dict[str, Any]:
+    """The app deployed as a stack of its own, and a configuration naming that stack."""
+    stack = unique("sqs-nodejs")
+    deployed = deploy_template(APP, stack_name=stack, configuration=sandbox)
+    configuration = {**sandbox, "chaoskit_stack": stack, "chaoskit_ledger_table": unique("ledger")}
+    store.ensure_table(configuration)
+    return {"deployed": deployed, "configuration": configuration}
+
+
+def _kinds(configuration: dict[str, Any], run_id: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for record in store.read_run(run_id, configuration):
+        out.setdefault(record.event_id, []).append(record.kind)
+    return {event: sorted(kinds) for event, kinds in out.items()}
+
+
+def test_the_ledger_agrees_with_the_apps_own_queues(aws: Any, app: dict[str, Any]) -> None:
+    configuration = app["configuration"]
+    outputs = app["deployed"]["outputs"]
+    function = outputs["ProcessorFunctionName"]
+    enabled = layer.enable_chaoskit_layer(function, configuration=configuration)
+    assert enabled["function_name"] == function
+    run_id = unique("run")
+    sqs = aws("sqs")
+    bodies = {"e0": "order 1", "e1": "order 2", "e2": "an error order", "e3": "order 4"}
+    for event_id, text in bodies.items():
+        body = json.dumps(stamp({"text": text}, run_id, event_id))
+        sqs.send_message(QueueUrl=outputs["ProcessingQueueURL"], MessageBody=body)
+    expected = {"e0": ["attempt", "processed"], "e1": ["attempt", "processed"],
+                "e2": ["attempt", "failed"], "e3": ["attempt", "processed"]}  # fmt: skip
+    wait_for(lambda: _kinds(configuration, run_id) == expected, timeout=60,
+             what="the ledger records of 4 messages")  # fmt: skip
+    # Ground truth from the app's own queue: the failed message is back in flight,
+    # waiting out its 30 s visibility timeout (2 more receives before the DLQ).
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=outputs["ProcessingQueueURL"], AttributeNames=["All"]
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_an_injected_error_on_the_nodejs_function_fails_every_message(
+    aws: Any, app: dict[str, Any]
+) -> None:
+    configuration = app["configuration"]
+    name = app["deployed"]["resources"]["ProcessorFunction"]  # its logical ID, mapped
+    layer.enable_chaoskit_layer(name, configuration=configuration)
+    inject.inject_exception(name, exception_type="Injected", configuration=configuration)
+    assert layer.wait_for_fault_live(name, timeout=30, ping=True, configuration=configuration)
+    run_id = unique("run")
+    url = app["deployed"]["outputs"]["ProcessingQueueURL"]
+    for i in range(3):
+        aws("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(stamp({}, run_id, f"x{i}")))
+    wait_for(
+        lambda: _kinds(configuration, run_id) == {f"x{i}": ["attempt", "failed"] for i in range(3)},
+        timeout=60,
+        what="3 failed attempts",
+    )
+    failed = [r for r in store.read_run(run_id, configuration) if r.kind == "failed"]
+    assert {r.detail["error"] for r in failed if r.detail} == {"Injected"}
+    inject.clear_faults(name, configuration=configuration)
