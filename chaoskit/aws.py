@@ -29,6 +29,7 @@ from botocore.config import Config
 
 from chaoskit import envvars
 from chaoskit.errors import BadInput
+from chaoskit.inputs import validate_endpoint_url
 
 __all__ = [
     "DEFAULT_REGION",
@@ -93,9 +94,16 @@ def resolve_target(configuration: Mapping[str, Any] | None = None) -> Target:
     endpoint = cfg.get("chaoskit_endpoint_url")
     if not endpoint and name == "sandbox":
         port = cfg.get("chaoskit_sandbox_port") or os.environ.get(envvars.SANDBOX_PORT)
-        endpoint = f"http://127.0.0.1:{int(port or DEFAULT_SANDBOX_PORT)}"
+        if port and not (str(port).isdigit() and 0 < int(port) < 65536):
+            raise BadInput(
+                f"sandbox port {port!r} (chaoskit_sandbox_port or {envvars.SANDBOX_PORT}): "
+                "expected a port number 1-65535"
+            )
+        endpoint = f"http://127.0.0.1:{port or DEFAULT_SANDBOX_PORT}"
     elif not endpoint and name == "localstack":
         endpoint = _localstack_endpoint()
+    if endpoint:
+        validate_endpoint_url(endpoint, "endpoint URL")
     return Target(
         name=name,
         region=region,

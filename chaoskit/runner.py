@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from chaoslib.exceptions import ChaosException
 from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
 from chaoslib.run import RunEventHandler
 
 from chaoskit import envvars
+from chaoskit.arguments import check_arguments
 from chaoskit.aws import Target, resolve_target
 from chaoskit.errors import BadInput
+from chaoskit.inputs import load_document, one_line
 from chaoskit.ledger.trace import new_run_id
 from chaoskit.report.enrich import enrich_journal, uses_chaoskit_activities, uses_ledger
 from chaoskit.report.model import ExperimentView, view_journal
@@ -66,14 +67,7 @@ def load_experiment_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             chaoslib finds it invalid. The message names the file.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as err:
-        raise BadInput(f"cannot read experiment file '{file}': {err.strerror or err}") from err
-    try:
-        data = json.loads(text) if file.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise BadInput(f"experiment file '{file}' is not valid YAML or JSON: {err}") from err
+    data = load_document(file, "experiment file")
     if not isinstance(data, dict):
         raise BadInput(
             f"experiment file '{file}' must hold a mapping with 'title', 'description' "
@@ -82,7 +76,15 @@ def load_experiment_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         ensure_experiment_is_valid(data)
     except ChaosException as err:
-        raise BadInput(f"experiment file '{file}' is invalid: {err}") from err
+        raise BadInput(f"experiment file '{file}' is invalid: {one_line(err)}") from err
+    except (TypeError, AttributeError, KeyError, ValueError) as err:
+        # chaoslib assumes the documented shape: a list where a mapping belongs crashes it.
+        raise BadInput(
+            f"experiment file '{file}' is invalid: {one_line(err)}: expected the shape of a "
+            "Chaos Toolkit experiment (title, description, method of activities)"
+        ) from err
+    # Literal values only: ${name} values are checked by run_experiment_file once --var applies.
+    check_arguments(data, f"experiment file '{file}'", configuration={})
     return data
 
 
@@ -264,6 +266,7 @@ def run_experiment_file(
     prepared = prepare_experiment(experiment, run_id, target, endpoint_url, variables)
     config = _plain_config(prepared["configuration"])
     resolved = resolve_target(config)  # raises BadInput before anything runs
+    check_arguments(prepared, f"experiment file '{path}'", config)
     if uses_chaoskit_activities(prepared):
         _check_reachable(resolved)
     # Once per run, before anything runs: a reference the stack cannot answer is bad input.

@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from chaoskit import __version__
-from chaoskit.errors import ChaosKitError
+from chaoskit.errors import BadInput, ChaosKitError
+from chaoskit.inputs import one_line
 
 __all__ = ["cli", "main"]
 
@@ -67,13 +68,18 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        # One line instead of click's usage block: what is wrong, and where help is.
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        click.echo(f"chaoskit: error: {one_line(exc.format_message())}{hint}", err=True)
         sys.exit(2)
     except click.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except ChaosKitError as exc:
-        click.echo(f"chaoskit: error: {exc}", err=True)
+        # Bad input is one line a person can act on, whatever the message carried.
+        message = one_line(exc, limit=1000) if isinstance(exc, BadInput) else str(exc)
+        click.echo(f"chaoskit: error: {message}", err=True)
         sys.exit(exc.exit_code)
 
 

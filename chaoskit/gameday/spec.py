@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from croniter import croniter
 
 from chaoskit.aws import TARGETS
 from chaoskit.errors import BadInput
+from chaoskit.inputs import load_document
 from chaoskit.runner import load_experiment_file
 
 __all__ = ["GameDay", "GameDayExperiment", "load_gameday", "validate_cron"]
@@ -147,12 +147,7 @@ def load_gameday(path: str | os.PathLike[str]) -> GameDay:
         BadInput: the file, a field, or a listed experiment is invalid.
     """
     source = Path(path)
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BadInput(f"cannot read game day file '{source}': {err.strerror or err}") from err
-    except yaml.YAMLError as err:
-        raise BadInput(f"game day file '{source}' is not valid YAML: {err}") from err
+    data = load_document(source, "game day file")
     if not isinstance(data, Mapping):
         raise BadInput(f"game day file '{source}' must be a mapping with 'experiments'")
     unknown = sorted(set(data) - _KEYS)

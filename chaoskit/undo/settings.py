@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chaoskit import envvars
 from chaoskit.errors import BadInput
+from chaoskit.inputs import load_document
 
 __all__ = [
     "TARGET_KEYS",
@@ -54,16 +53,9 @@ def load_settings(path: Path | None = None) -> dict[str, Any]:
         BadInput: the file is not YAML or does not hold a mapping.
     """
     file = path or home() / "settings.yaml"
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not file.exists():
         return {}
-    except OSError as err:
-        raise BadInput(f"cannot read settings file '{file}': {err.strerror or err}") from err
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise BadInput(f"settings file '{file}' is not valid YAML: {err}") from err
+    data = load_document(file, "settings file")
     if data is None:
         return {}
     if not isinstance(data, dict):
