@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chaoskit.gameday.history import ExperimentTrend, History
@@ -90,7 +91,7 @@ def history(db: str | None, name: str | None, limit: int, as_json: bool) -> None
         table.add_column(column)
     for experiment, items in sorted(trends.items()):
         table.add_row(
-            experiment,
+            escape(experiment),
             str(len(items)),
             " → ".join(t.outcome for t in items),
             _series([t.lost for t in items], "d"),

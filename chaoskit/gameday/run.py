@@ -18,11 +18,13 @@ from typing import Any
 from chaoslib.run import RunEventHandler
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from chaoskit.gameday.history import History
 from chaoskit.gameday.spec import GameDay, GameDayExperiment
 from chaoskit.report import render_junit, render_markdown, render_views
+from chaoskit.report.markdown import escape_markdown
 from chaoskit.runner import RunResult, run_experiment_file
 
 __all__ = ["GameDayResult", "ProgressHandler", "run_gameday"]
@@ -66,7 +68,8 @@ class ProgressHandler(RunEventHandler):
     """Shows the phase and activity of the running experiment on a rich progress task."""
 
     def __init__(self, progress: Progress, task: TaskID, name: str) -> None:
-        self.progress, self.task, self.name = progress, task, name
+        # Titles and names are the user's text, not rich markup ("[/bold]" would crash).
+        self.progress, self.task, self.name = progress, task, escape(name)
 
     def _show(self, what: str) -> None:
         self.progress.update(self.task, description=f"{self.name} [dim]· {what}[/]")
@@ -84,7 +87,7 @@ class ProgressHandler(RunEventHandler):
         self._show("rollbacks")
 
     def start_activity(self, activity: Mapping[str, Any]) -> None:
-        self._show(f"{activity.get('type', 'activity')} {activity.get('name', '')}")
+        self._show(escape(f"{activity.get('type', 'activity')} {activity.get('name', '')}"))
 
 
 def _write_reports(result: GameDayResult) -> None:
@@ -95,7 +98,8 @@ def _write_reports(result: GameDayResult) -> None:
     (result.folder / "report.html").write_text(render_views(views, title), encoding="utf-8")
     summary = render_markdown(views, title)
     if skipped:
-        summary += f"\nNot run (stopped on deviation): {', '.join(skipped)}.\n"
+        names = ", ".join(escape_markdown(name) for name in skipped)
+        summary += f"\nNot run (stopped on deviation): {names}.\n"
     (result.folder / "summary.md").write_text(summary, encoding="utf-8")
     (result.folder / "junit.xml").write_text(
         render_junit(views, suite=result.gameday.name, skipped=skipped), encoding="utf-8"
@@ -141,9 +145,9 @@ def run_gameday(
         logger.addHandler(handler)
     try:
         with Progress(*columns, console=console, transient=False) as progress:
-            overall = progress.add_task(f"game day {gameday.name}", total=len(ordered))
+            overall = progress.add_task(escape(f"game day {gameday.name}"), total=len(ordered))
             for index, item in enumerate(ordered, start=1):
-                task = progress.add_task(item.name, total=1)
+                task = progress.add_task(escape(item.name), total=1)
                 journal = folder / "journals" / f"{index:02d}-{_slug(item.name)}.json"
                 run = runner(
                     item.path,
@@ -156,13 +160,15 @@ def run_gameday(
                 result.results.append(run)
                 outcome = run.view.outcome
                 progress.update(
-                    task, completed=1, description=f"{item.name} [{_STYLE[outcome]}]{outcome}[/]"
+                    task,
+                    completed=1,
+                    description=f"{escape(item.name)} [{_STYLE[outcome]}]{outcome}[/]",
                 )
                 progress.advance(overall)
                 if not run.view.ok and gameday.on_deviation == "stop":
                     result.skipped = ordered[index:]
                     for rest in result.skipped:
-                        progress.add_task(f"{rest.name} [dim]skipped[/]", total=1)
+                        progress.add_task(f"{escape(rest.name)} [dim]skipped[/]", total=1)
                     break
     finally:
         for logger in loggers:

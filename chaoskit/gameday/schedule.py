@@ -8,6 +8,8 @@ where one of the two day fields must be ``?`` and days of the week run
 """
 
 import json
+import os
+import re
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +19,7 @@ from croniter import croniter
 
 from chaoskit.errors import BadInput
 from chaoskit.gameday.spec import GameDay
+from chaoskit.inputs import check_text_value
 
 __all__ = [
     "EMITTERS",
@@ -69,16 +72,33 @@ def to_aws_cron(expression: str) -> str:
     return f"cron({minute} {hour} {aws_dom} {month.upper()} {aws_dow} *)"
 
 
+def _one_line(value: str, what: str) -> str:
+    # A newline in any value copied into a schedule would start a line of its own
+    # (another crontab entry, another YAML key): refuse instead of emitting it.
+    return check_text_value(value, f"game day schedule: {what}")
+
+
 def _command(gameday: GameDay, output: str) -> str:
-    return f"chaoskit gameday run {shlex.quote(str(gameday.source))} --output {shlex.quote(output)}"
-
-
-def emit_cron(gameday: GameDay, workdir: str = ".", output: str = "gameday-runs") -> str:
-    """Return a crontab entry (the machine's cron must run in UTC)."""
-    cron = _require_schedule(gameday)
+    source = _one_line(str(gameday.source), "game day path")
     return (
-        f"# chaoskit game day '{gameday.name}' (schedule in UTC)\n"
-        f"{cron} cd {shlex.quote(workdir)} && {_command(gameday, output)}\n"
+        f"chaoskit gameday run {shlex.quote(source)} "
+        f"--output {shlex.quote(_one_line(output, 'output folder'))}"
+    )
+
+
+def emit_cron(gameday: GameDay, workdir: str | None = None, output: str = "gameday-runs") -> str:
+    """Return a crontab entry (the machine's cron must run in UTC).
+
+    cron starts commands in the user's home folder: the entry changes to
+    ``workdir`` (default the current folder), always as an absolute path.
+    """
+    cron = _require_schedule(gameday)
+    folder = os.path.abspath(workdir or os.getcwd())
+    name = _one_line(gameday.name, "game day name")
+    return (
+        f"# chaoskit game day {shlex.quote(name)} (schedule in UTC)\n"
+        f"{_one_line(cron, 'schedule')} cd {shlex.quote(_one_line(folder, 'working folder'))} "
+        f"&& {_command(gameday, output)}\n"
     )
 
 
@@ -108,7 +128,7 @@ def emit_github_actions(gameday: GameDay, output: str = "gameday-runs") -> str:
         },
     ]
     workflow = {
-        "name": f"chaoskit game day: {gameday.name}",
+        "name": f"chaoskit game day: {_one_line(gameday.name, 'game day name')}",
         "on": {"schedule": [{"cron": cron}], "workflow_dispatch": {}},
         "permissions": {"contents": "read"},
         "jobs": {
@@ -134,8 +154,11 @@ def emit_eventbridge(
     """
     cron = _require_schedule(gameday)
     schedule = {
-        "Name": f"chaoskit-gameday-{gameday.name}"[:64],
-        "Description": f"chaoskit game day '{gameday.name}' ({cron} UTC)",
+        # Schedule names allow letters, digits, '-', '_' and '.' only.
+        "Name": re.sub(r"[^0-9A-Za-z_.-]", "-", f"chaoskit-gameday-{gameday.name}")[:64],
+        "Description": (
+            f"chaoskit game day '{_one_line(gameday.name, 'game day name')}' ({cron} UTC)"
+        )[:512],
         "ScheduleExpression": to_aws_cron(cron),
         "ScheduleExpressionTimezone": "UTC",
         "FlexibleTimeWindow": {"Mode": "OFF"},

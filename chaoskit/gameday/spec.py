@@ -20,14 +20,15 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from chaoskit.aws import TARGETS
 from chaoskit.errors import BadInput
-from chaoskit.inputs import load_document
+from chaoskit.inputs import check_text_value, load_document
 from chaoskit.runner import load_experiment_file
 
 __all__ = ["GameDay", "GameDayExperiment", "load_gameday", "validate_cron"]
@@ -92,6 +93,14 @@ def validate_cron(expression: str, where: str) -> str:
             f"{where}: invalid cron expression '{expression}': expected five fields "
             "'minute hour day-of-month month day-of-week', e.g. '0 9 * * 1'"
         )
+    try:
+        # From a leap year's start, so that February 29 counts as a day that exists.
+        croniter(expression, datetime(2028, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError as err:
+        raise BadInput(
+            f"{where}: cron expression '{expression}' never fires (no such date, e.g. "
+            "February 30): expected a day that exists"
+        ) from err
     return " ".join(fields)
 
 
@@ -172,9 +181,14 @@ def load_gameday(path: str | os.PathLike[str]) -> GameDay:
     endpoint = data.get("endpoint_url")
     if endpoint is not None and not isinstance(endpoint, str):
         raise _fail(source, "endpoint_url", f"got {endpoint!r}, expected a URL")
+    name = data.get("name")
+    if name is not None and not isinstance(name, str):
+        raise _fail(source, "name", f"got {name!r}, expected a string")
+    # The name goes into crontab lines, workflow names and schedule names: one line only.
+    check_text_value(name or source.stem, f"game day file '{source}': field 'name'")
     return GameDay(
         source=source,
-        name=str(data.get("name") or source.stem),
+        name=str(name or source.stem),
         description=str(data.get("description") or ""),
         experiments=tuple(_experiment(source, i, item) for i, item in enumerate(items)),
         target=target,

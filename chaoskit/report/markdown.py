@@ -1,17 +1,36 @@
 """A short Markdown summary of a run, for a pull-request comment or a chat message."""
 
+import html
+import re
 from collections.abc import Sequence
 
 from chaoskit.report.html import totals
 from chaoskit.report.model import ExperimentView
 
-__all__ = ["render_markdown"]
+__all__ = ["escape_markdown", "render_markdown"]
 
 _ICONS = {"passed": "✅", "deviated": "❌", "failed": "❌", "interrupted": "⚠️"}
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>])")
+
+
+def escape_markdown(text: object) -> str:
+    """Return ``text`` as literal Markdown on one line: HTML and Markdown syntax escaped.
+
+    Titles and names are the user's text: ``<script>`` or ``[x](javascript:...)``
+    in a title must show as written, not become markup in a pull-request comment.
+    """
+    escaped = html.escape(" ".join(str(text).split()), quote=False)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
+
+
+_cell = escape_markdown
+
+
+def _code(text: object) -> str:
+    # A code span shows its content literally; only a backtick could end it early.
+    return "`" + " ".join(str(text).split()).replace("`", "'") + "`"
 
 
 def render_markdown(views: Sequence[ExperimentView], title: str = "chaoskit report") -> str:
@@ -46,7 +65,7 @@ def render_markdown(views: Sequence[ExperimentView], title: str = "chaoskit repo
             + f" | {restored} |"
         )
     lost_lines = [
-        f"- {_cell(v.title)}: lost `{'`, `'.join(v.counts.lost_ids[:10])}`"
+        f"- {_cell(v.title)}: lost {', '.join(_code(i) for i in v.counts.lost_ids[:10])}"
         for v in views
         if v.counts and v.counts.lost_ids
     ]
