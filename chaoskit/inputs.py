@@ -20,6 +20,7 @@ file and what was expected.
 
 import json
 import os
+import socket
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
+    "check_reachable",
     "check_shape",
     "check_text_value",
     "load_document",
@@ -191,3 +193,25 @@ def one_line(err: BaseException | str, limit: int = 400) -> str:
     """Return an error's message on one line, shortened to ``limit`` characters."""
     text = " ".join(str(err).split()) or type(err).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_reachable(endpoint_url: str, target_name: str, timeout: float = 2.0) -> None:
+    """Refuse an endpoint that nothing listens on, before any AWS call is attempted.
+
+    Raises:
+        BadInput: naming the endpoint and how to start the sandbox.
+    """
+    parts = urllib.parse.urlsplit(validate_endpoint_url(endpoint_url, "endpoint URL"))
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        hint = (
+            "start it with 'chaoskit sandbox up'"
+            if target_name == "sandbox"
+            else "check --endpoint-url (or start LocalStack)"
+        )
+        raise BadInput(
+            f"nothing answers at {endpoint_url} (target '{target_name}'): {hint}"
+        ) from err

@@ -28,6 +28,7 @@ from chaoskit import envvars
 from chaoskit.arguments import check_arguments
 from chaoskit.aws import Target, resolve_target
 from chaoskit.errors import BadInput
+from chaoskit.files import write_private
 from chaoskit.inputs import load_document, one_line
 from chaoskit.ledger.trace import new_run_id
 from chaoskit.report.enrich import enrich_journal, uses_chaoskit_activities, uses_ledger
@@ -303,8 +304,7 @@ def run_experiment_file(
             ],
         }
     out = Path(journal_path) if journal_path else journal_dir() / f"{run_id}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(journal, indent=2, default=str), encoding="utf-8")
+    write_private(out, json.dumps(journal, indent=2, default=str))
     return RunResult(
         path=str(path),
         run_id=run_id,

@@ -12,7 +12,8 @@ from typing import Any
 import click
 
 from chaoskit import __version__
-from chaoskit.aws import TARGETS
+from chaoskit.aws import TARGETS, resolve_target
+from chaoskit.inputs import check_reachable
 from chaoskit.runner import parse_vars
 from probes._audit_checks import CHECKS, SEVERITIES
 from probes.audit import get_findings
@@ -128,6 +129,9 @@ def command(
         configuration["chaoskit_target"] = target
     if endpoint_url:
         configuration["chaoskit_endpoint_url"] = endpoint_url
+    resolved = resolve_target(configuration)
+    if resolved.endpoint_url:
+        check_reachable(resolved.endpoint_url, resolved.name)
     findings = get_findings(list(checks) or None, "low", configuration)
     if fmt == "table":
         text = render_table(findings)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from chaoskit import envvars
 from chaoskit.errors import BadInput
+from chaoskit.files import touch_private
 from chaoskit.report.model import ExperimentView
 
 __all__ = ["ExperimentTrend", "History", "default_history_path"]
@@ -75,10 +76,10 @@ class History:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            touch_private(self.path)  # sqlite's journal files take the database's mode
             conn = sqlite3.connect(self.path)
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             raise BadInput(f"cannot open history database '{self.path}': {err}") from err
         try:
             conn.executescript(_SCHEMA)

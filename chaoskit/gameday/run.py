@@ -21,6 +21,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+from chaoskit.files import private_dir
 from chaoskit.gameday.history import History
 from chaoskit.gameday.spec import GameDay, GameDayExperiment
 from chaoskit.report import render_junit, render_markdown, render_views
@@ -131,7 +132,7 @@ def run_gameday(
     while folder.exists():
         suffix += 1
         folder = Path(output_dir) / f"{_slug(gameday.name)}-{stamp}-{suffix}"
-    (folder / "journals").mkdir(parents=True)
+    private_dir(folder / "journals")
     result = GameDayResult(gameday=gameday, folder=folder, started=started)
     console = console or Console(stderr=True)
     ordered = gameday.ordered()

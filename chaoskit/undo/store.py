@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from chaoskit.files import append_private, touch_private
 from chaoskit.undo.settings import journal_dir
 
 __all__ = [
@@ -47,9 +48,8 @@ def append(run_id: str, event: dict[str, Any]) -> None:
     """Append one event to the run's journal and fsync it before returning."""
     path = journal_path(run_id)
     created = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(event, sort_keys=True, default=str) + "\n"
-    with _thread_lock, open(path, "a", encoding="utf-8") as fh:
+    with _thread_lock, append_private(path) as fh:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
@@ -137,7 +137,7 @@ def _first_event(path: Path) -> dict[str, Any] | None:
 def exclusive() -> Iterator[None]:
     """Hold the journal folder's lock (threads of this process and other processes)."""
     folder = journal_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    touch_private(folder / ".lock")
     with _thread_lock, open(folder / ".lock", "a+") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
