@@ -8,7 +8,7 @@ any request, and the test asserts it received none and that no journal was writt
 from pathlib import Path
 
 import pytest
-from conftest import Recorder, run_cli
+from recording import Recorder, run_cli
 
 EXPERIMENT = """\
 title: {title}
