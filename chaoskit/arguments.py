@@ -89,7 +89,11 @@ RANGES: dict[str, dict[str, dict[str, Range]]] = {
         "wait_for_fault_live": {"timeout": _POSITIVE},
     },
     "chaoskit.faults.load": {
-        "send_events": {"count": Range(1.0, 1_000_000.0), "rate_per_second": _POSITIVE}
+        "send_events": {
+            "count": Range(1.0, 1_000_000.0),
+            "rate_per_second": _POSITIVE,
+            "concurrency": Range(1.0, 1000.0),
+        }
     },
     "chaoskit.faults.throttle": {
         "cut_table_capacity": {"read_capacity": _AT_LEAST_ONE, "write_capacity": _AT_LEAST_ONE},
@@ -111,6 +115,7 @@ RANGES: dict[str, dict[str, dict[str, Range]]] = {
             "timeout": _POSITIVE,
             "poll_interval": _POSITIVE,
             "quiet_seconds": _NON_NEGATIVE,
+            "retry_grace": _NON_NEGATIVE,
         }
     },
 }
