@@ -157,5 +157,5 @@ def test_rollbacks_and_hypothesis_probes_are_checked():
     exp["rollbacks"] = exp.pop("method")
     exp["method"] = []
     exp["rollbacks"][0]["provider"]["arguments"]["rate"] = 2
-    with pytest.raises(BadInput, match="rollbacks activity 'a'.*'rate'"):
+    with pytest.raises(BadInput, match=r"rollbacks activity 'a'.*'rate'"):
         check_arguments(exp, "x")
