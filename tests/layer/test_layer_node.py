@@ -20,7 +20,9 @@ from typing import Any
 import boto3
 import pytest
 
+from chaoskit.layer import rolls
 from chaoskit.layer.config import ConfigError, parse_config
+from chaoskit.ledger import records as records_module
 from chaoskit.ledger.records import parse_item
 from chaoskit.ledger.store import read_run
 
@@ -95,10 +97,11 @@ def test_node_ledger_records_and_acks_read_back_through_the_python_reader(
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    parity = result.pop("parity")
     assert result == {"out": {"batchItemFailures": [{"itemIdentifier": "m2"}]}, "failed": "Boom",
                       "fetches": 1}  # fmt: skip
     records = read_run("run-node", layer_aws)
-    kinds = sorted((r.event_id, r.kind) for r in records)
+    kinds = sorted((r.event_id, r.kind) for r in records if r.kind != "fault")
     assert kinds == [
         ("e1", "attempt"), ("e1", "processed"), ("e2", "attempt"), ("e2", "processed"),
         ("e3", "attempt"), ("e3", "failed"), ("e4", "attempt"), ("e4", "failed"),
@@ -106,6 +109,18 @@ def test_node_ledger_records_and_acks_read_back_through_the_python_reader(
     failed = {r.event_id: r.detail for r in records if r.kind == "failed"}
     assert failed["e3"]["error"] == "batchItemFailure" and failed["e4"]["error"] == "Boom"
     assert failed["e4"]["function"] == "node-worker" and failed["e4"]["qualifier"] == "live"
+    assert failed["e3"]["queue"] == "arn:aws:sqs:us-east-1:000000000000:orders"
+    (fault,) = [r for r in records if r.kind == "fault"]
+    assert fault.detail and fault.detail["kind"] == "exception" and fault.detail["fault"] == 0
+    assert fault.detail["event_ids"] == ["e4"]
+    # The same numbers as the Python layer's: rolls, roll keys, partition keys, log lines.
+    keys = ["e-1", "e-2", "b1f0c3", "\u00e9v\u00e9nement", "x" * 200]
+    assert parity["rolls"] == [rolls.roll("seed-42", i, "exception", k) for i, k in enumerate(keys)]
+    event = {"Records": [{"attributes": {"ApproximateReceiveCount": "3"}}]}
+    assert parity["keys"] == [rolls.invocation_key(event, [k, "zz"], "r") for k in keys]
+    assert parity["partitions"] == [records_module.partition("run-node", k) for k in keys]
+    (logged,) = records_module.from_log_line(parity["logLine"])
+    assert (logged.run_id, logged.event_id, logged.kind, logged.at) == ("r", "e", "processed", 2.25)
     ddb = boto3.client("dynamodb", endpoint_url=endpoint)
     acks = ddb.query(
         TableName="chaoskit-ledger",

@@ -1,7 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { EVENTS, config, context, harness, readJson } from "./helpers.mjs";
+import { EVENTS, LAYER, config, context, harness, readJson } from "./helpers.mjs";
 
 const sqs = readJson(path.join(EVENTS, "sqs.json"));
 const counted = () => {
@@ -53,8 +53,14 @@ test("an exception fault fails the invocation with the configured error type, an
   await assert.rejects(h.layer.invoke(handler, sqs, context()), (err) => err.name === "DownstreamUnavailable" && err.message === "nope");
   assert.equal(calls.length, 0);
   const n = sqs.Records.length;
-  assert.deepEqual(h.records.map((r) => r.kind), [...Array(n).fill("attempt"), ...Array(n).fill("failed")]);
+  assert.deepEqual(h.records.map((r) => r.kind), [...Array(n).fill("attempt"), ...Array(n).fill("failed"), "fault"]);
   assert.equal(h.records[n].detail.error, "DownstreamUnavailable");
+  const fired = h.records.at(-1);
+  assert.equal(fired.detail.kind, "exception");
+  assert.equal(fired.detail.fault, 0);
+  assert.deepEqual(fired.detail.event_ids, sqs.Records.map((r) => JSON.parse(r.body).chaoskit.event_id));
+  assert.equal(fired.runId, JSON.parse(sqs.Records[0].body).chaoskit.run_id);
+  assert.ok(fired.eventId.startsWith("~fault#req-1#"));
   assert.equal(h.lines.filter((l) => l.chaoskit === "fault" && l.kind === "exception").length, 1);
   h.restore();
 });
@@ -83,7 +89,7 @@ test("a status fault answers in API Gateway's proxy shape without running the ha
   assert.equal(out.statusCode, 503);
   assert.equal(out.headers["Retry-After"], "2");
   assert.equal(calls.length, 0);
-  assert.deepEqual(h.records.map((r) => r.kind), ["attempt", "failed"]);
+  assert.deepEqual(h.records.map((r) => r.kind), ["attempt", "failed", "fault"]);
   h.restore();
 });
 
@@ -131,4 +137,52 @@ test("a fault matched to another source leaves this invocation alone", async () 
   await h.layer.invoke(handler, sqs, context());
   assert.equal(calls.length, 1);
   h.restore();
+});
+
+test("with a seed, the same events fire the same faults every time", async () => {
+  const document = config([{ kind: "exception", rate: 0.5 }], { seed: "seed-7", run_id: "r" });
+  const outcomes = async () => {
+    const h = await harness({ CHAOSKIT_CONFIG: document });
+    const out = [];
+    for (let i = 0; i < 40; i++) {
+      try {
+        await h.layer.invoke(async () => 1, { chaoskit: { run_id: "r", event_id: `e${i}` } }, context());
+        out.push(0);
+      } catch {
+        out.push(1);
+      }
+    }
+    h.restore();
+    return out;
+  };
+  const first = await outcomes();
+  assert.deepEqual(await outcomes(), first);
+  const fired = first.reduce((a, b) => a + b, 0);
+  assert.ok(fired > 5 && fired < 35, `${fired} of 40 fired at rate 0.5`);
+});
+
+test("a config living longer than the ceiling is refused, one warning, no fault", async () => {
+  const h = await harness({ CHAOSKIT_MAX_FAULT_SECONDS: "60", CHAOSKIT_CONFIG: config([{ kind: "exception", rate: 1 }]) });
+  const { calls, handler } = counted();
+  await h.layer.invoke(handler, {}, context());
+  assert.equal(calls.length, 1);
+  assert.match(h.lines.find((l) => l.chaoskit === "warning").message, /ceiling/);
+  h.restore();
+});
+
+test("records the table did not take go to the log in the reconciler's format", async () => {
+  const ledger = await import(path.join(LAYER, "ledger.mjs"));
+  const lines = [];
+  const previous = ledger.setLogLine((line) => lines.push(line));
+  const log = await import(path.join(LAYER, "log.mjs"));
+  log.setSink(() => {});
+  try {
+    await ledger.writeRecords([{ runId: "r", eventId: "e1", kind: "processed", at: 1.5, source: "sqs", detail: { function: "f" } }],
+      { AWS_ENDPOINT_URL: "http://127.0.0.1:9", AWS_ACCESS_KEY_ID: "a", AWS_SECRET_ACCESS_KEY: "b" });
+  } finally {
+    ledger.setLogLine(previous);
+    log.setSink(null);
+  }
+  assert.equal(lines.length, 1);
+  assert.deepEqual(JSON.parse(lines[0]).chaoskit_ledger, [["r", "e1", "processed", 1.5, "sqs", { function: "f" }]]);
 });

@@ -171,7 +171,16 @@ function parseFault(index, raw) {
   return { kind, rate: raw.rate, params, match: parseMatch(where, raw.match), position: index };
 }
 
-export function parseConfig(document) {
+export const DEFAULT_MAX_FAULT_SECONDS = 4 * 3600;
+
+// The ceiling on a config's remaining life (CHAOSKIT_MAX_FAULT_SECONDS, default 4 hours).
+export function maxFaultSeconds(env) {
+  const value = Number(env.CHAOSKIT_MAX_FAULT_SECONDS || DEFAULT_MAX_FAULT_SECONDS);
+  return Number.isFinite(value) && value > 0 ? value : DEFAULT_MAX_FAULT_SECONDS;
+}
+
+// `now` (epoch seconds): when given, a config expiring more than `maxSeconds` later is refused.
+export function parseConfig(document, now = null, maxSeconds = DEFAULT_MAX_FAULT_SECONDS) {
   let raw = document;
   if (typeof document === "string" || document instanceof Uint8Array) {
     try {
@@ -185,10 +194,17 @@ export function parseConfig(document) {
   if (typeof version !== "string" || !version) throw new ConfigError(`'version' is required: a non-empty string, got ${show(version)}`);
   if (!("expires_at" in raw)) throw new ConfigError("'expires_at' is required: epoch seconds or ISO-8601");
   const expiresAt = parseExpiresAt(raw.expires_at);
+  if (now !== null && expiresAt - now > maxSeconds) {
+    throw new ConfigError(`'expires_at' is ${Math.round(expiresAt - now)} s away, beyond the ${maxSeconds} s ceiling on a fault's life (CHAOSKIT_MAX_FAULT_SECONDS)`);
+  }
   const runId = raw.run_id ?? null;
   if (runId !== null && typeof runId !== "string") throw new ConfigError(`'run_id' must be a string, got ${show(runId)}`);
   let faults = raw.faults ?? [];
   if (!Array.isArray(faults)) throw new ConfigError(`'faults' must be a list, got ${typeOf(faults)}`);
   faults = faults.map((f, i) => parseFault(i, f));
-  return { version, expiresAt, faults, runId, raw };
+  const seed = raw.seed ?? null;
+  if (seed !== null && typeof seed !== "string" && !Number.isInteger(seed)) {
+    throw new ConfigError(`'seed' must be a string or an integer, got ${show(seed)}`);
+  }
+  return { version, expiresAt, faults, runId, seed: seed === null ? null : String(seed), raw };
 }

@@ -171,19 +171,32 @@ export function findTraces(event) {
   return [...found.values()];
 }
 
-// Every traced event of an invocation, with the batch item that carries it.
+// The ARN of the queue, stream or topic a batch record came from.
+function origin(record) {
+  if (!isObject(record)) return null;
+  const arn = record.eventSourceARN || record.EventSourceArn;
+  if (typeof arn === "string" && arn) return arn;
+  const subscription = record.EventSubscriptionArn;
+  if (typeof subscription === "string" && subscription.split(":").length >= 7) {
+    return subscription.slice(0, subscription.lastIndexOf(":"));
+  }
+  return null;
+}
+
+// Every traced event of an invocation, with the batch item that carries it and its queue.
 export function collect(event, source) {
   if (!(isObject(event) && Array.isArray(event.Records))) {
-    return findTraces(event).map((trace) => ({ trace, itemId: null }));
+    return findTraces(event).map((trace) => ({ trace, itemId: null, queue: null }));
   }
   const seen = new Set();
   const out = [];
   for (const [record, ident] of batchItems(event, source)) {
+    const queue = origin(record);
     for (const trace of findTraces(record)) {
       const key = `${trace.runId}\u0000${trace.eventId}`;
       if (!seen.has(key)) {
         seen.add(key);
-        out.push({ trace, itemId: ident });
+        out.push({ trace, itemId: ident, queue });
       }
     }
   }

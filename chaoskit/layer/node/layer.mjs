@@ -2,7 +2,8 @@
 // the handler. Same contract as chaoskit/layer/runtime.py: fail-open (any error in
 // chaoskit's own machinery means no fault, one warning line, the handler called exactly
 // once); only the faults themselves make an invocation fail.
-import { parseConfig } from "./config.mjs";
+import { maxFaultSeconds, parseConfig } from "./config.mjs";
+import { invocationKey, roll as seededRoll, seededRandom } from "./rolls.mjs";
 import { collect, detectSource, matches, qualifierOf, batchItems } from "./events.mjs";
 import * as log from "./log.mjs";
 
@@ -54,7 +55,7 @@ export class ConfigLoader {
 
   parse(text, where) {
     try {
-      return parseConfig(text);
+      return parseConfig(text, Date.now() / 1000, maxFaultSeconds(this.env));
     } catch (err) {
       log.warning(`ignoring malformed fault config in ${where}: ${err.message}`);
       return null;
@@ -141,7 +142,7 @@ export class Layer {
   }
 
   async plan(event, context) {
-    const plan = { config: null, ping: false, source: "direct", fired: [], downstream: [], traced: [], detail: {} };
+    const plan = { config: null, ping: false, source: "direct", fired: [], downstream: [], traced: [], detail: {}, rng: null };
     if (event && typeof event === "object" && event[PING_KEY] === true) plan.ping = true;
     let config = await this.loader.load();
     if (config && this.wall() >= config.expiresAt) config = null;
@@ -155,13 +156,16 @@ export class Layer {
       plan.detail = { function: context?.functionName || this.env.AWS_LAMBDA_FUNCTION_NAME || "unknown", qualifier, request_id: context?.awsRequestId ?? null, source: plan.source, runtime: "nodejs" };
     }
     if (!config) return plan;
+    // With a seed, rolls are a function of (seed, fault, event): the same as Python's.
+    const key = config.seed === null ? null : invocationKey(event, plan.traced.map((t) => t.trace.eventId), context?.awsRequestId);
     for (const fault of config.faults) {
       if (!matches(fault.match, event, plan.source, qualifier)) continue;
+      if (key !== null && !plan.rng) plan.rng = seededRandom(config.seed, key);
       if (DOWNSTREAM.includes(fault.kind)) {
         plan.downstream.push(fault);
         continue;
       }
-      const roll = this.rng();
+      const roll = key === null ? this.rng() : seededRoll(config.seed, fault.position, fault.kind, key);
       if (roll < fault.rate) plan.fired.push([fault, roll]);
     }
     plan.fired.sort((a, b) => IN_FUNCTION.indexOf(a[0].kind) - IN_FUNCTION.indexOf(b[0].kind));
@@ -196,6 +200,40 @@ export class Layer {
       return callHandler(handler, event, context);
     }
     if (plan.ping) return this.pong(plan);
+    const watching = plan.fired.length > 0 || plan.downstream.length > 0;
+    if (watching) log.state.fired = [];
+    try {
+      return await this.traced(plan, handler, event, context);
+    } finally {
+      if (watching) {
+        const fired = log.state.fired || [];
+        log.state.fired = null;
+        await this.recordFaults(plan, context, fired);
+      }
+    }
+  }
+
+  // Put one `fault` record per fault that fired in this invocation on the ledger.
+  async recordFaults(plan, context, fired) {
+    try {
+      const config = plan.config;
+      const runId = (config && config.runId) || (plan.traced.length ? plan.traced[0].trace.runId : null);
+      if (!fired.length || !runId) return;
+      const candidates = [...plan.fired.map(([f]) => f), ...plan.downstream];
+      const records = await ledger();
+      const requestId = context?.awsRequestId || randomHex(8);
+      const matched = fired.map((f) => ({ kind: f.kind, position: (candidates.find((c) => c.kind === f.kind && c.rate === f.rate) || { position: -1 }).position }));
+      await this.safeWrite(records.faultRecords({
+        runId, requestId, source: plan.source, fired: matched,
+        detail: { function: context?.functionName || this.env.AWS_LAMBDA_FUNCTION_NAME || "unknown", request_id: requestId,
+                  event_ids: plan.traced.map((t) => t.trace.eventId), version: config ? config.version : "" },
+      }));
+    } catch (err) {
+      log.warning(`could not record fired faults: ${err.message}`);
+    }
+  }
+
+  async traced(plan, handler, event, context) {
     if (!plan.traced.length) return (await this.run(plan, handler, event, context)).result;
     const records = await ledger();
     const pending = [this.safeWrite(records.attempts(plan.traced, plan.source, plan.detail))];
@@ -235,7 +273,7 @@ export class Layer {
   async run(plan, handler, event, context) {
     const version = plan.config ? plan.config.version : "";
     for (const [fault, roll] of plan.fired) {
-      const response = await this.apply(fault, roll, version, context);
+      const response = await this.apply(fault, roll, version, context, plan);
       if (response) {
         const injected = new Error(String(response.statusCode));
         injected.name = "InjectedStatus";
@@ -246,7 +284,7 @@ export class Layer {
     if (plan.downstream.length) {
       try {
         const outbound = await import("./outbound.mjs");
-        disarm = outbound.arm(plan.downstream, version, this.rng);
+        disarm = outbound.arm(plan.downstream, version, plan.rng || this.rng);
       } catch (err) {
         log.warning(`could not arm downstream faults: ${err.message}`);
       }
@@ -258,10 +296,11 @@ export class Layer {
     }
   }
 
-  async apply(fault, roll, version, context) {
+  async apply(fault, roll, version, context, plan = {}) {
     const p = fault.params;
     if (fault.kind === "latency") {
-      const ms = "ms" in p ? Number(p.ms) : p.min_ms + this.rng() * (p.max_ms - p.min_ms);
+      const draw = plan.rng || this.rng;
+      const ms = "ms" in p ? Number(p.ms) : p.min_ms + draw() * (p.max_ms - p.min_ms);
       log.fault("latency", version, roll, fault.rate, { ms: Math.round(ms * 1000) / 1000 });
       await this.sleepMs(ms);
     } else if (fault.kind === "timeout") {

@@ -1,6 +1,9 @@
 // Ledger records from inside a Node.js function: the same items chaoskit/ledger/records.py
-// writes (attempt, processed, failed, fault acknowledgements), so the reconciler reads
-// Python and Node.js stages alike. A failed write is one warning line, never a failure.
+// writes (attempt, processed, failed, fired faults, acknowledgements; partition keys
+// sharded by a CRC-32 of the event id), so the reconciler reads Python and Node.js stages
+// alike. A write that fails never fails the invocation and never drops a record: what
+// DynamoDB did not take goes to the function's log as one structured line the reconciler
+// collects (records.py's to_log_line format).
 import crypto from "node:crypto";
 import { call } from "./aws.mjs";
 import { warning } from "./log.mjs";
@@ -9,6 +12,37 @@ export const DEFAULT_TABLE = "chaoskit-ledger";
 export const TTL_SECONDS = 7 * 24 * 3600;
 export const ACK_PREFIX = "ack#";
 export const MAX_ITEMS = 25;
+export const SHARDS = 64;
+export const LOG_MARK = "chaoskit_ledger";
+export const FAULT_PREFIX = "~fault#";
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+// zlib's CRC-32, as Python's zlib.crc32 computes it (Node 18 has no zlib.crc32).
+export function crc32(text) {
+  let c = 0xffffffff;
+  for (const byte of Buffer.from(text, "utf8")) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+export const partition = (runId, eventId) => `${runId}#s${String(crc32(eventId) % SHARDS).padStart(2, "0")}`;
+
+// One log line carrying records the table did not take.
+export function toLogLine(records) {
+  const rows = records.map((r) => [r.runId, r.eventId, r.kind, r.at, r.source || "", r.detail || null]);
+  return JSON.stringify({ chaoskit: "ledger", level: "INFO", [LOG_MARK]: rows });
+}
+
+let logLine = (line) => process.stdout.write(`${line}\n`);
+export function setLogLine(next) {
+  const previous = logLine;
+  logLine = next || ((line) => process.stdout.write(`${line}\n`));
+  return previous;
+}
 
 export const tableName = (env = process.env) => env.CHAOSKIT_LEDGER_TABLE || DEFAULT_TABLE;
 
@@ -29,7 +63,8 @@ function sortedJson(value) {
 export function makeItem(record, now = Date.now() / 1000) {
   const atNs = BigInt(Math.round(record.at * 1e6)) * 1000n;
   const item = {
-    run_id: { S: record.runId },
+    run_id: { S: partition(record.runId, record.eventId) },
+    run: { S: record.runId },
     sk: { S: `${record.eventId}#${record.kind}#${atNs.toString().padStart(20, "0")}#${crypto.randomBytes(4).toString("hex")}` },
     event_id: { S: record.eventId },
     kind: { S: record.kind },
@@ -45,17 +80,17 @@ export async function writeRecords(records, env = process.env) {
   const table = tableName(env);
   for (let i = 0; i < records.length; i += MAX_ITEMS) {
     const chunk = records.slice(i, i + MAX_ITEMS);
+    const items = chunk.map((r) => makeItem(r));
     try {
-      let request = { [table]: chunk.map((r) => ({ PutRequest: { Item: makeItem(r) } })) };
-      for (let attempt = 0; attempt < 3 && request[table] && request[table].length; attempt++) {
-        const out = await call("dynamodb", "BatchWriteItem", { RequestItems: request }, { env });
-        request = out.UnprocessedItems || {};
-      }
-      if (request[table] && request[table].length) {
-        warning(`ledger table '${table}' left ${request[table].length} record(s) unwritten`);
+      const out = await call("dynamodb", "BatchWriteItem", { RequestItems: { [table]: items.map((Item) => ({ PutRequest: { Item } })) } }, { env });
+      const left = new Set(((out.UnprocessedItems || {})[table] || []).map((u) => u.PutRequest.Item.sk.S));
+      if (left.size) {
+        warning(`ledger table '${table}' left ${left.size} record(s) unwritten: they go to the log`);
+        logLine(toLogLine(chunk.filter((_, n) => left.has(items[n].sk.S))));
       }
     } catch (err) {
-      warning(`could not write to ledger table '${table}': ${err.name}: ${err.message}`);
+      warning(`could not write to ledger table '${table}': ${err.name}: ${err.message}; ${chunk.length} record(s) go to the log`);
+      logLine(toLogLine(chunk));
     }
   }
 }
@@ -96,9 +131,20 @@ function failedItems(result, event, source, items) {
   return named;
 }
 
+const withQueue = (t, detail, extra = {}) => ({ ...detail, ...(t.queue ? { queue: t.queue } : {}), ...extra });
+
 export function attempts(traced, source, detail) {
   const now = Date.now() / 1000;
-  return traced.map((t) => ({ runId: t.trace.runId, eventId: t.trace.eventId, kind: "attempt", at: now, source, detail }));
+  return traced.map((t) => ({ runId: t.trace.runId, eventId: t.trace.eventId, kind: "attempt", at: now, source, detail: withQueue(t, detail) }));
+}
+
+// One `fault` record per fault that fired in an invocation.
+export function faultRecords({ runId, requestId, source, fired, detail }) {
+  const now = Date.now() / 1000;
+  return fired.map((f, index) => ({
+    runId, eventId: `${FAULT_PREFIX}${requestId}#${index}`, kind: "fault", at: now, source,
+    detail: { ...detail, fault: f.position, kind: f.kind },
+  }));
 }
 
 export function outcomes(traced, source, detail, { result, error, items } = {}) {
@@ -114,6 +160,6 @@ export function outcomes(traced, source, detail, { result, error, items } = {}) 
       kind = "failed";
       extra = { error: "batchItemFailure" };
     }
-    return { runId: t.trace.runId, eventId: t.trace.eventId, kind, at: now, source, detail: { ...detail, ...extra } };
+    return { runId: t.trace.runId, eventId: t.trace.eventId, kind, at: now, source, detail: withQueue(t, detail, extra) };
   });
 }

@@ -16,7 +16,11 @@ function emit(record) {
   }
 }
 
+// While an invocation runs, the faults that fired in it ({kind, rate}); null outside one.
+export const state = { fired: null };
+
 export function fault(kind, version, roll, rate, detail = {}) {
+  if (state.fired) state.fired.push({ kind, rate });
   emit({ chaoskit: "fault", level: "INFO", kind, version, roll: Math.round(roll * 1e6) / 1e6, rate, at: Math.round(Date.now()) / 1000, ...detail });
 }
 
