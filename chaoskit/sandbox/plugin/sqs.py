@@ -40,6 +40,8 @@ MAX_CONCURRENCY = 10
 GROW_INTERVAL = 1.0
 #: Seconds one receive waits for a first message when the queue is empty.
 LONG_POLL = 1
+#: Longest time one poll keeps receiving before it hands back to LocalStack's loop.
+RECEIVE_ROUND = 2.0
 
 
 class _Slots:
@@ -112,38 +114,49 @@ def _handle(poller: Any, slots: _Slots, messages: list[dict[str, Any]]) -> None:
 
 
 def poll_events(original: Any, self: Any) -> None:
-    """Receive one batch and hand it to a free slot; wait for a slot first."""
+    """Receive batches and hand each to a free slot, until the queue is empty.
+
+    LocalStack's worker pauses between two calls (its poll interval); receiving
+    again at once while messages keep coming lets the slots fill.
+    """
+    slots = _slots(self)
+    deadline = time.monotonic() + RECEIVE_ROUND
+    while time.monotonic() < deadline:
+        if not slots.acquire(self.chaoskit_stopped):
+            return
+        handed = False
+        try:
+            messages = _receive(self)
+            if messages:
+                if len(messages) >= min(self.batch_size, 10):
+                    slots.grow()
+                slots.pool.submit(_handle, self, slots, messages)
+                handed = True
+        finally:
+            if not handed:
+                slots.release(False)
+        if not handed:
+            return  # the receive waited already: poll again at once at the next call
+
+
+def _receive(poller: Any) -> list[dict[str, Any]]:
     from localstack.aws.api.sqs import MessageSystemAttributeName
     from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import (
         DEFAULT_MAX_RECEIVE_COUNT,
         DEFAULT_MAX_WAIT_TIME_SECONDS,
     )
 
-    slots = _slots(self)
-    if not slots.acquire(self.chaoskit_stopped):
-        return
-    handed = False
-    try:
-        window = int(self.maximum_batching_window or 0)
-        response = self.source_client.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(self.batch_size, DEFAULT_MAX_RECEIVE_COUNT),
-            WaitTimeSeconds=min(window or LONG_POLL, DEFAULT_MAX_WAIT_TIME_SECONDS),
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=[MessageSystemAttributeName.All],
-            sqs_override_max_message_count=self.batch_size,
-            sqs_override_wait_time_seconds=window,
-        )
-        messages = response.get("Messages", [])
-        if not messages:
-            return  # the receive waited already: no back-off, so new messages go at once
-        if len(messages) >= min(self.batch_size, DEFAULT_MAX_RECEIVE_COUNT):
-            slots.grow()
-        slots.pool.submit(_handle, self, slots, messages)
-        handed = True
-    finally:
-        if not handed:
-            slots.release(False)
+    window = int(poller.maximum_batching_window or 0)
+    response = poller.source_client.receive_message(
+        QueueUrl=poller.queue_url,
+        MaxNumberOfMessages=min(poller.batch_size, DEFAULT_MAX_RECEIVE_COUNT),
+        WaitTimeSeconds=min(window or LONG_POLL, DEFAULT_MAX_WAIT_TIME_SECONDS),
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=[MessageSystemAttributeName.All],
+        sqs_override_max_message_count=poller.batch_size,
+        sqs_override_wait_time_seconds=window,
+    )
+    return list(response.get("Messages", []))
 
 
 def close(original: Any, self: Any) -> None:

@@ -97,7 +97,7 @@ def _context(
         "approximateInvokeCount": max(attempts, 1),
     }
     context: dict[str, Any] = {"requestContext": request}
-    if error and error.get("functionError"):
+    if error:  # the function answered (an error, or a partial batch failure)
         context["responseContext"] = {
             "statusCode": error.get("httpStatusCode"),
             "executedVersion": error.get("executedVersion"),

@@ -1,0 +1,237 @@
+"""Replay event-delivery scenarios AWS recorded and compare the sandbox's result with AWS's.
+
+The facts are snapshot excerpts LocalStack's test suite recorded against real AWS,
+vendored in ``tests/conformance/aws_recorded`` (source, commit and licence there).
+Each test sets up the recorded scenario on the sandbox (same mapping settings,
+same failure), then compares what matters: where the failure record landed, its
+fields and their types (:func:`shape`), the condition and the invoke count.
+The table of scenarios and results is in ``docs/sandbox.md``.
+"""
+
+import json
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from conftest import attempts, create_function, drain, queue, unique, wait_for
+
+RECORDED = Path(__file__).parents[1] / "conformance" / "aws_recorded" / "snapshots.json"
+
+
+@cache
+def _snapshots() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(RECORDED.read_text())
+    return data
+
+
+def recorded(test: str, key: str) -> Any:
+    """Return one recorded value of the LocalStack test whose id ends with ``test``."""
+    [name] = [k for k in _snapshots() if k.endswith(test)]
+    return _snapshots()[name]["recorded-content"][key]
+
+
+def shape(value: Any) -> Any:
+    """Keys and value types, recursively: what two records must share to match."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [shape(v) for v in value[:1]]
+    return type(value).__name__
+
+
+def _body(message: dict[str, Any]) -> Any:
+    return json.loads(message["Body"]) if isinstance(message["Body"], str) else message["Body"]
+
+
+def _stream(aws: Any) -> tuple[str, str]:
+    kinesis = aws("kinesis")
+    name = unique("conf-stream")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    wait_for(
+        lambda: (
+            kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"][
+                "StreamStatus"
+            ]
+            == "ACTIVE"
+        ),
+        timeout=30,
+        what="the stream",
+    )
+    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    return name, arn
+
+
+def test_kinesis_on_failure_record_after_retries(aws, recorder):
+    [aws_message] = recorded(
+        "test_kinesis_event_source_mapping_with_on_failure_destination_config", "sqs_payload"
+    )["Messages"]
+    expected = aws_message["Body"]
+    stream, stream_arn = _stream(aws)
+    name = unique("conf-kinesis")
+    create_function(
+        aws, name, handler="probe.kinesis_handler", env={"RECORD_QUEUE_URL": recorder["url"]}
+    )
+    dest_url, dest_arn = queue(aws, unique("conf-kinesis-dest"))
+    aws("kinesis").put_record(StreamName=stream, Data=b"poison-1", PartitionKey="k")
+    aws("lambda").create_event_source_mapping(  # the recorded mapping's settings
+        FunctionName=name,
+        EventSourceArn=stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=1,
+        MaximumBatchingWindowInSeconds=1,
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": dest_arn}},
+    )
+    [message] = drain(aws("sqs"), dest_url, expect=1, timeout=60)
+    got = _body(message)
+    assert shape(got) == shape(expected)
+    assert got["requestContext"]["condition"] == expected["requestContext"]["condition"]
+    count = expected["requestContext"]["approximateInvokeCount"]
+    assert got["requestContext"]["approximateInvokeCount"] == count
+    assert got["responseContext"]["functionError"] == expected["responseContext"]["functionError"]
+    assert got["KinesisBatchInfo"]["batchSize"] == expected["KinesisBatchInfo"]["batchSize"]
+    assert len(attempts(aws, recorder, expect=count, timeout=10)) == count
+
+
+def test_kinesis_record_age_exceeded_before_ingestion(aws):
+    [aws_message] = recorded(
+        "test_kinesis_maximum_record_age_exceeded[expire-before-ingestion]",
+        "record_age_exceeded_payload",
+    )["Messages"]
+    expected = aws_message["Body"]
+    stream, stream_arn = _stream(aws)
+    name = unique("conf-age")
+    create_function(aws, name, handler="probe.kinesis_handler")
+    dest_url, dest_arn = queue(aws, unique("conf-age-dest"))
+    aws("kinesis").put_record(StreamName=stream, Data=b"old-1", PartitionKey="k")
+    time.sleep(61)  # older than the mapping's maximum record age (60 s, the least allowed)
+    aws("lambda").create_event_source_mapping(
+        FunctionName=name,
+        EventSourceArn=stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=1,
+        MaximumBatchingWindowInSeconds=1,
+        MaximumRetryAttempts=0,
+        MaximumRecordAgeInSeconds=60,
+        DestinationConfig={"OnFailure": {"Destination": dest_arn}},
+    )
+    [message] = drain(aws("sqs"), dest_url, expect=1, timeout=60)
+    got = _body(message)
+    assert shape(got) == shape(expected)  # requestContext, no responseContext
+    assert got["requestContext"]["condition"] == "RecordAgeExceeded"
+    count = expected["requestContext"]["approximateInvokeCount"]
+    assert got["requestContext"]["approximateInvokeCount"] == count
+
+
+def test_dynamodb_stream_on_failure_record_after_retries(aws):
+    [aws_message] = recorded(
+        "test_dynamodb_event_source_mapping_with_on_failure_destination_config",
+        "destination_queue_messages",
+    )["Messages"]
+    expected = aws_message["Body"]
+    dynamodb = aws("dynamodb")
+    table = unique("conf-table")
+    described = dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]
+    failing = unique("conf-ddb-fail")
+    # kinesis_handler fails on a DynamoDB record (it has no "kinesis" member): Unhandled.
+    create_function(aws, failing, handler="probe.kinesis_handler")
+    dest_url, dest_arn = queue(aws, unique("conf-ddb-dest"))
+    aws("lambda").create_event_source_mapping(
+        FunctionName=failing,
+        EventSourceArn=described["LatestStreamArn"],
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=1,
+        MaximumBatchingWindowInSeconds=1,
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": dest_arn}},
+    )
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "item-1"}})
+    [message] = drain(aws("sqs"), dest_url, expect=1, timeout=60)
+    got = _body(message)
+    assert shape(got) == shape(expected)
+    assert got["requestContext"]["condition"] == expected["requestContext"]["condition"]
+    count = expected["requestContext"]["approximateInvokeCount"]
+    assert got["requestContext"]["approximateInvokeCount"] == count
+    assert got["DDBStreamBatchInfo"]["batchSize"] == 1
+
+
+def test_async_destination_after_retries(aws, recorder):
+    [aws_message] = recorded("TestLambdaDestinationSqs::test_retries", "queue_destination_payload")[
+        "Messages"
+    ]
+    expected = aws_message["Body"]
+    name = unique("conf-async")
+    create_function(aws, name, env={"RECORD_QUEUE_URL": recorder["url"]})
+    dest_url, dest_arn = queue(aws, unique("conf-async-dest"))
+    aws("lambda").put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=2,
+        DestinationConfig={"OnFailure": {"Destination": dest_arn}},
+    )
+    aws("lambda").invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps({"fail": "conformance"})
+    )
+    [message] = drain(aws("sqs"), dest_url, expect=1, timeout=90)
+    got = _body(message)
+    assert sorted(got) == sorted(expected)
+    assert shape(got["requestContext"]) == shape(expected["requestContext"])
+    assert shape(got["responseContext"]) == shape(expected["responseContext"])
+    assert got["requestContext"]["condition"] == "RetriesExhausted"
+    count = expected["requestContext"]["approximateInvokeCount"]
+    assert got["requestContext"]["approximateInvokeCount"] == count == 3
+    assert got["requestPayload"] == {"fail": "conformance"}
+    assert len(attempts(aws, recorder, expect=count, timeout=10)) == count
+
+
+def test_lambda_dlq_message_attributes(aws):
+    [expected] = recorded("TestLambdaDLQ::test_dead_letter_queue", "receive_result")["Messages"]
+    dlq_url, dlq_arn = queue(aws, unique("conf-lambda-dlq"))
+    name = unique("conf-dlq-fn")
+    lam = aws("lambda")
+    create_function(aws, name)
+    lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": dlq_arn})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"fail": "dlq"}))
+    [message] = drain(aws("sqs"), dlq_url, expect=1, timeout=60)
+    assert json.loads(message["Body"]) == {"fail": "dlq"}  # the original payload
+    attributes = message["MessageAttributes"]
+    assert sorted(attributes) == sorted(expected["MessageAttributes"])
+    for attribute, value in expected["MessageAttributes"].items():
+        assert attributes[attribute]["DataType"] == value["DataType"]
+
+
+def test_sqs_redrive_after_a_failing_function(aws, recorder):
+    counts = [
+        recorded("test_redrive_policy_with_failing_lambda", key)["Messages"][0]["Body"]["event"][
+            "Records"
+        ][0]["attributes"]["ApproximateReceiveCount"]
+        for key in ("first_attempt", "second_attempt")
+    ]
+    assert counts == ["1", "2"]  # AWS: two receives (maxReceiveCount 2), then the DLQ
+    dlq_url, dlq_arn = queue(aws, unique("conf-redrive-dlq"))
+    src_url, src_arn = queue(
+        aws,
+        unique("conf-redrive"),
+        VisibilityTimeout="2",
+        RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+    )
+    name = unique("conf-redrive-fn")
+    create_function(
+        aws, name, handler="probe.sqs_handler", env={"RECORD_QUEUE_URL": recorder["url"]}
+    )
+    aws("sqs").send_message(QueueUrl=src_url, MessageBody="poison-redrive")
+    aws("lambda").create_event_source_mapping(
+        FunctionName=name, EventSourceArn=src_arn, BatchSize=1, MaximumBatchingWindowInSeconds=0
+    )
+    [dead] = drain(aws("sqs"), dlq_url, expect=1, timeout=60)
+    assert dead["Body"] == "poison-redrive"  # the original body, as recorded in dlq_response
+    seen = attempts(aws, recorder, expect=2, timeout=10)
+    assert [a["event"]["body"] for a in seen] == ["poison-redrive"] * 2  # maxReceiveCount
