@@ -64,6 +64,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invokes", type=int, default=50, help="warm invokes to time")
     parser.add_argument("--events", type=int, default=1000, help="SQS messages to push through")
+    parser.add_argument(
+        "--orders", type=int, default=0, help="also send this many orders through the reference app"
+    )
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()}")
     port = free_port()
@@ -80,6 +83,9 @@ def main() -> None:
         print(f"RSS idle: {sandbox.status(port)['rss_mb']} MB")
         run(endpoint, port, args)
         print(f"RSS after the load: {sandbox.status(port)['rss_mb']} MB")
+        if args.orders:
+            orders(endpoint, port, args.orders)
+            print(f"RSS after the orders: {sandbox.status(port)['rss_mb']} MB")
     finally:
         sandbox.down(port, purge=True)
 
@@ -143,6 +149,36 @@ def run(endpoint: str, port: int, args: argparse.Namespace) -> None:
 
 
 rates: list[float] = []
+
+
+def orders(endpoint: str, port: int, count: int) -> None:
+    """Deploy the reference app, send ``count`` orders to its queue, time until settled."""
+    from chaoskit.deploy import deploy, experiment_vars
+    from chaoskit.faults.load import send_events
+    from probes.ledger import wait_until_settled
+
+    configuration: dict[str, Any] = {
+        "chaoskit_target": "sandbox",
+        "chaoskit_sandbox_port": port,
+        "chaoskit_endpoint_url": endpoint,
+        "aws_region": "us-east-1",
+        "chaoskit_run_id": f"bench-{uuid.uuid4().hex[:8]}",
+    }
+    started = time.perf_counter()
+    configuration.update(experiment_vars(deploy(configuration)))
+    print(f"reference app deployed in {time.perf_counter() - started:.1f} s")
+    configuration.update({"chaoskit_processed_from": "sink", "chaoskit_sink_table": "orders-table"})
+    started = time.perf_counter()
+    sent = send_events("sqs", "orders-queue", count=count, configuration=configuration)
+    sent_s = time.perf_counter() - started
+    settled = wait_until_settled(
+        timeout=1200, queues=["orders-queue"], quiet_seconds=5, configuration=configuration
+    )
+    elapsed = time.perf_counter() - started
+    print(f"reference app: {sent.get('sent')} orders sent in {sent_s:.1f} s; settled after "
+          f"{elapsed:.1f} s ({count / elapsed:.0f} orders/s): "
+          f"processed {settled.get('processed')}, dead-lettered {settled.get('dead_lettered')}, "
+          f"lost {settled.get('lost')}")  # fmt: skip
 
 
 def pipeline(

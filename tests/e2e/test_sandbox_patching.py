@@ -1,0 +1,66 @@
+"""The plugin's patches go through LocalStack's reversible Patch and check LocalStack's version.
+
+Runs code in the sandbox venv (where LocalStack is), next to a running sandbox.
+"""
+
+import subprocess
+import textwrap
+
+from chaoskit.sandbox import install
+from chaoskit.sandbox.paths import SandboxPaths
+
+
+def _run(sandbox_endpoint: str, code: str) -> subprocess.CompletedProcess[str]:
+    port = int(sandbox_endpoint.rsplit(":", 1)[1])
+    python = install.venv_python(SandboxPaths.for_port(port).venv)
+    return subprocess.run(
+        [str(python), "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_another_localstack_version_is_refused_naming_both(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+        from chaoskit_sandbox_plugin import patching
+        patching.check_version(patching.LOCALSTACK_VERSION)  # the installed one passes
+        assert patching.installed_version() == patching.LOCALSTACK_VERSION
+        try:
+            patching.check_version("2099.1.0")
+        except patching.UnsupportedLocalStackError as err:
+            print(err)
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2099.1.0" in done.stdout and "2026.3.0" in done.stdout
+
+
+def test_a_patch_is_applied_and_undone_through_localstacks_helper(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+        from chaoskit_sandbox_plugin import patching
+        from localstack.utils.patch import Patch
+
+        class Poller:
+            def poll(self, n):
+                return n
+
+        original = Poller.poll
+        patch = patching.wrap(Poller, "poll", lambda orig, self, n: orig(self, n) * 10)
+        assert isinstance(patch, Patch)
+        patch.apply()
+        assert Poller().poll(2) == 20
+        patch.undo()
+        assert Poller.poll is original and Poller().poll(2) == 2
+        try:
+            patching.wrap(Poller, "gone", lambda orig, self: None)
+        except patching.UnsupportedLocalStackError as err:
+            print(err)
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no Poller.gone to patch" in done.stdout
