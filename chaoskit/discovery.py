@@ -17,10 +17,7 @@ from chaoslib.types import Discovery
 
 from chaoskit import __version__
 
-__all__ = ["PLUMBING", "action_modules", "discover", "probe_modules"]
-
-#: Modules inside the activity packages that are shared plumbing, not activities.
-PLUMBING = frozenset({"chaoskit.faults.select", "chaoskit.faults.lambda_config"})
+__all__ = ["action_modules", "discover", "probe_modules"]
 
 
 def _modules(package: str) -> list[str]:
@@ -28,7 +25,7 @@ def _modules(package: str) -> list[str]:
     names = []
     for info in pkgutil.iter_modules(pkg.__path__, prefix=f"{package}."):
         short = info.name.rsplit(".", 1)[-1]
-        if not short.startswith("_") and not info.ispkg and info.name not in PLUMBING:
+        if not short.startswith("_") and not info.ispkg:
             names.append(info.name)
     return sorted(names)
 

@@ -13,6 +13,6 @@ restores whatever is left when the run ends, however it ends.
   mapping concurrency or disabling, DynamoDB provisioned capacity cuts;
 - the layer actions and the load action (fault injection inside functions).
 
-:mod:`chaoskit.faults.select` and :mod:`chaoskit.faults.lambda_config` are
-plumbing shared by the actions, not activities.
+Every public module here is an activity module (``chaos discover`` lists them
+all); the plumbing the actions share lives in :mod:`chaoskit.functions`.
 """

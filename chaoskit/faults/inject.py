@@ -25,7 +25,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit import envvars
 from chaoskit.errors import BadInput
-from chaoskit.faults import lambda_config as lc
+from chaoskit.functions import config as lc
 from chaoskit.layer.config import DEFAULT_MAX_FAULT_SECONDS
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, restore_change
@@ -167,7 +167,7 @@ def _inject(
     with mutation(
         action="inject_http_fault" if kind == "http" else f"inject_{kind}",
         resource=name,
-        restorer="chaoskit.faults.lambda_config:restore_fault_parameter",
+        restorer="chaoskit.functions.config:restore_fault_parameter",
         snapshot={"function_name": name, "parameter": parameter, "previous": previous},
         configuration=configuration,
     ) as change:

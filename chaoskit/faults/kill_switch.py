@@ -13,8 +13,8 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
 from chaoskit.errors import BadInput
-from chaoskit.faults.lambda_config import function_name_of
-from chaoskit.faults.select import aws_call, select_functions
+from chaoskit.functions.config import function_name_of
+from chaoskit.functions.select import aws_call, select_functions
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
 

@@ -22,7 +22,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws, envvars
 from chaoskit.errors import BadInput, ChaosKitError, RollbackFailed
-from chaoskit.faults import lambda_config as lc
+from chaoskit.functions import config as lc
 from chaoskit.faults.inject import FaultRefused
 from chaoskit.layer import runtimes
 from chaoskit.layer.config import DEFAULT_MAX_FAULT_SECONDS as MAX_SECONDS

@@ -15,7 +15,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
 from chaoskit.errors import BadInput
-from chaoskit.faults.select import aws_call
+from chaoskit.functions.select import aws_call
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
 

@@ -21,7 +21,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
 from chaoskit.errors import AWSActionFailed, BadInput
-from chaoskit.faults.select import aws_call, function_ref
+from chaoskit.functions.select import aws_call, function_ref
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
 from chaoskit.undo.settings import setting

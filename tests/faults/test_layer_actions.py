@@ -18,7 +18,7 @@ import pytest
 from chaoskit import aws, envvars
 from chaoskit.errors import SafetyAbort
 from chaoskit.faults import inject, layer
-from chaoskit.faults import lambda_config as lc
+from chaoskit.functions import config as lc
 from chaoskit.faults.kill_switch import set_reserved_concurrency
 from chaoskit.ledger import store
 from chaoskit.undo import changes, rollback_run

@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chaoskit.aws import client
 from chaoskit.errors import BadInput, aws_failure
-from chaoskit.faults.lambda_config import function_name_of
+from chaoskit.functions.config import function_name_of
 
 __all__ = ["NOT_FOUND", "FunctionRef", "aws_call", "function_ref", "names_list", "select_functions"]
 

@@ -6,7 +6,7 @@ import pytest
 from ck_faults_aws import make_function
 
 from chaoskit.errors import BadInput
-from chaoskit.faults.select import names_list, select_functions
+from chaoskit.functions.select import names_list, select_functions
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 from chaoskit import aws
 from chaoskit.errors import AWSActionFailed, BadInput
-from chaoskit.faults import lambda_config as lc
+from chaoskit.functions import config as lc
 
 
 def _zip() -> bytes:
