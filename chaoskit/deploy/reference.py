@@ -19,12 +19,10 @@ Configuration keys (besides the target keys of :mod:`chaoskit.aws`):
 """
 
 import json
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from chaoskit import aws, envvars
+from chaoskit import aws
 from chaoskit.deploy import edge, package, resources, stub, wiring
 from chaoskit.errors import BadInput
 from chaoskit.ledger.store import ensure_table as ensure_ledger_table
@@ -112,24 +110,14 @@ def candidate_layer(
     """
     if str(configuration.get("orders_canary_layer", True)).lower() in ("false", "0", "no"):
         return None
-    from chaoskit.faults import lambda_config
-    from chaoskit.faults.layer import DEFAULT_LAYER_NAME, WRAPPER
-    from chaoskit.layer.build import build_layer_zip
+    from chaoskit.functions import config, layer_env
 
-    with tempfile.TemporaryDirectory(prefix="chaoskit-layer-") as tmp:
-        zip_path = build_layer_zip(Path(tmp) / "chaoskit-layer.zip")
-        arn = lambda_config.ensure_layer_version(zip_path, DEFAULT_LAYER_NAME, configuration)
-    local = aws.resolve_target(configuration).is_local
-    return {
-        "layer": arn,
-        "env": {
-            "AWS_LAMBDA_EXEC_WRAPPER": WRAPPER,
-            envvars.CONFIG_PARAMETER: lambda_config.fault_parameter_name(function),
-            envvars.ACK: "1",
-            envvars.CONFIG_TTL: "1" if local else "5",
-            envvars.LEDGER_TABLE: ledger_table,
-        },
-    }
+    arn = layer_env.publish_layer(configuration)
+    current = config.get_configuration(function, configuration)
+    plan = layer_env.plan_enable(
+        function, current, arn, {**configuration, "chaoskit_ledger_table": ledger_table}
+    )
+    return {"layer": arn, "env": plan.layer_variables}
 
 
 def _handler(function: str, variant: str) -> str:

@@ -11,10 +11,8 @@ layer acknowledged the version written.
 
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
@@ -22,15 +20,13 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws, envvars
 from chaoskit.errors import BadInput, ChaosKitError, RollbackFailed
-from chaoskit.functions import config as lc
 from chaoskit.faults.inject import FaultRefused
-from chaoskit.layer import runtimes
-from chaoskit.layer.config import DEFAULT_MAX_FAULT_SECONDS as MAX_SECONDS
+from chaoskit.functions import config as lc
+from chaoskit.functions import layer_env
+from chaoskit.functions.layer_env import LayerRefused
 from chaoskit.ledger import store
-from chaoskit.ledger.records import table_name
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
-from chaoskit.undo.guard import max_fault_duration
 
 __all__ = [
     "FaultNotLive",
@@ -42,15 +38,7 @@ __all__ = [
 
 logger = logging.getLogger("chaoskit")
 
-WRAPPER = "/opt/chaoskit-wrapper"
-EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
-DEFAULT_LAYER_NAME = "chaoskit"
-MAX_LAYERS = 5
 ENABLE_ACTION = "enable_chaoskit_layer"
-
-
-class LayerRefused(BadInput, ActivityFailed):
-    """The layer cannot be enabled on this function as asked."""
 
 
 class FaultNotLive(ChaosKitError, ActivityFailed):
@@ -58,38 +46,6 @@ class FaultNotLive(ChaosKitError, ActivityFailed):
 
 
 # --- enabling and disabling the layer ----------------------------------------
-
-
-def _restored(config: Mapping[str, Any], snap: Mapping[str, Any]) -> lc.Plan:
-    """Return the layers and variables of ``config`` with the enable in ``snap`` undone."""
-    added, replaced = snap.get("added_layer"), snap.get("replaced_layer")
-    layers = []
-    for arn in lc.layer_arns(config):
-        if added and arn == added:
-            if replaced:
-                layers.append(replaced)
-        else:
-            layers.append(arn)
-    variables = lc.environment_of(config) or {}
-    for name, previous in (snap.get("environment") or {}).items():
-        if previous is None:
-            variables.pop(name, None)
-        else:
-            variables[name] = previous
-    present = variables or snap.get("environment_present")
-    return {"Layers": layers, "Variables": variables if present else None}
-
-
-def _marker(config: Mapping[str, Any]) -> dict[str, Any] | None:
-    raw = (lc.environment_of(config) or {}).get(envvars.ENABLE_SNAPSHOT)
-    if not raw:
-        return None
-    try:
-        snap = json.loads(raw)
-    except ValueError:
-        logger.warning("ignoring an unreadable %s on the function", envvars.ENABLE_SNAPSHOT)
-        return None
-    return snap if isinstance(snap, dict) else None
 
 
 def restore_layer_snapshot(snapshot: dict[str, Any], configuration: dict[str, Any]) -> None:
@@ -101,45 +57,14 @@ def restore_layer_snapshot(snapshot: dict[str, Any], configuration: dict[str, An
     """
     name = str(snapshot["function_name"])
     try:
-        lc.update_configuration(name, lambda config: _restored(config, snapshot), configuration)
+        lc.update_configuration(
+            name, lambda config: layer_env.undo_plan(config, snapshot), configuration
+        )
     except ChaosKitError as err:
         if getattr(err, "code", "") == "ResourceNotFoundException":
             logger.warning("function '%s' no longer exists: nothing to restore", name)
             return
         raise
-
-
-def _published_layer(configuration: Mapping[str, Any] | None) -> str:
-    from chaoskit.layer.build import build_layer_zip
-
-    layer_name = str((configuration or {}).get("chaoskit_layer_name") or DEFAULT_LAYER_NAME)
-    with tempfile.TemporaryDirectory(prefix="chaoskit-layer-") as tmp:
-        path = build_layer_zip(Path(tmp) / "chaoskit-layer.zip")
-        return lc.ensure_layer_version(path, layer_name, configuration, runtimes.SUPPORTED_RUNTIMES)
-
-
-def _merge_layer(layers: list[str], arn: str, function_name: str) -> tuple[list[str], dict]:
-    if arn in layers:
-        return layers, {"added_layer": None, "replaced_layer": None}
-    same = [i for i, have in enumerate(layers) if lc.layer_name_of(have) == lc.layer_name_of(arn)]
-    if same:
-        merged = list(layers)
-        merged[same[0]] = arn
-        return merged, {"added_layer": arn, "replaced_layer": layers[same[0]]}
-    if len(layers) >= MAX_LAYERS:
-        raise LayerRefused(
-            f"function '{function_name}' already has {len(layers)} layers, the Lambda maximum: "
-            "remove one, or vendor chaoskit into the function's code"
-        )
-    return [*layers, arn], {"added_layer": arn, "replaced_layer": None}
-
-
-def _check_runtime(name: str, config: Mapping[str, Any]) -> None:
-    # The wrapper swaps the handler for chaoskit's own: on a runtime the layer does
-    # not support that breaks every invocation, and images ignore layers altogether.
-    reason = runtimes.refusal(name, config)
-    if reason:
-        raise LayerRefused(reason)
 
 
 def _warn_about(given: str, name: str, config: Mapping[str, Any]) -> None:
@@ -157,14 +82,6 @@ def _warn_about(given: str, name: str, config: Mapping[str, Any]) -> None:
         logger.warning(
             "function '%s' has %s set: the layer will inject nothing", name, envvars.DISABLED
         )
-
-
-def _default_ttl(configuration: Mapping[str, Any] | None) -> int:
-    configured = (configuration or {}).get("chaoskit_config_ttl")
-    if configured is not None:
-        return int(configured)
-    # Emulators are for fast feedback; real functions should not hammer SSM.
-    return 1 if aws.resolve_target(configuration).is_local else 5
 
 
 def enable_chaoskit_layer(
@@ -204,53 +121,23 @@ def enable_chaoskit_layer(
     function = lc.get_function(name, configuration)
     guard(name, function["Tags"], configuration)
     current = function["Configuration"]
-    _check_runtime(name, current)
+    layer_env.check_runtime(name, current)
     _warn_about(function_name, name, current)
-    marker = _marker(current)
-    base = _restored(current, marker) if marker else {}
-    base_layers: list[str] = list(base.get("Layers", lc.layer_arns(current)))
-    base_env: dict[str, str] | None = (
-        base.get("Variables") if marker else lc.environment_of(current)
+    plan = layer_env.plan_enable(
+        name,
+        current,
+        layer_arn or (lambda: layer_env.publish_layer(configuration)),
+        configuration,
+        config_ttl,
+        on_existing_wrapper,
     )
-    base_vars: dict[str, str] = dict(base_env or {})
-
-    existing = base_vars.get(EXEC_WRAPPER)
-    wanted: dict[str, str] = {
-        EXEC_WRAPPER: WRAPPER,
-        envvars.CONFIG_PARAMETER: lc.fault_parameter_name(name),
-        envvars.ACK: "1",
-        envvars.CONFIG_TTL: str(_default_ttl(configuration) if config_ttl is None else config_ttl),
-        envvars.LEDGER_TABLE: str(
-            (configuration or {}).get("chaoskit_ledger_table") or table_name()
-        ),
-        # The layer ignores a fault config that would outlive the run's ceiling.
-        envvars.MAX_FAULT_SECONDS: f"{max_fault_duration(configuration, MAX_SECONDS):g}",
-    }
-    if existing and existing != WRAPPER:
-        if on_existing_wrapper == "refuse":
-            raise LayerRefused(
-                f"function '{name}' already has {EXEC_WRAPPER}='{existing}': pass "
-                "on_existing_wrapper='chain' to run it after chaoskit's wrapper"
-            )
-        wanted[envvars.ORIGINAL_EXEC_WRAPPER] = existing
-
-    arn = layer_arn or _published_layer(configuration)
-    layers, layer_change = _merge_layer(base_layers, arn, name)
-    snapshot: dict[str, Any] = {
-        "function_name": name,
-        **layer_change,
-        "environment": {k: base_vars.get(k) for k in [*wanted, envvars.ENABLE_SNAPSHOT]},
-        "environment_present": base_env is not None,
-        "layers": base_layers,
-    }
-    marker_doc = {k: v for k, v in snapshot.items() if k != "layers"}
-    variables = {**base_vars, **wanted, envvars.ENABLE_SNAPSHOT: json.dumps(marker_doc)}
+    layers, variables = plan.layers, plan.variables
 
     with mutation(
         action=ENABLE_ACTION,
         resource=name,
         restorer="chaoskit.faults.layer:restore_layer_snapshot",
-        snapshot=snapshot,
+        snapshot=plan.snapshot,
         configuration=configuration,
     ) as change:
         if not change.dry_run:
@@ -261,9 +148,9 @@ def enable_chaoskit_layer(
             )
     return {
         "function_name": name,
-        "layer_arn": arn,
+        "layer_arn": plan.layer_arn,
         "layers": layers,
-        "variables": wanted,
+        "variables": plan.wanted,
         "dry_run": change.dry_run,
     }
 
@@ -293,10 +180,12 @@ def disable_chaoskit_layer(
             f"could not disable the chaoskit layer on '{name}': {failed[0]['error']}"
         )
     current = lc.get_configuration(name, configuration)
-    snap = _marker(current)
+    snap = layer_env.enable_marker(current)
     if snap is None:
         return {"function_name": name, "restored": bool(rows), "layers": lc.layer_arns(current)}
-    after = lc.update_configuration(name, lambda config: _restored(config, snap), configuration)
+    after = lc.update_configuration(
+        name, lambda config: layer_env.undo_plan(config, snap), configuration
+    )
     return {"function_name": name, "restored": True, "layers": lc.layer_arns(after)}
 
 

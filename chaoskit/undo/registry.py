@@ -76,7 +76,7 @@ _MODULES = {
     "kill_switch": "chaoskit.faults.kill_switch",
     "route53": "chaoskit.faults.route53",
     "layer": "chaoskit.faults.layer",
-    "lambda_config": "chaoskit.faults.lambda_config",
+    "functions_config": "chaoskit.functions.config",
     "canary": "chaoskit.faults.canary",
     "throttle": "chaoskit.faults.throttle",
 }
@@ -112,8 +112,14 @@ BUILTIN: dict[str, tuple[str, str, SnapshotSchema]] = {
             _layer_env,
         ),
     ),
+    "chaoskit.functions.config:restore_fault_parameter": (
+        "functions_config",
+        "restore_fault_parameter",
+        SnapshotSchema({"function_name": _STR, "parameter": _STR, "previous": _OPT_STR}, _fn),
+    ),
+    # The name journals written before the plumbing left chaoskit.faults carry.
     "chaoskit.faults.lambda_config:restore_fault_parameter": (
-        "lambda_config",
+        "functions_config",
         "restore_fault_parameter",
         SnapshotSchema({"function_name": _STR, "parameter": _STR, "previous": _OPT_STR}, _fn),
     ),

@@ -18,8 +18,8 @@ import pytest
 from chaoskit import aws, envvars
 from chaoskit.errors import SafetyAbort
 from chaoskit.faults import inject, layer
-from chaoskit.functions import config as lc
 from chaoskit.faults.kill_switch import set_reserved_concurrency
+from chaoskit.functions import config as lc
 from chaoskit.ledger import store
 from chaoskit.undo import changes, rollback_run
 

@@ -49,3 +49,15 @@ def test_every_restorer_named_by_a_module_resolves_and_is_not_an_activity(name: 
         restorer = resolve_restorer(spec)
         assert list(inspect.signature(restorer).parameters) == ["snapshot", "configuration"]
         assert restorer.__name__ not in module.__all__
+
+
+def test_a_journal_written_before_the_plumbing_moved_still_rolls_back() -> None:
+    # Journals name restorers by module path; one left by a crash before the
+    # fault parameter's restorer left chaoskit.faults must still resolve, also from a mirror.
+    from chaoskit.functions.config import restore_fault_parameter
+
+    old = "chaoskit.faults.lambda_config:restore_fault_parameter"
+    assert resolve_restorer(old) is restore_fault_parameter
+    from chaoskit.undo.registry import resolve_restorer as builtin
+
+    assert builtin(old, builtin_only=True) is restore_fault_parameter

@@ -16,8 +16,8 @@ import yaml
 
 from chaoskit import aws, envvars
 from chaoskit.cli.main import main
-from chaoskit.faults import lambda_config as lc
 from chaoskit.faults.kill_switch import set_reserved_concurrency
+from chaoskit.functions import config as lc
 from chaoskit.undo import mirror, pending_runs, rollback_run
 from chaoskit.undo.registry import check_snapshot
 from chaoskit.undo.target import resolved_target

@@ -16,9 +16,9 @@ import pytest
 
 from chaoskit import aws, envvars
 from chaoskit.cli.main import main
-from chaoskit.faults import lambda_config as lc
 from chaoskit.faults import layer
 from chaoskit.faults.kill_switch import set_reserved_concurrency
+from chaoskit.functions import config as lc
 from chaoskit.undo import changes, pending_runs, rollback_run
 from chaoskit.undo.store import journal_path
 
