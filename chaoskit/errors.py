@@ -14,9 +14,12 @@ __all__ = [
     "AWSActionFailed",
     "BadInput",
     "ChaosKitError",
+    "FaultNotApplied",
+    "FaultNotObserved",
     "RollbackFailed",
     "SafetyAbort",
     "aws_failure",
+    "expect_state",
 ]
 
 
@@ -57,6 +60,34 @@ class AWSActionFailed(ChaosKitError, ActivityFailed):
         self.code = code
         self.detail = message
         super().__init__(f"{operation} on '{resource}' failed: {code}: {message}")
+
+
+class FaultNotApplied(ChaosKitError, ActivityFailed):
+    """An action's change was accepted but the target does not show it when read back.
+
+    The step fails (the change is undone at once and journaled ``not-applied``):
+    a fault that is not on proves nothing.
+    """
+
+    def __init__(self, operation: str, resource: str, wanted: Any, found: Any) -> None:
+        self.operation = operation
+        self.resource = resource
+        self.wanted = wanted
+        self.found = found
+        super().__init__(
+            f"{operation} on '{resource}' was accepted but the target does not show it: "
+            f"expected {wanted!r}, read back {found!r}"
+        )
+
+
+class FaultNotObserved(ChaosKitError, ActivityFailed):
+    """A probe whose purpose is to observe the fault did not observe it: the step fails."""
+
+
+def expect_state(operation: str, resource: str, wanted: Any, found: Any) -> None:
+    """Raise :class:`FaultNotApplied` unless what was read back equals what was written."""
+    if found != wanted:
+        raise FaultNotApplied(operation, resource, wanted, found)
 
 
 def aws_failure(operation: str, resource: str, err: Exception) -> AWSActionFailed:

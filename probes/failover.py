@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws
-from chaoskit.errors import BadInput, aws_failure
+from chaoskit.errors import BadInput, FaultNotObserved, aws_failure
 from chaoskit.run_context import current_run_id
 from probes._window import fault_window, in_window
 
@@ -182,6 +182,7 @@ def wait_for_dns_role(
     timeout: float = 120,
     poll_interval: float = 5,
     record_type: str = "A",
+    require: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
@@ -194,9 +195,14 @@ def wait_for_dns_role(
         timeout: the most seconds to wait.
         poll_interval: seconds between answers.
         record_type: the record type (default A).
+        require: fail the step when the role is not reached (default); with
+            ``False``, return ``reached: false`` instead.
 
     Returns:
         The last answer (see ``get_dns_answer``) plus ``reached`` (bool).
+
+    Raises:
+        FaultNotObserved: ``require`` is set and the record never answered ``role``.
     """
     if role not in ("primary", "secondary"):
         raise BadInput(f"unknown failover role '{role}': expected primary or secondary")
@@ -205,7 +211,13 @@ def wait_for_dns_role(
         sample = get_dns_answer(zone, record_name, record_type, configuration=configuration)
         waited = _clock() - start
         if sample["role"] == role or waited >= timeout:
-            return {**sample, "reached": sample["role"] == role}
+            reached = sample["role"] == role
+            if require and not reached:
+                raise FaultNotObserved(
+                    f"'{record_name}' still answers {sample['role'] or 'no failover role'} after "
+                    f"{timeout:g} s, not {role}: the failover did not happen"
+                )
+            return {**sample, "reached": reached}
         _sleep(max(0.0, min(poll_interval, timeout - waited)))
 
 

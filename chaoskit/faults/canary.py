@@ -13,7 +13,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
-from chaoskit.errors import BadInput
+from chaoskit.errors import BadInput, expect_state
 from chaoskit.functions.config import function_name_of
 from chaoskit.functions.select import aws_call, function_ref
 from chaoskit.run_context import current_run_id
@@ -63,6 +63,9 @@ def _update(
         FunctionVersion=version,
         RoutingConfig={"AdditionalVersionWeights": dict(weights)},
     )
+    wanted = {"function_version": version, "weights": {k: float(v) for k, v in weights.items()}}
+    found = _alias(function_name, alias, configuration)
+    expect_state("lambda:UpdateAlias", f"{function_name}:{alias}", wanted, found)
 
 
 def restore_alias_snapshot(snapshot: dict[str, Any], configuration: dict[str, Any]) -> None:

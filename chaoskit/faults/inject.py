@@ -24,7 +24,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit import envvars
-from chaoskit.errors import BadInput
+from chaoskit.errors import BadInput, expect_state
 from chaoskit.functions import config as lc
 from chaoskit.layer.config import DEFAULT_MAX_FAULT_SECONDS
 from chaoskit.run_context import current_run_id
@@ -111,6 +111,13 @@ def _config_parameter(name: str, config: Mapping[str, Any]) -> str:
     return str(parameter)
 
 
+def _decoded(text: str | None) -> Any:
+    try:
+        return None if text is None else json.loads(text)
+    except ValueError:
+        return text
+
+
 def _number(value: Any) -> Any:
     # Experiments often pass "${rate}"-style strings; the parser wants numbers.
     if isinstance(value, str):
@@ -172,7 +179,10 @@ def _inject(
         configuration=configuration,
     ) as change:
         if not change.dry_run:
-            lc.write_fault_parameter(parameter, json.dumps(document), configuration)
+            text = json.dumps(document)
+            lc.write_fault_parameter(parameter, text, configuration)
+            found = lc.read_fault_parameter(parameter, configuration)
+            expect_state("ssm:PutParameter", parameter, document, _decoded(found))
     return {
         "function_name": name,
         "parameter": parameter,

@@ -12,7 +12,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
-from chaoskit.errors import BadInput
+from chaoskit.errors import BadInput, expect_state
 from chaoskit.functions.config import function_name_of
 from chaoskit.functions.select import aws_call, select_functions
 from chaoskit.run_context import current_run_id
@@ -34,7 +34,9 @@ def _reserved(name: str, configuration: Mapping[str, Any] | None) -> int | None:
 
 
 def _put(name: str, value: int | None, configuration: Mapping[str, Any] | None) -> None:
+    """Set (or delete) the reservation, then read it back: the target must show it."""
     lam = client("lambda", configuration)
+    op = "lambda:DeleteFunctionConcurrency" if value is None else "lambda:PutFunctionConcurrency"
     if value is None:
         aws_call(
             "lambda:DeleteFunctionConcurrency",
@@ -50,6 +52,7 @@ def _put(name: str, value: int | None, configuration: Mapping[str, Any] | None) 
             FunctionName=name,
             ReservedConcurrentExecutions=value,
         )
+    expect_state(op, name, value, _reserved(name, configuration))
 
 
 def restore_reserved_concurrency_snapshot(

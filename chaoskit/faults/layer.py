@@ -19,7 +19,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws, envvars
-from chaoskit.errors import BadInput, ChaosKitError, RollbackFailed
+from chaoskit.errors import BadInput, ChaosKitError, RollbackFailed, expect_state
 from chaoskit.faults.inject import FaultRefused
 from chaoskit.functions import config as lc
 from chaoskit.functions import layer_env
@@ -143,8 +143,14 @@ def enable_chaoskit_layer(
         if not change.dry_run:
             # The layer writes its acknowledgements and traces there.
             store.ensure_table(configuration)
-            lc.update_configuration(
+            after = lc.update_configuration(
                 name, lambda config: {"Layers": layers, "Variables": variables}, configuration
+            )
+            expect_state(
+                "lambda:UpdateFunctionConfiguration",
+                name,
+                {"layers": layers, "variables": variables},
+                {"layers": lc.layer_arns(after), "variables": lc.environment_of(after)},
             )
     return {
         "function_name": name,

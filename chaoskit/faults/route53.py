@@ -14,7 +14,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
-from chaoskit.errors import BadInput
+from chaoskit.errors import AWSActionFailed, BadInput, expect_state
 from chaoskit.functions.select import aws_call
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
@@ -37,10 +37,43 @@ def _flags(health_check_id: str, configuration: Mapping[str, Any] | None) -> dic
         HealthCheckId=health_check_id,
     )
     config = found["HealthCheck"]["HealthCheckConfig"]
-    return {
+    got = {
         "inverted": bool(config.get("Inverted", False)),
         "disabled": bool(config.get("Disabled", False)),
     }
+    # Two APIs return a check's flags; a target where they disagree (the sandbox once
+    # did, after an update) cannot be trusted for a snapshot or a read-back.
+    listed = _listed_flags(health_check_id, configuration)
+    if listed is not None and listed != got:
+        raise AWSActionFailed(
+            "route53:GetHealthCheck",
+            health_check_id,
+            "InconsistentState",
+            f"GetHealthCheck says {got} but ListHealthChecks says {listed}: the target "
+            "reports two states for this health check, refusing to act on either",
+        )
+    return got
+
+
+def _listed_flags(
+    health_check_id: str, configuration: Mapping[str, Any] | None
+) -> dict[str, bool] | None:
+    r53 = client("route53", configuration)
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = aws_call(
+            "route53:ListHealthChecks", health_check_id, r53.list_health_checks, **kwargs
+        )
+        for check in page.get("HealthChecks", []):
+            if check.get("Id") == health_check_id:
+                config = check.get("HealthCheckConfig") or {}
+                return {
+                    "inverted": bool(config.get("Inverted", False)),
+                    "disabled": bool(config.get("Disabled", False)),
+                }
+        if not page.get("IsTruncated") or not page.get("NextMarker"):
+            return None
+        kwargs["Marker"] = page["NextMarker"]
 
 
 def _tags(health_check_id: str, configuration: Mapping[str, Any] | None) -> dict[str, str]:
@@ -69,6 +102,8 @@ def _set(
         Inverted=bool(wanted["inverted"]),
         Disabled=bool(wanted["disabled"]),
     )
+    after = _flags(health_check_id, configuration)
+    expect_state("route53:UpdateHealthCheck", health_check_id, dict(wanted), after)
 
 
 def restore_health_check_snapshot(snapshot: dict[str, Any], configuration: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoskit.aws import client
-from chaoskit.errors import AWSActionFailed, BadInput
+from chaoskit.errors import AWSActionFailed, BadInput, expect_state
 from chaoskit.functions.select import aws_call, function_ref
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import guard, mutation, rollback_run
@@ -88,6 +88,12 @@ def _patch_stage(
     )
 
 
+def _limits(found: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if found is None or found.get("rate") is None or found.get("burst") is None:
+        return None if found is None else dict(found)
+    return {"rate": float(found["rate"]), "burst": int(found["burst"])}
+
+
 def _limit_ops(key: str, rate: Any, burst: Any) -> list[dict[str, str]]:
     return [
         {"op": "replace", "path": f"/{key}/throttling/rateLimit", "value": str(rate)},
@@ -153,6 +159,9 @@ def throttle_api_stage(
         if not change.dry_run:
             ops = _limit_ops(method_key, float(rate_limit), int(burst_limit))
             _patch_stage(rest_api_id, stage_name, ops, configuration)
+            found = _method_setting(rest_api_id, stage_name, method_key, configuration)
+            wanted = {"rate": float(rate_limit), "burst": int(burst_limit)}
+            expect_state("apigateway:UpdateStage", resource, wanted, _limits(found))
     return {
         "rest_api_id": rest_api_id,
         "stage_name": stage_name,
@@ -227,7 +236,9 @@ def _set_mapping(uuid: str, wanted: Mapping[str, Any], configuration: Any) -> No
             UUID=uuid,
             **changes,
         )
-        _settled(uuid, configuration)
+        after = _mapping_state(_settled(uuid, configuration))
+        wanted_state = {"enabled": bool(wanted["enabled"]), "scaling": dict(wanted["scaling"])}
+        expect_state("lambda:UpdateEventSourceMapping", uuid, wanted_state, after)
 
 
 def restore_event_source_mapping_snapshot(
@@ -423,7 +434,12 @@ def _set_capacity(table_name: str, wanted: Mapping[str, Any], configuration: Any
         aws_call(
             "dynamodb:UpdateTable", table_name, ddb.update_table, TableName=table_name, **kwargs
         )
-        _active_table(table_name, configuration)
+        after = _capacity(_active_table(table_name, configuration))
+        expected = {
+            "table": dict(wanted["table"]),
+            "indexes": {n: wanted["indexes"].get(n, u) for n, u in after["indexes"].items()},
+        }
+        expect_state("dynamodb:UpdateTable", table_name, expected, after)
 
 
 def restore_table_capacity_snapshot(

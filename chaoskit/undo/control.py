@@ -83,6 +83,7 @@ class _Run:
     previous_sigterm: Any = None
     safety_abort: str | None = None
     refusal: str | None = None
+    method_probes: set[int] = field(default_factory=set)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -147,6 +148,12 @@ def before_experiment_control(
 ) -> None:
     """Resolve stack references; refuse to start while a stop alarm is in ALARM or missing."""
     run = _run
+    if run is not None and isinstance(context, dict):
+        run.method_probes = {
+            id(a)
+            for a in context.get("method") or []
+            if isinstance(a, dict) and a.get("type") == "probe" and "tolerance" in a
+        }
     if run is not None and run.refusal:
         raise InterruptExecution(run.refusal)
     _resolve_references(context, configuration)
@@ -223,11 +230,44 @@ def after_activity_control(
     a refusal means the experiment targets what it must not, so nothing more runs.
     """
     run = _run
+    if run is not None and id(context) in run.method_probes:
+        _judge_method_probe(context, state, configuration, secrets)
     message = _safety_abort(state)
     if run is None or message is None:
         return
     run.safety_abort = message
     raise InterruptExecution(f"safety abort: {message}")
+
+
+def _judge_method_probe(
+    probe: Activity, state: Any, configuration: Configuration, secrets: Secrets
+) -> None:
+    """Fail a method probe whose output is out of its declared tolerance.
+
+    chaoslib only judges tolerances in the steady-state hypothesis; in the
+    method, a probe that did not observe what it is there to observe (the
+    failover, the messages waiting) would pass the run.
+    """
+    if not isinstance(state, dict) or state.get("status") != "succeeded":
+        return
+    from chaoslib.hypothesis import within_tolerance
+
+    tolerance = probe.get("tolerance")
+    output = state.get("output")
+    try:
+        met = within_tolerance(tolerance, output, configuration, secrets)
+    except Exception as err:  # a tolerance chaoslib cannot evaluate is not met
+        logger.error("could not judge the tolerance of probe '%s': %s", probe.get("name"), err)
+        met = False
+    if met:
+        return
+    message = (
+        f"probe '{probe.get('name')}' out of tolerance: got {output!r}, "
+        f"expected {tolerance!r}: what it observes did not happen"
+    )
+    logger.error(message)
+    state["status"] = "failed"
+    state["exception"] = [f"chaoskit.errors.FaultNotObserved: {message}\n"]
 
 
 def change_rows(run_id: str) -> list[dict[str, Any]]:

@@ -132,3 +132,18 @@ def test_wait_for_dns_role_polls_until_the_switch(monkeypatch: pytest.MonkeyPatc
     assert out["reached"] is True and out["t"] == 10.0
     with pytest.raises(BadInput, match="unknown failover role 'tertiary'"):
         failover.wait_for_dns_role("z", "api", "tertiary")
+
+
+def test_wait_for_dns_role_fails_the_step_when_the_role_is_never_reached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chaoskit.errors import FaultNotObserved
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(failover, "get_dns_answer", lambda *a, **k: S(clock["now"], "primary"))
+    monkeypatch.setattr(failover, "_clock", lambda: clock["now"])
+    monkeypatch.setattr(failover, "_sleep", lambda s: clock.update(now=clock["now"] + s))
+    with pytest.raises(FaultNotObserved, match="'api' still answers primary after 60 s"):
+        failover.wait_for_dns_role("z", "api", "secondary", timeout=60, poll_interval=5)
+    out = failover.wait_for_dns_role("z", "api", "secondary", timeout=60, require=False)
+    assert out["reached"] is False
