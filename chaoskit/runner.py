@@ -31,6 +31,7 @@ from chaoskit.errors import BadInput
 from chaoskit.files import write_private
 from chaoskit.inputs import load_document, one_line
 from chaoskit.ledger.trace import new_run_id
+from chaoskit.preflight import check_guardrails
 from chaoskit.report.enrich import enrich_journal, uses_chaoskit_activities, uses_ledger
 from chaoskit.report.model import ExperimentView, view_journal
 from chaoskit.run_context import set_run_id
@@ -268,6 +269,7 @@ def run_experiment_file(
     config = _plain_config(prepared["configuration"])
     resolved = resolve_target(config)  # raises BadInput before anything runs
     check_arguments(prepared, f"experiment file '{path}'", config)
+    check_guardrails(config)
     if uses_chaoskit_activities(prepared):
         _check_reachable(resolved)
     # Once per run, before anything runs: a reference the stack cannot answer is bad input.

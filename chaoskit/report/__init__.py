@@ -68,7 +68,11 @@ def _check_journal(data: dict[str, Any], path: str | Path) -> None:
                 f"expected {expected}"
             )
     try:
-        view_journal(data)
+        # Each renderer reads the view differently: render this journal alone once.
+        view = view_journal(data)
+        render_views([view], str(path))
+        render_markdown([view])
+        render_junit([view])
     except (TypeError, AttributeError, KeyError, ValueError, IndexError) as err:
         # The renderers read nested members a malformed journal may lack or mistype.
         raise BadInput(
