@@ -1,8 +1,11 @@
-"""``chaoskit audit``: audit deployed configuration for ways to lose events.
+"""``chaoskit audit``: find configurations that lose events.
 
-Prints the findings as a table (default), JSON or SARIF 2.1.0 (for code
-scanning dashboards). Exit codes: 0 no finding at or above ``--fail-on``,
-1 at least one, 2 bad input.
+``--template PATH`` audits SAM/CloudFormation templates or ``cdk.out``
+folders without any AWS call; ``--stack NAME`` audits a deployed stack with
+the same rules; with neither, the target account's deployed resources are
+audited by the account-wide checks. Prints a table (default), JSON or SARIF
+2.1.0 (file and line locations for templates). Exit codes: 0 no finding at or
+above ``--fail-on``, 1 at least one, 2 bad input.
 """
 
 import json
@@ -12,6 +15,8 @@ from typing import Any
 import click
 
 from chaoskit import __version__
+from chaoskit.audit import RULES, AuditResult, audit_stack, audit_templates
+from chaoskit.audit import render as audit_render
 from chaoskit.aws import TARGETS, resolve_target
 from chaoskit.inputs import check_reachable
 from chaoskit.runner import parse_vars
@@ -90,6 +95,17 @@ def render_sarif(findings: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @click.command("audit")
+@click.option(
+    "--template",
+    "templates",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="SAM/CloudFormation template or cdk.out folder (repeatable); no AWS call.",
+)
+@click.option("--stack", help="Audit this deployed CloudFormation stack.")
+@click.option(
+    "--rule", "rules", multiple=True, type=click.Choice(list(RULES)), help="Run only these rules."
+)
 @click.option("--target", type=click.Choice(TARGETS), help="Where AWS calls go (default sandbox).")
 @click.option("--endpoint-url", help="Explicit endpoint for every AWS service.")
 @click.option(
@@ -115,6 +131,9 @@ def render_sarif(findings: list[dict[str, Any]]) -> dict[str, Any]:
     help="Exit 1 if a finding is at or above this severity.",
 )
 def command(
+    templates: tuple[str, ...],
+    stack: str | None,
+    rules: tuple[str, ...],
     target: str | None,
     endpoint_url: str | None,
     variables: tuple[str, ...],
@@ -123,15 +142,32 @@ def command(
     checks: tuple[str, ...],
     fail_on: str,
 ) -> None:
-    """Audit the deployed configuration of the target for ways to lose events."""
+    """Audit templates, a deployed stack or the target account for ways to lose events."""
     configuration: dict[str, Any] = parse_vars(variables)
     if target:
         configuration["chaoskit_target"] = target
     if endpoint_url:
         configuration["chaoskit_endpoint_url"] = endpoint_url
+    if (templates or stack) and checks:
+        raise click.UsageError("--check applies to the account audit; use --rule")
+    if templates and not stack:
+        # a template audit is offline: no endpoint to reach
+        result = audit_templates(templates, list(rules) or None)
+        _emit_result(result, fmt, output, fail_on)
+        return
     resolved = resolve_target(configuration)
     if resolved.endpoint_url:
         check_reachable(resolved.endpoint_url, resolved.name)
+    if templates or stack:
+        result = AuditResult()
+        if templates:
+            result.extend(audit_templates(templates, list(rules) or None))
+        if stack:
+            result.extend(audit_stack(stack, configuration, list(rules) or None))
+        _emit_result(result, fmt, output, fail_on)
+        return
+    if rules:
+        raise click.UsageError("--rule applies to --template and --stack; use --check")
     findings = get_findings(list(checks) or None, "low", configuration)
     if fmt == "table":
         text = render_table(findings)
@@ -147,4 +183,22 @@ def command(
     if fail_on != "none":
         floor = SEVERITIES.index(fail_on)
         if any(SEVERITIES.index(f["severity"]) >= floor for f in findings):
+            raise click.exceptions.Exit(1)
+
+
+def _emit_result(result: AuditResult, fmt: str, output: str | None, fail_on: str) -> None:
+    if fmt == "table":
+        text = audit_render.render_table(result)
+    elif fmt == "json":
+        text = json.dumps(result.as_dict(), indent=2)
+    else:
+        text = json.dumps(audit_render.render_sarif(result), indent=2)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+    if fail_on != "none":
+        floor = SEVERITIES.index(fail_on)
+        if any(SEVERITIES.index(f.severity) >= floor for f in result.findings):
             raise click.exceptions.Exit(1)

@@ -471,6 +471,11 @@ def build(
     source_resources = (source or template).get("Resources") or {}
     b = _Builder(resources, set(source_resources), file, lines or {}, parameters or {})
     topo = Topology(source=file or "template", files=[file] if file else [])
+    topo.source_metadata = {
+        str(lid): dict(res.get("Metadata") or {})
+        for lid, res in source_resources.items()
+        if isinstance(res, Mapping) and isinstance(res.get("Metadata"), Mapping)
+    }
     for lid, res in resources.items():
         if not isinstance(res, Mapping):
             continue

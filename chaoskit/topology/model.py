@@ -226,6 +226,8 @@ class TaskState:
     retry: list[dict[str, Any]] = field(default_factory=list)
     catch: list[dict[str, Any]] = field(default_factory=list)
     location: Location | None = None
+    #: Whether an enclosing Parallel or Map state has a Catch (it catches this task's failure).
+    enclosing_catch: bool = False
 
     @property
     def retried_errors(self) -> set[str]:
@@ -326,6 +328,8 @@ class Topology:
     resources: dict[str, Element] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     stack_name: str | None = None
+    #: Metadata of each resource as written (SAM resources before expansion).
+    source_metadata: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def element(self, logical_id: str | None) -> Element | None:
         """Return the resource with this logical ID, whatever its kind."""

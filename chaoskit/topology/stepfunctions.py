@@ -14,14 +14,15 @@ _TOKEN = re.compile(r"\$\{([^}]+)\}")
 
 
 def _states(
-    states: Mapping[str, Any], nodes: Any, prefix: str = ""
-) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    states: Mapping[str, Any], nodes: Any, prefix: str = "", caught: bool = False
+) -> Iterator[tuple[str, dict[str, Any], Any, bool]]:
     for name, state in states.items():
         if not isinstance(state, dict):
             continue
         node = nodes.get(name) if isinstance(nodes, Mapping) else None
         path = f"{prefix}{name}"
-        yield path, state, node
+        yield path, state, node, caught
+        inner_caught = caught or bool(state.get("Catch"))
         for i, branch in enumerate(state.get("Branches") or []):
             if isinstance(branch, dict):
                 sub = node.get("Branches")[i] if node is not None else None
@@ -29,6 +30,7 @@ def _states(
                     branch.get("States") or {},
                     sub.get("States") if isinstance(sub, Mapping) else None,
                     f"{path}/{i}/",
+                    inner_caught,
                 )
         for key in ("Iterator", "ItemProcessor"):
             inner = state.get(key)
@@ -38,6 +40,7 @@ def _states(
                     inner.get("States") or {},
                     sub.get("States") if isinstance(sub, Mapping) else None,
                     f"{path}/",
+                    inner_caught,
                 )
 
 
@@ -94,7 +97,7 @@ def task_states(
     out = []
     states = definition.get("States") or {}
     node_states = nodes.get("States") if isinstance(nodes, Mapping) else None
-    for path, state, node in _states(states, node_states):
+    for path, state, node, caught in _states(states, node_states):
         if state.get("Type") != "Task":
             continue
         function = _function_ref(state, subs, resolver)
@@ -108,6 +111,7 @@ def task_states(
             retry=[r for r in state.get("Retry") or [] if isinstance(r, dict)],
             catch=[c for c in state.get("Catch") or [] if isinstance(c, dict)],
             location=location,
+            enclosing_catch=caught,
         )
         out.append(task)
     return out
