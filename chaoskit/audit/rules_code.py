@@ -94,7 +94,7 @@ def sdk_no_retry(topo: Topology) -> Iterator[Finding]:
             for node, service, has_config in _clients(src.tree)
             if service in WRITE_SERVICES and not has_config
         ]
-        if not bare:
+        if not bare or not _writes(src.tree.body):
             continue
         yield finding(
             "code-sdk-no-retry-config",

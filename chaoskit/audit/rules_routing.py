@@ -122,6 +122,52 @@ def _target_allows(topo: Topology, r: Rule, t: RuleTarget) -> bool | None:
     return t.role is not None
 
 
+def _dlq_allowed(topo: Topology, queue_id: str, principal: str) -> bool:
+    for res in topo.resources.values():
+        if res.type != "AWS::SQS::QueuePolicy":
+            continue
+        r = Resolver(topo.resources)
+        names = {x.logical_id for x in (r.ref(v) for v in res.properties.get("Queues") or []) if x}
+        if queue_id not in names:
+            continue
+        statements = (res.properties.get("PolicyDocument") or {}).get("Statement") or []
+        for st in statements if isinstance(statements, list) else [statements]:
+            allowed = isinstance(st, Mapping) and st.get("Effect") == "Allow"
+            if allowed and _principals(st) & {"*", principal}:
+                return True
+    return False
+
+
+@rule("dlq-not-allowed", "DLQ whose queue policy does not let the sender in", "high")
+def dlq_not_allowed(topo: Topology) -> Iterator[Finding]:
+    """An EventBridge target or SNS subscription DLQ lacks a queue policy for the service."""
+    for r in topo.rules.values():
+        if r.kind != "events":
+            continue
+        for t in r.targets:
+            dlq = t.dead_letter.logical_id if t.dead_letter else None
+            if dlq in topo.queues and not _dlq_allowed(topo, dlq, "events.amazonaws.com"):
+                yield _dlq_finding(r, dlq, "events.amazonaws.com")
+    for sub in topo.subscriptions.values():
+        dlq = sub.dead_letter.logical_id if sub.dead_letter else None
+        if dlq in topo.queues and not _dlq_allowed(topo, dlq, "sns.amazonaws.com"):
+            yield _dlq_finding(sub, dlq, "sns.amazonaws.com")
+
+
+def _dlq_finding(el: Any, dlq: str, principal: str) -> Finding:
+    return finding(
+        "dlq-not-allowed",
+        el,
+        {"DeadLetterConfig": dlq, "QueuePolicy allowing": None, "principal": principal},
+        "the service sends dead letters with its own identity, which the queue does not "
+        "allow: the event that could not be delivered cannot be dead-lettered either",
+        f"  {dlq}Policy:\n    Type: AWS::SQS::QueuePolicy\n    Properties:\n"
+        f"      Queues: [!Ref {dlq}]\n      PolicyDocument:\n        Statement:\n"
+        f"          - Effect: Allow\n            Principal: {{Service: {principal}}}\n"
+        f"            Action: sqs:SendMessage\n            Resource: !GetAtt {dlq}.Arn",
+    )
+
+
 @rule("events-target-not-allowed", "Rule target whose policy does not allow the rule", "high")
 def events_target_not_allowed(topo: Topology) -> Iterator[Finding]:
     """An EventBridge rule sends to a target whose resource policy (or role) does not let it."""
@@ -166,10 +212,9 @@ def events_target_not_allowed(topo: Topology) -> Iterator[Finding]:
 def _transient_missing(retried: set[str]) -> list[str]:
     if retried & _CATCH_ALL:
         return []
-    covered = set(retried)
-    if "Lambda.AWSLambdaException" in covered:
-        covered.add("Lambda.TooManyRequestsException")
-    return [e for e in LAMBDA_TRANSIENT if e not in covered]
+    # Step Functions matches error names exactly: Lambda.AWSLambdaException
+    # does not match Lambda.TooManyRequestsException
+    return [e for e in LAMBDA_TRANSIENT if e not in retried]
 
 
 @rule("sfn-lambda-task-no-retry", "Lambda task without Retry on transient errors", "medium")

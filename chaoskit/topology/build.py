@@ -444,6 +444,16 @@ def _link(topo: Topology) -> None:
         fn = topo.function_of(sub.endpoint)
         if fn is not None and sub.protocol == "lambda":
             fn.async_sources.add("sns")
+    for source in list(topo.functions.values()):
+        cfg = source.async_config
+        if cfg is None:
+            continue
+        # an explicit async invoke config says the function is invoked asynchronously
+        source.async_sources.add("configured")
+        for dest in (cfg.on_success, cfg.on_failure):
+            target = topo.function_of(dest)
+            if target is not None and target is not source:
+                target.async_sources.add("lambda-destination")
 
 
 def build(
