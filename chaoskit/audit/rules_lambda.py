@@ -14,16 +14,17 @@ _STREAM_KINDS = ("kinesis", "dynamodb")
 def async_failure_destination(topo: Topology) -> Iterator[Finding]:
     """A function invoked asynchronously has neither an on-failure destination nor a DLQ."""
     for fn in topo.functions.values():
-        if not fn.async_sources:
-            continue
         cfg = fn.async_config
+        # an explicit async invoke config says the function is invoked asynchronously too
+        if not fn.async_sources and cfg is None:
+            continue
         if fn.dead_letter is not None or (cfg is not None and cfg.on_failure is not None):
             continue
         yield finding(
             "lambda-async-failure-destination",
             fn,
             {
-                "invoked_by": sorted(fn.async_sources),
+                "invoked_by": sorted(fn.async_sources) or ["EventInvokeConfig"],
                 "MaximumRetryAttempts": cfg.maximum_retry_attempts if cfg else None,
                 "MaximumEventAgeInSeconds": cfg.maximum_event_age_seconds if cfg else None,
                 "DestinationConfig.OnFailure": None,

@@ -448,8 +448,6 @@ def _link(topo: Topology) -> None:
         cfg = source.async_config
         if cfg is None:
             continue
-        # an explicit async invoke config says the function is invoked asynchronously
-        source.async_sources.add("configured")
         for dest in (cfg.on_success, cfg.on_failure):
             target = topo.function_of(dest)
             if target is not None and target is not source:

@@ -115,7 +115,8 @@ class Function(Element):
     async_config: AsyncConfig | None = None
     environment: dict[str, Any] = field(default_factory=dict, repr=False)
     #: Invoked asynchronously by: ``s3``, ``sns``, ``events``, ``scheduler``,
-    #: ``iot``, ``logs``... (from SAM events and permissions).
+    #: ``iot``, ``logs``, ``lambda-destination`` (another function's destination)...
+    #: (from SAM events, permissions, rules, subscriptions and destinations).
     async_sources: set[str] = field(default_factory=set)
     #: Resource-policy grants: (service principal, source the grant names).
     permissions: list[tuple[str, Ref | None]] = field(default_factory=list)

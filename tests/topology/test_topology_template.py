@@ -53,7 +53,7 @@ def test_sam_async_config_and_async_sources(sam) -> None:  # type: ignore[no-unt
     assert cfg is not None
     assert (cfg.maximum_retry_attempts, cfg.maximum_event_age_seconds) == (1, 600)
     assert cfg.on_failure == Ref(logical_id="OrdersDlq")
-    assert notifier.async_sources == {"sns", "events", "configured"}
+    assert notifier.async_sources == {"sns", "events"}
     assert sam.functions["Worker"].async_sources == set()
     sub = sam.subscriptions["NotifierTopic"]
     assert sub.protocol == "lambda" and sub.topic == Ref(logical_id="Alerts")
