@@ -62,7 +62,8 @@ def generate_suite(
     except TemplateError as err:
         raise BadInput(str(err)) from err
     name = stack_name or stack or _default_stack_name(Path(str(template)))
-    return plan_suite(topo, name)
+    samples = Path(str(template)).parent if template is not None else None
+    return plan_suite(topo, name, samples)
 
 
 def _add_code(topo: Any, local: Any) -> None:

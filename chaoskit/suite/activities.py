@@ -99,7 +99,7 @@ def send(name: str, arguments: dict[str, Any], count: Any = "${events}", **extra
     return action(name, "chaoskit.faults.load", "send_events", **args)
 
 
-def wait_settled(queues: list[str], dlqs: list[str]) -> dict[str, Any]:
+def wait_settled(queues: list[str], dlqs: list[str], **extra: Any) -> dict[str, Any]:
     """Wait until nothing is in flight, reading the DLQs into the ledger."""
     return probe(
         "wait-until-settled",
@@ -108,4 +108,5 @@ def wait_settled(queues: list[str], dlqs: list[str]) -> dict[str, Any]:
         timeout="${settle_timeout}",
         queues=list(queues),
         dlqs=list(dlqs),
+        **extra,
     )

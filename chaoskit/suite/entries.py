@@ -37,6 +37,18 @@ class Entry:
     loses: str | None = None
     stream: bool = False
     mapping: EventSourceMapping | None = None
+    #: Asynchronous retries come minutes apart on AWS: the settle wait must allow for them.
+    asynchronous: bool = False
+
+    def settle(self) -> dict[str, Any]:
+        """Return the wait_until_settled arguments this entry needs."""
+        extra: dict[str, Any] = {}
+        if self.asynchronous:
+            extra["retry_grace"] = "${retry_grace}"
+        if self.stream:
+            # Records behind a failing batch get no attempt until it is retried or skipped.
+            extra["quiet_seconds"] = 30
+        return {"queues": list(self.queues), "dlqs": list(self.sinks), **extra}
 
 
 def _queue_sink(topo: Topology, sink: Ref | None) -> tuple[list[str], str | None]:
@@ -189,6 +201,7 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
                 sinks=sinks,
                 retry_path=f"SNS delivers asynchronously; {path}",
                 loses=loses,
+                asynchronous=True,
             )
         )
     for rule in topo.rules.values():
@@ -210,6 +223,7 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
                     sinks=sinks,
                     retry_path=f"EventBridge invokes asynchronously; {path}",
                     loses=loses,
+                    asynchronous=True,
                 )
             )
     if not out and fn.async_sources:
@@ -222,6 +236,7 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
                 sinks=sinks,
                 retry_path=path,
                 loses=loses,
+                asynchronous=True,
             )
         )
     if not out:

@@ -13,12 +13,14 @@ resources by logical ID (``stack:LogicalId``) and ends with the rollback.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from chaoskit.layer import runtimes
 from chaoskit.suite import activities as act
 from chaoskit.suite.calls import aws_services_called
 from chaoskit.suite.entries import Entry, entries_of, pipeline, ref
+from chaoskit.suite.samples import sample_payloads
 from chaoskit.topology import Function, Topology
 
 __all__ = ["Planned", "Suite", "plan_suite"]
@@ -62,6 +64,8 @@ class Suite:
     experiments: list[Planned] = field(default_factory=list)
     found: list[str] = field(default_factory=list)
     uncovered: list[str] = field(default_factory=list)
+    #: Sample payloads of the app's own, per event source kind: (payload, file).
+    samples: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
 
 
 def _slug(*parts: str) -> str:
@@ -77,11 +81,15 @@ def _experiment(
     method: list[dict[str, Any]],
     stack: str,
     tracing: Tracing | None = None,
+    entry: Entry | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {"chaoskit_stack": stack}
     if tracing is not None:
         config["chaoskit_terminal_stages"] = list(tracing.terminal)
-    config.update({"events": 10, "settle_timeout": 180})
+    config.update({"events": 10, "settle_timeout": 300})
+    if entry is not None and entry.asynchronous:
+        # AWS retries an asynchronous event about 1 and 2 minutes after a failure.
+        config["retry_grace"] = 200
     return {
         "version": "1.0.0",
         "title": title,
@@ -118,7 +126,7 @@ def _kill_switch(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
             "restore_reserved_concurrency",
             function_names=[f],
         ),
-        act.wait_settled(entry.queues, entry.sinks),
+        act.wait_settled(**entry.settle()),
     ]
     description = (
         f"Reserved concurrency 0 stops {fn.logical_id} while events arrive on its "
@@ -135,6 +143,7 @@ def _kill_switch(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
             method,
             stack,
             tracing,
+            entry,
         ),
         f"events queued on {entry.label} survive {fn.logical_id} being stopped",
     )
@@ -155,7 +164,7 @@ def _errors(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned
         act.wait_live(f),
         {**act.send("send-events-under-errors", entry.send), "pauses": {"after": 10}},
         act.clear_faults(f),
-        act.wait_settled(entry.queues, entry.sinks),
+        act.wait_settled(**entry.settle()),
     ]
     description = (
         f"{int(ERROR_RATE * 100)}% of {fn.logical_id}'s invocations raise while events arrive "
@@ -172,6 +181,7 @@ def _errors(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned
             method,
             stack,
             tracing,
+            entry,
         ),
         (
             f"whether failures of {fn.logical_id} fed by {entry.label} are lost "
@@ -201,7 +211,7 @@ def _throttle(fn: Function, entry: Entry, service: str, stack: str, tracing: Tra
             "pauses": {"after": 10},
         },
         act.clear_faults(f),
-        act.wait_settled(entry.queues, entry.sinks),
+        act.wait_settled(**entry.settle()),
     ]
     description = (
         f"{int(THROTTLE_RATE * 100)}% of {fn.logical_id}'s {service} calls answer with the "
@@ -218,6 +228,7 @@ def _throttle(fn: Function, entry: Entry, service: str, stack: str, tracing: Tra
             method,
             stack,
             tracing,
+            entry,
         ),
         f"{fn.logical_id}'s code survives {service} throttling "
         f"(SDK retries, then {entry.kind} retries)",
@@ -245,9 +256,9 @@ def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
             "send-a-poison-pill",
             entry.send,
             count=1,
-            payload={"chaoskit_poison_pill": True},
+            payload={**entry.send.get("payload", {}), "chaoskit_poison_pill": True},
         ),
-        act.wait_settled(entry.queues, entry.sinks),
+        act.wait_settled(**entry.settle()),
         act.clear_faults(f),
     ]
     description = (
@@ -265,6 +276,7 @@ def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
             method,
             stack,
             tracing,
+            entry,
         ),
         f"a poison pill on {entry.label} does not block or lose the records around it",
     )
@@ -290,6 +302,10 @@ def _tracing(topo: Topology, fn: Function, suite: Suite) -> Tracing:
 def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> None:
     entries, notes = entries_of(topo, fn)
     suite.uncovered.extend(notes)
+    for entry in entries:
+        sample = suite.samples.get(entry.kind)
+        if sample is not None:
+            entry.send["payload"] = dict(sample[0])
     suite.found.append(
         f"function {fn.logical_id} ({fn.runtime or fn.package_type}): "
         + (", ".join(e.label for e in entries) or "no event source chaoskit can send through")
@@ -330,11 +346,21 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
             suite.experiments.append(_poison_pill(fn, entry, suite.stack, tracing))
 
 
-def plan_suite(topo: Topology, stack: str) -> Suite:
-    """Return the experiments for a topology, what was found, and what was not covered."""
+def plan_suite(topo: Topology, stack: str, samples: str | Path | None = None) -> Suite:
+    """Return the experiments for a topology, what was found, and what was not covered.
+
+    Args:
+        topo: the app's topology.
+        stack: the stack name the experiments aim at.
+        samples: a folder whose sample events give the load its payloads
+            (see :mod:`chaoskit.suite.samples`).
+    """
     from chaoskit.suite.routing import plan_canaries, plan_failovers
 
     suite = Suite(stack=stack, source=topo.source)
+    suite.samples = sample_payloads(samples) if samples else {}
+    for kind, (_, file) in sorted(suite.samples.items()):
+        suite.found.append(f"sample {kind} payload: {file}")
     code = any(fn.code_dir or fn.inline_code for fn in topo.functions.values())
     for fn in topo.functions.values():
         _function_plans(topo, fn, suite, code)

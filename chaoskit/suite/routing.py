@@ -81,7 +81,7 @@ def plan_canaries(topo: Topology, suite: "Suite") -> None:
                 function_name=f,
                 alias=ref(alias.logical_id),
             ),
-            act.wait_settled([], []),
+            act.wait_settled([], [], retry_grace="${retry_grace}"),
         ]
         experiment = _experiment(
             f"A failing canary behind {alias.alias_name or alias.logical_id} loses no event",
@@ -92,6 +92,7 @@ def plan_canaries(topo: Topology, suite: "Suite") -> None:
             method,
             suite.stack,
         )
+        experiment["configuration"]["retry_grace"] = 200  # AWS's async retries, minutes apart
         if not version.isdigit():
             experiment["configuration"]["candidate_version"] = "2"
         suite.experiments.append(

@@ -84,7 +84,7 @@ def test_the_stream_poison_pill_matches_one_records_payload_and_reads_the_destin
     pill = next(p for p in suite.experiments if p.kind == "poison pill").experiment
     steps = {s["name"]: s["provider"].get("arguments", {}) for s in pill["method"]}
     assert steps["fail-on-the-poison-pill"]["match"] == {"fields": {"chaoskit_poison_pill": True}}
-    assert steps["send-a-poison-pill"]["payload"] == {"chaoskit_poison_pill": True}
+    assert steps["send-a-poison-pill"]["payload"]["chaoskit_poison_pill"] is True
     assert steps["wait-until-settled"]["dlqs"] == ["stack:AnomalyDataQueue"]
 
 
@@ -270,3 +270,35 @@ def test_static_analysis_finds_clients_and_resources_but_not_vendored_libraries(
     assert aws_services_called(tmp_path) == ["dynamodb", "s3", "sqs"]
     assert aws_services_called(tmp_path / "missing") == []
     assert aws_services_called(None, "boto3.client('events')") == ["events"]
+
+
+def test_the_apps_own_sample_events_shape_the_load_and_bad_samples_are_skipped(
+    tmp_path: Path,
+) -> None:
+    suite = generate_suite(template=APPS / "kinesis-onfailure" / "template.yaml", stack_name="k")
+    good = {"AtomicNumber": 1, "Element": "Hydrogen", "Symbol": "H", "AtomicMass": 1.007}
+    assert suite.samples["kinesis"] == (
+        good,
+        "kinesis-producer/test-records-without-poison-pill.json",
+    )
+    pill = next(p for p in suite.experiments if p.kind == "poison pill").experiment
+    steps = {s["name"]: s["provider"].get("arguments", {}) for s in pill["method"]}
+    assert steps["send-good-records"]["payload"] == good
+    assert steps["send-a-poison-pill"]["payload"] == {**good, "chaoskit_poison_pill": True}
+    # The SQS sample's body is plain text, not a JSON object: no payload is guessed.
+    sqs = generate_suite(template=APPS / "sqs-dlq" / "template.yaml", stack_name="s")
+    assert sqs.samples == {}
+    errors = next(p for p in sqs.experiments if p.kind == "errors").experiment
+    assert "payload" not in errors["method"][3]["provider"]["arguments"]
+
+
+def test_asynchronous_entries_wait_for_retries_and_streams_for_blocked_records() -> None:
+    sns = generate_suite(template=APPS / "sns-async" / "template.yaml", stack_name="s")
+    (errors,) = sns.experiments
+    assert errors.experiment["configuration"]["retry_grace"] == 200
+    settle = errors.experiment["method"][-1]["provider"]["arguments"]
+    assert settle["retry_grace"] == "${retry_grace}"
+    kinesis = generate_suite(template=APPS / "kinesis-onfailure" / "template.yaml", stack_name="k")
+    kill = next(p for p in kinesis.experiments if p.kind == "kill switch").experiment
+    assert kill["method"][-1]["provider"]["arguments"]["quiet_seconds"] == 30
+    assert "retry_grace" not in kill["configuration"]

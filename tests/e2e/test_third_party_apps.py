@@ -1,0 +1,227 @@
+"""Apps nobody here wrote: deploy each unmodified template, generate its suite, run it, check it.
+
+For each app under ``tests/apps/`` (public serverless patterns, vendored with
+only the ``Runtime`` line changed): ``chaoskit.deploy.deploy_template`` deploys
+the template onto a fresh sandbox (then again, which must change nothing),
+``chaoskit init``'s planner writes the suite, the generated game day runs, and
+every experiment's verdict is checked against what the app's own state shows:
+the lines its handler logs for each message it processed, the messages in its
+DLQ or on-failure queue (a Kinesis on-failure record names a range of
+sequence numbers; this test reads those records back from the stream itself).
+The truth is computed here from the app's state only, never from chaoskit's
+ledger. Timings are printed (run with ``-s``) and recorded in docs/your-app.md.
+"""
+
+import ast
+import dataclasses
+import io
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from chaoskit.deploy import deploy_template
+from chaoskit.gameday.history import History
+from chaoskit.gameday.run import run_gameday
+from chaoskit.gameday.spec import load_gameday
+from chaoskit.ledger.trace import find_traces
+from chaoskit.suite import generate_suite, write_suite
+
+APPS = Path(__file__).resolve().parents[1] / "apps"
+
+pytestmark = pytest.mark.sandbox
+
+
+def _sent_ids(journal: dict[str, Any]) -> set[str]:
+    ids: set[str] = set()
+    for run in journal.get("run") or []:
+        out = run.get("output")
+        if run["activity"]["provider"].get("func") == "send_events" and isinstance(out, dict):
+            assert out["sent"] == len(out["event_ids"]), "more events than the output lists"
+            ids.update(out["event_ids"])
+    return ids
+
+
+def _logged_ids(aws: Callable[[str], Any], function: str, marker: str, run_id: str) -> set[str]:
+    """Event ids in the function's log lines that contain ``marker`` (what it processed)."""
+    logs = aws("logs")
+    group = f"/aws/lambda/{function}"
+    ids: set[str] = set()
+    kwargs: dict[str, Any] = {"logGroupName": group}
+    try:
+        while True:
+            page = logs.filter_log_events(**kwargs)
+            for event in page.get("events", []):
+                line = event["message"]
+                if marker in line and run_id in line:
+                    text = line[line.index("{", line.index(marker)) :].strip()
+                    try:
+                        logged = json.loads(text)
+                    except ValueError:
+                        logged = ast.literal_eval(text)  # a handler that logs a dict's repr
+                    ids.update(t.event_id for t in find_traces(logged) if t.run_id == run_id)
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+    except logs.exceptions.ResourceNotFoundException:
+        pass
+    return ids
+
+
+def _queue_bodies(aws: Callable[[str], Any], url: str) -> list[Any]:
+    """Every message body in a queue (received once, then made visible again)."""
+    sqs = aws("sqs")
+    bodies: dict[str, Any] = {}
+    for _ in range(50):
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not got:
+            break
+        for message in got:
+            bodies[message["MessageId"]] = json.loads(message["Body"])
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    return list(bodies.values())
+
+
+def _ids_in(bodies: list[Any], run_id: str) -> set[str]:
+    return {t.event_id for b in bodies for t in find_traces(b) if t.run_id == run_id}
+
+
+def _kinesis_failed_ids(aws: Callable[[str], Any], bodies: list[Any], run_id: str) -> set[str]:
+    """Read the records an on-failure batch record names back from the stream."""
+    kinesis = aws("kinesis")
+    ids: set[str] = set()
+    for body in bodies:
+        info = body.get("KinesisBatchInfo") if isinstance(body, dict) else None
+        if not info:
+            continue
+        start, end = int(info["startSequenceNumber"]), int(info["endSequenceNumber"])
+        iterator = kinesis.get_shard_iterator(
+            StreamARN=info["streamArn"],
+            ShardId=info["shardId"],
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber=info["startSequenceNumber"],
+        )["ShardIterator"]
+        done = False
+        while iterator and not done:
+            out = kinesis.get_records(ShardIterator=iterator, StreamARN=info["streamArn"])
+            for record in out["Records"]:
+                if int(record["SequenceNumber"]) > end:
+                    done = True
+                    break
+                if int(record["SequenceNumber"]) >= start:
+                    data = json.loads(record["Data"])
+                    ids.update(t.event_id for t in find_traces(data) if t.run_id == run_id)
+            if not out["Records"]:
+                break
+            iterator = out.get("NextShardIterator")
+    return ids
+
+
+def _truth(app: str, aws: Callable[[str], Any], resources: dict[str, str], run_id: str):
+    """Return (processed ids, dead-lettered ids) from the app's own state."""
+    if app == "sqs-dlq":
+        fn = resources["ProcessorFunction"]
+        processed = _logged_ids(aws, fn, "Processed message:", run_id)
+        dead = _ids_in(_queue_bodies(aws, resources["ProcessingDLQ"]), run_id)
+        return processed, dead
+    if app == "sns-async":
+        processed = _logged_ids(aws, resources["ProcessorFunction"], "Processed message", run_id)
+        return processed, set()  # the app has no DLQ and no destination
+    if app == "kinesis-onfailure":
+        # The handler logs every record it reads, then rejects what lacks its fields,
+        # so a record counts as processed only if it never reached the failure queue.
+        bodies = _queue_bodies(aws, resources["AnomalyDataQueue"])
+        dead = _kinesis_failed_ids(aws, bodies, run_id)
+        seen = _logged_ids(aws, resources["KinesisDataStreamProcessor"], "content -->", run_id)
+        return seen - dead, dead
+    raise AssertionError(app)
+
+
+#: Kinds of experiment each app must get (the rest of the plan is unit-tested).
+EXPECTED = {
+    "sqs-dlq": {"kill switch", "errors"},
+    "kinesis-onfailure": {"kill switch", "errors", "SDK throttling", "poison pill"},
+    "sns-async": {"errors"},
+}
+
+
+@pytest.mark.parametrize("app", sorted(EXPECTED))
+def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_state(
+    app: str,
+    sandbox: dict[str, Any],
+    aws: Callable[[str], Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHAOSKIT_HOME", str(tmp_path / "home"))
+    template = APPS / app / "template.yaml"
+    started = time.monotonic()
+    first = deploy_template(template, stack_name=app, configuration=sandbox)
+    deployed_s = time.monotonic() - started
+    assert first["status"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), first
+    started = time.monotonic()
+    again = deploy_template(template, stack_name=app, configuration=sandbox)
+    unchanged_s = time.monotonic() - started
+    assert again["changed"] is False
+
+    started = time.monotonic()
+    suite = generate_suite(template=template, stack_name=app)
+    write_suite(suite, tmp_path / "suite")
+    init_s = time.monotonic() - started
+    assert {p.kind for p in suite.experiments} == EXPECTED[app]
+
+    gameday = load_gameday(tmp_path / "suite" / "gameday.yaml")
+    # The sandbox runs with FAST timings: asynchronous retries come 1 and 2 s after a
+    # failure instead of AWS's minutes, so the generated retry_grace can be shortened.
+    gameday = dataclasses.replace(
+        gameday,
+        endpoint_url=sandbox["chaoskit_endpoint_url"],
+        vars={**gameday.vars, "retry_grace": 20},
+    )
+    started = time.monotonic()
+    result = run_gameday(
+        gameday,
+        output_dir=tmp_path / "runs",
+        history=History(tmp_path / "history.db"),
+        console=Console(file=io.StringIO()),
+    )
+    gameday_s = time.monotonic() - started
+    print(
+        f"\n{app}: deploy {deployed_s:.1f} s, unchanged {unchanged_s:.1f} s, "
+        f"init {init_s:.2f} s, game day {gameday_s:.1f} s ({len(result.results)} experiments)"
+    )
+    assert len(result.results) == len(suite.experiments)
+
+    resources = first["resources"]
+    for run in result.results:
+        view = run.view
+        assert view.status == "completed", (run.path, run.summary())
+        assert not view.failed_steps, run.summary()
+        assert not view.unrestored, run.summary()
+        sent = _sent_ids(run.journal)
+        assert sent, f"{run.path}: nothing was sent"
+        processed, dead = _truth(app, aws, resources, run.run_id)
+        lost = sent - processed - dead
+        counts = view.counts
+        assert counts is not None, run.summary()
+        print(
+            f"  {Path(run.path).name}: {view.outcome}; chaoskit {counts.sent} sent, "
+            f"{counts.processed} processed, {counts.dead_lettered} dead-lettered, "
+            f"{counts.lost} lost; the app's state: {len(processed & sent)} processed, "
+            f"{len(dead & sent)} dead-lettered, {len(lost)} lost"
+        )
+        assert counts.sent == len(sent)
+        assert set(counts.lost_ids) == lost, run.summary()
+        assert counts.dead_lettered == len(dead & sent), run.summary()
+        # The verdict follows the app's truth: it deviates exactly when events were lost.
+        # sns-async really loses events: the function has no on-failure destination or
+        # DLQ, so an event whose three attempts all fail is dropped by Lambda.
+        assert view.outcome == ("deviated" if lost else "passed"), run.summary()
