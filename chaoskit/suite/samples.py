@@ -86,8 +86,7 @@ def sample_payloads(folder: str | Path) -> dict[str, tuple[dict[str, Any], str]]
     files = [
         p
         for p in sorted(root.rglob("*.json"))
-        if not (set(p.relative_to(root).parts[:-1]) & _SKIP_DIRS)
-        and not _named_bad(p.name)
+        if not (set(p.relative_to(root).parts[:-1]) & _SKIP_DIRS) and not _named_bad(p.name)
     ][:_MAX_FILES]
     out: dict[str, tuple[dict[str, Any], str]] = {}
     for path in files:
