@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("chaoskit.cli.audit", "Audit deployed configuration for ways to lose events."),
     "gameday": ("chaoskit.cli.gameday", "Run, schedule and review game days."),
     "report": ("chaoskit.cli.report", "Render Chaos Toolkit journals to an HTML report."),
+    "iam-policy": (
+        "chaoskit.cli.iam_policy",
+        "Print the least-privilege IAM policy chaoskit needs.",
+    ),
 }
 
 
