@@ -30,6 +30,8 @@ from chaoskit.aws import Target, resolve_target
 from chaoskit.errors import BadInput
 from chaoskit.files import write_private
 from chaoskit.inputs import load_document, one_line
+from chaoskit.interrupts import defer as defer_interrupts
+from chaoskit.interrupts import one_interrupt
 from chaoskit.ledger.trace import new_run_id
 from chaoskit.preflight import check_guardrails
 from chaoskit.report.enrich import enrich_journal, uses_chaoskit_activities, uses_ledger
@@ -235,6 +237,7 @@ class RunResult:
         return "\n".join(lines)
 
 
+@one_interrupt
 def run_experiment_file(
     path: str | os.PathLike[str],
     target: str | None = None,
@@ -288,6 +291,7 @@ def run_experiment_file(
         settings=settings,
         event_handlers=list(event_handlers),
     )
+    defer_interrupts()  # the run is over: a Ctrl-C now must not lose its journal
     enrich_journal(
         journal,
         run_id,
