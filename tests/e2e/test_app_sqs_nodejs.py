@@ -8,7 +8,11 @@ logical ID; the ledger's verdicts are checked against the app's own queues.
 """
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +89,46 @@ def test_an_injected_error_on_the_nodejs_function_fails_every_message(
     failed = [r for r in store.read_run(run_id, configuration) if r.kind == "failed"]
     assert {r.detail["error"] for r in failed if r.detail} == {"Injected"}
     inject.clear_faults(name, configuration=configuration)
+
+
+def test_the_suite_chaoskit_init_writes_for_it_runs_and_agrees_with_the_app(
+    aws: Any, sandbox: dict[str, Any], tmp_path: Path
+) -> None:
+    stack = unique("sqs-nodejs-suite")  # a deployment of its own: nothing else touched it
+    deployed = deploy_template(APP, stack_name=stack, configuration=sandbox)
+    env = {**os.environ, "CHAOSKIT_SANDBOX_PORT": str(sandbox["chaoskit_sandbox_port"]),
+           "CHAOSKIT_TARGET": "sandbox", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    suite = tmp_path / "suite"
+    command = [sys.executable, "-m", "chaoskit.cli.main"]
+    init = subprocess.run(
+        [*command, "init", "--stack", stack, "--output", str(suite)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert init.returncode == 0, init.stdout + init.stderr
+    assert "ProcessorFunction (nodejs22.x)" in init.stdout
+    names = sorted(p.name for p in suite.glob("*.yaml"))
+    assert names == ["errors-processorfunction-sqs.yaml", "gameday.yaml",
+                     "kill-switch-processorfunction.yaml"]  # fmt: skip
+    run = subprocess.run(
+        [*command, "gameday", "run", "gameday.yaml"],
+        cwd=suite, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    junit = next(suite.glob("gameday-runs/*/junit.xml")).read_text()
+    assert 'failures="0"' in junit and 'errors="0"' in junit
+    # Ground truth from the app's own queues: nothing left behind, nothing dead-lettered
+    # (no generated event carries the word the app treats as poison).
+    sqs = aws("sqs")
+    for logical in ("ProcessingQueue", "ProcessingDLQ"):
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=deployed["resources"][logical], AttributeNames=["All"]
+        )["Attributes"]
+        assert attrs["ApproximateNumberOfMessages"] == "0", logical
+        assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0", logical
+    summary = next(suite.glob("gameday-runs/*/summary.md")).read_text()
+    assert "20 sent, 20 processed, 0 dead-lettered, **0 lost**" in summary
+    # The errors experiment's fault really fired, in the Node.js function: the layer's
+    # fault records reached the reconciler.
+    journal = next(suite.glob("gameday-runs/*/journals/02-*.json")).read_text()
+    fired = [int(n) for n in re.findall(r'"kind": "exception",\s*"fired": (\d+)', journal)]
+    assert fired and min(fired) > 0, journal[-2000:]
