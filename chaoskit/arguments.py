@@ -95,6 +95,9 @@ RANGES: dict[str, dict[str, dict[str, Range]]] = {
             "concurrency": Range(1.0, 1000.0),
         }
     },
+    "chaoskit.faults.dlq": {
+        "redrive_dlq_messages": {"max_messages": _AT_LEAST_ONE, "wait_seconds": _NON_NEGATIVE}
+    },
     "chaoskit.faults.throttle": {
         "cut_table_capacity": {"read_capacity": _AT_LEAST_ONE, "write_capacity": _AT_LEAST_ONE},
         # AWS: an SQS event source's MaximumConcurrency is 2 to 1000.
@@ -102,10 +105,7 @@ RANGES: dict[str, dict[str, dict[str, Range]]] = {
         "throttle_api_stage": {"rate_limit": _NON_NEGATIVE, "burst_limit": _NON_NEGATIVE},
     },
     "probes.breaker": {"*": {"start": _NON_NEGATIVE, "end": _NON_NEGATIVE}},
-    "probes.dlq": {
-        "*": {"max_messages": _AT_LEAST_ONE},
-        "redrive_messages": {"wait_seconds": _NON_NEGATIVE},
-    },
+    "probes.dlq": {"*": {"max_messages": _AT_LEAST_ONE}},
     "probes.failover": {
         "*": {"start": _NON_NEGATIVE, "end": _NON_NEGATIVE},
         "wait_for_dns_role": {"timeout": _POSITIVE, "poll_interval": _POSITIVE},

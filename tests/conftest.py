@@ -13,6 +13,8 @@ import pytest
 
 from chaoskit import aws
 
+pytest_plugins = ["tests.support.sqs"]
+
 
 def _free_port() -> int:
     with socket.socket() as sock:

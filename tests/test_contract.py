@@ -50,6 +50,9 @@ def test_chaos_discover_publishes_every_activity_module() -> None:
     kinds = {a["name"]: a["type"] for a in discovery["activities"]}
     assert kinds["set_reserved_concurrency"] == "action"
     assert kinds["count_lost_events"] == "probe"
+    # Moving messages changes AWS: an action, never a probe.
+    assert kinds["redrive_dlq_messages"] == "action"
+    assert "redrive_messages" not in kinds
 
 
 @pytest.mark.parametrize("module_name", ACTIVITY_MODULES)

@@ -68,6 +68,13 @@ def _weights(snap: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _messages(snap: Mapping[str, Any]) -> str | None:
+    for message in snap.get("messages") or []:
+        if not isinstance(message, dict) or not isinstance(message.get("message_id"), str):
+            return "'messages' must be a list of records with a 'message_id'"
+    return None
+
+
 def _fn(snap: Mapping[str, Any]) -> str:
     return str(snap["function_name"])
 
@@ -79,6 +86,7 @@ _MODULES = {
     "functions_config": "chaoskit.functions.config",
     "canary": "chaoskit.faults.canary",
     "throttle": "chaoskit.faults.throttle",
+    "dlq": "chaoskit.faults.dlq",
 }
 
 #: restorer name -> (module key, function name, snapshot schema).
@@ -144,6 +152,16 @@ BUILTIN: dict[str, tuple[str, str, SnapshotSchema]] = {
         "throttle",
         "restore_event_source_mapping_snapshot",
         SnapshotSchema({"uuid": _STR, "enabled": _BOOL, "scaling": _DICT}, lambda s: s["uuid"]),
+    ),
+    # A redrive is not moved back: its restorer only reports what the journal keeps.
+    "chaoskit.faults.dlq:restore_redrive_snapshot": (
+        "dlq",
+        "restore_redrive_snapshot",
+        SnapshotSchema(
+            {"dlq_url": _STR, "source_url": _STR, "messages": (list,)},
+            lambda s: str(s["dlq_url"]).rstrip("/").rsplit("/", 1)[-1],
+            _messages,
+        ),
     ),
     "chaoskit.faults.throttle:restore_table_capacity_snapshot": (
         "throttle",

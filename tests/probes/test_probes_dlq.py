@@ -1,4 +1,4 @@
-"""DLQ and destination formats: parsed from AWS-shaped messages, peeked and redriven on SQS."""
+"""DLQ and destination formats: parsed from AWS-shaped messages, peeked and read on SQS."""
 
 import json
 from collections.abc import Callable
@@ -157,53 +157,6 @@ def test_recorded_dead_letters_never_double_count(
     assert detail["condition"] == "RetriesExhausted" and detail["attempts"] == 3
 
 
-def test_redrive_moves_messages_back_to_the_source_queue(
-    aws_env: dict[str, str], make_queue: Callable[..., str], send_sample: Callable[[str, str], None]
-) -> None:
-    dlq_url = make_queue("orders-dlq")
-    arn = aws.client("sqs", aws_env).get_queue_attributes(
-        QueueUrl=dlq_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
-    source_url = make_queue("orders-queue", RedrivePolicy=policy)
-    send_sample(dlq_url, "dlq_sqs_redrive")
-    send_sample(dlq_url, "dlq_sqs_redrive_attributes")
-    out = dlq.redrive_messages("orders-dlq", configuration=aws_env)
-    # moto has no StartMessageMoveTask: the by-hand path ran after trying it.
-    assert out == {"method": "by_hand", "moved": 2, "task_handle": None}
-    assert dlq.get_queue_depth(dlq_url, aws_env) == 0
-    moved = dlq.get_event_ids(source_url, run_id="run-dlq", configuration=aws_env)
-    assert moved == ["ev-sqs-1", "ev-sqs-2"]
-
-
-def test_redrive_unwraps_destination_records_and_drops_aws_attributes(
-    aws_env: dict[str, str], make_queue: Callable[..., str], send_sample: Callable[[str, str], None]
-) -> None:
-    dlq_url = make_queue("notifier-failures")
-    source_url = make_queue("notifier-retry")
-    send_sample(dlq_url, "dlq_lambda_destination")
-    send_sample(dlq_url, "dlq_lambda_dlq")
-    out = dlq.redrive_messages(dlq_url, source="notifier-retry", configuration=aws_env)
-    assert out["method"] == "by_hand" and out["moved"] == 2
-    messages = aws.client("sqs", aws_env).receive_message(
-        QueueUrl=source_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    )["Messages"]
-    bodies = sorted(json.loads(m["Body"])["chaoskit"]["event_id"] for m in messages)
-    assert bodies == ["ev-dest-1", "ev-ldlq-1"]
-    assert all("requestContext" not in json.loads(m["Body"]) for m in messages)
-    assert all("ErrorMessage" not in (m.get("MessageAttributes") or {}) for m in messages)
-
-
-def test_redrive_without_a_single_source_is_refused(
-    aws_env: dict[str, str], make_queue: Callable[..., str]
-) -> None:
-    from chaoskit.errors import BadInput
-
-    make_queue("lonely-dlq")
-    with pytest.raises(BadInput, match="dead-letter queue of 0 queues"):
-        dlq.redrive_messages("lonely-dlq", configuration=aws_env)
-
-
 def test_a_missing_queue_names_the_queue(aws_env: dict[str, str]) -> None:
     from chaoskit.errors import AWSActionFailed
 
@@ -264,38 +217,3 @@ def test_messages_produced_by_the_sandbox_are_parsed(name: str, sample: Loader) 
         event_id,
         reason,
     )
-
-
-def test_a_failed_or_slow_move_task_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Rare paths of StartMessageMoveTask (moto has none; the sandbox run completes):
-    # botocore's Stubber plays ListMessageMoveTasks answers.
-    from botocore.stub import Stubber
-
-    from chaoskit.errors import AWSActionFailed
-
-    cfg = {"chaoskit_target": "localstack", "chaoskit_endpoint_url": "http://127.0.0.1:9"}
-    sqs = aws.client("sqs", cfg)
-    arn = "arn:aws:sqs:us-east-1:000000000000:orders-dlq"
-    clock = {"now": 0.0}
-    monkeypatch.setattr(dlq, "_clock", lambda: clock["now"])
-    monkeypatch.setattr(dlq, "_sleep", lambda s: clock.update(now=clock["now"] + s))
-    running = {"Results": [{"TaskHandle": "h", "Status": "RUNNING", "SourceArn": arn}]}
-    failed = {
-        "Results": [
-            {
-                "TaskHandle": "h",
-                "Status": "FAILED",
-                "SourceArn": arn,
-                "FailureReason": "AccessDenied",
-            }
-        ]
-    }
-    with Stubber(sqs) as stub:
-        stub.add_response("list_message_move_tasks", running)
-        stub.add_response("list_message_move_tasks", failed)
-        with pytest.raises(AWSActionFailed, match="MoveTaskFailed: AccessDenied"):
-            dlq._wait_for_move(arn, "h", 30, cfg)
-        for _ in range(3):
-            stub.add_response("list_message_move_tasks", running)
-        assert dlq._wait_for_move(arn, "h", 2, cfg) is None
-    aws.clear_cache()

@@ -1,4 +1,7 @@
-"""Shared helpers of the probe tests: sample DLQ messages and real (moto) queues."""
+"""Sample dead-letter messages and real (moto) queues, as fixtures.
+
+Registered for every test folder by ``tests/conftest.py``.
+"""
 
 import json
 from collections.abc import Callable
@@ -9,7 +12,10 @@ import pytest
 
 from chaoskit import aws
 
-EVENTS = Path(__file__).parent / "events"
+__all__ = ["EVENTS", "load_event", "make_queue", "sample", "send_sample"]
+
+#: Sample DLQ messages, as AWS (or the sandbox) delivered them.
+EVENTS = Path(__file__).resolve().parent.parent / "probes" / "events"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -20,7 +26,7 @@ def load_event(name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def sample() -> Callable[[str], dict[str, Any]]:
-    """Return the loader of sample messages (tests cannot import conftest reliably)."""
+    """Return the loader of sample messages."""
     return load_event
 
 
@@ -40,11 +46,11 @@ def send_sample(aws_env: dict[str, str]) -> Callable[[str, str], None]:
     """Send a sample message (body and attributes as AWS delivers them) to a queue."""
 
     def send(url: str, name: str) -> None:
-        sample = load_event(name)
+        message = load_event(name)
         aws.client("sqs", aws_env).send_message(
             QueueUrl=url,
-            MessageBody=sample["Body"],
-            MessageAttributes=sample.get("MessageAttributes") or {},
+            MessageBody=message["Body"],
+            MessageAttributes=message.get("MessageAttributes") or {},
         )
 
     return send
