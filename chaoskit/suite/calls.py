@@ -1,16 +1,21 @@
 """Which AWS services a function's code calls: static analysis of its code folder.
 
-Reads every ``.py`` file under the folder (without importing it) and collects
-the service names given to ``boto3.client(...)``, ``boto3.resource(...)``,
+Python: reads every ``.py`` file under the folder (without importing it) and
+collects the service names given to ``boto3.client(...)``, ``boto3.resource(...)``,
 ``session.client(...)`` and the like, as a string literal, positionally or
-as ``service_name=``. Dependencies installed into the folder (``*.dist-info``
-siblings, ``site-packages``) are skipped: their calls are not the function's.
+as ``service_name=``. Node.js (:func:`aws_services_called_js`): the AWS SDK
+for JavaScript modules the ``.js``/``.mjs``/``.cjs``/``.ts`` files import or
+require (``@aws-sdk/client-dynamodb``, ``@aws-sdk/lib-dynamodb``), and v2's
+``new AWS.DynamoDB(...)`` clients. Dependencies installed into the folder
+(``*.dist-info`` siblings, ``site-packages``, ``node_modules``) are skipped:
+their calls are not the function's.
 """
 
 import ast
+import re
 from pathlib import Path
 
-__all__ = ["aws_services_called"]
+__all__ = ["aws_services_called", "aws_services_called_js", "services_for_runtime"]
 
 _FACTORIES = {"client", "resource"}
 _SKIP_DIRS = {"site-packages", "__pycache__", "tests", "test", ".aws-sam", "node_modules"}
@@ -71,3 +76,56 @@ def aws_services_called(code_dir: str | Path | None, inline_code: str | None = N
                 if service:
                     found.add(service)
     return sorted(found)
+
+
+#: SDK for JavaScript module or v2 class names -> the service names chaoskit's actions take.
+_JS_SERVICES = {
+    "dynamodb": "dynamodb", "dynamodb-streams": "dynamodbstreams", "sqs": "sqs", "sns": "sns",
+    "eventbridge": "events", "cloudwatch-events": "events", "sfn": "stepfunctions",
+    "kinesis": "kinesis", "s3": "s3", "lambda": "lambda", "ssm": "ssm",
+    "secrets-manager": "secretsmanager", "cloudwatch": "cloudwatch", "sts": "sts",
+    "scheduler": "scheduler", "firehose": "firehose", "ses": "ses", "sesv2": "sesv2",
+    "stepfunctions": "stepfunctions", "secretsmanager": "secretsmanager",
+}  # fmt: skip
+_JS_MODULE = re.compile(r"""['"]@aws-sdk/(?:client|lib)-([a-z0-9-]+)['"]""")
+_JS_V2 = re.compile(r"\bnew\s+AWS\.([A-Za-z0-9]+)\s*[.(]")
+_JS_SUFFIXES = (".js", ".mjs", ".cjs", ".ts", ".mts", ".cts")
+
+
+def aws_services_called_js(
+    code_dir: str | Path | None, inline_code: str | None = None
+) -> list[str]:
+    """Return the AWS services a Node.js function's code creates SDK clients for, sorted."""
+    sources: list[str] = [inline_code] if inline_code else []
+    if code_dir:
+        root = Path(code_dir)
+        files = sorted(p for p in root.rglob("*") if p.suffix in _JS_SUFFIXES and p.is_file())
+        for path in files[:_MAX_FILES] if root.is_dir() else []:
+            if _vendored(path, root) or path.name.endswith((".d.ts", ".test.js", ".test.mjs")):
+                continue
+            try:
+                sources.append(path.read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                continue
+    found: set[str] = set()
+    for source in sources:
+        for name in _JS_MODULE.findall(source):
+            if name in _JS_SERVICES:
+                found.add(_JS_SERVICES[name])
+        for name in _JS_V2.findall(source):
+            service = _JS_SERVICES.get(name.lower())
+            if service:
+                found.add(service)
+    return sorted(found)
+
+
+def services_for_runtime(
+    runtime: str | None, code_dir: str | Path | None, inline_code: str | None = None
+) -> list[str] | None:
+    """Return the AWS services the code calls, or ``None`` when its language is not read."""
+    runtime = str(runtime or "")
+    if runtime.startswith("python"):
+        return aws_services_called(code_dir, inline_code)
+    if runtime.startswith("nodejs"):
+        return aws_services_called_js(code_dir, inline_code)
+    return None

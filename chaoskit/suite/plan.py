@@ -18,7 +18,7 @@ from typing import Any
 
 from chaoskit.layer import runtimes
 from chaoskit.suite import activities as act
-from chaoskit.suite.calls import aws_services_called
+from chaoskit.suite.calls import services_for_runtime
 from chaoskit.suite.entries import Entry, entries_of, pipeline, ref
 from chaoskit.suite.samples import sample_payloads
 from chaoskit.topology import Function, Topology
@@ -324,12 +324,12 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
             suite.experiments.append(_kill_switch(fn, entry, suite.stack, tracing))
     for entry in entries:
         suite.experiments.append(_errors(fn, entry, suite.stack, tracing))
-    python = str(fn.runtime or "").startswith("python")
-    services = aws_services_called(fn.code_dir, fn.inline_code) if python else []
-    if entries and not python:
+    read = services_for_runtime(fn.runtime, fn.code_dir, fn.inline_code)
+    services = read or []
+    if entries and read is None:
         suite.uncovered.append(
-            f"{fn.logical_id}: SDK throttling: the code is read for AWS clients in Python only "
-            f"(it runs on {fn.runtime}); add inject_sdk_throttle by hand"
+            f"{fn.logical_id}: SDK throttling: the code is read for AWS clients in Python and "
+            f"Node.js only (it runs on {fn.runtime}); add inject_sdk_throttle by hand"
         )
     elif entries and services:
         suite.found.append(f"  its code calls: {', '.join(services)}")

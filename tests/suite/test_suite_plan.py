@@ -8,7 +8,7 @@ import pytest
 
 from chaoskit.runner import load_experiment_file
 from chaoskit.suite import generate_suite, write_suite
-from chaoskit.suite.calls import aws_services_called
+from chaoskit.suite.calls import aws_services_called, aws_services_called_js, services_for_runtime
 from chaoskit.topology import load_template
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -169,12 +169,12 @@ def test_unsupported_runtimes_and_unreachable_sources_are_reported_not_generated
         },
     )
     suite = generate_suite(template=template, stack_name="mixed")
-    # Node.js carries the layer: its experiments are written, but its code is not read.
+    # Node.js carries the layer: its experiments are written (its code folder is absent).
     assert [p.slug for p in suite.experiments] == ["kill-switch-node", "errors-node-sqs"]
     notes = "\n".join(suite.uncovered)
     assert "Old: no experiment" in notes and "'python3.9'" in notes
     assert "Ruby: no experiment" in notes and "'ruby3.3'" in notes
-    assert "Node: SDK throttling: the code is read for AWS clients in Python only" in notes
+    assert "Node: SDK throttling" not in notes
     assert "Streamer: its dynamodb event source" in notes
 
 
@@ -270,6 +270,22 @@ def test_static_analysis_finds_clients_and_resources_but_not_vendored_libraries(
     assert aws_services_called(tmp_path) == ["dynamodb", "s3", "sqs"]
     assert aws_services_called(tmp_path / "missing") == []
     assert aws_services_called(None, "boto3.client('events')") == ["events"]
+
+
+def test_static_analysis_reads_nodejs_sdk_clients_but_not_node_modules(tmp_path: Path) -> None:
+    (tmp_path / "app.mjs").write_text(
+        'import { DynamoDBClient } from "@aws-sdk/client-dynamodb";\n'
+        'import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";\n'
+        "const { SFNClient } = require('@aws-sdk/client-sfn');\n"
+    )
+    (tmp_path / "legacy.js").write_text("const AWS = require('aws-sdk');\nnew AWS.SQS({});\n")
+    vendored = tmp_path / "node_modules" / "dep"
+    vendored.mkdir(parents=True)
+    (vendored / "index.js").write_text('require("@aws-sdk/client-kms");\n')
+    assert aws_services_called_js(tmp_path) == ["dynamodb", "sqs", "stepfunctions"]
+    assert services_for_runtime("nodejs22.x", tmp_path) == ["dynamodb", "sqs", "stepfunctions"]
+    assert services_for_runtime("python3.12", tmp_path) == []
+    assert services_for_runtime("ruby3.3", tmp_path) is None
 
 
 def test_the_apps_own_sample_events_shape_the_load_and_bad_samples_are_skipped(

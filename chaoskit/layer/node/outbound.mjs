@@ -18,7 +18,7 @@ let armed = null; // {http: [...], sdk: [...], version, rng, sleepMs}
 let installed = false;
 
 // boto3 service names (what experiments write) -> SigV4 signing names.
-const SIGNING = { stepfunctions: "states", cloudwatch: "monitoring", eventbridge: "events", "api-gateway": "apigateway", logs: "logs" };
+const SIGNING = { stepfunctions: "states", cloudwatch: "monitoring", eventbridge: "events", "api-gateway": "apigateway", logs: "logs", dynamodbstreams: "dynamodb" };
 const REST_XML = new Set(["s3", "route53", "cloudfront"]);
 
 export function hostMatches(host, port, patterns) {
