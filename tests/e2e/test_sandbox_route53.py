@@ -198,3 +198,12 @@ def test_every_api_reports_the_flags_an_update_set(aws, endpoint, updates):
         assert _flags(got["HealthCheckConfig"]) == wanted
         assert _flags(listed[0]["HealthCheckConfig"]) == wanted
         assert got["HealthCheckConfig"]["Port"] == endpoint.port
+
+
+def test_every_api_reports_the_flags_a_check_was_created_with(aws, endpoint):
+    route53 = aws("route53")
+    check_id = _health_check(route53, endpoint.port, Inverted=True, Disabled=True)
+    got = route53.get_health_check(HealthCheckId=check_id)["HealthCheck"]["HealthCheckConfig"]
+    listed = [c for c in route53.list_health_checks()["HealthChecks"] if c["Id"] == check_id]
+    assert _flags(got) == (True, True)
+    assert _flags(listed[0]["HealthCheckConfig"]) == (True, True)

@@ -74,3 +74,30 @@ def test_a_mapping_runs_batches_concurrently(aws, recorder):
         return all(attributes["Attributes"][c] == "0" for c in counts)
 
     wait_for(deleted, timeout=60, what="every message to be deleted")
+
+
+def test_maximum_concurrency_bounds_the_batches_in_flight(aws, recorder):
+    sqs = aws("sqs")
+    src_url, src_arn = queue(aws, unique("capped-src"), VisibilityTimeout="30")
+    name = unique("sqs-capped")
+    create_function(
+        aws,
+        name,
+        handler="probe.sqs_handler",
+        env={"RECORD_QUEUE_URL": recorder["url"], "SLEEP_SECONDS": "1"},
+        timeout=15,
+    )
+    sqs.send_message_batch(
+        QueueUrl=src_url, Entries=[{"Id": str(i), "MessageBody": f"c-{i}"} for i in range(10)]
+    )
+    aws("lambda").create_event_source_mapping(
+        FunctionName=name,
+        EventSourceArn=src_arn,
+        BatchSize=1,
+        MaximumBatchingWindowInSeconds=0,
+        ScalingConfig={"MaximumConcurrency": 2},
+    )
+    seen = attempts(aws, recorder, expect=10, timeout=60)
+    assert len({a["event"]["body"] for a in seen}) == 10
+    # Never more than two invocations at once: never more than two environments.
+    assert len({a["event"]["pid"] for a in seen}) <= 2
