@@ -162,3 +162,24 @@ def test_a_disabled_mapping_stops_its_poller_before_it_reports_disabled(aws, rec
     assert seen[-1] == ("Disabled", "Disabled")
     attempts(aws, recorder, expect=100, timeout=1)  # drain what ran before it stopped
     assert attempts(aws, recorder, expect=1, timeout=8) == []  # no attempt once Disabled
+
+
+def test_a_shard_retrying_a_poison_record_does_not_hold_up_the_other_shard(aws, recorder):
+    kinesis = aws("kinesis")
+    stream, stream_arn = _stream(aws, shards=2)
+    name = unique("shards-fn")
+    create_function(
+        aws, name, handler="probe.kinesis_handler", env={"RECORD_QUEUE_URL": recorder["url"]}
+    )
+    kinesis.put_record(StreamName=stream, Data=b"poison-a", PartitionKey="a", ExplicitHashKey="1")
+    _mapping(aws, name, stream_arn)  # retries for ever: shard 0 is stuck on its poison
+    attempts(aws, recorder, expect=2, timeout=30)
+    second_shard = str(2**127 + 1)
+    kinesis.put_record(
+        StreamName=stream, Data=b"good-b", PartitionKey="b", ExplicitHashKey=second_shard
+    )
+
+    def delivered():
+        return "good-b" in [a["event"]["data"] for a in attempts(aws, recorder, 50, timeout=1)]
+
+    wait_for(delivered, timeout=30, what="the other shard's record to be delivered")

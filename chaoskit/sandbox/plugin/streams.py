@@ -19,8 +19,9 @@ LocalStack 2026.3's stream poller differs from AWS where events are at stake:
   a ``TRIM_HORIZON`` stream. Here the sequence number of the last record
   handled (processed or discarded) is kept per mapping and shard, and a rebuilt
   poller resumes after it.
-- Shards are polled one at a time, round robin; here every shard has its batch
-  in flight at once (one batch per shard, ``ParallelizationFactor`` 1).
+- Shards are polled one at a time, round robin, and a shard retrying a batch
+  holds up the others; here every shard has its own batch in flight (one batch
+  per shard, ``ParallelizationFactor`` 1) and a retrying shard blocks only itself.
 - The on-failure record for ``RecordAgeExceeded`` lacked ``requestContext``;
   it now has it, without ``responseContext``, as AWS writes it (AWS-recorded in
   LocalStack's ``test_kinesis_maximum_record_age_exceeded``).
@@ -245,7 +246,11 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def poll_events(original: Any, self: Any) -> None:
-    """Poll every shard at once, one batch in flight per shard."""
+    """Poll every shard on its own thread, one batch in flight per shard.
+
+    A shard whose batch is still being delivered (retrying, throttled) is
+    skipped, so it never holds up the other shards.
+    """
     from localstack.services.lambda_.event_source_mapping.event_processor import (
         PipeInternalError,
     )
@@ -260,13 +265,25 @@ def poll_events(original: Any, self: Any) -> None:
         pool = _POOLS[id(self)] = ThreadPoolExecutor(
             max_workers=min(len(self.shards), 16), thread_name_prefix="chaoskit-shard"
         )
+        self.chaoskit_busy = set()
+    busy: set[str] = self.chaoskit_busy
 
     def one(shard_id: str, iterator: str) -> None:
-        with contextlib.suppress(PipeInternalError):  # retried at the next poll
-            self.poll_events_from_shard(shard_id, iterator)
+        try:
+            with contextlib.suppress(PipeInternalError):  # retried at the next poll
+                self.poll_events_from_shard(shard_id, iterator)
+        finally:
+            busy.discard(shard_id)
 
-    for future in [pool.submit(one, s, i) for s, i in list(self.shards.items())]:
-        future.result()
+    for shard_id, iterator in list(self.shards.items()):
+        if shard_id in busy:
+            continue
+        busy.add(shard_id)
+        try:
+            pool.submit(one, shard_id, iterator)
+        except RuntimeError:  # the pool was shut down: the poller is closing
+            busy.discard(shard_id)
+            return
 
 
 def close(original: Any, self: Any) -> None:
