@@ -23,6 +23,7 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit import aws
 from chaoskit.errors import BadInput, FaultNotObserved, aws_failure
 from chaoskit.run_context import current_run_id
+from chaoskit.runs import home
 from probes._window import fault_window, in_window
 
 __all__ = [
@@ -125,8 +126,6 @@ def role_of(answer: list[str], roles: dict[str, str]) -> str | None:
 
 
 def _samples_path(run_id: str) -> Path:
-    from chaoskit.undo.settings import home
-
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
     return home() / "failover" / f"{safe}.jsonl"
 

@@ -7,14 +7,13 @@ same guardrail keys an experiment's ``configuration`` takes
 Precedence: the experiment's configuration beats the settings file.
 """
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chaoskit import envvars
 from chaoskit.errors import BadInput
 from chaoskit.inputs import load_document
+from chaoskit.runs import home, journal_dir
 
 __all__ = [
     "TARGET_KEYS",
@@ -34,16 +33,6 @@ TARGET_KEYS = (
     "aws_profile_name",
     "aws_assume_role_arn",
 )
-
-
-def home() -> Path:
-    """Return chaoskit's home folder for run state (``$CHAOSKIT_HOME`` or ``.chaoskit``)."""
-    return Path(os.environ.get(envvars.HOME) or ".chaoskit")
-
-
-def journal_dir() -> Path:
-    """Return the folder of undo journals, ``<home>/journal``."""
-    return home() / "journal"
 
 
 def load_settings(path: Path | None = None) -> dict[str, Any]:

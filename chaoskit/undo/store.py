@@ -5,7 +5,8 @@ is its full record (``id, run_id, action, resource, restorer, snapshot,
 target, status="pending", recorded_at``); later events carry the same ``id``
 and a new ``status`` (``applied``, ``restored``, ``not-applied``,
 ``restore_failed``) with ``applied_at``, ``restored_at`` or ``error``.
-Folding the events gives each change's current state. A line torn by a crash
+Folding the events gives each change's current state (the read side,
+:func:`changes`, lives in :mod:`chaoskit.runs` and is re-exported here). A line torn by a crash
 is ignored: every complete line before it still counts.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from chaoskit.files import append_private, touch_private
+from chaoskit.runs import changes, journal_path, read_events
 from chaoskit.undo.settings import journal_dir
 
 __all__ = [
@@ -38,12 +40,6 @@ UNRESTORED = frozenset({"pending", "applied", "restore_failed"})
 _thread_lock = threading.RLock()
 
 
-def journal_path(run_id: str) -> Path:
-    """Return the journal file of ``run_id``."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
-    return journal_dir() / f"{safe}.jsonl"
-
-
 def append(run_id: str, event: dict[str, Any]) -> None:
     """Append one event to the run's journal and fsync it before returning."""
     path = journal_path(run_id)
@@ -60,44 +56,6 @@ def append(run_id: str, event: dict[str, Any]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def read_events(run_id: str) -> list[dict[str, Any]]:
-    """Return every complete event of the run's journal, oldest first."""
-    path = journal_path(run_id)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    events = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line torn by a crash
-        if isinstance(event, dict) and event.get("id"):
-            events.append(event)
-    return events
-
-
-def changes(run_id: str) -> list[dict[str, Any]]:
-    """Return the run's changes, each folded to its latest state, in recording order."""
-    folded: dict[str, dict[str, Any]] = {}
-    for event in read_events(run_id):
-        current = folded.get(event["id"])
-        if current is None:
-            if "action" not in event:
-                continue  # an update whose record was lost: nothing to restore from
-            folded[event["id"]] = dict(event)
-            continue
-        for key, value in event.items():
-            if key != "id":
-                current[key] = value
-        if event.get("status") in ("restored", "not-applied"):
-            current.pop("error", None)
-    return list(folded.values())
 
 
 def unrestored(run_id: str) -> list[dict[str, Any]]:
