@@ -1,4 +1,4 @@
-"""A real pybreaker breaker with the ledger listener, then the breaker probes over the ledger."""
+"""A real pybreaker breaker with the layer's listener, then the breaker probes over the ledger."""
 
 from pathlib import Path
 
@@ -6,6 +6,7 @@ import pybreaker
 import pytest
 
 from chaoskit import envvars
+from chaoskit.layer import breaker as listener_module
 from chaoskit.ledger import store
 from chaoskit.ledger.trace import stamp
 from probes import breaker as probe
@@ -35,7 +36,7 @@ def _drive(cb: pybreaker.CircuitBreaker) -> int:
         except Down:
             pass
         except pybreaker.CircuitBreakerError:
-            served += probe.record_fallback(f"e{i}", "payments", configuration=cb._cfg)
+            served += listener_module.record_fallback(f"e{i}", "payments", configuration=cb._cfg)
     return served
 
 
@@ -44,7 +45,7 @@ def test_transitions_and_fallbacks_are_recorded_under_the_event_run(
 ) -> None:
     store.ensure_table(aws_env)
     cb = pybreaker.CircuitBreaker(
-        fail_max=2, name="payments", listeners=[probe.LedgerListener("payments", aws_env)]
+        fail_max=2, name="payments", listeners=[listener_module.LedgerListener("payments", aws_env)]
     )
     cb._cfg = aws_env  # type: ignore[attr-defined]
     assert _drive(cb) == 4  # the tripping call and the three refused
@@ -98,10 +99,10 @@ def test_inside_a_function_the_layer_writer_is_used(
 
     _aws.reset()
     store.ensure_table(aws_env)
-    listener = probe.LedgerListener("payments")  # no configuration: as inside Lambda
+    listener = listener_module.LedgerListener("payments")  # no configuration: as inside Lambda
     listener.before_call(None, _fail, _order("e9"))
     listener.state_change(None, None, "open")
-    assert probe.record_fallback("e9", "payments")
+    assert listener_module.record_fallback("e9", "payments")
     monkeypatch.delenv(envvars.RUN_ID, raising=False)
     records = store.read_run(RUN, aws_env)
     assert sorted(r.kind for r in records) == ["breaker", "fallback"]
@@ -111,19 +112,19 @@ def test_inside_a_function_the_layer_writer_is_used(
 
 def test_no_run_known_means_nothing_written(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(envvars.RUN_ID, raising=False)
-    monkeypatch.setattr(probe._current, "trace", None, raising=False)
-    assert probe.record_fallback("x", "payments") is False
+    monkeypatch.setattr(listener_module._current, "trace", None, raising=False)
+    assert listener_module.record_fallback("x", "payments") is False
 
 
 def test_the_listener_is_a_pybreaker_listener_and_loads_without_pybreaker() -> None:
     import subprocess
     import sys
 
-    assert isinstance(probe.LedgerListener("payments"), pybreaker.CircuitBreakerListener)
+    assert isinstance(listener_module.LedgerListener("payments"), pybreaker.CircuitBreakerListener)
     # Inside a function pybreaker or chaoslib may be absent: the module still loads.
     code = (
         "import sys; sys.modules['pybreaker'] = None; sys.modules['chaoslib'] = None\n"
-        "from probes.breaker import LedgerListener\n"
+        "from chaoskit.layer.breaker import LedgerListener\n"
         "print(LedgerListener.__mro__[1].__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -44,7 +44,7 @@ def _listeners() -> list[Any]:
     # chaoskit's listener records breaker transitions in the event ledger; the app
     # works the same without it.
     try:
-        from probes.breaker import LedgerListener
+        from chaoskit.layer.breaker import LedgerListener
     except ImportError:
         return []
     return [LedgerListener("payments")]
@@ -98,7 +98,7 @@ def post_charge(order: dict[str, Any]) -> dict[str, Any]:
 def fallback(order: dict[str, Any], reason: str) -> dict[str, Any]:
     """Keep the order with its payment deferred; a later job charges it."""
     try:
-        from probes.breaker import record_fallback
+        from chaoskit.layer.breaker import record_fallback
     except ImportError:
         pass
     else:
