@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import os
+import secrets
 import socket
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ __all__ = [
     "RunResult",
     "journal_dir",
     "load_experiment_file",
+    "new_seed",
     "parse_vars",
     "prepare_experiment",
     "run_experiment_file",
@@ -195,15 +197,23 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """Return the CLI exit code: 0 ok, 1 deviated/failed, 3 interrupted or not restored."""
+        """Return the CLI exit code.
+
+        0 ok, 1 deviated/failed, 3 interrupted or not restored, 4 inconclusive
+        (the hypothesis held but an injected fault fired zero times).
+        """
         if self.view.unrestored or self.view.outcome == "interrupted":
             return 3
+        if self.view.outcome == "inconclusive":
+            return 4
         return 0 if self.view.ok else 1
 
     def summary(self) -> str:
         """Return a readable multi-line summary of the run."""
         v = self.view
         lines = [f"{v.title}: {v.outcome.upper()} (run {self.run_id}, status {v.status})"]
+        if v.seed:
+            lines.append(f"  seed: {v.seed} (rerun with --seed {v.seed})")
         if v.counts is not None:
             c = v.counts
             lines.append(
@@ -212,8 +222,27 @@ class RunResult:
             )
             if c.lost_ids:
                 lines.append(f"  lost event ids: {', '.join(c.lost_ids[:10])}")
+            ledger = self.journal.get("chaoskit", {}).get("ledger") or {}
+            for reason, n in (ledger.get("lost_reasons") or {}).items():
+                lines.append(f"    lost, {reason}: {n}")
+            lines.extend(_breakdown("stage", v.stages, ledger.get("terminal_stages") or []))
+            lines.extend(_breakdown("queue", v.queues, []))
+            if ledger.get("records_from_logs"):
+                lines.append(
+                    f"  ledger records read from function logs: {ledger['records_from_logs']}"
+                )
+            for warning in ledger.get("warnings") or []:
+                lines.append(f"  warning: {warning}")
         else:
             lines.append("  events: no ledger for this run")
+        for fault in v.faults_fired:
+            lines.append(
+                f"  fault {fault.get('kind')} on '{fault.get('function')}' "
+                f"(rate {fault.get('rate')}): fired {fault.get('fired')} times "
+                f"on {fault.get('events')} events"
+            )
+        for reason in v.inconclusive:
+            lines.append(f"  inconclusive: {reason}")
         applied = v.applied_changes
         restored = [c for c in applied if c.restored]
         line = f"  faults applied: {len(applied)}; resources restored: {len(restored)}"
@@ -237,6 +266,23 @@ class RunResult:
         return "\n".join(lines)
 
 
+def _breakdown(what: str, table: Mapping[str, Mapping[str, int]], terminal: list[str]) -> list[str]:
+    lines = []
+    for name, c in table.items():
+        mark = " (terminal)" if name in terminal else ""
+        lines.append(
+            f"  {what} {name}{mark}: {c.get('attempts', 0)} attempts, "
+            f"{c.get('processed', 0)} processed, {c.get('failed', 0)} failed, "
+            f"{c.get('duplicates', 0)} duplicates, {c.get('dead_lettered', 0)} dead-lettered"
+        )
+    return lines
+
+
+def new_seed() -> str:
+    """Return a fresh run seed."""
+    return str(secrets.randbelow(2**31))
+
+
 @one_interrupt
 def run_experiment_file(
     path: str | os.PathLike[str],
@@ -247,6 +293,7 @@ def run_experiment_file(
     event_handlers: Sequence[RunEventHandler] = (),
     read_records: Any = None,
     say: Callable[[str], None] | None = None,
+    seed: str | int | None = None,
 ) -> RunResult:
     """Run one experiment file and write its journal.
 
@@ -262,6 +309,9 @@ def run_experiment_file(
             the ledger table of the target.
         say: where to print the stack references resolved before the run
             (``stack:LogicalId``, ``output:Key``; see :mod:`chaoskit.stack_refs`).
+        seed: the run's seed (beats configuration ``chaoskit_seed``; default a
+            fresh one): rate rolls are a function of the seed, the fault and
+            the event, so the same seed fires the same faults on the same events.
 
     Raises:
         BadInput: the file or the target is invalid; nothing has run.
@@ -270,6 +320,10 @@ def run_experiment_file(
     run_id = set_run_id(new_run_id())
     prepared = prepare_experiment(experiment, run_id, target, endpoint_url, variables)
     config = _plain_config(prepared["configuration"])
+    run_seed = str(seed if seed not in (None, "") else config.get("chaoskit_seed") or new_seed())
+    prepared["configuration"]["chaoskit_seed"] = config["chaoskit_seed"] = run_seed
+    if say is not None:
+        say(f"run {run_id}: seed {run_seed}")
     resolved = resolve_target(config)  # raises BadInput before anything runs
     check_arguments(prepared, f"experiment file '{path}'", config)
     check_guardrails(config)
@@ -300,6 +354,7 @@ def run_experiment_file(
         read_records=read_records,
         with_ledger=uses_ledger(prepared, config),
     )
+    journal.setdefault("chaoskit", {})["seed"] = run_seed
     if references:
         ext = journal.setdefault("chaoskit", {})
         ext["stack"] = {

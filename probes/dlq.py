@@ -2,11 +2,17 @@
 
 Every probe here leaves the queue as it found it: messages are received with a
 short visibility timeout and released at once (``ChangeMessageVisibility`` 0).
+SQS has no read that leaves a message untouched, though: a receive hides it
+for that moment and adds to its receive count. So :func:`record_dead_letters`
+never reads a queue that has a consumer of its own (an enabled event source
+mapping): it would race the consumer. Such a queue is skipped with a warning;
+the consumer's own traces show what it dead-lettered (see ``probes.ledger``).
 The formats understood, and how each one's event ids are found, are described
 in ``probes/_dlq_formats.py`` and ``docs/probes.md``. Moving messages back to
 their source is an action: ``chaoskit.faults.dlq.redrive_dlq_messages``.
 """
 
+import logging
 import time
 from typing import Any
 
@@ -38,6 +44,25 @@ _sleep = time.sleep
 
 # Dead letters this process already wrote, so repeated reads add no ledger items.
 _recorded: set[tuple[str, str, str]] = set()
+# Queues already warned about (a consumer of their own): one warning per queue.
+_warned: set[str] = set()
+logger = logging.getLogger("chaoskit")
+
+
+def _consumers(queue: str, configuration: Configuration) -> list[str]:
+    """Return the functions consuming ``queue`` through an active event source mapping."""
+    try:
+        arn = queue_arn(queue_url(queue, configuration), configuration)
+        mappings = aws.client("lambda", configuration).list_event_source_mappings(
+            EventSourceArn=arn
+        )["EventSourceMappings"]
+    except (ClientError, AWSActionFailed):
+        return []  # cannot tell: read as before
+    return sorted(
+        str(m.get("FunctionArn", "")).rsplit(":", 1)[-1]
+        for m in mappings
+        if m.get("State") not in ("Disabled", "Disabling", "Deleting")
+    )
 
 
 def _letters(message: dict[str, Any], configuration: Configuration) -> list[DeadLetter]:
@@ -184,13 +209,25 @@ def record_dead_letters(
         max_messages: the most messages to read per queue.
 
     Returns:
-        ``{queue: number of the run's events found in it}``.
+        ``{queue: number of the run's events found in it}``; a queue with a
+        consumer of its own is not read and not in the result.
     """
     run = run_id or current_run_id(configuration)
     found: dict[str, int] = {}
     new: list[Record] = []
     now = time.time()
     for queue in queues:
+        consumers = _consumers(queue, configuration)
+        if consumers:
+            if queue not in _warned:
+                _warned.add(queue)
+                logger.warning(
+                    "not reading dead-letter queue '%s': it has a consumer (%s), which a read "
+                    "would race; its traces count what it dead-lettered",
+                    queue,
+                    ", ".join(consumers),
+                )
+            continue
         letters = _dead_letters(queue, run, configuration, max_messages)
         found[queue] = len({d.event_id for d in letters})
         name = queue.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]

@@ -6,10 +6,18 @@ for tolerances. ``wait_until_settled`` replaces fixed pauses: it polls until
 nothing is in flight and the queues are drained, reading dead-letter queues
 into the ledger as it goes.
 
-Processed events are counted from the layer's records, or, with
-``processed_from: sink``, only from the application's own sink table: a
-DynamoDB table whose items carry ``run_id`` and ``event_id`` (and, for
-latency, ``processed_at`` or ``at`` in epoch seconds).
+Processed events are counted from the layer's records at the run's terminal
+stages (``terminal_stages``, or the stages nothing traced consumes after), or,
+with ``processed_from: sink``, only from the application's own sink table: a
+DynamoDB table whose items carry ``run_id`` and ``event_id``, or the app's own
+key (``sink_key``: the table's key attribute, matched to the payload field the
+load action recorded; see ``send_events(key_path=...)``).
+
+Dead-letter queues are found from the app itself (redrive policies, function
+DLQs and on-failure destinations of the stages seen); events delivered by one
+to a traced consumer count as dead-lettered, and chaoskit never reads a DLQ
+that has a consumer. Records a function could not write to the table are
+collected from its CloudWatch Logs (``records_from_logs``).
 """
 
 import time
@@ -20,7 +28,8 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit.errors import AWSActionFailed, BadInput
 from chaoskit.ledger import store
-from chaoskit.ledger.reconcile import PROCESSED_FROM, reconcile
+from chaoskit.ledger.discover import reconcile_with_app
+from chaoskit.ledger.reconcile import PROCESSED_FROM
 from chaoskit.ledger.records import FAILED, Record
 from chaoskit.run_context import current_run_id
 from probes.dlq import get_queue_depth, record_dead_letters
@@ -53,6 +62,8 @@ def reconcile_run(
     run_id: str | None = None,
     sink_table: str | None = None,
     processed_from: str | None = None,
+    terminal_stages: list[str] | None = None,
+    dead_letter_queues: list[str] | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
@@ -61,22 +72,38 @@ def reconcile_run(
     Args:
         run_id: the run (default: the current run).
         sink_table: DynamoDB table of the app's sink whose items (``run_id``,
-            ``event_id``) count as processed (default: configuration
-            ``chaoskit_sink_table``; none if unset).
+            ``event_id``, or the app's own key with ``chaoskit_sink_key``) count
+            as processed (default: configuration ``chaoskit_sink_table``; none if unset).
         processed_from: ``layer`` or ``sink`` (default: configuration
             ``chaoskit_processed_from``, else ``layer``).
+        terminal_stages: the functions where "processed" means done
+            (default: configuration ``chaoskit_terminal_stages``, else the
+            stages nothing traced consumes after).
+        dead_letter_queues: more dead-letter queues than the app's own
+            configuration names (default: ``chaoskit_dead_letter_queues``).
 
     Returns:
-        The reconciliation: counts, ``lost_ids``, ``duplicate_ids``,
-        ``in_flight_ids``, ``dead_letter_reasons``, ``attempts`` and
-        ``latency_ms`` (p50/p99).
+        The reconciliation: counts, ``lost_ids``, ``lost_reasons``,
+        ``duplicate_ids``, ``in_flight_ids``, ``dead_letter_reasons``,
+        ``attempts``, ``latency_ms`` (p50/p99), ``stages`` and ``queues``
+        (per-stage and per-queue counts), ``terminal_stages``, ``faults``
+        (fired counts per fault), ``records_from_logs``,
+        ``dead_letter_queues`` and ``warnings``.
     """
     cfg = configuration or {}
-    return _reconcile_records(run_id or current_run_id(cfg), sink_table, processed_from, cfg)[0]
+    run = run_id or current_run_id(cfg)
+    return _reconcile_records(
+        run, sink_table, processed_from, cfg, terminal_stages, dead_letter_queues
+    )[0]
 
 
 def _reconcile_records(
-    run: str, sink_table: str | None, processed_from: str | None, cfg: Mapping[str, Any]
+    run: str,
+    sink_table: str | None,
+    processed_from: str | None,
+    cfg: Mapping[str, Any],
+    terminal_stages: list[str] | None = None,
+    dead_letter_queues: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[Record]]:
     mode = _processed_from(processed_from, cfg)
     table = sink_table or cfg.get("chaoskit_sink_table")
@@ -89,8 +116,9 @@ def _reconcile_records(
             raise
         records = []  # no ledger table yet: nothing was recorded
     if table:
-        records.extend(store.read_sink(str(table), run, cfg))
-    return reconcile(records, processed_from=mode), records
+        records.extend(store.read_sink(str(table), run, cfg, records=records))
+    result = reconcile_with_app(run, records, cfg, mode, terminal_stages, dead_letter_queues)
+    return result, records
 
 
 def count_sent_events(

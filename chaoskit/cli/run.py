@@ -2,7 +2,9 @@
 
 Exit codes: 0 the hypothesis held, 1 it deviated or the run failed, 2 the
 experiment or a flag is invalid (nothing ran), 3 the run was interrupted or a
-change could not be restored.
+change could not be restored, 4 inconclusive: the hypothesis held but a fault
+the method injected fired zero times (``--allow-unfired-faults`` makes that a
+pass).
 """
 
 import os
@@ -33,6 +35,14 @@ __all__ = ["command"]
     is_flag=True,
     help="On a non-local target with no allowlist, let actions change any resource.",
 )
+@click.option(
+    "--seed", help="The run's seed (default: a fresh one, printed): same seed, same faults."
+)
+@click.option(
+    "--allow-unfired-faults",
+    is_flag=True,
+    help="Pass a run whose injected fault fired zero times (default: exit 4, inconclusive).",
+)
 def command(
     experiment: str,
     target: str | None,
@@ -40,6 +50,8 @@ def command(
     variables: tuple[str, ...],
     journal: str | None,
     allow_unlisted: bool,
+    seed: str | None,
+    allow_unfired_faults: bool,
 ) -> None:
     """Run EXPERIMENT (YAML or JSON) with forced rollbacks and a ledger summary.
 
@@ -49,13 +61,17 @@ def command(
     """
     if allow_unlisted:
         os.environ[envvars.ALLOW_UNLISTED] = "1"
+    parsed = parse_vars(variables)
+    if allow_unfired_faults:
+        parsed["chaoskit_require_faults_fired"] = False
     result = run_experiment_file(
         experiment,
         target=target,
         endpoint_url=endpoint_url,
-        variables=parse_vars(variables),
+        variables=parsed,
         journal_path=journal,
         say=lambda line: click.echo(line, err=True),
+        seed=seed,
     )
     click.echo(result.summary())
     raise click.exceptions.Exit(result.exit_code)

@@ -167,6 +167,8 @@ def _inject(
     document = _document(
         previous, fault, float(seconds), replace, current_run_id(configuration), time.time()
     )
+    # Rate rolls are a function of this seed, the fault and the event: same seed, same faults.
+    document["seed"] = str((configuration or {}).get("chaoskit_seed") or document["run_id"])
     try:
         parse_config(document)
     except ConfigError as err:

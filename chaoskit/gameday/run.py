@@ -32,7 +32,8 @@ __all__ = ["GameDayResult", "ProgressHandler", "run_gameday"]
 
 Runner = Callable[..., RunResult]
 
-_STYLE = {"passed": "green", "deviated": "red", "failed": "red", "interrupted": "yellow"}
+_STYLE = {"passed": "green", "inconclusive": "yellow", "deviated": "red", "failed": "red",
+          "interrupted": "yellow"}  # fmt: skip
 
 
 def _slug(text: str) -> str:

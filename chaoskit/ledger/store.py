@@ -177,29 +177,60 @@ def _number(value: Mapping[str, Any] | None) -> float:
         return 0.0
 
 
+def _plain(value: Mapping[str, Any] | None) -> str | None:
+    if not value:
+        return None
+    for kind in ("S", "N"):
+        if kind in value:
+            return str(value[kind])
+    return None
+
+
 def read_sink(
-    table: str, run_id: str, configuration: Mapping[str, Any] | None = None
+    table: str,
+    run_id: str,
+    configuration: Mapping[str, Any] | None = None,
+    records: Iterable[Record] | None = None,
+    key_attribute: str | None = None,
 ) -> list[Record]:
     """Return an application's sink items of one run as ``processed`` records.
 
-    The sink is a DynamoDB table whose items carry ``run_id`` and ``event_id``
-    (and optionally ``processed_at`` or ``at`` in epoch seconds). Each item
-    becomes a record with source ``sink:<table>``.
+    Two ways to tie an item to an event:
+
+    - the item carries ``run_id`` and ``event_id`` (and optionally
+      ``processed_at`` or ``at`` in epoch seconds);
+    - the app's own key: ``key_attribute`` (default: configuration
+      ``chaoskit_sink_key``) names the item attribute that holds the value the
+      load action put in each event's payload (``send_events(key_path=...)``,
+      recorded as ``detail["key"]`` of the ``sent`` record). Items are matched
+      to the run's events by that value; the app needs no chaoskit columns.
+
+    Each matched item becomes a record with source ``sink:<table>``.
     """
+    cfg = configuration or {}
+    key_attribute = key_attribute or cfg.get("chaoskit_sink_key") or None
     ddb = aws.client("dynamodb", configuration)
+    keyed: dict[str, str] = {}
+    if key_attribute:
+        for r in records if records is not None else read_run(run_id, configuration):
+            if r.kind == "sent" and r.detail and r.detail.get("key") is not None:
+                keyed[str(r.detail["key"])] = r.event_id
     try:
         schema = ddb.describe_table(TableName=table)["Table"]["KeySchema"]
     except ClientError as err:
         raise aws_failure("dynamodb:DescribeTable", table, err) from err
     hash_key = next((k["AttributeName"] for k in schema if k["KeyType"] == "HASH"), None)
-    values = {":r": {"S": run_id}}
-    kwargs: dict[str, Any] = {"TableName": table, "ExpressionAttributeValues": values}
-    if hash_key == "run_id":
+    kwargs: dict[str, Any] = {"TableName": table}
+    if key_attribute:
+        operation, call = "dynamodb:Scan", ddb.scan  # the app's items carry no run id
+    elif hash_key == "run_id":
         operation, call = "dynamodb:Query", ddb.query
         kwargs["KeyConditionExpression"] = "run_id = :r"
+        kwargs["ExpressionAttributeValues"] = {":r": {"S": run_id}}
     else:
         operation, call = "dynamodb:Scan", ddb.scan
         kwargs["FilterExpression"] = "run_id = :r"
+        kwargs["ExpressionAttributeValues"] = {":r": {"S": run_id}}
     out = []
     while True:
         try:
@@ -207,7 +238,11 @@ def read_sink(
         except ClientError as err:
             raise aws_failure(operation, table, err) from err
         for item in page.get("Items", []):
-            event_id = item.get("event_id", {}).get("S")
+            if key_attribute:
+                value = _plain(item.get(str(key_attribute)))
+                event_id = keyed.get(value) if value is not None else None
+            else:
+                event_id = item.get("event_id", {}).get("S")
             if event_id:
                 at = _number(item.get("processed_at") or item.get("at"))
                 out.append(Record(run_id, event_id, PROCESSED, at, f"sink:{table}"))

@@ -8,8 +8,6 @@ experiment that never touched one, still reports: the ledger parts are left
 out and a note says why.
 """
 
-import importlib
-import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -24,6 +22,7 @@ from chaoskit.report.model import as_epoch
 __all__ = [
     "breaker_transitions",
     "build_timeline",
+    "check_faults_fired",
     "enrich_journal",
     "uses_chaoskit_activities",
     "uses_ledger",
@@ -138,20 +137,66 @@ def breaker_transitions(records: Iterable[Record]) -> list[dict[str, Any]]:
     return out
 
 
-def _reconcile(records: list[Record], configuration: Mapping[str, Any]) -> dict[str, Any] | None:
-    try:
-        module = importlib.import_module("chaoskit.ledger.reconcile")
-    except ImportError:
-        return None
-    func = getattr(module, "reconcile", None)
-    if func is None:
-        return None
+def _reconcile(
+    run_id: str, records: list[Record], configuration: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    from chaoskit.ledger.discover import reconcile_with_app
+
     processed_from = str(configuration.get("chaoskit_processed_from") or "layer")
-    if "processed_from" in inspect.signature(func).parameters:
-        result = func(records, processed_from=processed_from)
-    else:
-        result = func(records)
-    return dict(result) if isinstance(result, Mapping) else None
+    return reconcile_with_app(run_id, records, configuration, processed_from)
+
+
+def _injected(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return the layer faults the method injected: kind, function, rate."""
+    out = []
+    for run in journal.get("run") or []:
+        activity = run.get("activity") or {}
+        provider = activity.get("provider") or {}
+        func = str(provider.get("func") or "")
+        module = str(provider.get("module") or "")
+        output = run.get("output")
+        if not (func.startswith("inject_") and module.startswith("chaoskit")):
+            continue
+        if run.get("status") != "succeeded" or not isinstance(output, Mapping):
+            continue
+        if output.get("dry_run") or not output.get("function_name"):
+            continue
+        kind = "http" if func == "inject_http_fault" else func[len("inject_") :]
+        rate = (provider.get("arguments") or {}).get("rate", 1.0)
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            rate = 1.0
+        out.append({"kind": kind, "function": str(output["function_name"]), "rate": rate})
+    return out
+
+
+def check_faults_fired(
+    journal: Mapping[str, Any], ledger: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Return each injected fault with how often it fired, and why the run is inconclusive.
+
+    A fault injected at a rate above 0 that fired zero times (no ``fault``
+    record in the ledger for its kind and function) makes the run
+    inconclusive: a hypothesis that held proves nothing then.
+    """
+    fired = [f for f in ledger.get("faults") or [] if isinstance(f, Mapping)]
+    checked = []
+    reasons = []
+    for fault in _injected(journal):
+        hits = [
+            f for f in fired
+            if f.get("kind") == fault["kind"] and fault["function"] in (f.get("functions") or [])
+        ]  # fmt: skip
+        count = sum(int(f.get("fired") or 0) for f in hits)
+        events = sum(int(f.get("events") or 0) for f in hits)
+        checked.append({**fault, "fired": count, "events": events})
+        if fault["rate"] > 0 and count == 0:
+            reasons.append(
+                f"{fault['kind']} fault on '{fault['function']}' (rate {fault['rate']:g}) "
+                "fired 0 times"
+            )
+    return checked, reasons
 
 
 def _failover(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -192,7 +237,7 @@ def _read_ledger_and_sink(run_id: str, configuration: Mapping[str, Any]) -> list
     records = read_run(run_id, configuration)
     sink = configuration.get("chaoskit_sink_table")
     if sink:
-        records.extend(read_sink(str(sink), run_id, configuration))
+        records.extend(read_sink(str(sink), run_id, configuration, records=records))
     return records
 
 
@@ -230,7 +275,14 @@ def enrich_journal(
     processed_from = str(configuration.get("chaoskit_processed_from") or "layer")
     ext["timeline"] = build_timeline(records, processed_from)
     ext["breaker"] = ext["breaker"] or breaker_transitions(records)
-    ledger = _reconcile(records, configuration)
+    ledger = _reconcile(run_id, records, configuration)
     if ledger is not None:
         ext["ledger"] = ledger
+        ext["faults_fired"], reasons = check_faults_fired(journal, ledger)
+        required = configuration.get("chaoskit_require_faults_fired", True)
+        if str(required).strip().lower() in ("false", "0", "no", "off"):
+            ext["inconclusive"] = []
+            ext["unfired_faults_allowed"] = reasons
+        else:
+            ext["inconclusive"] = reasons
     return ext

@@ -65,7 +65,7 @@ def render_views(views: Sequence[ExperimentView], title: str = "chaoskit report"
     """Return the HTML page for already-built experiment views."""
     outcomes = {v.outcome for v in views}
     overall = "passed"
-    for worst in ("interrupted", "failed", "deviated"):
+    for worst in ("inconclusive", "interrupted", "failed", "deviated"):
         if worst in outcomes:
             overall = worst
     targets = sorted({v.target for v in views if v.target})

@@ -61,7 +61,7 @@ def render_junit(
         tests=tests,
         failures=str(failures),
         errors=str(errors),
-        skipped=str(len(skipped)),
+        skipped=str(len(skipped) + sum(1 for v in views if v.outcome == "inconclusive")),
         time=f"{total_time:.3f}",
     )
     for v in views:
@@ -78,6 +78,8 @@ def render_junit(
                 reason = f"run {v.status}"
             err = ET.SubElement(case, "error", message=reason, type=v.outcome)
             err.text = text
+        elif v.outcome == "inconclusive":
+            ET.SubElement(case, "skipped", message="inconclusive: " + "; ".join(v.inconclusive))
         elif v.outcome == "deviated":
             fail = ET.SubElement(
                 case, "failure", message="steady-state hypothesis deviated", type="deviated"

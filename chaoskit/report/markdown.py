@@ -9,7 +9,8 @@ from chaoskit.report.model import ExperimentView
 
 __all__ = ["escape_markdown", "render_markdown"]
 
-_ICONS = {"passed": "✅", "deviated": "❌", "failed": "❌", "interrupted": "⚠️"}
+_ICONS = {"passed": "✅", "inconclusive": "❔", "deviated": "❌", "failed": "❌",
+          "interrupted": "⚠️"}  # fmt: skip
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>])")

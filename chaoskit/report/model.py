@@ -154,15 +154,25 @@ class ExperimentView:
     counts: Counts | None = None
     breaker: list[dict[str, Any]] = field(default_factory=list)
     failover: list[dict[str, Any]] = field(default_factory=list)
+    #: Why the run proves nothing though it held (a fault that fired zero times).
+    inconclusive: list[str] = field(default_factory=list)
+    #: Each injected layer fault with its fired count: kind, function, rate, fired, events.
+    faults_fired: list[dict[str, Any]] = field(default_factory=list)
+    #: Per-stage and per-queue counts from the ledger.
+    stages: dict[str, dict[str, int]] = field(default_factory=dict)
+    queues: dict[str, dict[str, int]] = field(default_factory=dict)
+    seed: str = ""
 
     @property
     def outcome(self) -> str:
-        """Return ``passed``, ``deviated``, ``failed`` or ``interrupted``.
+        """Return ``passed``, ``inconclusive``, ``deviated``, ``failed`` or ``interrupted``.
 
         A hypothesis not met *before* the method is a failed run: chaoslib
         marks it ``completed`` and not deviated, but nothing was tested. So is
         a method step that failed (chaoslib carries on after it): a fault that
         was never applied proves nothing, however well the hypothesis held.
+        A run that held while an injected fault fired zero times is
+        ``inconclusive``: it proves nothing either.
         """
         if self.status in ("interrupted", "aborted"):
             return "interrupted"
@@ -170,6 +180,8 @@ class ExperimentView:
             return "deviated"
         if self.status != "completed" or self.before_met is False or self.failed_steps:
             return "failed"
+        if self.inconclusive:
+            return "inconclusive"
         return "passed"
 
     @property
@@ -343,6 +355,11 @@ def view_journal(journal: Mapping[str, Any]) -> ExperimentView:
         fault_windows=_windows(ext, changes, end),
         timeline=timeline,
         counts=_counts(ext.get("ledger"), timeline),
+        inconclusive=[str(r) for r in ext.get("inconclusive") or []],
+        faults_fired=[dict(f) for f in ext.get("faults_fired") or [] if isinstance(f, Mapping)],
+        stages=dict((ext.get("ledger") or {}).get("stages") or {}),
+        queues=dict((ext.get("ledger") or {}).get("queues") or {}),
+        seed=str(ext.get("seed") or ""),
         breaker=[dict(b) for b in ext.get("breaker") or [] if isinstance(b, Mapping)],
         failover=[dict(f) for f in ext.get("failover") or [] if isinstance(f, Mapping)],
     )

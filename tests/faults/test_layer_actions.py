@@ -550,3 +550,11 @@ def test_a_runtime_the_layer_does_not_support_is_refused_before_any_change(
     assert lc.layer_arns(after) == [] and lc.environment_of(after) == {"A": "1"}
     assert after.get("RevisionId") == before.get("RevisionId")
     assert changes("run-layer-1") == []  # nothing journalled either
+
+
+def test_the_fault_document_carries_the_run_seed(cfg: dict[str, Any]) -> None:
+    _make_function(cfg)
+    inject.inject_exception(FUNCTION, rate=0.3, configuration={**cfg, "chaoskit_seed": "77"})
+    assert json.loads(_parameter(cfg) or "{}")["seed"] == "77"
+    inject.inject_exception(FUNCTION, rate=0.3, configuration=cfg)  # no seed: the run id
+    assert json.loads(_parameter(cfg) or "{}")["seed"] == "run-layer-1"

@@ -1,0 +1,302 @@
+"""What the reconciliation needs to know about the app, learnt from AWS read-only.
+
+- :func:`dead_letter_queues`: the dead-letter queues and on-failure
+  destinations behind the stages a run saw (SQS redrive policies of the queues
+  that delivered traced events; the functions' DLQs, async on-failure
+  destinations and event source mapping on-failure destinations), with a
+  warning for every such queue that has a consumer of its own: chaoskit never
+  reads that queue (it would race the consumer) and learns the dead-lettering
+  from the consumer's traces instead.
+- :func:`log_records`: ledger records a function could not write to the table
+  and wrote to its CloudWatch Logs instead (see ``chaoskit.layer.tracing``).
+
+Every lookup is best effort: a resource that cannot be read (access denied, a
+target without the API) is skipped with a note, never a failed run.
+"""
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chaoskit import aws
+from chaoskit.ledger.records import ATTEMPT, LOG_MARK, Record, from_log_line
+from chaoskit.ledger.stages import queue_name
+
+__all__ = [
+    "Discovery",
+    "dead_letter_queues",
+    "log_records",
+    "merge_log_records",
+    "reconcile_with_app",
+    "seen",
+]
+
+logger = logging.getLogger("chaoskit")
+
+_INACTIVE = ("Disabled", "Disabling", "Deleting")
+
+
+class Discovery:
+    """The dead-letter queues of a run's stages, and what was noticed finding them."""
+
+    def __init__(self) -> None:
+        self.queues: set[str] = set()  # ARNs (or names, when configured by name)
+        self.consumers: dict[str, list[str]] = {}  # DLQ name -> consuming functions
+        self.warnings: list[str] = []
+
+
+def seen(records: Iterable[Record]) -> tuple[set[str], set[str]]:
+    """Return the functions and the delivering queue ARNs a run's records name."""
+    functions: set[str] = set()
+    queues: set[str] = set()
+    for r in records:
+        if r.kind != ATTEMPT or not r.detail:
+            continue
+        function, queue = r.detail.get("function"), r.detail.get("queue")
+        if function:
+            functions.add(str(function))
+        if queue:
+            queues.add(str(queue))
+    return functions, queues
+
+
+def _redrive_target(sqs: Any, arn: str, found: Discovery) -> str | None:
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[2] != "sqs":
+        return None
+    try:
+        url = sqs.get_queue_url(QueueName=parts[5])["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+    except (ClientError, BotoCoreError) as err:
+        found.warnings.append(f"could not read the redrive policy of queue '{parts[5]}': {err}")
+        return None
+    policy = attrs.get("Attributes", {}).get("RedrivePolicy")
+    if not policy:
+        return None
+    import json
+
+    try:
+        target = json.loads(policy).get("deadLetterTargetArn")
+    except (ValueError, AttributeError):
+        return None
+    return str(target) if target else None
+
+
+def _function_targets(lam: Any, function: str, found: Discovery) -> list[str]:
+    targets: list[str] = []
+    try:
+        config = lam.get_function_configuration(FunctionName=function)
+        dlq = (config.get("DeadLetterConfig") or {}).get("TargetArn")
+        if dlq:
+            targets.append(str(dlq))
+    except (ClientError, BotoCoreError) as err:
+        found.warnings.append(f"could not read function '{function}': {err}")
+        return targets
+    try:
+        invoke = lam.get_function_event_invoke_config(FunctionName=function)
+        on_failure = ((invoke.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+            "Destination"
+        )
+        if on_failure:
+            targets.append(str(on_failure))
+    except (ClientError, BotoCoreError):
+        pass  # no async invoke config: nothing to add
+    try:
+        for mapping in lam.list_event_source_mappings(FunctionName=function).get(
+            "EventSourceMappings", []
+        ):
+            on_failure = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+                "Destination"
+            )
+            if on_failure:
+                targets.append(str(on_failure))
+    except (ClientError, BotoCoreError) as err:
+        found.warnings.append(f"could not list the event sources of '{function}': {err}")
+    return targets
+
+
+def _consumers(lam: Any, arn: str) -> list[str]:
+    try:
+        mappings = lam.list_event_source_mappings(EventSourceArn=arn).get("EventSourceMappings", [])
+    except (ClientError, BotoCoreError):
+        return []
+    return sorted(
+        str(m.get("FunctionArn", "")).rsplit(":", 1)[-1]
+        for m in mappings
+        if m.get("State") not in _INACTIVE
+    )
+
+
+def dead_letter_queues(
+    functions: Iterable[str],
+    queues: Iterable[str],
+    configured: Iterable[str] = (),
+    configuration: Mapping[str, Any] | None = None,
+) -> Discovery:
+    """Return the dead-letter queues behind a run's stages, and the consumers they have.
+
+    Args:
+        functions: the functions that handled traced events.
+        queues: the ARNs of the queues that delivered them.
+        configured: dead-letter queues named by the run (names, URLs or ARNs).
+    """
+    found = Discovery()
+    found.queues.update(str(q) for q in configured)
+    sqs = aws.client("sqs", configuration)
+    lam = aws.client("lambda", configuration)
+    for arn in sorted(queues):
+        target = _redrive_target(sqs, arn, found)
+        if target:
+            found.queues.add(target)
+    for function in sorted(functions):
+        found.queues.update(_function_targets(lam, function, found))
+    for dlq in sorted(found.queues):
+        if ":sqs:" not in dlq:
+            continue
+        consumers = _consumers(lam, dlq)
+        if consumers:
+            name = queue_name(dlq)
+            found.consumers[name] = consumers
+            found.warnings.append(
+                f"queue '{name}' is a dead-letter queue with a consumer "
+                f"({', '.join(consumers)}): chaoskit does not read it (that would race the "
+                "consumer) and counts as dead-lettered what that consumer's traces show; "
+                "an event the consumer discards unseen (a filter) counts as lost"
+            )
+    return found
+
+
+def log_records(
+    functions: Iterable[str],
+    run_id: str,
+    since: float | None = None,
+    configuration: Mapping[str, Any] | None = None,
+) -> tuple[list[Record], list[str]]:
+    """Return the run's ledger records found in the functions' CloudWatch Logs.
+
+    Args:
+        functions: function names (log groups ``/aws/lambda/<name>``).
+        run_id: the run.
+        since: epoch seconds to search from (default: the whole retention).
+
+    Returns:
+        The records, and notes on log groups that could not be read.
+    """
+    logs = aws.client("logs", configuration)
+    out: list[Record] = []
+    notes: list[str] = []
+    for function in sorted(set(functions)):
+        group = f"/aws/lambda/{function}"
+        kwargs: dict[str, Any] = {
+            "logGroupName": group,
+            # One quoted term: emulators (moto) do not combine terms; the run is checked below.
+            "filterPattern": f'"{LOG_MARK}"',
+        }
+        if since is not None and since > 0:
+            kwargs["startTime"] = int(since * 1000)
+        try:
+            for page in logs.get_paginator("filter_log_events").paginate(**kwargs):
+                for event in page.get("events", []):
+                    out.extend(
+                        r
+                        for r in from_log_line(str(event.get("message", "")))
+                        if r.run_id == run_id
+                    )
+        except (ClientError, BotoCoreError) as err:
+            code = getattr(err, "response", {}).get("Error", {}).get("Code")
+            if code != "ResourceNotFoundException":
+                notes.append(f"could not read log group '{group}': {err}")
+    return out, notes
+
+
+def merge_log_records(records: list[Record], logged: list[Record]) -> int:
+    """Add to ``records`` the logged records the table does not hold; return how many.
+
+    A record can be in both (the writer may still have written it after it was
+    logged): the copy in the log is then dropped.
+    """
+    if not logged:
+        return 0
+    ids = {r.event_id for r in logged}
+    have = {(r.event_id, r.kind, r.at, r.source) for r in records if r.event_id in ids}
+    added = 0
+    for r in logged:
+        key = (r.event_id, r.kind, r.at, r.source)
+        if key not in have:
+            have.add(key)
+            records.append(r)
+            added += 1
+    return added
+
+
+def _names(value: Any) -> list[str]:
+    """Return a configuration value as a list of names (a list, or a comma-separated string)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple | set):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+_found: dict[tuple[str, frozenset[str], frozenset[str], frozenset[str]], Discovery] = {}
+
+
+def reconcile_with_app(
+    run_id: str,
+    records: list[Record],
+    configuration: Mapping[str, Any] | None = None,
+    processed_from: str = "layer",
+    terminal_stages: Iterable[str] | None = None,
+    dlqs: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Reconcile a run's records with what the app's configuration says.
+
+    Adds to ``records`` the run's records found only in the functions' logs,
+    finds the dead-letter queues behind the stages (and warns about those with
+    consumers), then reconciles. Configuration keys: ``chaoskit_terminal_stages``,
+    ``chaoskit_dead_letter_queues``, ``chaoskit_functions`` (more log groups to
+    search) and ``chaoskit_read_logs`` (default true).
+
+    Returns:
+        The reconciliation plus ``records_from_logs`` (how many records came
+        from the logs), ``dead_letter_queues`` (names) and ``warnings``.
+    """
+    from chaoskit.ledger.reconcile import reconcile  # local: keeps discover importable alone
+
+    cfg = configuration or {}
+    terminal = list(terminal_stages or _names(cfg.get("chaoskit_terminal_stages")))
+    configured = list(dlqs or _names(cfg.get("chaoskit_dead_letter_queues")))
+    functions, queues = seen(records)
+    functions.update(_names(cfg.get("chaoskit_functions")))
+    functions.update(terminal)
+    warnings: list[str] = []
+    from_logs = 0
+    read_logs = cfg.get("chaoskit_read_logs", True)
+    if functions and str(read_logs).lower() not in ("false", "0", "no", "off"):
+        sent = [r.at for r in records if r.kind == "sent" and r.at > 0]
+        since = min(sent) - 300 if sent else None
+        logged, notes = log_records(functions, run_id, since, cfg)
+        warnings.extend(notes)
+        from_logs = merge_log_records(records, logged)
+        if from_logs:
+            functions, queues = seen(records)  # the logs may name more stages
+    key = (run_id, frozenset(functions), frozenset(queues), frozenset(configured))
+    found = _found.get(key)
+    if found is None:
+        found = _found[key] = dead_letter_queues(functions, queues, configured, cfg)
+        for warning in found.warnings:
+            logger.warning("%s", warning)
+    result = reconcile(
+        records,
+        processed_from=processed_from,
+        terminal_stages=terminal or None,
+        dead_letter_queues=found.queues,
+    )
+    result["records_from_logs"] = from_logs
+    result["dead_letter_queues"] = sorted({queue_name(q) for q in found.queues})
+    result["warnings"] = [*found.warnings, *warnings]
+    return result

@@ -1,0 +1,118 @@
+"""The ledger probes on an app whose DLQ has its own consumer (moto).
+
+The app: ``input`` queue (redrive to ``input-dlq``, maxReceiveCount 1) ->
+``processor`` -> ``output`` queue -> ``writer``; ``writer`` also consumes
+``input-dlq``. Nothing here invokes a function: the ledger records are the ones
+the layer writes, and the app's configuration is real (moto).
+"""
+
+import io
+import json
+import time
+import zipfile
+from typing import Any
+
+import pytest
+
+from chaoskit import aws
+from chaoskit.ledger import store
+from chaoskit.ledger.records import Record, to_log_line
+from probes import dlq
+from probes.ledger import reconcile_run
+
+RUN = "run-app"
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("app.py", "def handler(event, context):\n    return None\n")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def app(aws_env: dict[str, str]) -> dict[str, str]:
+    sqs, lam = aws.client("sqs", aws_env), aws.client("lambda", aws_env)
+    role = aws.client("iam", aws_env).create_role(
+        RoleName="app-role", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"})
+    )["Role"]["Arn"]
+    arns = {}
+    for name in ("input-dlq", "output"):
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arns[name] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": arns["input-dlq"], "maxReceiveCount": "1"})
+    url = sqs.create_queue(QueueName="input", Attributes={"RedrivePolicy": redrive})["QueueUrl"]
+    arns["input"] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    for name in ("processor", "writer"):
+        lam.create_function(FunctionName=name, Runtime="python3.12", Role=role,
+                            Handler="app.handler", Code={"ZipFile": _zip()})  # fmt: skip
+    lam.create_event_source_mapping(EventSourceArn=arns["input"], FunctionName="processor")
+    lam.create_event_source_mapping(EventSourceArn=arns["output"], FunctionName="writer")
+    lam.create_event_source_mapping(EventSourceArn=arns["input-dlq"], FunctionName="writer")
+    store.ensure_table(aws_env)
+    return arns
+
+
+def _hop(event: str, function: str, queue: str, at: float, outcome: str) -> list[Record]:
+    detail = {"function": function, "queue": queue, "request_id": f"{event}{function}{at}"}
+    return [
+        Record(RUN, event, "attempt", at, "sqs", detail),
+        Record(RUN, event, outcome, at + 0.1, "sqs", detail),
+    ]
+
+
+def test_dead_lettering_is_learnt_from_the_dlq_consumer_and_the_dlq_is_never_read(
+    app: dict[str, str], aws_env: dict[str, str], caplog: Any
+) -> None:
+    records = [Record(RUN, e, "sent", 1.0) for e in ("ok", "dead", "dropped")]
+    records += _hop("ok", "processor", app["input"], 2.0, "processed")
+    records += _hop("ok", "writer", app["output"], 3.0, "processed")
+    records += _hop("dead", "processor", app["input"], 2.0, "failed")
+    records += _hop("dead", "writer", app["input-dlq"], 9.0, "processed")
+    records += _hop("dropped", "processor", app["input"], 2.0, "failed")  # filtered out
+    store.write(records, aws_env)
+    sqs = aws.client("sqs", aws_env)
+    dlq_url = sqs.get_queue_url(QueueName="input-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"chaoskit": {"run_id": RUN,
+                     "event_id": "dead"}}))  # fmt: skip
+
+    receives: list[str] = []
+    sqs.meta.events.register("before-send.sqs.ReceiveMessage", lambda **kw: receives.append("x"))
+    assert dlq.record_dead_letters(["input-dlq"], RUN, configuration=aws_env) == {}
+    assert "has a consumer (writer)" in caplog.text
+    assert receives == []  # never received from: the app's consumer is not raced
+
+    out = reconcile_run(RUN, configuration=aws_env)
+    assert (out["processed"], out["dead_lettered"], out["lost"]) == (1, 1, 1)
+    assert out["lost_ids"] == ["dropped"] and out["lost_reasons"] == {"failed at processor": 1}
+    assert out["dead_letter_queues"] == ["input-dlq"]
+    assert out["terminal_stages"] == ["writer"]
+    assert any("'input-dlq' is a dead-letter queue with a consumer" in w for w in out["warnings"])
+    assert out["stages"]["processor"] == {
+        "attempts": 3, "processed": 1, "failed": 2, "duplicates": 0, "dead_lettered": 1,
+    }  # fmt: skip
+    assert out["queues"]["input-dlq"]["dead_lettered"] == 1
+
+
+def test_records_a_function_logged_instead_of_writing_are_counted_once(
+    app: dict[str, str], aws_env: dict[str, str]
+) -> None:
+    written = [Record(RUN, "a", "sent", 1.0)]
+    written += _hop("a", "processor", app["input"], 2.0, "processed")
+    store.write(written, aws_env)
+    logs = aws.client("logs", aws_env)
+    group = "/aws/lambda/writer"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    logged = _hop("a", "writer", app["output"], 3.0, "processed")
+    line = to_log_line([*logged, written[1]])  # one record the table has as well
+    now_ms = int(time.time() * 1000)  # older events are rejected, as on AWS
+    logs.put_log_events(logGroupName=group, logStreamName="s",
+                        logEvents=[{"timestamp": now_ms, "message": line}])  # fmt: skip
+    out = reconcile_run(RUN, configuration={**aws_env, "chaoskit_functions": ["writer"]})
+    assert out["records_from_logs"] == 2
+    assert (out["processed"], out["lost"], out["terminal_stages"]) == (1, 0, ["writer"])

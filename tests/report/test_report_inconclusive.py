@@ -1,0 +1,95 @@
+"""No vacuous pass: a run whose injected fault fired zero times is inconclusive (exit 4)."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaoskit.ledger.records import FAULT, FAULT_PREFIX, Record
+from chaoskit.report.enrich import enrich_journal
+from chaoskit.report.junit import render_junit
+from chaoskit.report.model import view_journal
+from chaoskit.runner import RunResult
+
+
+def _journal(rate: float = 0.3) -> dict[str, Any]:
+    inject = {
+        "activity": {
+            "type": "action",
+            "name": "errors on the processor",
+            "provider": {"type": "python", "module": "chaoskit.faults.inject",
+                         "func": "inject_exception",
+                         "arguments": {"function_name": "processor", "rate": rate}},
+        },
+        "status": "succeeded",
+        "output": {"function_name": "processor", "faults": [], "dry_run": False},
+    }  # fmt: skip
+    return {
+        "status": "completed",
+        "deviated": False,
+        "experiment": {"title": "errors"},
+        "steady_states": {"before": {"steady_state_met": True, "probes": []},
+                          "after": {"steady_state_met": True, "probes": []}},
+        "run": [inject],
+        "rollbacks": [],
+    }  # fmt: skip
+
+
+def _records(fired: int) -> list[Record]:
+    out = [Record("r", f"e{i}", "sent", 1.0) for i in range(4)]
+    out += [Record("r", f"e{i}", "processed", 2.0, "direct", {"function": "processor"})
+            for i in range(4)]  # fmt: skip
+    detail = {"fault": 0, "kind": "exception", "function": "processor", "event_ids": ["e0"]}
+    out += [Record("r", f"{FAULT_PREFIX}q{i}#0", FAULT, 2.0, "direct", detail)
+            for i in range(fired)]  # fmt: skip
+    return out
+
+
+def _result(journal: dict[str, Any]) -> RunResult:
+    return RunResult("x.yaml", "r", journal, Path("j.json"), view_journal(journal), True)
+
+
+def _enriched(fired: int, config: dict[str, Any] | None = None, rate: float = 0.3) -> RunResult:
+    journal = _journal(rate)
+    enrich_journal(journal, "r", config or {}, "sandbox",
+                   read_records=lambda run, cfg: _records(fired))  # fmt: skip
+    return _result(journal)
+
+
+def test_a_held_run_whose_fault_fired_zero_times_is_inconclusive_with_exit_4() -> None:
+    result = _enriched(fired=0)
+    assert result.view.outcome == "inconclusive" and result.exit_code == 4
+    assert result.view.inconclusive == ["exception fault on 'processor' (rate 0.3) fired 0 times"]
+    assert "inconclusive: exception fault on 'processor' (rate 0.3) fired 0 times" in (
+        result.summary()
+    )
+    assert 'skipped message="inconclusive: exception fault' in render_junit([result.view])
+
+
+def test_a_fault_that_fired_shows_its_count_next_to_the_events_and_passes() -> None:
+    result = _enriched(fired=2)
+    assert result.view.outcome == "passed" and result.exit_code == 0
+    assert result.view.faults_fired == [
+        {"kind": "exception", "function": "processor", "rate": 0.3, "fired": 2, "events": 1}
+    ]
+    assert "fault exception on 'processor' (rate 0.3): fired 2 times on 1 events" in (
+        result.summary()
+    )
+
+
+@pytest.mark.parametrize("value", [False, "false"])
+def test_the_check_can_be_turned_off(value: Any) -> None:
+    result = _enriched(fired=0, config={"chaoskit_require_faults_fired": value})
+    assert result.view.outcome == "passed" and result.exit_code == 0
+    assert result.journal["chaoskit"]["unfired_faults_allowed"]
+
+
+def test_a_fault_at_rate_0_is_not_expected_to_fire() -> None:
+    assert _enriched(fired=0, rate=0.0).exit_code == 0
+
+
+def test_a_deviated_run_stays_deviated_whatever_fired() -> None:
+    journal = _journal()
+    journal["deviated"] = True
+    enrich_journal(journal, "r", {}, "sandbox", read_records=lambda run, cfg: _records(0))
+    assert _result(journal).exit_code == 1
