@@ -5,7 +5,11 @@ Every event carries a chaoskit trace mark (run id, event id, send time; see
 AWS accepted it, so probes can later prove where each one ended up. Batch
 APIs are used where AWS has them (SendMessageBatch, PublishBatch, PutEvents,
 PutRecords); Lambda invokes and HTTP posts go one by one, ``concurrency`` at
-a time. Sending is paced to ``rate_per_second`` with an injectable clock.
+a time. Batch calls run ``concurrency`` at a time too (default 8), and the
+``sent`` records go to the ledger from background threads, so sending is
+bound by the target, not by round trips. Payloads can be shaped like the
+app's own events (templates and sample events, see :mod:`._payload`).
+Sending is paced to ``rate_per_second`` with an injectable clock.
 """
 
 import json
@@ -13,8 +17,9 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,6 +27,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws
 from chaoskit.errors import BadInput, aws_failure
+from chaoskit.faults import _payload
 from chaoskit.ledger import store
 from chaoskit.ledger.records import SENT, Record
 from chaoskit.ledger.trace import ATTR_EVENT_ID, ATTR_RUN_ID, new_event_id, stamp
@@ -43,6 +49,8 @@ _ENTRY_OVERHEAD = 512
 _SAMPLE_IDS = 20
 _SAMPLE_ERRORS = 5
 _LEDGER_FLUSH = 100
+#: Batch calls in flight at once for the batch APIs (SQS, SNS, EventBridge, Kinesis).
+_DEFAULT_WORKERS = 8
 _PROGRESS_EVERY_S = 5.0
 
 #: One event to send: its id and its stamped payload.
@@ -276,6 +284,32 @@ def _by_size(batch: Sequence[Event], limit: int | None) -> list[Sequence[Event]]
     return chunks
 
 
+class _LedgerQueue:
+    """Writes ``sent`` records in the background, a few ``BatchWriteItem`` calls at a time."""
+
+    def __init__(self, configuration: Configuration, workers: int) -> None:
+        self.configuration = configuration
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ledger")
+        self.futures: list[Future[int]] = []
+        self.pending: list[Record] = []
+
+    def add(self, records: list[Record]) -> None:
+        self.pending.extend(records)
+        while len(self.pending) >= _LEDGER_FLUSH:
+            chunk, self.pending = self.pending[:_LEDGER_FLUSH], self.pending[_LEDGER_FLUSH:]
+            self.futures.append(self.pool.submit(store.write, chunk, self.configuration))
+
+    def close(self) -> None:
+        try:
+            if self.pending:
+                self.futures.append(self.pool.submit(store.write, self.pending, self.configuration))
+                self.pending = []
+            for future in self.futures:
+                future.result()  # a failed ledger write fails the load: it must not go unseen
+        finally:
+            self.pool.shutdown(wait=True)
+
+
 def _send(
     sender: Sender,
     target_type: str,
@@ -289,45 +323,69 @@ def _send(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     wall: Callable[[], float] = time.time,
+    workers: int = 1,
+    render: Callable[[int, str, str], dict[str, Any]] | None = None,
+    key_path: str | None = None,
 ) -> dict[str, Any]:
     start = clock()
     last_progress = start
     sent_ids: list[str] = []
     errors: dict[str, int] = {}
     failed = 0
-    pending: list[Record] = []
-    for first in range(0, count, batch_size):
-        if rate_per_second:
-            due = start + first / rate_per_second
-            now = clock()
-            if due > now:
-                sleep(due - now)
-        sent_at = wall()
-        batch = []
-        for _ in range(min(batch_size, count - first)):
-            event_id = new_event_id()
-            batch.append((event_id, stamp(dict(payload), run_id, event_id, sent_at)))
+    ledger = _LedgerQueue(configuration, min(4, max(1, workers)))
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="load")
+    in_flight: deque[tuple[float, list[Event], Future[list[str | None]]]] = deque()
+
+    def call(batch: list[Event]) -> list[str | None]:
         results: list[str | None] = []
         for chunk in _by_size(batch, _MAX_BATCH_BYTES.get(target_type)):
             results.extend(sender(chunk))
-        for (event_id, _), error in zip(batch, results, strict=True):
+        return results
+
+    def collect() -> None:
+        nonlocal failed
+        sent_at, batch, future = in_flight.popleft()
+        records = []
+        for (event_id, body), error in zip(batch, future.result(), strict=True):
             if error is None:
                 sent_ids.append(event_id)
-                detail = {"target": target, "sent_at": sent_at}
-                pending.append(Record(run_id, event_id, SENT, sent_at, target_type, detail))
+                detail: dict[str, Any] = {"target": target, "sent_at": sent_at}
+                if key_path:
+                    key = _payload.key_at(body, key_path)
+                    if key is not None:
+                        detail["key"] = key
+                records.append(Record(run_id, event_id, SENT, sent_at, target_type, detail))
             else:
                 failed += 1
                 errors[error] = errors.get(error, 0) + 1
-        if len(pending) >= _LEDGER_FLUSH:
-            store.write(pending, configuration)
-            pending = []
-        if clock() - last_progress >= _PROGRESS_EVERY_S:
-            last_progress = clock()
-            done = first + len(batch)
-            logger.info("load: %d/%d events to %s '%s' (%d failed)", done, count, target_type,
-                        target, failed)  # fmt: skip
-    if pending:
-        store.write(pending, configuration)
+        ledger.add(records)
+
+    try:
+        for first in range(0, count, batch_size):
+            if rate_per_second:
+                due = start + first / rate_per_second
+                now = clock()
+                if due > now:
+                    sleep(due - now)
+            sent_at = wall()
+            batch: list[Event] = []
+            for index in range(first, min(first + batch_size, count)):
+                event_id = new_event_id()
+                body = render(index, event_id, run_id) if render else dict(payload)
+                batch.append((event_id, stamp(body, run_id, event_id, sent_at)))
+            in_flight.append((sent_at, batch, pool.submit(call, batch)))
+            while len(in_flight) > max(1, workers) * 2 or (in_flight and in_flight[0][2].done()):
+                collect()
+            if clock() - last_progress >= _PROGRESS_EVERY_S:
+                last_progress = clock()
+                done = first + len(batch)
+                logger.info("load: %d/%d events to %s '%s' (%d failed)", done, count,
+                            target_type, target, failed)  # fmt: skip
+        while in_flight:
+            collect()
+    finally:
+        pool.shutdown(wait=True)
+        ledger.close()
     return {
         "run_id": run_id,
         "target_type": target_type,
@@ -352,17 +410,24 @@ def send_events(
     partition_key: str | None = None,
     message_group_id: str | None = None,
     headers: dict[str, str] | None = None,
-    concurrency: int = 1,
+    concurrency: int | None = None,
     run_id: str | None = None,
+    samples: str | None = None,
+    key_path: str | None = None,
+    seed: str | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
     """Send ``count`` traced events to a target and record each as sent in the ledger.
 
-    Each event is ``payload`` plus a ``chaoskit`` member (run id, event id, send
-    time); SQS and SNS messages also carry the ``chaoskit-run-id`` and
-    ``chaoskit-event-id`` message attributes. Only events AWS (or the endpoint)
-    accepted are recorded as sent; the others are counted as failed.
+    Each event is the next sample event (``samples``), with ``payload`` merged
+    over it, its placeholders filled in (``{{index}}``, ``{{uuid}}``,
+    ``{{event_id}}``, ``{{now}}``, ``{{now_iso}}``, ``{{int:1:9}}``,
+    ``{{choice:a|b}}``...; see ``docs/actions.md``), plus a ``chaoskit`` member
+    (run id, event id, send time); SQS and SNS messages also carry the
+    ``chaoskit-run-id`` and ``chaoskit-event-id`` message attributes. Only
+    events AWS (or the endpoint) accepted are recorded as sent; the others are
+    counted as failed.
 
     Args:
         target_type: ``sqs``, ``sns``, ``eventbridge``, ``lambda``, ``kinesis`` or ``http``.
@@ -371,15 +436,24 @@ def send_events(
             a function URL).
         count: how many events to send.
         rate_per_second: pace the sending; by default as fast as possible.
-        payload: JSON object every event starts from.
+        payload: JSON object every event starts from (a template).
         invocation_type: for ``lambda``: ``Event`` (async) or ``RequestResponse`` (sync).
         source: EventBridge ``Source``.
         detail_type: EventBridge ``DetailType``.
         partition_key: Kinesis partition key; by default each event's id.
         message_group_id: group of SQS/SNS FIFO messages (default ``chaoskit``).
         headers: extra HTTP headers for ``http``.
-        concurrency: parallel invokes or requests for ``lambda`` and ``http``.
+        concurrency: calls in parallel: batch calls for ``sqs``, ``sns``,
+            ``eventbridge`` and ``kinesis`` (default 8), invokes or requests for
+            ``lambda`` and ``http`` (default 1).
         run_id: the run to record the events under; by default the current run.
+        samples: sample events: a JSON lines file, a JSON file, or a folder of
+            ``*.json`` files (the app's ``events/`` folder); used in turn.
+        key_path: dotted path of the app's own key in the payload (e.g.
+            ``orderId``): recorded with each sent event, so a sink table keyed
+            by it can confirm processing (``chaoskit_sink_key``).
+        seed: seeds ``{{uuid}}``, ``{{int}}`` and ``{{choice}}`` (default: the
+            run's seed, configuration ``chaoskit_seed``, else the run id).
 
     Returns:
         ``{"run_id", "target_type", "target", "sent", "failed", "event_ids"
@@ -388,7 +462,7 @@ def send_events(
     try:
         count = int(count)
         rate = float(rate_per_second) if rate_per_second not in (None, "") else None
-        concurrency = int(concurrency)
+        parallel = int(concurrency) if concurrency not in (None, "") else None
     except (TypeError, ValueError) as err:
         raise BadInput(
             f"invalid count {count!r}, rate_per_second {rate_per_second!r} or concurrency "
@@ -402,8 +476,15 @@ def send_events(
         raise BadInput(f"invalid count {count!r}: expected 0 or more events")
     if rate is not None and rate <= 0:
         raise BadInput(f"invalid rate_per_second {rate_per_second!r}: expected more than 0")
+    if parallel is not None and parallel < 1:
+        raise BadInput(f"invalid concurrency {concurrency!r}: expected 1 or more")
     if payload is not None and not isinstance(payload, Mapping):
         raise BadInput(f"invalid payload {payload!r}: expected a JSON object")
+    run = run_id or current_run_id(configuration)
+    run_seed = str(seed or (configuration or {}).get("chaoskit_seed") or run)
+    render = _payload.Renderer(
+        payload, _payload.load_samples(samples) if samples else None, f"{run_seed}:{run}"
+    )
     options = {
         "invocation_type": invocation_type,
         "source": source,
@@ -412,7 +493,6 @@ def send_events(
         "message_group_id": message_group_id,
         "headers": headers,
     }
-    run = run_id or current_run_id(configuration)
     if is_dry_run(configuration):
         logger.info("dry run: would send %d events to %s '%s'", count, target_type, target)
         return {"run_id": run, "target_type": target_type, "target": target, "sent": 0,
@@ -421,8 +501,15 @@ def send_events(
     sender = _SENDERS[target_type](target, configuration, options)
     store.ensure_table(configuration)
     batch = _MAX_BATCH[target_type]
+    workers = parallel or _DEFAULT_WORKERS
     if target_type in ("lambda", "http"):
-        batch = max(1, concurrency)
+        batch, workers = max(1, parallel or 1), 1  # the batch is the concurrency
     if rate:
         batch = max(1, min(batch, int(rate)))
-    return _send(sender, target_type, target, count, batch, rate, payload or {}, run, configuration)
+    fifo = target_type in ("sqs", "sns") and _fifo(target)
+    if fifo:
+        workers = 1  # one group's order is the order sent: no parallel batches
+    return _send(
+        sender, target_type, target, count, batch, rate, payload or {}, run, configuration,
+        workers=workers, render=render, key_path=key_path,
+    )  # fmt: skip
