@@ -14,6 +14,7 @@ Sending is paced to ``rate_per_second`` with an injectable clock.
 
 import json
 import logging
+import random
 import time
 import urllib.error
 import urllib.request
@@ -51,6 +52,8 @@ _SAMPLE_ERRORS = 5
 _LEDGER_FLUSH = 100
 #: Batch calls in flight at once for the batch APIs (SQS, SNS, EventBridge, Kinesis).
 _DEFAULT_WORKERS = 8
+#: Loads sent so far per (run, target type, target): each gets its own id stream.
+_calls: dict[tuple[str, str, str], int] = {}
 _PROGRESS_EVERY_S = 5.0
 
 #: One event to send: its id and its stamped payload.
@@ -326,6 +329,7 @@ def _send(
     workers: int = 1,
     render: Callable[[int, str, str], dict[str, Any]] | None = None,
     key_path: str | None = None,
+    new_id: Callable[[], str] = new_event_id,
 ) -> dict[str, Any]:
     start = clock()
     last_progress = start
@@ -370,7 +374,7 @@ def _send(
             sent_at = wall()
             batch: list[Event] = []
             for index in range(first, min(first + batch_size, count)):
-                event_id = new_event_id()
+                event_id = new_id()
                 body = render(index, event_id, run_id) if render else dict(payload)
                 batch.append((event_id, stamp(body, run_id, event_id, sent_at)))
             in_flight.append((sent_at, batch, pool.submit(call, batch)))
@@ -482,9 +486,12 @@ def send_events(
         raise BadInput(f"invalid payload {payload!r}: expected a JSON object")
     run = run_id or current_run_id(configuration)
     run_seed = str(seed or (configuration or {}).get("chaoskit_seed") or run)
-    render = _payload.Renderer(
-        payload, _payload.load_samples(samples) if samples else None, f"{run_seed}:{run}"
-    )
+    # The same seed gives the same event ids and payloads (so the same faults fire on
+    # the same events); a second load to the same target in one run gets its own.
+    key = (run, target_type, target)
+    _calls[key] = _calls.get(key, 0) + 1
+    stream = f"{run_seed}:{target_type}:{target}:{_calls[key]}"
+    render = _payload.Renderer(payload, _payload.load_samples(samples) if samples else None, stream)
     options = {
         "invocation_type": invocation_type,
         "source": source,
@@ -509,7 +516,9 @@ def send_events(
     fifo = target_type in ("sqs", "sns") and _fifo(target)
     if fifo:
         workers = 1  # one group's order is the order sent: no parallel batches
+    ids = random.Random(stream + ":ids")
     return _send(
         sender, target_type, target, count, batch, rate, payload or {}, run, configuration,
         workers=workers, render=render, key_path=key_path,
+        new_id=lambda: f"{ids.getrandbits(128):032x}",
     )  # fmt: skip

@@ -54,10 +54,13 @@ class GameDayResult:
 
     @property
     def exit_code(self) -> int:
-        """Return 0 if every experiment held, 3 if anything was left unrestored, else 1."""
+        """Return 0 if every experiment held, 3 if anything was left unrestored, 4 if the
+        only shortfall is inconclusive experiments (a fault fired zero times), else 1."""
         codes = [r.exit_code for r in self.results]
         if 3 in codes:
             return 3
+        if 4 in codes and not self.skipped and set(codes) <= {0, 4}:
+            return 4
         return 1 if any(codes) or self.skipped else 0
 
     @property

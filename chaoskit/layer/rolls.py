@@ -1,15 +1,19 @@
 """Reproducible rate rolls: a roll is a function of (seed, fault, event), not of chance.
 
-With a ``seed`` in the fault config document, whether fault ``N`` fires on an
-invocation depends only on the seed, the fault's position and kind, and the
-invocation's key: the smallest traced event id it carries (plus SQS's
-delivery count, so a redelivery rolls again), or its request id when it
-carries no traced event. The same seed therefore fires the same faults on the
-same events on any target. Without a seed, rolls come from ``random``.
+With a ``seed`` in the fault config document, each traced event rolls for
+fault ``N`` on a hash of the seed, the fault's position and kind, and the
+event's key (its id, plus SQS's delivery count from the second delivery on,
+so a redelivery rolls again); an invocation fires the fault when any event it
+carries rolls under the rate (the fault is attached to events, whatever batch
+they arrive in). An invocation carrying no traced event rolls on its request
+id. The same seed therefore fires the same faults on the same events on any
+target. Without a seed, rolls come from ``random``, once per invocation.
 
-Limits: a batch's key is its smallest event id, so which events share a batch
-(the poller's choice) decides which faults fire on them; an invocation with no
-delivery count (async retries, stream retries) rolls as its first attempt did.
+Limits: a batch fails or slows as a whole, so an event that did not roll under
+the rate is hit too when it shares a batch with one that did; an invocation
+with no delivery count (async retries, stream retries) rolls as its first
+attempt did. Latency draws and downstream (SDK, HTTP) rolls come from a
+``random.Random`` seeded from the seed and the invocation's smallest event id.
 
 Standard library only; ``hashlib`` is imported on the first seeded roll.
 """
@@ -19,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import random
 
-__all__ = ["invocation_key", "roll", "seeded_random"]
+__all__ = ["event_key", "invocation_key", "roll", "seeded_random"]
 
 _SCALE = float(1 << 64)
 
@@ -48,6 +52,11 @@ def invocation_key(event: Any, event_ids: list[str], request_id: str | None) -> 
         if isinstance(count, str | int) and str(count) not in ("", "1"):
             key = f"{key}#{count}"
     return key
+
+
+def event_key(event_id: str, delivery: int) -> str:
+    """Return the key one traced event rolls on (its id, and its delivery from the second)."""
+    return event_id if delivery <= 1 else f"{event_id}#{delivery}"
 
 
 def roll(seed: str, position: int, kind: str, key: str) -> float:

@@ -143,6 +143,12 @@ class Layer:
                 continue
             if seed is None:
                 roll = self.rng.random()
+            elif plan.traced:  # per event: the fault follows its events into any batch
+                roll = min(
+                    rolls.roll(seed, fault.position, fault.kind,
+                               rolls.event_key(t.trace.event_id, t.delivery))
+                    for t in plan.traced
+                )  # fmt: skip
             else:
                 roll = rolls.roll(seed, fault.position, fault.kind, plan.key)
             if roll < fault.rate:
@@ -182,10 +188,11 @@ class Layer:
         try:
             return self._invoke(plan, handler, event, context)
         finally:
-            recorded = False
+            recorded = bool(plan.fired)  # in-function faults went on record as they fired
             if watching:
                 fired, log.fired = log.fired or [], None
-                recorded = self._record_faults(plan, context, fired)
+                downstream = [f for f in fired if f[0] in _DOWNSTREAM]
+                recorded = self._record_faults(plan, context, downstream) or recorded
             if (plan.traced or recorded) and not extension.active():
                 # No post-response phase: write before returning.
                 self.ledger.flush(max(0.5, min(_remaining_s(context), 5.0) - 0.05))
@@ -216,7 +223,10 @@ class Layer:
             "faults": len(config.faults) if config else 0,
         }
 
-    def _record_faults(self, plan: Plan, context: Any, fired: list[tuple[str, float]]) -> bool:
+    def _record_faults(
+        self, plan: Plan, context: Any, fired: list[tuple[str, float]],
+        hold: float = writer.HOLD,
+    ) -> bool:  # fmt: skip
         """Put one ``fault`` record per fault that fired in this invocation on the ledger.
 
         Returns:
@@ -247,9 +257,9 @@ class Layer:
                     "event_ids": ids,
                     "version": config.version if config else "",
                 }
-                event_id = f"{FAULT_PREFIX}{request}#{index}"
+                event_id = f"{FAULT_PREFIX}{request}#{kind}#{position}#{index}"
                 records.append(Record(run_id, event_id, FAULT, now, plan.source, detail))
-            self.ledger.submit(records, hold=writer.HOLD)
+            self.ledger.submit(records, hold=hold)
         except Exception as err:  # recording never changes the outcome
             log.warning(f"could not record fired faults: {err!r}")
             return False
@@ -270,6 +280,9 @@ class Layer:
     ) -> tuple[Any, BaseException | None]:
         version = plan.config.version if plan.config else ""
         for fault, roll in plan.fired:
+            # On record before it acts: a latency or timeout fault may get the
+            # invocation killed at its timeout, and the writer thread runs meanwhile.
+            self._record_faults(plan, context, [(fault.kind, fault.rate)], hold=0.0)
             response = self._apply(fault, roll, version, context, plan.rng)
             if response is not None:
                 return response, InjectedStatus(response["statusCode"])

@@ -44,12 +44,24 @@ _ALL = "*"  # every item of the batch failed
 class Traced:
     """One traced event in this invocation, the batch item that carries it, and its queue."""
 
-    __slots__ = ("item_id", "queue", "trace")
+    __slots__ = ("delivery", "item_id", "queue", "trace")
 
-    def __init__(self, trace: Trace, item_id: str | None, queue: str | None = None) -> None:
+    def __init__(
+        self, trace: Trace, item_id: str | None, queue: str | None = None, delivery: int = 1
+    ) -> None:
         self.trace = trace
         self.item_id = item_id
         self.queue = queue
+        self.delivery = delivery  # SQS's ApproximateReceiveCount; 1 where unknown
+
+
+def _delivery(record: Any) -> int:
+    attributes = record.get("attributes") if isinstance(record, dict) else None
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, dict) else None
+    try:
+        return max(1, int(count)) if count is not None else 1
+    except (TypeError, ValueError):
+        return 1
 
 
 def _origin(record: Any) -> str | None:
@@ -97,11 +109,12 @@ def collect(event: Any, source: str) -> list[Traced]:
     seen: set[tuple[str, str]] = set()
     for record, ident in events.batch_items(event, source):  # one walk per record
         queue = _origin(record)
+        delivery = _delivery(record)
         for trace in find_traces(record):
             key = (trace.run_id, trace.event_id)
             if key not in seen:
                 seen.add(key)
-                found.append(Traced(trace, ident, queue))
+                found.append(Traced(trace, ident, queue, delivery))
     return found
 
 

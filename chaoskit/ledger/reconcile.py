@@ -179,7 +179,9 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
         first_stage: str | None = None
         first_time = 0.0
         first_at: dict[str, float] | None = None  # only once a second stage appears
-        p_stage: str | None = None  # the first stage that processed the event
+        p_stage: str | None = None  # the first stage that processed the event (counted)
+        p_seen: str | None = None  # the first stage with a processed record of any kind
+        p_more: set[str] | None = None  # further such stages
         p_first: Record | None = None
         done: dict[str, list[Record]] | None = None  # once more than one record processed it
         failed_stages: set[str] | None = None
@@ -236,6 +238,13 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
             elif kind == PROCESSED:
                 if r.at > last_outcome:
                     last_outcome = r.at
+                if stage != p_seen:  # per-stage counts: whatever confirms "processed"
+                    if p_seen is None:
+                        p_seen = stage
+                    else:
+                        if p_more is None:
+                            p_more = set()
+                        p_more.add(stage)
                 if sink_only and not _is_sink(r.source):
                     continue
                 if queue is not None and queue in dlqs:
@@ -266,14 +275,17 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
                 stats = merge_counts(queues, queue)
                 stats.processed += PROCESSED in kinds
                 stats.failed += FAILED in kinds
+        if p_seen is not None:
+            stage_processed[p_seen] = stage_processed.get(p_seen, 0) + 1
+            if p_more:
+                for stage in p_more - {p_seen}:
+                    stage_processed[stage] = stage_processed.get(stage, 0) + 1
         if p_stage is not None and done is None:
-            stage_processed[p_stage] = stage_processed.get(p_stage, 0) + 1
             ev.processed = [(p_stage, p_first.at)]  # type: ignore[union-attr]
         elif done:
             processed = ev.processed = []
             for stage, recs in done.items():
                 stats = merge_counts(stages, stage)
-                stats.processed += 1
                 if len(recs) > 1:
                     if _invocations(recs) > 1:
                         stats.duplicates += 1

@@ -125,16 +125,36 @@ def make_item(record: Record) -> dict[str, dict[str, str]]:
     return item
 
 
-def parse_item(item: dict[str, Any]) -> Record:
-    """Return the :class:`Record` of a low-level DynamoDB item."""
-    detail = item.get("detail", {}).get("S")
+def parse_item(item: dict[str, Any], details: dict[str, Any] | None = None) -> Record:
+    """Return the :class:`Record` of a low-level DynamoDB item.
+
+    Args:
+        item: the item.
+        details: a cache of decoded ``detail`` texts, shared over one read: the
+            records of one invocation carry the same detail, so most decodes
+            are skipped. The decoded dicts are shared: treat them as read-only.
+    """
+    raw = item.get("detail")
+    detail = None
+    if raw is not None:
+        text = raw.get("S")
+        if text:
+            if details is None:
+                detail = json.loads(text)
+            else:
+                detail = details.get(text)
+                if detail is None:
+                    if len(details) > 100_000:
+                        details.clear()
+                    detail = details[text] = json.loads(text)
+    source = item.get("source")
     return Record(
-        run_id=item.get("run", item["run_id"])["S"],
-        event_id=item["event_id"]["S"],
-        kind=item["kind"]["S"],
-        at=float(item["at"]["N"]),
-        source=item.get("source", {}).get("S", ""),
-        detail=json.loads(detail) if detail else None,
+        (item.get("run") or item["run_id"])["S"],
+        item["event_id"]["S"],
+        item["kind"]["S"],
+        float(item["at"]["N"]),
+        source["S"] if source is not None else "",
+        detail,
     )
 
 

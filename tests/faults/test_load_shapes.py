@@ -118,3 +118,21 @@ def test_a_sink_keyed_by_the_apps_own_key_confirms_processing(cfg: dict[str, Any
     assert (out["sent"], out["processed"], out["lost"]) == (12, 9, 3)
     lost = {t.event_id for b in bodies[9:] for t in find_traces(b)}
     assert set(out["lost_ids"]) == lost
+
+
+def test_the_same_seed_sends_the_same_event_ids_and_payloads_in_another_run(
+    cfg: dict[str, Any],
+) -> None:
+    url = aws.client("sqs", cfg).create_queue(QueueName="seeded")["QueueUrl"]
+
+    def load_once(run: str) -> list[tuple[str, str]]:
+        config = {**cfg, "chaoskit_run_id": run, "chaoskit_seed": "9"}
+        load.send_events(
+            "sqs", url, count=15, payload={"orderId": "{{uuid}}"}, configuration=config
+        )
+        return sorted((t.event_id, b["orderId"]) for b in _bodies(cfg, url) for t in find_traces(b))
+
+    first = load_once("run-a")
+    assert first == load_once("run-b")
+    assert len({e for e, _ in first}) == 15
+    assert load_once("run-a") != first  # a second load in one run: new ids

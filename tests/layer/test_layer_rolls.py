@@ -107,3 +107,55 @@ def test_records_still_queued_when_a_flush_times_out_go_to_the_log(lines: Any) -
     logged = [r for r in lines.refresh() if r["chaoskit"] == "ledger"]
     back = [rec for line in logged for rec in from_log_line(json.dumps(line))]
     assert records[0] in back
+
+
+def test_a_fault_follows_its_event_into_whatever_batch_carries_it(no_ledger: None) -> None:
+    from chaoskit.layer.rolls import roll
+
+    # Pick events that roll under and over rate 0.5 for fault 0 (exception) under seed "s".
+    under = [f"u{i}" for i in range(40) if roll("s", 0, "exception", f"u{i}") < 0.5][:2]
+    over = [f"o{i}" for i in range(40) if roll("s", 0, "exception", f"o{i}") >= 0.5][:4]
+    layer = make_layer({envvars.CONFIG: _seeded("s")})
+
+    def batch(ids: list[str]) -> dict[str, Any]:
+        return {"Records": [{"eventSource": "aws:sqs", "messageId": i,
+                             "attributes": {"ApproximateReceiveCount": "1"},
+                             "body": json.dumps(_event(i))} for i in ids]}  # fmt: skip
+
+    def fails(ids: list[str]) -> bool:
+        try:
+            layer.invoke(Calls(), batch(ids), FakeContext())
+        except Exception:
+            return True
+        return False
+
+    assert not fails(over[:2]) and not fails(over[2:])
+    assert fails([over[0], under[0]]) and fails([under[1], *over[1:]])
+    assert fails([under[0]]) and not fails([over[3]])
+
+
+def test_a_timeout_fault_is_on_record_before_it_sleeps_past_the_deadline() -> None:
+    import threading
+
+    written: list[Record] = []
+    writer = LedgerWriter(write=written.extend)
+    seen: list[list[str]] = []
+
+    def sleep(seconds: float) -> None:  # the runtime would kill the process during this
+        for _ in range(200):
+            if any(r.kind == "fault" for r in written):
+                break
+            threading.Event().wait(0.01)
+        seen.append(sorted(r.kind for r in written))
+
+    doc = json.dumps({"version": "v", "expires_at": FAR, "seed": "s", "run_id": "run-1",
+                      "faults": [{"kind": "timeout", "rate": 1}]})  # fmt: skip
+
+    from chaoskit.layer.loader import ConfigLoader
+    from chaoskit.layer.runtime import Layer
+
+    env = {envvars.CONFIG: doc}
+    layer = Layer(env, loader=ConfigLoader(env), sleep=sleep, ledger=writer)
+    with pytest.raises(Exception, match="Task timed out"):
+        layer.invoke(Calls(), _event("e1"), FakeContext())
+    assert seen and "fault" in seen[0]

@@ -118,3 +118,12 @@ def test_fired_faults_are_counted_per_fault_and_never_count_as_events() -> None:
         {"fault": 0, "kind": "exception", "fired": 3, "events": 1, "functions": ["processor"]}
     ]
     assert (out["sent"], out["lost"], out["unsent"]) == (1, 1, 0)
+
+
+def test_in_sink_mode_a_stage_still_shows_what_it_processed() -> None:
+    records = [Record("run-1", "a", "sent", 0.0), *hop("a", "writer", IN, 1.0)]
+    records.append(Record("run-1", "a", "processed", 2.0, "sink:orders"))
+    out = reconcile(records, processed_from="sink")
+    assert out["stages"]["writer"]["processed"] == 1
+    assert out["stages"]["sink:orders"]["processed"] == 1
+    assert out["processed"] == 1
