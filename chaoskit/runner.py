@@ -322,8 +322,6 @@ def run_experiment_file(
     config = _plain_config(prepared["configuration"])
     run_seed = str(seed if seed not in (None, "") else config.get("chaoskit_seed") or new_seed())
     prepared["configuration"]["chaoskit_seed"] = config["chaoskit_seed"] = run_seed
-    if say is not None:
-        say(f"run {run_id}: seed {run_seed}")
     resolved = resolve_target(config)  # raises BadInput before anything runs
     check_arguments(prepared, f"experiment file '{path}'", config)
     check_guardrails(config)
@@ -339,6 +337,8 @@ def run_experiment_file(
         control_loaded = False
     if not control_loaded:
         logger.warning("control module %s is not installed", CONTROL["provider"]["module"])
+    if say is not None:  # once the input is known good: errors stay one line
+        say(f"run {run_id}: seed {run_seed}")
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
     journal = run_experiment(
         prepared,
