@@ -16,8 +16,11 @@ import logging
 import time
 from typing import Any
 
+from botocore.exceptions import ClientError
 from chaoslib.types import Configuration, Secrets
 
+from chaoskit import aws
+from chaoskit.errors import AWSActionFailed
 from chaoskit.ledger import store
 from chaoskit.ledger.records import DEAD_LETTERED, Record
 from chaoskit.run_context import current_run_id
@@ -27,7 +30,7 @@ from probes._dlq_formats import (
     destination_record,
     parse_message,
 )
-from probes._sqs import peek, queue_attributes, queue_url
+from probes._sqs import peek, queue_arn, queue_attributes, queue_url
 from probes._stream_batch import batch_info, resolve_batch
 
 __all__ = [
