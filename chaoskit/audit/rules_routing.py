@@ -103,10 +103,19 @@ def _policy_allows(topo: Topology, policy_type: str, key: str, target_id: str) -
     return False
 
 
+#: Target kinds EventBridge reaches through the target's RoleArn only.
+_ROLE_ONLY = {"kinesis", "states", "events"}
+
+
 def _target_allows(topo: Topology, r: Rule, t: RuleTarget) -> bool | None:
+    """Whether EventBridge may deliver to the target; ``None`` when it cannot be told."""
     lid = t.target.logical_id if t.target else None
     if lid is None:
         return None
+    if t.kind in _ROLE_ONLY:
+        return t.role is not None
+    if t.kind in ("lambda", "sqs", "sns") and t.role is not None:
+        return True  # an execution role on the target is an alternative to the resource policy
     if t.kind == "lambda":
         fn = topo.function_of(t.target)
         if fn is None:
@@ -119,7 +128,7 @@ def _target_allows(topo: Topology, r: Rule, t: RuleTarget) -> bool | None:
         return _policy_allows(topo, "AWS::SQS::QueuePolicy", "Queues", lid)
     if t.kind == "sns":
         return _policy_allows(topo, "AWS::SNS::TopicPolicy", "Topics", lid)
-    return t.role is not None
+    return None  # e.g. CloudWatch Logs (a logs resource policy), API destinations
 
 
 def _dlq_allowed(topo: Topology, queue_id: str, principal: str) -> bool:

@@ -22,12 +22,17 @@ SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 _PLACEHOLDER_CODE = "s3://chaoskit-offline/code.zip"
 
 
-def read_document(path: Path) -> Any:
-    """Decode a YAML or JSON file with line marks (cfn-lint's decoder)."""
+def read_document(path: Path, what: str = "template") -> Any:
+    """Decode a YAML or JSON file with line marks (cfn-lint's decoder).
+
+    Args:
+        path: the file.
+        what: what the file is, for error messages (template, state machine definition...).
+    """
     from cfnlint.decode import decode
 
     if not path.is_file():
-        raise TemplateError(f"template '{path}' does not exist or is not a file")
+        raise TemplateError(f"{what} '{path}' does not exist or is not a file")
     document, matches = decode(str(path))
     if matches:
         first = matches[0]
@@ -65,7 +70,7 @@ def _is_local(uri: Any) -> bool:
 
 
 def _definition(path: Path) -> tuple[dict[str, Any], Any]:
-    node = read_document(path)
+    node = read_document(path, "state machine definition")
     return _plain(node), node
 
 
@@ -111,12 +116,41 @@ def _prepare_sam(
             elif isinstance(props.get("Definition"), dict):
                 definitions[lid] = (props["Definition"], "", None)
         elif kind in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi"):
-            if _is_local(props.get("DefinitionUri")):
-                props.pop("DefinitionUri")
+            _inline_api_definition(props, base, kind)
         elif kind == "AWS::Serverless::Application":
             # nested applications are other templates: not expanded offline
             del template["Resources"][lid]
     return code_dirs, definitions
+
+
+def _api_stub(kind: str) -> dict[str, Any]:
+    if kind == "AWS::Serverless::HttpApi":
+        return {"openapi": "3.0.1", "info": {"title": "api", "version": "1"}, "paths": {}}
+    return {"swagger": "2.0", "info": {"title": "api", "version": "1"}, "paths": {}}
+
+
+def _inline_api_definition(props: dict[str, Any], base: Path, kind: str) -> None:
+    """Replace a local OpenAPI file (``DefinitionUri``, ``AWS::Include``) by its content.
+
+    SAM adds routes and authorizers to the definition it is given; a file it
+    cannot read offline becomes an empty document, which is all the audit needs.
+    """
+    uri = props.get("DefinitionUri")
+    body = props.get("DefinitionBody")
+    include = body.get("Fn::Transform") if isinstance(body, dict) else None
+    if isinstance(include, dict) and include.get("Name") == "AWS::Include":
+        uri = (include.get("Parameters") or {}).get("Location")
+        props.pop("DefinitionBody")
+    elif not _is_local(uri):
+        return
+    props.pop("DefinitionUri", None)
+    document: Any = None
+    if _is_local(uri) and (base / str(uri)).is_file():
+        try:
+            document = _plain(read_document(base / str(uri), "API definition"))
+        except TemplateError:
+            document = None
+    props["DefinitionBody"] = document if isinstance(document, dict) else _api_stub(kind)
 
 
 def _parameters(template: dict[str, Any], given: dict[str, Any] | None) -> dict[str, Any]:
@@ -169,9 +203,11 @@ def _load_file(path: Path, parameters: dict[str, Any] | None, cdk_root: Path | N
     code_dirs: dict[str, str] = {}
     definitions: dict[str, tuple[dict[str, Any], str, Any]] = {}
     expanded = copy.deepcopy(source)
-    if SAM_TRANSFORM in _transforms(source):
+    # a template without resources (a CDK placeholder) has nothing to expand
+    if SAM_TRANSFORM in _transforms(source) and source.get("Resources"):
         code_dirs, definitions = _prepare_sam(expanded, path.parent)
-        expanded = _expand_sam(expanded, params, path)
+        if expanded.get("Resources"):  # nested applications alone leave nothing
+            expanded = _expand_sam(expanded, params, path)
     for lid, res in (expanded.get("Resources") or {}).items():
         if not isinstance(res, dict) or res.get("Type") != "AWS::Lambda::Function":
             continue

@@ -269,6 +269,40 @@ def test_eventbridge_target_permission_and_dlq_policy(audit: Audit) -> None:
     assert ("events-target-not-allowed", "Rule") not in audit(allowed, sam=False)
 
 
+def test_target_permission_by_kind(audit: Audit) -> None:
+    body = """
+    Resources:
+      Logs:
+        Type: AWS::Logs::LogGroup
+      Stream:
+        Type: AWS::Kinesis::Stream
+        Properties: {ShardCount: 1}
+      Queue:
+        Type: AWS::SQS::Queue
+        Properties:
+          RedrivePolicy: {deadLetterTargetArn: arn:aws:sqs:us-east-1:1:x, maxReceiveCount: 5}
+      Rule:
+        Type: AWS::Events::Rule
+        Properties:
+          EventPattern: {source: [shop]}
+          Targets:
+            - {Id: logs, Arn: !GetAtt Logs.Arn, DeadLetterConfig: {Arn: arn:aws:sqs:us-east-1:1:d}}
+            - {Id: queue, Arn: !GetAtt Queue.Arn, RoleArn: arn:aws:iam::1:role/r,
+               DeadLetterConfig: {Arn: arn:aws:sqs:us-east-1:1:d}}
+            - {Id: stream, Arn: !GetAtt Stream.Arn,
+               DeadLetterConfig: {Arn: arn:aws:sqs:us-east-1:1:d}}
+    """
+    # a log group has its own resource policy (not read); a queue target may use a role
+    # instead of a queue policy; a Kinesis target needs a role
+    found = audit(body, sam=False)
+    assert found == {("events-target-not-allowed", "Rule")}
+    stream_only = audit(
+        body.replace("Arn: !GetAtt Stream.Arn,", "Arn: !GetAtt Stream.Arn, RoleArn: r,", 1),
+        sam=False,
+    )
+    assert stream_only == set()
+
+
 ASL = """
 {"StartAt": "Charge", "States": {
   "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",

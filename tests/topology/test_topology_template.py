@@ -132,3 +132,45 @@ def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
     )
     with pytest.raises(TemplateError, match="could not expand the SAM template"):
         load_template(bad_sam)
+
+
+def test_sam_api_with_auth_and_an_included_openapi_file(tmp_path: Path) -> None:
+    # SAM adds the authorizer to the definition it is given: the included file is
+    # read offline (without it the translator refuses the template)
+    (tmp_path / "api.yaml").write_text(
+        "openapi: '3.0.1'\ninfo: {title: t, version: '1'}\npaths:\n  /orders:\n    post: {}\n"
+    )
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n"
+        "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: prod\n"
+        "      DefinitionBody:\n        Fn::Transform:\n          Name: AWS::Include\n"
+        "          Parameters: {Location: api.yaml}\n"
+        "      Auth:\n        DefaultAuthorizer: AWS_IAM\n"
+        "  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      Runtime: python3.12\n      Handler: a.b\n      InlineCode: x\n"
+        "      Events:\n        Post:\n          Type: Api\n"
+        "          Properties: {RestApiId: !Ref Api, Path: /orders, Method: post}\n"
+    )
+    topo = load_template(tmp_path / "template.yaml")
+    assert topo.routes["Fn.Post"].path == "/orders"
+    assert "Fn" in topo.functions
+
+
+def test_sam_template_of_nested_applications_only(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n"
+        "  Child:\n    Type: AWS::Serverless::Application\n"
+        "    Properties: {Location: ./child/template.yaml}\n"
+    )
+    topo = load_template(tmp_path / "template.yaml")
+    assert topo.functions == {} and topo.queues == {}
+
+
+def test_missing_definition_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n"
+        "  Flow:\n    Type: AWS::Serverless::StateMachine\n"
+        "    Properties: {DefinitionUri: sm/flow.asl.json}\n"
+    )
+    with pytest.raises(TemplateError, match=r"state machine definition '.*flow\.asl\.json'"):
+        load_template(tmp_path / "template.yaml")
