@@ -183,3 +183,26 @@ def test_a_shard_retrying_a_poison_record_does_not_hold_up_the_other_shard(aws, 
         return "good-b" in [a["event"]["data"] for a in attempts(aws, recorder, 50, timeout=1)]
 
     wait_for(delivered, timeout=30, what="the other shard's record to be delivered")
+
+
+def test_parallelization_factor_delivers_a_shards_keys_concurrently(aws, recorder):
+    kinesis = aws("kinesis")
+    stream, stream_arn = _stream(aws)
+    name = unique("lanes-fn")
+    create_function(
+        aws,
+        name,
+        handler="probe.kinesis_handler",
+        env={"RECORD_QUEUE_URL": recorder["url"]},
+        timeout=30,
+    )
+    keys = [f"key-{i}" for i in range(8)]
+    kinesis.put_records(
+        StreamName=stream,
+        Records=[{"Data": f"slow-{k}".encode(), "PartitionKey": k} for k in keys],
+    )
+    _mapping(aws, name, stream_arn, ParallelizationFactor=4)
+    seen = attempts(aws, recorder, expect=8, timeout=60)
+    assert sorted(a["event"]["data"] for a in seen) == sorted(f"slow-{k}" for k in keys)
+    # One batch of 8 would run in one environment; lanes run at once, in several.
+    assert len({a["event"]["pid"] for a in seen}) >= 2

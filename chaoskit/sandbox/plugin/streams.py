@@ -20,8 +20,10 @@ LocalStack 2026.3's stream poller differs from AWS where events are at stake:
   handled (processed or discarded) is kept per mapping and shard, and a rebuilt
   poller resumes after it.
 - Shards are polled one at a time, round robin, and a shard retrying a batch
-  holds up the others; here every shard has its own batch in flight (one batch
-  per shard, ``ParallelizationFactor`` 1) and a retrying shard blocks only itself.
+  holds up the others; here every shard has its own batch in flight and a
+  retrying shard blocks only itself. ``ParallelizationFactor`` N splits each
+  batch read from a shard into up to N lanes by partition key, delivered at
+  once (AWS keeps a key's records in order; so do the lanes).
 - The on-failure record for ``RecordAgeExceeded`` lacked ``requestContext``;
   it now has it, without ``responseContext``, as AWS writes it (AWS-recorded in
   LocalStack's ``test_kinesis_maximum_record_age_exceeded``).
@@ -30,6 +32,8 @@ LocalStack 2026.3's stream poller differs from AWS where events are at stake:
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -199,8 +203,31 @@ class _Delivery:
         return True
 
 
+def _lane_key(event: dict[str, Any]) -> str:
+    if "kinesis" in event:
+        return str(event["kinesis"].get("partitionKey", ""))
+    return json.dumps((event.get("dynamodb") or {}).get("Keys"), sort_keys=True)
+
+
+def _lanes(poller: Any, events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split a batch into ``ParallelizationFactor`` lanes, each key's records in order."""
+    factor = int((getattr(poller, "chaoskit_esm", None) or {}).get("ParallelizationFactor") or 1)
+    if factor <= 1 or len(events) <= 1:
+        return [events]
+    lanes: list[list[dict[str, Any]]] = [[] for _ in range(factor)]
+    for event in events:
+        digest = hashlib.md5(_lane_key(event).encode(), usedforsecurity=False).digest()
+        lanes[int.from_bytes(digest[:4], "big") % factor].append(event)
+    return [lane for lane in lanes if lane]
+
+
 def forward_events_to_target(self: Any, shard_id: str, records: list[dict[str, Any]]) -> None:
-    """Deliver one batch of a shard's records; checkpoint once they are handled."""
+    """Deliver one batch of a shard's records; checkpoint once they are handled.
+
+    With ``ParallelizationFactor`` N the batch is split by partition key (item key
+    for DynamoDB) into up to N lanes delivered at once; a key's records stay in
+    order within its lane.
+    """
     if not records:
         return
     last = _raw_sequence(self, records[-1])
@@ -209,7 +236,14 @@ def forward_events_to_target(self: Any, shard_id: str, records: list[dict[str, A
     )
     if events:
         events = self.add_source_metadata(events)
-        if not _Delivery(self, shard_id).run(events):
+        lanes = _lanes(self, events)
+        if len(lanes) == 1:
+            handled = _Delivery(self, shard_id).run(lanes[0])
+        else:
+            with ThreadPoolExecutor(len(lanes), thread_name_prefix="chaoskit-lane") as pool:
+                results = list(pool.map(lambda lane: _Delivery(self, shard_id).run(lane), lanes))
+            handled = all(results)
+        if not handled:
             return  # stopped: the next poller starts again from the last checkpoint
     checkpoint(self.esm_uuid, shard_id, last)
 

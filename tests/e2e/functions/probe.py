@@ -81,7 +81,9 @@ def kinesis_handler(event, context):
     poisoned = False
     for record in event["Records"]:
         data = base64.b64decode(record["kinesis"]["data"]).decode()
-        _record(context, {"data": data})
+        _record(context, {"data": data, "pid": os.getpid()})
+        if "slow" in data:
+            time.sleep(2)
         poisoned = poisoned or "poison" in data
     if poisoned:
         raise RuntimeError("poison record in the batch")
