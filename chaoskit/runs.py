@@ -43,7 +43,8 @@ def read_events(run_id: str) -> list[dict[str, Any]]:
     """Return every complete event of the run's journal, oldest first."""
     path = journal_path(run_id)
     try:
-        text = path.read_text(encoding="utf-8")
+        # A line that is not UTF-8 is as unreadable as a torn one: skipped below.
+        text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return []
     events = []
@@ -54,7 +55,7 @@ def read_events(run_id: str) -> list[dict[str, Any]]:
             event = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line torn by a crash
-        if isinstance(event, dict) and event.get("id"):
+        if isinstance(event, dict) and event.get("id") and isinstance(event["id"], str):
             events.append(event)
     return events
 
@@ -63,6 +64,8 @@ def changes(run_id: str) -> list[dict[str, Any]]:
     """Return the run's changes, each folded to its latest state, in recording order."""
     folded: dict[str, dict[str, Any]] = {}
     for event in read_events(run_id):
+        if not _well_formed(event):
+            continue  # a corrupt line: read_events already skips torn ones
         current = folded.get(event["id"])
         if current is None:
             if "action" not in event:
@@ -75,6 +78,14 @@ def changes(run_id: str) -> list[dict[str, Any]]:
         if event.get("status") in ("restored", "not-applied"):
             current.pop("error", None)
     return list(folded.values())
+
+
+def _well_formed(event: dict[str, Any]) -> bool:
+    """Tell whether an event has the types the restore code reads (strings where named)."""
+    for key in ("action", "resource", "status", "run_id"):
+        if key in event and not isinstance(event[key], str):
+            return False
+    return "action" not in event or "resource" in event
 
 
 def fault_window(run_id: str) -> tuple[float, float | None] | None:

@@ -72,13 +72,16 @@ def run_ids() -> list[str]:
     for path in sorted(folder.glob("*.jsonl")):
         first = _first_event(path)
         if first is not None:
-            out.append(str(first.get("run_id") or path.stem))
+            # The recorded id, unless it does not name this file (a corrupt line).
+            run_id = first.get("run_id")
+            ok = isinstance(run_id, str) and bool(run_id) and journal_path(run_id) == path
+            out.append(str(run_id) if ok else path.stem)
     return out
 
 
 def _first_event(path: Path) -> dict[str, Any] | None:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 try:
                     event = json.loads(line)

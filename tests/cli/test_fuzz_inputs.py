@@ -268,3 +268,42 @@ def test_fuzz_report_journals(capsys, recorder, monkeypatch, doc, raw):
         path.write_text(json.dumps(doc, allow_nan=True), encoding="utf-8", errors="surrogatepass")
     code = run_cli(["report", str(path), "-o", str(work / "report.html")])
     _check(capsys, recorder, code, {0})
+
+
+@st.composite
+def undo_lines(draw: st.DrawFn) -> bytes:
+    """One line of an undo journal: a change-like event, random JSON, or raw bytes."""
+    event = draw(
+        st.fixed_dictionaries(
+            {"id": st.sampled_from(["c1", "c2"]) | values},
+            optional={
+                "run_id": values,
+                "action": st.sampled_from(["set_reserved_concurrency", "inject_latency"]) | values,
+                "resource": values,
+                "status": st.sampled_from(["pending", "applied", "restored"]) | values,
+                "snapshot": values,
+                "target": values,
+            },
+        )
+    )
+    import json
+
+    return draw(
+        st.just(json.dumps(event).encode("utf-8", "surrogatepass"))
+        | st.binary(max_size=40)
+        | values.map(lambda v: json.dumps(v).encode("utf-8", "surrogatepass"))
+    )
+
+
+@FUZZ
+@given(lines=st.lists(undo_lines(), max_size=4))
+def test_fuzz_undo_journal(capsys, recorder, monkeypatch, lines):
+    work = _reset(recorder, monkeypatch)
+    folder = work / "home" / "journal"
+    folder.mkdir(parents=True)
+    (folder / "r1.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    # Listing reads the journal only: it succeeds or refuses, it never calls AWS.
+    _check(capsys, recorder, run_cli(["rollback"]), {0})
+    assert recorder.requests == []
+    # Restoring may call AWS (the recording endpoint answers 500): judged only on refusals.
+    _check(capsys, recorder, run_cli(["rollback", "--all"]), {0, 1, 3})
