@@ -118,17 +118,27 @@ def mutation(
         "status": "pending",
         "recorded_at": time.time(),
     }
+    key = lock_key or resource
     with store.exclusive():
-        record["remote_lock"] = lock.acquire(run_id, lock_key or resource, configuration)
+        lock.check_local(run_id, key, configuration)
+        record["remote_lock"] = lock.remote_locking(configuration)
         if mirror.enabled(configuration):
             record["mirrored"] = True
-            try:
-                mirror.put(record, configuration)
-            except BaseException:
-                if record["remote_lock"]:
-                    lock.release(run_id, [lock_key or resource], configuration)
-                raise
+        # Journal first: a crash after this line leaves a record whose rollback
+        # releases the lock and deletes the mirror copy; before it, neither exists.
         store.append(run_id, record)
+        try:
+            if record["remote_lock"]:
+                lock.acquire_remote(run_id, key, configuration)
+            if record.get("mirrored"):
+                mirror.put(record, configuration)
+        except BaseException as err:
+            if record["remote_lock"]:
+                lock.release(run_id, [key], configuration)  # only a lock this run holds
+            if record.get("mirrored"):
+                mirror.forget(record, configuration)
+            store.append(run_id, {"id": change.id, "status": "not-applied", "error": str(err)})
+            raise
     try:
         yield change
     except BaseException:

@@ -33,6 +33,8 @@ __all__ = [
     "DEFAULT_LOCK_TTL",
     "LOCK_PREFIX",
     "acquire",
+    "acquire_remote",
+    "check_local",
     "lock_parameter",
     "release",
     "remote_locking",
@@ -83,13 +85,32 @@ def acquire(run_id: str, resource: str, configuration: Mapping[str, Any] | None 
         SafetyAbort: another run holds the resource.
         AWSActionFailed: the lock parameter could not be read or written.
     """
-    holder = _local_holder(run_id, resource, resolved_target(configuration))
-    if holder:
-        raise _held(resource, holder, "unrestored changes in its journal")
+    check_local(run_id, resource, configuration)
     if not remote_locking(configuration):
         return False
     _acquire_remote(run_id, resource, configuration)
     return True
+
+
+def check_local(run_id: str, resource: str, configuration: Mapping[str, Any] | None) -> None:
+    """Refuse when another run's journal still holds ``resource`` on the same target.
+
+    Raises:
+        SafetyAbort: another run holds the resource.
+    """
+    holder = _local_holder(run_id, resource, resolved_target(configuration))
+    if holder:
+        raise _held(resource, holder, "unrestored changes in its journal")
+
+
+def acquire_remote(run_id: str, resource: str, configuration: Mapping[str, Any] | None) -> None:
+    """Take the lock parameter of ``resource`` on the target for ``run_id``.
+
+    Raises:
+        SafetyAbort: a run on another machine holds it.
+        AWSActionFailed: the lock parameter could not be read or written.
+    """
+    _acquire_remote(run_id, resource, configuration)
 
 
 def remote_locking(configuration: Mapping[str, Any] | None) -> bool:

@@ -110,5 +110,6 @@ def test_a_refused_copy_stops_the_change_before_it_is_made(
         stub.add_client_error("put_parameter", "AccessDeniedException", "not allowed")
         with pytest.raises(AWSActionFailed, match=r"ssm:PutParameter .* AccessDeniedException"):
             change(config)
-    assert changes("run-m") == []
+    # Journaled first (so a crash there leaves nothing unaccounted for), then refused.
+    assert [c["status"] for c in changes("run-m")] == ["not-applied"]
     assert not file_state.exists()

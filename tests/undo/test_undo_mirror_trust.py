@@ -183,3 +183,50 @@ def cfg_home() -> str:
     import os
 
     return os.environ[envvars.HOME]
+
+
+def test_a_crash_between_taking_the_lock_and_journaling_leaves_no_orphan_lock(
+    cfg: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaoskit.undo import store
+
+    config = {**cfg, "chaoskit_remote_lock": True, "chaoskit_journal_mirror": True}
+    real = store.append
+    calls = {"n": 0}
+
+    def dies_after_the_first_append(run_id: str, event: dict[str, Any]) -> None:
+        real(run_id, event)
+        calls["n"] += 1
+        raise SystemExit("killed")  # the process dies right after the journal write
+
+    monkeypatch.setattr(store, "append", dies_after_the_first_append)
+    with pytest.raises(SystemExit):
+        set_reserved_concurrency(["orders-worker"], concurrency=0, configuration=config)
+    monkeypatch.setattr(store, "append", real)
+    assert run(["rollback", "--all"]) == 0
+    ssm = aws.client("ssm", cfg)
+    left = ssm.get_parameters_by_path(Path="/chaoskit/", Recursive=True)["Parameters"]
+    assert [p["Name"] for p in left] == []
+    # A new run may take the function at once.
+    set_reserved_concurrency(
+        ["orders-worker"], concurrency=0, configuration={**config, "chaoskit_run_id": "run-2"}
+    )
+
+
+def test_a_crash_before_the_journal_write_leaves_no_lock_or_mirror_copy(
+    cfg: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaoskit.undo import store
+
+    config = {**cfg, "chaoskit_remote_lock": True, "chaoskit_journal_mirror": True}
+
+    def dies(run_id: str, event: dict[str, Any]) -> None:
+        raise SystemExit("killed")  # dies before anything is journaled
+
+    real = store.append
+    monkeypatch.setattr(store, "append", dies)
+    with pytest.raises(SystemExit):
+        set_reserved_concurrency(["orders-worker"], concurrency=0, configuration=config)
+    monkeypatch.setattr(store, "append", real)
+    left = aws.client("ssm", cfg).get_parameters_by_path(Path="/chaoskit/", Recursive=True)
+    assert [p["Name"] for p in left["Parameters"]] == []
