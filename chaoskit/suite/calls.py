@@ -3,7 +3,8 @@
 Python: reads every ``.py`` file under the folder (without importing it) and
 collects the service names given to ``boto3.client(...)``, ``boto3.resource(...)``,
 ``session.client(...)`` and the like, as a string literal, positionally or
-as ``service_name=``. Node.js (:func:`aws_services_called_js`): the AWS SDK
+as ``service_name=``, when the client is used (one stored in a name nothing
+reads is never called). Node.js (:func:`aws_services_called_js`): the AWS SDK
 for JavaScript modules the ``.js``/``.mjs``/``.cjs``/``.ts`` files import or
 require (``@aws-sdk/client-dynamodb``, ``@aws-sdk/lib-dynamodb``), and v2's
 ``new AWS.DynamoDB(...)`` clients. Dependencies installed into the folder
@@ -70,12 +71,45 @@ def aws_services_called(code_dir: str | Path | None, inline_code: str | None = N
             tree = ast.parse(source)
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call):
-                service = _service_of(node)
-                if service:
-                    found.add(service)
+        found.update(_used_services(tree))
     return sorted(found)
+
+
+def _target_name(target: ast.expr) -> str | None:
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return None
+
+
+def _used_services(tree: ast.AST) -> set[str]:
+    """Return the services of the clients a module creates and uses.
+
+    A client stored in a name (or attribute) that nothing reads is never
+    called: throttling it would prove nothing.
+    """
+    assigned: dict[int, str] = {}  # id(call) -> the name it is stored in
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and isinstance(node.value, ast.Call):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [n for n in (_target_name(t) for t in targets) if n]
+            if len(names) == 1:
+                assigned[id(node.value)] = names[0]
+    read: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            read.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            read.add(node.attr)
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            service = _service_of(node)
+            name = assigned.get(id(node))
+            if service and (name is None or name in read):
+                out.add(service)
+    return out
 
 
 #: SDK for JavaScript module or v2 class names -> the service names chaoskit's actions take.

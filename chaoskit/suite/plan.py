@@ -336,7 +336,7 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
         for service in services:
             suite.experiments.append(_throttle(fn, entries[0], service, suite.stack, tracing))
     elif entries and fn.code_dir:
-        suite.found.append("  its code creates no AWS SDK client: no SDK throttling experiment")
+        suite.found.append("  its code uses no AWS SDK client: no SDK throttling experiment")
     elif entries and not code:
         suite.uncovered.append(
             f"{fn.logical_id}: SDK throttling: its code is not at hand (give --template too)"

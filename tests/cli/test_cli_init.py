@@ -32,7 +32,7 @@ def test_init_prints_what_it_found_wrote_and_could_not_cover(
     assert "experiments aim at stack 'sns-app'" in out
     assert "function ProcessorFunction (python3.13): topic ProcessingTopic" in out
     assert "errors-processorfunction-sns.yaml (errors)" in out
-    assert "its code creates no AWS SDK client" in out
+    assert "its code uses no AWS SDK client" in out
     gameday = load_gameday(out_dir / "gameday.yaml")
     assert gameday.vars == {"chaoskit_stack": "sns-app"}
     assert [e.path.name for e in gameday.experiments] == ["errors-processorfunction-sns.yaml"]

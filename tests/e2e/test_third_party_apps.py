@@ -148,7 +148,8 @@ def _truth(app: str, aws: Callable[[str], Any], resources: dict[str, str], run_i
 #: Kinds of experiment each app must get (the rest of the plan is unit-tested).
 EXPECTED = {
     "sqs-dlq": {"kill switch", "errors"},
-    "kinesis-onfailure": {"kill switch", "errors", "SDK throttling", "poison pill"},
+    # Its handler creates a kinesis client but never calls it: no throttling to prove.
+    "kinesis-onfailure": {"kill switch", "errors", "poison pill"},
     "sns-async": {"errors"},
 }
 
@@ -177,6 +178,12 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
     write_suite(suite, tmp_path / "suite")
     init_s = time.monotonic() - started
     assert {p.kind for p in suite.experiments} == EXPECTED[app]
+    # The deployed stack gives the same plan (its code read from the template's folder).
+    from_stack = generate_suite(template=template, stack=app, configuration=sandbox)
+    assert [p.slug for p in from_stack.experiments] == [p.slug for p in suite.experiments]
+    assert [p.experiment for p in from_stack.experiments] == [
+        p.experiment for p in suite.experiments
+    ]
 
     gameday = load_gameday(tmp_path / "suite" / "gameday.yaml")
     # The sandbox runs with FAST timings: asynchronous retries come 1 and 2 s after a
@@ -225,3 +232,12 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
         # sns-async really loses events: the function has no on-failure destination or
         # DLQ, so an event whose three attempts all fail is dropped by Lambda.
         assert view.outcome == ("deviated" if lost else "passed"), run.summary()
+        # No vacuous verdict: every injected fault fired on some event.
+        injected = [
+            step
+            for step in run.journal["run"]
+            if step["activity"]["provider"].get("func", "").startswith("inject_")
+        ]
+        fired = run.journal["chaoskit"]["ledger"].get("faults") or []
+        if injected:
+            assert fired and all(f["fired"] > 0 for f in fired), (run.path, fired)
