@@ -49,6 +49,8 @@ MAX_BYTES: dict[str, int] = {
     "game day file": 1024 * 1024,
     "settings file": 1024 * 1024,
     "journal": 64 * 1024 * 1024,
+    # CloudFormation takes 1 MB from S3; synthesized and SAM templates stay below this.
+    "template": 8 * 1024 * 1024,
 }
 #: Deepest nesting of mappings and lists accepted in a document.
 MAX_DEPTH = 64

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from chaoskit.errors import BadInput
+from chaoskit.inputs import check_shape, read_text
 
 __all__ = ["check_parameters", "dump_template", "load_template", "parse_parameters"]
 
@@ -82,11 +83,14 @@ def load_template(path: str | Path) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise BadInput(f"template '{path}' does not exist")
+    text = read_text(file, "template")  # size cap, UTF-8
     try:
-        text = file.read_text(encoding="utf-8")
         loaded = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+    except yaml.YAMLError as err:
         raise BadInput(f"template '{path}' is not valid YAML or JSON: {err}") from err
+    except RecursionError as err:
+        raise BadInput(f"template '{path}' is nested too deeply to parse") from err
+    check_shape(loaded, f"template '{path}'")  # nesting and YAML alias expansion
     if not isinstance(loaded, dict) or not isinstance(loaded.get("Resources"), dict):
         raise BadInput(f"template '{path}' has no 'Resources' map: not a CloudFormation template")
     return loaded

@@ -94,7 +94,7 @@ def sample_payloads(folder: str | Path) -> dict[str, tuple[dict[str, Any], str]]
             if path.stat().st_size > _MAX_BYTES:
                 continue
             doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # not a sample event: skip it
             continue
         for kind, payload in _from_document(doc):
             out.setdefault(kind, (payload, str(path.relative_to(root))))

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from chaoskit.inputs import read_text
 from chaoskit.topology.build import build
 from chaoskit.topology.exceptions import TemplateError
 from chaoskit.topology.model import Topology
@@ -33,7 +34,11 @@ def read_document(path: Path, what: str = "template") -> Any:
 
     if not path.is_file():
         raise TemplateError(f"{what} '{path}' does not exist or is not a file")
-    document, matches = decode(str(path))
+    read_text(path, what)  # size cap and UTF-8 first: the decoder prints its own errors
+    try:
+        document, matches = decode(str(path))
+    except RecursionError as err:
+        raise TemplateError(f"could not read '{path}': nested too deeply") from err
     if matches:
         first = matches[0]
         raise TemplateError(f"could not read '{path}': {first.message} (line {first.linenumber})")

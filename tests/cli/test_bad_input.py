@@ -276,3 +276,41 @@ def test_newline_in_gameday_name(capsys, recorder, tmp_path, command):
 
 def test_wrong_flag_type_is_one_line(capsys, recorder, tmp_path):
     assert_refused(capsys, recorder, ["sandbox", "up", "--port", "abc"], "--port")
+
+
+TEMPLATE_CASES = {
+    "latin1": ("t.yaml", "Resources: {Q: {Type: 'AWS::SQS::Queue'}} # café\n".encode("latin-1")),
+    "binary": ("t.yaml", b"Resources:\x00\x01\xff"),
+    "alias-bomb": ("t.yaml", ("Resources: {}\nMetadata: " + ALIAS_BOMB + "\n").encode()),
+    "deep": ("t.json", ("[" * 50_000 + "]" * 50_000).encode()),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEMPLATE_CASES))
+@pytest.mark.parametrize("command", ["init", "deploy"])
+def test_bad_templates(capsys, recorder, tmp_path, case, command):
+    name, content = TEMPLATE_CASES[case]
+    path = tmp_path / name
+    path.write_bytes(content)
+    argv = [command, "--template", str(path)]
+    if command == "init":
+        argv += ["-o", str(tmp_path / "suite")]
+    assert_refused(capsys, recorder, argv, name)
+    assert not (tmp_path / "suite").exists()
+
+
+def test_huge_template(capsys, recorder, tmp_path):
+    path = tmp_path / "t.yaml"
+    with open(path, "wb") as fh:
+        fh.truncate(54 * 1024 * 1024)
+    assert_refused(capsys, recorder, ["deploy", "--template", str(path)], "bytes")
+
+
+def test_init_skips_a_deeply_nested_json_next_to_the_template(capsys, recorder, tmp_path):
+    (tmp_path / "deep.json").write_text("[" * 50_000 + "]" * 50_000, encoding="utf-8")
+    template = tmp_path / "template.yaml"
+    template.write_text("Resources:\n  Q:\n    Type: AWS::SQS::Queue\n", encoding="utf-8")
+    code = run_cli(["init", "--template", str(template), "-o", str(tmp_path / "suite")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "Traceback" not in err
