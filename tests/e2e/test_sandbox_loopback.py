@@ -172,3 +172,24 @@ def test_no_sandbox_listener_answers_on_a_non_loopback_address(sandbox_endpoint,
                     answered.append(number)
     assert not answered, f"ports answering on {outside}: {sorted(set(answered))} of {found}"
     assert not exposed, f"listening on a non-loopback address: {exposed}"
+
+
+def test_payments_stub_listens_on_loopback_only(tmp_path, monkeypatch):
+    from chaoskit.deploy.stub import ensure_payments_stub, stop_payments_stub
+
+    monkeypatch.setenv("CHAOSKIT_HOME", str(tmp_path / "home"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    app = Path(__file__).resolve().parents[2] / "experiments" / "app"
+    ensure_payments_stub(app, port=port)
+    try:
+        pid = int((tmp_path / "home" / "payments-stub.pid").read_text())
+        found = listeners(pid)
+        assert [p for _, _, p in found] == [port], found
+        with _non_loopback_address() as outside, socket.socket() as sock:
+            sock.settimeout(2)
+            assert sock.connect_ex((outside, port)) != 0, f"the stub answers on {outside}"
+        assert all(ipaddress.ip_address(a).is_loopback for _, a, _ in found), found
+    finally:
+        stop_payments_stub()
