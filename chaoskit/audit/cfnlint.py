@@ -28,9 +28,15 @@ def _findings(filename: str) -> tuple[Finding, ...]:
     return tuple(audit_templates([filename]).findings)
 
 
-def _path(f: Finding) -> list[str | int]:
-    source = f.key.split("/", 1)[0]
-    return ["Resources", source]
+def _path(f: Finding, template: Any) -> list[str | int]:
+    """Point at the resource, or at the SAM event that generated the element."""
+    source, _, event = f.key.partition("/")
+    path: list[str | int] = ["Resources", source]
+    resource = (template.get("Resources") or {}).get(source) if isinstance(template, dict) else None
+    events = ((resource or {}).get("Properties") or {}).get("Events") if resource else None
+    if event and isinstance(events, dict) and event in events:
+        path += ["Properties", "Events", event]
+    return path
 
 
 class _Audit(CloudFormationLintRule):
@@ -46,7 +52,10 @@ class _Audit(CloudFormationLintRule):
         except ChaosKitError as err:
             return [RuleMatch(["Resources"], f"chaoskit audit could not run: {err}")]
         return [
-            RuleMatch(_path(f), f"[{f.rule}] {f.key}: {f.why} (evidence: {f.evidence})")
+            RuleMatch(
+                _path(f, getattr(cfn, "template", None)),
+                f"[{f.rule}] {f.key}: {f.why} (evidence: {f.evidence})",
+            )
             for f in found
             if f.severity in self.severities
         ]

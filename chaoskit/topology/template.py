@@ -66,6 +66,10 @@ def _lines(document: dict[str, Any]) -> dict[str, tuple[int, dict[str, int]]]:
         if isinstance(resource, dict) and isinstance(resource.get("Properties"), dict):
             for key in resource["Properties"]:
                 props[str(key)] = _line(key)
+            events = resource["Properties"].get("Events")
+            if isinstance(events, dict):  # SAM: each event generates elements of its own
+                for name in events:
+                    props[f"Events/{name}"] = _line(name)
         out[str(lid)] = (_line(lid) or _line(resource), props)
     return out
 
