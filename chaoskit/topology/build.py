@@ -99,7 +99,7 @@ class _Builder:
         source = self.source_of(lid)
         line, props = self.lines.get(source, (0, {}))
         # an element SAM generated from an event (FunctionEvent) is written at the event
-        line = props.get(f"Events/{lid[len(source):]}", line) if lid != source else line
+        line = props.get(f"Events/{lid[len(source) :]}", line) if lid != source else line
         return {
             "logical_id": lid,
             "type": str(res.get("Type", "")),
