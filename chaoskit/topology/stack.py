@@ -40,9 +40,9 @@ def _call(client: Any, operation: str, resource: str, **kwargs: Any) -> Any:
         ) from err
 
 
-def _template(cfn: Any, stack_name: str) -> dict[str, Any]:
+def _template(cfn: Any, stack_name: str, stage: str = "Processed") -> dict[str, Any]:
     try:
-        got = cfn.get_template(StackName=stack_name, TemplateStage="Processed")
+        got = cfn.get_template(StackName=stack_name, TemplateStage=stage)
     except ClientError as err:
         message = str(err.response.get("Error", {}).get("Message", ""))
         if "does not exist" not in message:
@@ -198,7 +198,9 @@ def from_stack(stack_name: str, configuration: Mapping[str, Any] | None = None) 
     """
     cfn = aws.client("cloudformation", configuration)
     template = _template(cfn, stack_name)
-    topo = build(template)
+    # the template as written names what SAM generated (its logical IDs, Metadata)
+    original = _template(cfn, stack_name, "Original")
+    topo = build(template, source=original)
     topo.source = f"stack:{stack_name}"
     topo.stack_name = stack_name
     topo.files = []
