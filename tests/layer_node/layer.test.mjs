@@ -53,14 +53,14 @@ test("an exception fault fails the invocation with the configured error type, an
   await assert.rejects(h.layer.invoke(handler, sqs, context()), (err) => err.name === "DownstreamUnavailable" && err.message === "nope");
   assert.equal(calls.length, 0);
   const n = sqs.Records.length;
-  assert.deepEqual(h.records.map((r) => r.kind), [...Array(n).fill("attempt"), ...Array(n).fill("failed"), "fault"]);
-  assert.equal(h.records[n].detail.error, "DownstreamUnavailable");
-  const fired = h.records.at(-1);
+  assert.deepEqual(h.records.map((r) => r.kind).sort(), [...Array(n).fill("attempt"), ...Array(n).fill("failed"), "fault"]);
+  assert.equal(h.records.find((r) => r.kind === "failed").detail.error, "DownstreamUnavailable");
+  const fired = h.records.find((r) => r.kind === "fault");
   assert.equal(fired.detail.kind, "exception");
   assert.equal(fired.detail.fault, 0);
   assert.deepEqual(fired.detail.event_ids, sqs.Records.map((r) => JSON.parse(r.body).chaoskit.event_id));
   assert.equal(fired.runId, JSON.parse(sqs.Records[0].body).chaoskit.run_id);
-  assert.ok(fired.eventId.startsWith("~fault#req-1#"));
+  assert.ok(fired.eventId.startsWith("~fault#req-1#exception#0#"));
   assert.equal(h.lines.filter((l) => l.chaoskit === "fault" && l.kind === "exception").length, 1);
   h.restore();
 });
@@ -89,7 +89,7 @@ test("a status fault answers in API Gateway's proxy shape without running the ha
   assert.equal(out.statusCode, 503);
   assert.equal(out.headers["Retry-After"], "2");
   assert.equal(calls.length, 0);
-  assert.deepEqual(h.records.map((r) => r.kind), ["attempt", "failed", "fault"]);
+  assert.deepEqual(h.records.map((r) => r.kind).sort(), ["attempt", "failed", "fault"]);
   h.restore();
 });
 
@@ -185,4 +185,19 @@ test("records the table did not take go to the log in the reconciler's format", 
   }
   assert.equal(lines.length, 1);
   assert.deepEqual(JSON.parse(lines[0]).chaoskit_ledger, [["r", "e1", "processed", 1.5, "sqs", { function: "f" }]]);
+});
+
+test("with a seed, a fault follows its events: the same event fails in any batch", async () => {
+  const document = config([{ kind: "exception", rate: 0.3 }], { seed: "seed-9", run_id: "r" });
+  const batch = (ids) => ({ Records: ids.map((id) => ({ eventSource: "aws:sqs", messageId: id, body: JSON.stringify({ chaoskit: { run_id: "r", event_id: id } }) })) });
+  const h = await harness({ CHAOSKIT_CONFIG: document });
+  const fails = async (ids) => h.layer.invoke(async () => ({}), batch(ids), context()).then(() => false, () => true);
+  const alone = {};
+  for (let i = 0; i < 30; i++) alone[`e${i}`] = await fails([`e${i}`]);
+  const hit = Object.keys(alone).filter((id) => alone[id]);
+  const missed = Object.keys(alone).filter((id) => !alone[id]);
+  assert.ok(hit.length && missed.length, "rate 0.3 over 30 events hits some and misses some");
+  assert.equal(await fails([missed[0], hit[0], missed[1]]), true); // one hit event fails its batch
+  assert.equal(await fails([missed[0], missed[1]]), false);
+  h.restore();
 });

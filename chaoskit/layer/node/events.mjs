@@ -183,20 +183,29 @@ function origin(record) {
   return null;
 }
 
-// Every traced event of an invocation, with the batch item that carries it and its queue.
+// SQS's ApproximateReceiveCount of a record; 1 where unknown.
+function delivery(record) {
+  const count = isObject(record) && isObject(record.attributes) ? record.attributes.ApproximateReceiveCount : undefined;
+  const n = Number.parseInt(count, 10);
+  return Number.isFinite(n) ? Math.max(1, n) : 1;
+}
+
+// Every traced event of an invocation, with the batch item that carries it, its queue and
+// its delivery count.
 export function collect(event, source) {
   if (!(isObject(event) && Array.isArray(event.Records))) {
-    return findTraces(event).map((trace) => ({ trace, itemId: null, queue: null }));
+    return findTraces(event).map((trace) => ({ trace, itemId: null, queue: null, delivery: 1 }));
   }
   const seen = new Set();
   const out = [];
   for (const [record, ident] of batchItems(event, source)) {
     const queue = origin(record);
+    const count = delivery(record);
     for (const trace of findTraces(record)) {
       const key = `${trace.runId}\u0000${trace.eventId}`;
       if (!seen.has(key)) {
         seen.add(key);
-        out.push({ trace, itemId: ident, queue });
+        out.push({ trace, itemId: ident, queue, delivery: count });
       }
     }
   }

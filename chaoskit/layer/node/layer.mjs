@@ -3,7 +3,7 @@
 // chaoskit's own machinery means no fault, one warning line, the handler called exactly
 // once); only the faults themselves make an invocation fail.
 import { maxFaultSeconds, parseConfig } from "./config.mjs";
-import { invocationKey, roll as seededRoll, seededRandom } from "./rolls.mjs";
+import { eventKey, invocationKey, roll as seededRoll, seededRandom } from "./rolls.mjs";
 import { collect, detectSource, matches, qualifierOf, batchItems } from "./events.mjs";
 import * as log from "./log.mjs";
 
@@ -165,7 +165,12 @@ export class Layer {
         plan.downstream.push(fault);
         continue;
       }
-      const roll = key === null ? this.rng() : seededRoll(config.seed, fault.position, fault.kind, key);
+      let roll;
+      if (key === null) roll = this.rng();
+      else if (plan.traced.length) {
+        // Per event: the fault follows its events into any batch.
+        roll = Math.min(...plan.traced.map((t) => seededRoll(config.seed, fault.position, fault.kind, eventKey(t.trace.eventId, t.delivery))));
+      } else roll = seededRoll(config.seed, fault.position, fault.kind, key);
       if (roll < fault.rate) plan.fired.push([fault, roll]);
     }
     plan.fired.sort((a, b) => IN_FUNCTION.indexOf(a[0].kind) - IN_FUNCTION.indexOf(b[0].kind));
@@ -200,16 +205,18 @@ export class Layer {
       return callHandler(handler, event, context);
     }
     if (plan.ping) return this.pong(plan);
-    const watching = plan.fired.length > 0 || plan.downstream.length > 0;
+    const watching = plan.downstream.length > 0;
     if (watching) log.state.fired = [];
+    plan.pending = [];
     try {
       return await this.traced(plan, handler, event, context);
     } finally {
       if (watching) {
-        const fired = log.state.fired || [];
+        const fired = (log.state.fired || []).filter((f) => DOWNSTREAM.includes(f.kind));
         log.state.fired = null;
-        await this.recordFaults(plan, context, fired);
+        plan.pending.push(this.recordFaults(plan, context, fired));
       }
+      await Promise.all(plan.pending);
     }
   }
 
@@ -273,6 +280,9 @@ export class Layer {
   async run(plan, handler, event, context) {
     const version = plan.config ? plan.config.version : "";
     for (const [fault, roll] of plan.fired) {
+      // On record before it acts: a latency or timeout fault may get the invocation
+      // killed at its timeout, and the write goes on meanwhile.
+      plan.pending.push(this.recordFaults(plan, context, [{ kind: fault.kind, rate: fault.rate }]));
       const response = await this.apply(fault, roll, version, context, plan);
       if (response) {
         const injected = new Error(String(response.statusCode));

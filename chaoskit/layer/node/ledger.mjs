@@ -142,7 +142,7 @@ export function attempts(traced, source, detail) {
 export function faultRecords({ runId, requestId, source, fired, detail }) {
   const now = Date.now() / 1000;
   return fired.map((f, index) => ({
-    runId, eventId: `${FAULT_PREFIX}${requestId}#${index}`, kind: "fault", at: now, source,
+    runId, eventId: `${FAULT_PREFIX}${requestId}#${f.kind}#${f.position}#${index}`, kind: "fault", at: now, source,
     detail: { ...detail, fault: f.position, kind: f.kind },
   }));
 }

@@ -1,7 +1,8 @@
 // Reproducible rate rolls, as chaoskit/layer/rolls.py makes them: with a seed in the fault
-// config, whether fault N fires on an invocation is BLAKE2b-64(seed, N, kind, key) / 2^64,
-// the same number the Python layer computes, so a seed fires the same faults on the same
-// events whichever runtime handles them. Other draws (a latency range, downstream rolls)
+// config, each traced event rolls for fault N on BLAKE2b-64(seed, N, kind, event key) / 2^64,
+// the same number the Python layer computes, and an invocation fires the fault when any of
+// its events rolls under the rate; so a seed fires the same faults on the same events
+// whichever runtime handles them. Other draws (a latency range, downstream rolls)
 // come from a generator seeded the same way; those sequences are Node.js's own.
 
 const MASK = (1n << 64n) - 1n;
@@ -83,6 +84,9 @@ export function invocationKey(event, eventIds, requestId) {
   }
   return key;
 }
+
+// The key one traced event rolls on: its id, and its delivery count from the second on.
+export const eventKey = (eventId, delivery) => (delivery <= 1 ? eventId : `${eventId}#${delivery}`);
 
 export function roll(seed, position, kind, key) {
   return Number(digest(seed, position, kind, key)) / 2 ** 64;
