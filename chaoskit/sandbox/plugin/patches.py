@@ -44,7 +44,7 @@ SWITCH_INTERVAL = 0.0005  # seconds
 @hooks.on_infra_start()
 def chaoskit_patches() -> None:
     """Check the LocalStack version and apply every sandbox patch (once, at start)."""
-    from . import esm, events_dlq, sqs, streams
+    from . import esm, events_dlq, metrics, sqs, streams
 
     sys.setswitchinterval(SWITCH_INTERVAL)
     try:
@@ -56,6 +56,7 @@ def chaoskit_patches() -> None:
                 esm.patches,
                 streams.patches,
                 sqs.patches,
+                metrics.patches,
             ]
         )
     except UnsupportedLocalStackError as err:

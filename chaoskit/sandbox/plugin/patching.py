@@ -43,8 +43,8 @@ def check_version(found: str | None = None) -> None:
         )
 
 
-def replace(owner: Any, name: str, new: Callable[..., Any]) -> Patch:
-    """Return a patch that replaces ``owner.name`` with ``new`` (``new`` gets no original)."""
+def replace(owner: Any, name: str, new: Any) -> Patch:
+    """Return a patch that replaces ``owner.name`` with ``new`` (a function gets no original)."""
     if not hasattr(owner, name):
         raise UnsupportedLocalStackError(f"LocalStack has no {owner.__name__}.{name} to patch")
     return Patch(owner, name, new)
