@@ -43,7 +43,8 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Activity, Configuration, Experiment, Journal, Secrets
 
-from chaoskit.errors import ChaosKitError, SafetyAbort
+from chaoskit.arguments import check_arguments
+from chaoskit.errors import BadInput, ChaosKitError, SafetyAbort
 from chaoskit.run_context import current_run_id, set_run_id
 from chaoskit.stack_refs import resolve_experiment
 from chaoskit.undo import store
@@ -157,6 +158,12 @@ def before_experiment_control(
     if run is not None and run.refusal:
         raise InterruptExecution(run.refusal)
     _resolve_references(context, configuration)
+    if isinstance(context, dict):
+        # Under plain `chaos run`, argument types and ranges are checked here, once.
+        try:
+            check_arguments(context, "experiment", configuration)
+        except BadInput as err:
+            raise InterruptExecution(str(err)) from err
     if run is None or run.watcher is None:
         return
     watcher = run.watcher
