@@ -58,9 +58,9 @@ def _logged_ids(aws: Callable[[str], Any], function: str, marker: str, run_id: s
             for event in page.get("events", []):
                 line = event["message"]
                 if marker in line and run_id in line:
-                    text = line[line.index("{", line.index(marker)) :].strip()
+                    text = line[line.index("{") :].strip()
                     try:
-                        logged = json.loads(text)
+                        logged = json.JSONDecoder().raw_decode(text)[0]
                     except ValueError:
                         logged = ast.literal_eval(text)  # a handler that logs a dict's repr
                     ids.update(t.event_id for t in find_traces(logged) if t.run_id == run_id)
@@ -135,6 +135,13 @@ def _truth(app: str, aws: Callable[[str], Any], resources: dict[str, str], run_i
     if app == "sns-async":
         processed = _logged_ids(aws, resources["ProcessorFunction"], "Processed message", run_id)
         return processed, set()  # the app has no DLQ and no destination
+    if app == "scheduler-async-dlq":
+        # The handler logs every event it is given and never fails on its own (its
+        # SIMULATE_FAILURE switch is off); the function's DLQ holds what Lambda gave up on.
+        fn = resources["ScheduledFunction"]
+        processed = _logged_ids(aws, fn, "Scheduled function invoked", run_id)
+        dead = _ids_in(_queue_bodies(aws, resources["LambdaExecutionDLQ"]), run_id)
+        return processed, dead
     if app == "kinesis-onfailure":
         # The handler logs every record it reads, then rejects what lacks its fields,
         # so a record counts as processed only if it never reached the failure queue.

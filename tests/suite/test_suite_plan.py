@@ -36,6 +36,7 @@ def _kinds(template: Path, **kwargs: Any) -> list[tuple[str, str]]:
         # Its handler module creates a kinesis client but never calls it: nothing to throttle.
         ("kinesis-onfailure", {"kill switch", "errors", "poison pill"}),
         ("sns-async", {"errors"}),
+        ("scheduler-async-dlq", {"errors"}),
     ],
 )
 def test_each_vendored_app_gets_valid_experiments_aimed_at_its_logical_ids(
@@ -328,3 +329,15 @@ def test_asynchronous_entries_wait_for_retries_and_streams_for_blocked_records()
     kill = next(p for p in kinesis.experiments if p.kind == "kill switch").experiment
     assert kill["method"][-1]["provider"]["arguments"]["quiet_seconds"] == 30
     assert "retry_grace" not in kill["configuration"]
+
+
+def test_a_scheduled_function_is_invoked_asynchronously_and_its_dlq_read() -> None:
+    suite = generate_suite(template=APPS / "scheduler-async-dlq" / "template.yaml", stack_name="s")
+    (errors,) = suite.experiments
+    send = errors.experiment["method"][3]["provider"]["arguments"]
+    assert send["target_type"] == "lambda" and send["invocation_type"] == "Event"
+    assert send["target"] == "stack:ScheduledFunction"
+    settle = errors.experiment["method"][-1]["provider"]["arguments"]
+    assert settle["dlqs"] == ["stack:LambdaExecutionDLQ"]
+    assert "then sends it to its DLQ LambdaExecutionDLQ" in errors.experiment["description"]
+    assert "Expect a deviation" not in errors.experiment["description"]
