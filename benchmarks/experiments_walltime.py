@@ -20,11 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chaoskit import sandbox  # noqa: E402
-from chaoskit.deploy import deploy, experiment_vars  # noqa: E402
+from chaoskit.cli.demo import load_app_deploy  # noqa: E402
 from chaoskit.gameday.spec import load_gameday  # noqa: E402
 from chaoskit.runner import run_experiment_file  # noqa: E402
 
 #: The library, in the example game day's order (one list for the benchmark, tests and demo).
+APP = load_app_deploy(ROOT / "experiments" / "app")
 LIBRARY = [e.path.stem for e in load_gameday(ROOT / "experiments" / "gameday.yaml").experiments]
 
 
@@ -51,9 +52,9 @@ def main() -> None:
     up_s = time.monotonic() - start
     config = {"chaoskit_target": "sandbox", "chaoskit_sandbox_port": args.port}
     start = time.monotonic()
-    deployed = deploy(config, variant=args.variant)
+    deployed = APP.deploy(config, variant=args.variant)
     deploy_s = time.monotonic() - start
-    variables = experiment_vars(deployed)
+    variables = APP.experiment_vars(deployed)
     print(f"sandbox {endpoint}: up {up_s:.1f} s, deploy ({args.variant}) {deploy_s:.1f} s")
     header = ("experiment", "outcome", "wall s", "sent", "proc", "dlq", "lost")
     print("{:<26} {:<10} {:>7} {:>5} {:>5} {:>4} {:>5}".format(*header))

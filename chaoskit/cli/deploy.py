@@ -24,7 +24,8 @@ def _say(line: str) -> None:
 @click.option(
     "--template",
     "template_path",
-    type=click.Path(dir_okay=False),
+    default="template.yaml",
+    show_default=True,
     help="CloudFormation or SAM template (YAML or JSON) to deploy.",
 )
 @click.option("--stack-name", help="Stack name (default: the template folder's name).")
@@ -39,23 +40,15 @@ def _say(line: str) -> None:
 @click.option("--target", type=click.Choice(TARGETS), help="Where to deploy (default sandbox).")
 @click.option("--endpoint-url", help="Explicit endpoint for every AWS service.")
 @click.option(
-    "--variant",
-    type=click.Choice(["good", "broken"]),
-    default="good",
-    show_default=True,
-    help="Without --template: the reference app's variant.",
-)
-@click.option(
     "--var", "variables", multiple=True, metavar="KEY=VALUE", help="Configuration, e.g. aws_region."
 )
 def command(
-    template_path: str | None,
+    template_path: str,
     stack_name: str | None,
     parameters: tuple[str, ...],
     s3_bucket: str | None,
     target: str | None,
     endpoint_url: str | None,
-    variant: str,
     variables: tuple[str, ...],
 ) -> None:
     """Deploy a template (packaging its local code), or bring its stack up to date."""
@@ -64,24 +57,15 @@ def command(
         configuration["chaoskit_target"] = target
     if endpoint_url:
         configuration["chaoskit_endpoint_url"] = endpoint_url
-    if template_path:
-        from chaoskit.deploy import deploy_template
-        from chaoskit.deploy.template import parse_parameters
+    from chaoskit.deploy import deploy_template
+    from chaoskit.deploy.template import parse_parameters
 
-        result = deploy_template(
-            template_path,
-            stack_name=stack_name,
-            parameters=parse_parameters(parameters),
-            configuration=configuration,
-            bucket=s3_bucket,
-            progress=_say,
-        )
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
-        return
-    from chaoskit.deploy import deploy, experiment_vars
-
-    click.echo(f"deploying the reference app ({variant})...", err=True)
-    legacy = deploy(configuration, variant=variant)
-    click.echo(json.dumps(legacy, indent=2, sort_keys=True))
-    pairs = " ".join(f"--var {k}={v}" for k, v in experiment_vars(legacy).items())
-    click.echo(f"experiments that need them take: {pairs}", err=True)
+    result = deploy_template(
+        template_path,
+        stack_name=stack_name,
+        parameters=parse_parameters(parameters),
+        configuration=configuration,
+        bucket=s3_bucket,
+        progress=_say,
+    )
+    click.echo(json.dumps(result, indent=2, sort_keys=True))

@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("chaoskit.cli.demo", "Run the demo game day against the sandbox."),
     "layer": ("chaoskit.cli.layer", "Build the Lambda layer or vendor it into a function."),
     "sandbox": ("chaoskit.cli.sandbox", "Start, stop and inspect the local AWS sandbox."),
-    "deploy": ("chaoskit.cli.deploy", "Deploy the reference app to a target."),
+    "deploy": ("chaoskit.cli.deploy", "Package and deploy a CloudFormation/SAM template."),
     "run": ("chaoskit.cli.run", "Run one experiment with chaoskit's controls."),
     "init": ("chaoskit.cli.init", "Write an experiment suite for an app's template or stack."),
     "rollback": ("chaoskit.cli.rollback", "Restore what an interrupted run left behind."),

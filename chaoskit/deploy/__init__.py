@@ -145,8 +145,19 @@ def deploy_template(
     say = progress or (lambda _line: None)
     say(f"deploying {path} as stack '{name}' on {target.name} ({target.region})")
     bucket_name = bucket or artifacts_bucket(configuration)
+    previous_values = {
+        str(p["ParameterKey"]): p.get("ParameterValue")
+        for p in (existing or {}).get("Parameters", [])
+        if p["ParameterKey"] in keep
+    }
     packaged = artifacts.package_template(
-        loaded, path.resolve().parent, bucket_name, _cache_dir(), configuration, say
+        loaded,
+        path.resolve().parent,
+        bucket_name,
+        _cache_dir(),
+        configuration,
+        say,
+        parameters={**previous_values, **given},
     )
     source = _template_source(template.dump_template(packaged), bucket_name, configuration)
     changed = stack.apply_change_set(
@@ -159,12 +170,3 @@ def deploy_template(
             f"{target.name}: it was skipped"
         )
     return {**result, "changed": changed, "target": target.name, "template": str(path)}
-
-
-def __getattr__(name: str) -> Any:
-    # The reference app's deploy, until it moves beside the app.
-    if name in ("deploy", "experiment_vars", "FUNCTIONS", "HANDLERS", "NAMES", "VARIANTS"):
-        from chaoskit.deploy import reference
-
-        return getattr(reference, name)
-    raise AttributeError(name)

@@ -86,16 +86,42 @@ def _is_local(value: Any) -> bool:
     return isinstance(value, str) and not value.startswith(("s3://", "https://", "http://"))
 
 
-def _function_setting(props: Mapping[str, Any], globals_: Mapping[str, Any], key: str) -> Any:
-    return props.get(key, globals_.get(key))
+def _function_setting(
+    props: Mapping[str, Any],
+    globals_: Mapping[str, Any],
+    key: str,
+    parameters: Mapping[str, Any],
+) -> Any:
+    value = props.get(key, globals_.get(key))
+    if isinstance(value, Mapping) and set(value) == {"Ref"}:
+        return parameters.get(str(value["Ref"]))  # a parameter's value, else None
+    return value
 
 
-def find_artifacts(template: Mapping[str, Any], base: Path) -> list[Artifact]:
+def _parameter_values(
+    template: Mapping[str, Any], given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    values = {
+        name: spec["Default"]
+        for name, spec in (template.get("Parameters") or {}).items()
+        if isinstance(spec, Mapping) and "Default" in spec
+    }
+    values.update(given or {})
+    return values
+
+
+def find_artifacts(
+    template: Mapping[str, Any], base: Path, parameters: Mapping[str, Any] | None = None
+) -> list[Artifact]:
     """Return every property of ``template`` that names a local path under ``base``.
+
+    ``parameters`` (else the template's defaults) resolve a ``Runtime`` or
+    ``Architectures`` given as ``!Ref Parameter``.
 
     Raises:
         BadInput: a named path does not exist.
     """
+    values = _parameter_values(template, parameters)
     globals_fn = ((template.get("Globals") or {}).get("Function")) or {}
     found: list[Artifact] = []
     for logical_id, resource in (template.get("Resources") or {}).items():
@@ -118,8 +144,8 @@ def find_artifacts(template: Mapping[str, Any], base: Path) -> list[Artifact]:
                     f"{prop} of resource '{logical_id}' names '{value}', which does not exist "
                     f"(paths are relative to the template's folder {base})"
                 )
-            runtime = _function_setting(props, globals_fn, "Runtime")
-            arch = _function_setting(props, globals_fn, "Architectures") or ["x86_64"]
+            runtime = _function_setting(props, globals_fn, "Runtime", values)
+            arch = _function_setting(props, globals_fn, "Architectures", values) or ["x86_64"]
             found.append(
                 Artifact(
                     logical_id,
@@ -249,6 +275,11 @@ def _artifact_bytes(artifact: Artifact, cache: Path, say: Callable[[str], None])
     folders = [path]
     requirements = path / "requirements.txt"
     if artifact.kind == "code" and requirements.is_file():
+        if not _python_version(artifact.runtime):
+            raise BadInput(
+                f"resource '{artifact.logical_id}' has a requirements.txt but its Runtime is "
+                f"'{artifact.runtime}': expected a Python runtime (python3.X) to install it for"
+            )
         say(f"requirements {requirements} for {artifact.runtime} ({artifact.architecture})")
         folders.insert(
             0,
@@ -313,11 +344,12 @@ def package_template(
     cache: Path,
     configuration: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return a copy of ``template`` with every local artifact uploaded to ``bucket``."""
     say = progress or (lambda _line: None)
     packaged = copy.deepcopy(dict(template))
-    artifacts = find_artifacts(template, base)
+    artifacts = find_artifacts(template, base, parameters)
     if artifacts:
         cache.mkdir(parents=True, exist_ok=True)
         ensure_bucket(bucket, configuration)

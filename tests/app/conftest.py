@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-APP = Path(__file__).resolve().parents[2] / "experiments" / "app"
+APP = Path(__file__).resolve().parents[2] / "experiments" / "app" / "src"
 EVENTS = Path(__file__).resolve().parent / "events"
 if str(APP) not in sys.path:
     sys.path.insert(0, str(APP))
@@ -75,10 +75,29 @@ def app_env(
     aws_env: dict[str, str], payments: Payments, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
     """Create the orders table and queue, point the app at them and at ``payments``."""
-    from chaoskit.deploy import resources
+    from chaoskit import aws
 
-    resources.ensure_table("orders-table", "order_id", {"by-run": ("run_id", "event_id")}, aws_env)
-    queue = resources.ensure_queue("orders-queue", {}, aws_env)
+    # The table and queue as experiments/app/template.yaml declares them.
+    aws.client("dynamodb", aws_env).create_table(
+        TableName="orders-table",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("order_id", "run_id", "event_id")
+        ],
+        KeySchema=[{"AttributeName": "order_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-run",
+                "KeySchema": [
+                    {"AttributeName": "run_id", "KeyType": "HASH"},
+                    {"AttributeName": "event_id", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    queue = aws.client("sqs", aws_env).create_queue(QueueName="orders-queue")["QueueUrl"]
     monkeypatch.setenv("ORDERS_TABLE", "orders-table")
     monkeypatch.setenv("ORDERS_QUEUE_URL", queue)
     monkeypatch.setenv("PAYMENTS_URL", payments.url)

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reference_app
 
-from chaoskit.deploy import deploy, experiment_vars
-from chaoskit.deploy.stub import stop_payments_stub
 from chaoskit.gameday.spec import load_gameday
 from chaoskit.pytest_plugin import run_and_check
+
+APP = reference_app.load()
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 #: The library, in the example game day's order.
@@ -41,19 +42,19 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mp = pytest.MonkeyPatch()
     mp.setenv("CHAOSKIT_HOME", str(path))
     yield path
-    stop_payments_stub()
+    APP.stop_payments_stub()
     mp.undo()
 
 
 @pytest.fixture(scope="module")
 def good_app(sandbox: dict[str, Any], home: Path) -> dict[str, Any]:
-    return deploy(sandbox)
+    return APP.deploy(sandbox)
 
 
 @pytest.fixture(scope="module")
 def broken_app(sandbox: dict[str, Any], good_app: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield deploy(sandbox, variant="broken")
-    deploy(sandbox)  # leave the sandbox with the good app
+    yield APP.deploy(sandbox, variant="broken")
+    APP.deploy(sandbox)  # leave the sandbox with the good app
 
 
 def _outputs(result: Any, name: str) -> list[Any]:
@@ -79,7 +80,7 @@ def test_experiment_holds_on_the_good_app(
     result = run_and_check(
         EXPERIMENTS / f"{name}.yaml",
         sandbox,
-        experiment_vars(good_app),
+        APP.experiment_vars(good_app),
         expect="held",
         journal_path=tmp_path / "journal.json",
     )
@@ -111,7 +112,7 @@ def test_fault_experiment_deviates_on_the_broken_app(
     result = run_and_check(
         EXPERIMENTS / f"{name}.yaml",
         sandbox,
-        experiment_vars(broken_app),
+        APP.experiment_vars(broken_app),
         expect="deviated",
         journal_path=tmp_path / "journal.json",
     )

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reference_app
 
-from chaoskit.deploy import deploy, experiment_vars
-from chaoskit.deploy.stub import stop_payments_stub
+APP = reference_app.load()
+
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -31,7 +32,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mp = pytest.MonkeyPatch()
     mp.setenv("CHAOSKIT_HOME", str(path))
     yield path
-    stop_payments_stub()
+    APP.stop_payments_stub()
     mp.undo()
 
 
@@ -49,9 +50,9 @@ def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
 def test_a_game_day_runs_end_to_end_from_the_cli(
     sandbox: dict[str, Any], home: Path, tmp_path: Path
 ) -> None:
-    deployed = deploy(sandbox)
+    deployed = APP.deploy(sandbox)
     variables = {
-        **experiment_vars(deployed),
+        **APP.experiment_vars(deployed),
         "chaoskit_endpoint_url": sandbox["chaoskit_endpoint_url"],
     }
     day = tmp_path / "day.yaml"

@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
+import reference_app
 from botocore.config import Config
 from conftest import ROLE, create_function, queue, unique, wait_for
 
-from chaoskit.deploy import deploy
 from probes import audit
 
 SEEDED_REGION = "ap-southeast-2"
@@ -155,6 +155,6 @@ def test_the_reference_app_deployed_correctly_has_no_finding(sandbox):
         # The audit reads configuration only: no payments stub needs to run.
         "orders_payments_url": "http://localhost:9/charge",
     }
-    deployed = deploy(config)
-    assert set(deployed["functions"]) >= {"orders-worker", "orders-step"}
+    deployed = reference_app.load().deploy(config)
+    assert {"orders-worker", "orders-step"} <= set(deployed["resources"].values())
     assert audit.get_findings(configuration=config) == []

@@ -3,7 +3,8 @@
 Each handler catches what goes wrong, logs it and reports success. Failures
 look like successes: SQS deletes the message, Step Functions neither retries
 nor catches, the stream moves on. The orders are silently gone, and chaoskit's
-experiments must catch it (``chaoskit deploy --variant broken``).
+experiments must catch it (template parameter ``Variant=broken``, or
+``python experiments/app/deploy.py --variant broken``).
 """
 
 import logging
