@@ -153,7 +153,7 @@ rates: list[float] = []
 
 def orders(endpoint: str, port: int, count: int) -> None:
     """Deploy the reference app, send ``count`` orders to its queue, time until settled."""
-    from chaoskit.deploy import deploy, experiment_vars
+    from chaoskit.cli.demo import load_app_deploy
     from chaoskit.faults.load import send_events
     from probes.ledger import wait_until_settled
 
@@ -165,7 +165,8 @@ def orders(endpoint: str, port: int, count: int) -> None:
         "chaoskit_run_id": f"bench-{uuid.uuid4().hex[:8]}",
     }
     started = time.perf_counter()
-    configuration.update(experiment_vars(deploy(configuration)))
+    app = load_app_deploy(ROOT / "experiments" / "app")
+    configuration.update(app.experiment_vars(app.deploy(configuration)))
     print(f"reference app deployed in {time.perf_counter() - started:.1f} s")
     configuration.update({"chaoskit_processed_from": "sink", "chaoskit_sink_table": "orders-table"})
     started = time.perf_counter()
