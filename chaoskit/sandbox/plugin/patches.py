@@ -44,7 +44,7 @@ SWITCH_INTERVAL = 0.0005  # seconds
 @hooks.on_infra_start()
 def chaoskit_patches() -> None:
     """Check the LocalStack version and apply every sandbox patch (once, at start)."""
-    from . import esm, events_dlq, metrics, sqs, streams
+    from . import alias_invoke_config, esm, events_dlq, metrics, sqs, streams
 
     sys.setswitchinterval(SWITCH_INTERVAL)
     try:
@@ -52,6 +52,7 @@ def chaoskit_patches() -> None:
             [
                 lambda_event_patches,
                 lambda_alias_patches,
+                alias_invoke_config.patches,
                 events_dlq.patches,
                 esm.patches,
                 streams.patches,
