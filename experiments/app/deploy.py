@@ -40,6 +40,7 @@ from chaoskit.errors import BadInput, ChaosKitError
 __all__ = [
     "STACK",
     "TEMPLATE",
+    "candidate_layer",
     "deploy",
     "ensure_payments_stub",
     "experiment_vars",
@@ -131,7 +132,7 @@ def _layers(config: Mapping[str, Any]) -> list[str]:
     return [str(layer["Arn"]) for layer in config.get("Layers") or []]
 
 
-def _candidate_extra(configuration: Mapping[str, Any]) -> dict[str, Any] | None:
+def candidate_layer(configuration: Mapping[str, Any]) -> dict[str, Any] | None:
     """Return chaoskit's layer and its environment for the candidate (``None`` if off)."""
     if str(configuration.get("orders_canary_layer", True)).lower() in ("false", "0", "no"):
         return None
@@ -153,7 +154,7 @@ def publish_candidate(configuration: Mapping[str, Any]) -> str:
     app alone. A release number in the environment makes each publish distinct.
     """
     lam = aws.client("lambda", configuration)
-    extra = _candidate_extra(configuration)
+    extra = candidate_layer(configuration)
     listed = lam.list_versions_by_function(FunctionName=WORKER)["Versions"]
     published = sorted(int(v["Version"]) for v in listed if v["Version"] != "$LATEST")
     latest = lam.get_function_configuration(FunctionName=WORKER)

@@ -1,7 +1,7 @@
-"""One builder of the layer's environment: the action and ``chaoskit deploy`` agree on it.
+"""One builder of the layer's environment: the action and the app's deploy agree on it.
 
-``chaoskit deploy`` used to copy the enable action's variables by hand; the
-copy ignored ``chaoskit_config_ttl``, the fault ceiling and the enable
+The reference app's deploy (``experiments/app/deploy.py``) used to copy the
+enable action's variables by hand; the copy ignored ``chaoskit_config_ttl``, the fault ceiling and the enable
 snapshot. Both now call :func:`chaoskit.functions.layer_env.plan_enable`.
 """
 
@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reference_app
 
 from chaoskit import aws, envvars
-from chaoskit.deploy import reference
 from chaoskit.faults import layer
 from chaoskit.functions import config as lc
 from chaoskit.functions import layer_env
@@ -52,7 +52,7 @@ def cfg(aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_deploy_sets_exactly_the_variables_the_enable_action_sets(cfg: dict[str, Any]) -> None:
-    candidate = reference.candidate_layer(FUNCTION, "ledger-x", cfg)
+    candidate = reference_app.load().candidate_layer(cfg)  # the reference app's deploy
     assert candidate is not None
     enabled = layer.enable_chaoskit_layer(FUNCTION, layer_arn=candidate["layer"], configuration=cfg)
     env = lc.environment_of(lc.get_configuration(FUNCTION, cfg)) or {}
