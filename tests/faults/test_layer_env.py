@@ -2,7 +2,8 @@
 
 The reference app's deploy (``experiments/app/deploy.py``) used to copy the
 enable action's variables by hand; the copy ignored ``chaoskit_config_ttl``,
-the fault ceiling and the enable snapshot. Both now call :func:`chaoskit.functions.layer_env.plan_enable`.
+the fault ceiling and the enable snapshot. Both now call
+:func:`chaoskit.functions.layer_env.plan_enable`.
 """
 
 import io
