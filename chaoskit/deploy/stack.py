@@ -170,6 +170,22 @@ def _delete_failed(cfn: Any, name: str, status: str, say: Say, waiting: _Waiting
     except ClientError as err:
         raise aws_failure("cloudformation:DeleteStack", name, err) from err
     final, events = _wait(cfn, name, seen, say, waiting)
+    if final == "DELETE_FAILED":
+        # A resource whose creation failed may not delete either: keep it out, as the
+        # console's "retain" does, and delete the rest.
+        stuck = sorted(
+            {
+                str(e["LogicalResourceId"])
+                for e in events
+                if e.get("ResourceStatus") == "DELETE_FAILED" and e["LogicalResourceId"] != name
+            }
+        )
+        say(f"deleting stack '{name}' again, retaining {', '.join(stuck) or 'nothing'}")
+        try:
+            cfn.delete_stack(StackName=name, RetainResources=stuck)
+        except ClientError as err:
+            raise aws_failure("cloudformation:DeleteStack", name, err) from err
+        final, events = _wait(cfn, name, seen, say, waiting)
     if final != "DELETE_COMPLETE":
         raise DeployFailed(_failure(name, final, events))
 
