@@ -4,7 +4,7 @@ Each test works in a region of its own (the sandbox keeps regions apart, as AWS
 does), so the audit sees exactly what the test deployed and nothing the rest of
 the suite left in ``us-east-1``: one seeded misconfiguration per check must give
 exactly one finding naming that resource, and the reference app deployed by
-``chaoskit.deploy.deploy`` must give none.
+``experiments/app/deploy.py`` must give none.
 """
 
 import json

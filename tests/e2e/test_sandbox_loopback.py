@@ -175,14 +175,14 @@ def test_no_sandbox_listener_answers_on_a_non_loopback_address(sandbox_endpoint,
 
 
 def test_payments_stub_listens_on_loopback_only(tmp_path, monkeypatch):
-    from chaoskit.deploy.stub import ensure_payments_stub, stop_payments_stub
+    import reference_app
 
+    app_deploy = reference_app.load()
     monkeypatch.setenv("CHAOSKIT_HOME", str(tmp_path / "home"))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    app = Path(__file__).resolve().parents[2] / "experiments" / "app"
-    ensure_payments_stub(app, port=port)
+    app_deploy.ensure_payments_stub(port=port)
     try:
         pid = int((tmp_path / "home" / "payments-stub.pid").read_text())
         found = listeners(pid)
@@ -192,4 +192,4 @@ def test_payments_stub_listens_on_loopback_only(tmp_path, monkeypatch):
             assert sock.connect_ex((outside, port)) != 0, f"the stub answers on {outside}"
         assert all(ipaddress.ip_address(a).is_loopback for _, a, _ in found), found
     finally:
-        stop_payments_stub()
+        app_deploy.stop_payments_stub()
