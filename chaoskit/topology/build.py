@@ -3,18 +3,20 @@
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from chaoskit.topology.intrinsics import Resolver
+from chaoskit.topology._builder import Builder
+from chaoskit.topology.build_edge import (
+    add_alarm,
+    add_alias,
+    add_api_method,
+    add_health_check,
+    add_records,
+    add_sam_routes,
+)
 from chaoskit.topology.model import (
-    Alarm,
-    Alias,
-    ApiRoute,
     AsyncConfig,
     Element,
     EventSourceMapping,
-    FailoverRecord,
     Function,
-    HealthCheck,
-    Location,
     Queue,
     Ref,
     Rule,
@@ -28,15 +30,6 @@ from chaoskit.topology.stepfunctions import definition_of, task_states
 
 __all__ = ["build"]
 
-_NAME_PROPS = (
-    "QueueName",
-    "FunctionName",
-    "TopicName",
-    "Name",
-    "TableName",
-    "StateMachineName",
-    "AlarmName",
-)
 _PRINCIPALS = {
     "s3.amazonaws.com": "s3",
     "sns.amazonaws.com": "sns",
@@ -49,81 +42,9 @@ _PRINCIPALS = {
     "config.amazonaws.com": "config",
     "codecommit.amazonaws.com": "codecommit",
 }
-_KIND_BY_TYPE = {
-    "AWS::SQS::Queue": "sqs",
-    "AWS::Kinesis::Stream": "kinesis",
-    "AWS::DynamoDB::Table": "dynamodb",
-    "AWS::DynamoDB::GlobalTable": "dynamodb",
-    "AWS::Lambda::Function": "lambda",
-    "AWS::Lambda::Alias": "lambda",
-    "AWS::SNS::Topic": "sns",
-    "AWS::StepFunctions::StateMachine": "states",
-    "AWS::Events::EventBus": "events",
-    "AWS::Kinesis::StreamConsumer": "kinesis",
-    "AWS::MSK::Cluster": "kafka",
-    "AWS::AmazonMQ::Broker": "mq",
-}
 
 
-class _Builder:
-    def __init__(
-        self,
-        resources: Mapping[str, Any],
-        source_ids: set[str],
-        file: str,
-        lines: Mapping[str, tuple[int, dict[str, int]]],
-        parameters: Mapping[str, Any],
-    ) -> None:
-        names: dict[str, str] = {}
-        for lid, res in resources.items():
-            props = (res or {}).get("Properties") or {}
-            for key in _NAME_PROPS:
-                if isinstance(props.get(key), str):
-                    names.setdefault(props[key], lid)
-        self.resources = resources
-        self.r = Resolver(resources, parameters, names)
-        self.source_ids = source_ids
-        self.file = file
-        self.lines = lines
-
-    def source_of(self, lid: str) -> str:
-        if lid in self.source_ids:
-            return lid
-        best = ""
-        for sid in self.source_ids:
-            if lid.startswith(sid) and len(sid) > len(best):
-                best = sid
-        return best or lid
-
-    def common(self, lid: str, res: Mapping[str, Any]) -> dict[str, Any]:
-        source = self.source_of(lid)
-        line, props = self.lines.get(source, (0, {}))
-        # an element SAM generated from an event (FunctionEvent) is written at the event
-        line = props.get(f"Events/{lid[len(source) :]}", line) if lid != source else line
-        return {
-            "logical_id": lid,
-            "type": str(res.get("Type", "")),
-            "source_id": source,
-            "location": Location(self.file, line) if self.file else None,
-            "metadata": dict(res.get("Metadata") or {}),
-            "properties": dict(res.get("Properties") or {}),
-            "lines": dict(props),
-        }
-
-    def kind_of(self, ref: Ref | None) -> str:
-        if ref is None:
-            return "unknown"
-        if ref.logical_id is not None:
-            res = self.resources.get(ref.logical_id) or {}
-            return _KIND_BY_TYPE.get(str(res.get("Type")), "unknown")
-        symbol = ref.symbol or ""
-        for kind in ("sqs", "kinesis", "dynamodb", "lambda", "sns", "states", "events", "kafka"):
-            if f":{kind}:" in symbol:
-                return kind
-        return "unknown"
-
-
-def _async_config(b: _Builder, props: Mapping[str, Any], lid: str) -> AsyncConfig:
+def _async_config(b: Builder, props: Mapping[str, Any], lid: str) -> AsyncConfig:
     dest = props.get("DestinationConfig") or {}
     return AsyncConfig(
         maximum_retry_attempts=b.r.number(props.get("MaximumRetryAttempts")),
@@ -135,7 +56,7 @@ def _async_config(b: _Builder, props: Mapping[str, Any], lid: str) -> AsyncConfi
     )
 
 
-def _function(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
+def _function(b: Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
     p = res.get("Properties") or {}
     code = p.get("Code") or {}
     topo.functions[lid] = Function(
@@ -153,7 +74,7 @@ def _function(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> 
     )
 
 
-def _mapping(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
+def _mapping(b: Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
     p = res.get("Properties") or {}
     source = b.r.ref(p.get("EventSourceArn"))
     kind = b.kind_of(source)
@@ -180,7 +101,7 @@ def _mapping(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> N
     )
 
 
-def _queue(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
+def _queue(b: Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
     p = res.get("Properties") or {}
     redrive = b.r.json_or_object(p.get("RedrivePolicy")) or {}
     if not isinstance(redrive, Mapping):
@@ -196,7 +117,7 @@ def _queue(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> Non
 
 
 def _subscription(
-    b: _Builder, lid: str, props: Mapping[str, Any], topic: Ref | None, base: dict[str, Any]
+    b: Builder, lid: str, props: Mapping[str, Any], topic: Ref | None, base: dict[str, Any]
 ) -> Subscription:
     redrive = b.r.json_or_object(props.get("RedrivePolicy")) or {}
     return Subscription(
@@ -211,7 +132,7 @@ def _subscription(
     )
 
 
-def _topic(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
+def _topic(b: Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
     p = res.get("Properties") or {}
     topo.topics[lid] = Topic(**b.common(lid, res), fifo=b.r.flag(p.get("FifoTopic")))
     for i, sub in enumerate(p.get("Subscription") or []):
@@ -222,13 +143,13 @@ def _topic(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> Non
             topo.subscriptions[sid] = _subscription(b, sid, sub, Ref(logical_id=lid), base)
 
 
-def _sns_subscription(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
+def _sns_subscription(b: Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
     p = res.get("Properties") or {}
     base = b.common(lid, res)
     topo.subscriptions[lid] = _subscription(b, lid, p, b.r.ref(p.get("TopicArn")), base)
 
 
-def _target(b: _Builder, t: Mapping[str, Any], default_id: str) -> RuleTarget:
+def _target(b: Builder, t: Mapping[str, Any], default_id: str) -> RuleTarget:
     retry = t.get("RetryPolicy") or {}
     target = b.r.ref(t.get("Arn"))
     return RuleTarget(
@@ -242,7 +163,7 @@ def _target(b: _Builder, t: Mapping[str, Any], default_id: str) -> RuleTarget:
     )
 
 
-def _rule(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
+def _rule(b: Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
     p = res.get("Properties") or {}
     topo.rules[lid] = Rule(
         **b.common(lid, res),
@@ -259,7 +180,7 @@ def _rule(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None
     )
 
 
-def _schedule(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
+def _schedule(b: Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
     p = res.get("Properties") or {}
     target = p.get("Target") or {}
     topo.rules[lid] = Rule(
@@ -272,7 +193,7 @@ def _schedule(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> 
 
 
 def _state_machine(
-    b: _Builder,
+    b: Builder,
     lid: str,
     res: Mapping[str, Any],
     topo: Topology,
@@ -298,31 +219,7 @@ def _state_machine(
         topo.files.append(file)
 
 
-def _alias(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
-    p = res.get("Properties") or {}
-    weights = {}
-    for w in ((p.get("RoutingConfig") or {}).get("AdditionalVersionWeights")) or []:
-        version = b.r.text(w.get("FunctionVersion")) or "?"
-        weights[version] = float(b.r.text(w.get("FunctionWeight")) or 0)
-    alias = Alias(
-        **b.common(lid, res),
-        function=b.r.ref(p.get("FunctionName")),
-        alias_name=str(b.r.text(p.get("Name")) or ""),
-        routing_weights=weights,
-    )
-    update = (res.get("UpdatePolicy") or {}).get("CodeDeployLambdaAliasUpdate") or {}
-    group = b.r.ref(update.get("DeploymentGroupName"))
-    if group is not None:
-        dg = (b.resources.get(group.logical_id or "") or {}).get("Properties") or {}
-        alias.deployment_type = str(b.r.text(dg.get("DeploymentConfigName")) or "CodeDeploy")
-        alarms = ((dg.get("AlarmConfiguration") or {}).get("Alarms")) or []
-        alias.rollback_alarms = [
-            r for r in (b.r.ref(a.get("Name")) for a in alarms if isinstance(a, Mapping)) if r
-        ]
-    topo.aliases[lid] = alias
-
-
-def _permission(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
+def _permission(b: Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
     p = res.get("Properties") or {}
     fn = b.r.ref(p.get("FunctionName"))
     function = topo.function_of(fn)
@@ -335,94 +232,32 @@ def _permission(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -
         function.async_sources.add(kind)
 
 
-def _event_invoke(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
+def _event_invoke(b: Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
     p = res.get("Properties") or {}
     function = topo.function_of(b.r.ref(p.get("FunctionName")))
     if function is not None:
         function.async_config = _async_config(b, p, lid)
 
 
-def _health_check(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
-    cfg = (res.get("Properties") or {}).get("HealthCheckConfig") or {}
-    topo.health_checks[lid] = HealthCheck(
-        **b.common(lid, res),
-        check_type=str(b.r.text(cfg.get("Type")) or ""),
-        target=str(
-            b.r.text(cfg.get("FullyQualifiedDomainName")) or b.r.text(cfg.get("IPAddress")) or ""
-        ),
-        inverted=b.r.flag(cfg.get("Inverted")),
-        disabled=b.r.flag(cfg.get("Disabled")),
-    )
-
-
-def _records(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
-    p = res.get("Properties") or {}
-    sets = p.get("RecordSets") if res.get("Type") == "AWS::Route53::RecordSetGroup" else [p]
-    for i, rs in enumerate(sets or []):
-        if not isinstance(rs, Mapping) or not rs.get("Failover"):
-            continue
-        rid = lid if res.get("Type") == "AWS::Route53::RecordSet" else f"{lid}.RecordSets{i}"
-        topo.failover_records[rid] = FailoverRecord(
-            **{**b.common(lid, res), "logical_id": rid},
-            record_name=str(b.r.text(rs.get("Name")) or ""),
-            record_type=str(b.r.text(rs.get("Type")) or ""),
-            failover=str(b.r.text(rs.get("Failover")) or ""),
-            health_check=b.r.ref(rs.get("HealthCheckId")),
-            alias_target=rs.get("AliasTarget"),
-        )
-
-
-def _alarm(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
-    p = res.get("Properties") or {}
-    dims = list(p.get("Dimensions") or [])
-    namespace, metric = b.r.text(p.get("Namespace")), b.r.text(p.get("MetricName"))
-    for m in p.get("Metrics") or []:
-        stat = (m.get("MetricStat") or {}).get("Metric") or {}
-        dims.extend(stat.get("Dimensions") or [])
-        namespace = namespace or b.r.text(stat.get("Namespace"))
-        metric = metric or b.r.text(stat.get("MetricName"))
-    watches = [r for r in (b.r.ref(d.get("Value")) for d in dims if isinstance(d, Mapping)) if r]
-    topo.alarms[lid] = Alarm(
-        **b.common(lid, res),
-        namespace=namespace,
-        metric_name=metric,
-        watches=watches,
-        actions=[r for r in (b.r.ref(a) for a in p.get("AlarmActions") or []) if r],
-    )
-
-
-def _api_method(b: _Builder, lid: str, res: Mapping[str, Any], topo: Topology) -> None:
-    p = res.get("Properties") or {}
-    integration = p.get("Integration") or {}
-    uri = integration.get("Uri") or p.get("IntegrationUri")
-    ids = [i for i in b.r.referenced(uri) if i in topo.functions or i in topo.aliases]
-    if ids:
-        topo.routes[lid] = ApiRoute(
-            **b.common(lid, res),
-            function=Ref(logical_id=ids[0]),
-            method=str(b.r.text(p.get("HttpMethod")) or "ANY"),
-        )
-
-
-_FIRST: dict[str, Callable[[_Builder, str, Mapping[str, Any], Topology], None]] = {
+_FIRST: dict[str, Callable[[Builder, str, Mapping[str, Any], Topology], None]] = {
     "AWS::Lambda::Function": _function,
     "AWS::SQS::Queue": _queue,
     "AWS::SNS::Topic": _topic,
-    "AWS::Lambda::Alias": _alias,
+    "AWS::Lambda::Alias": add_alias,
 }
-_THEN: dict[str, Callable[[_Builder, str, Mapping[str, Any], Topology], None]] = {
+_THEN: dict[str, Callable[[Builder, str, Mapping[str, Any], Topology], None]] = {
     "AWS::Lambda::EventSourceMapping": _mapping,
     "AWS::SNS::Subscription": _sns_subscription,
     "AWS::Events::Rule": _rule,
     "AWS::Scheduler::Schedule": _schedule,
     "AWS::Lambda::Permission": _permission,
     "AWS::Lambda::EventInvokeConfig": _event_invoke,
-    "AWS::Route53::HealthCheck": _health_check,
-    "AWS::Route53::RecordSet": _records,
-    "AWS::Route53::RecordSetGroup": _records,
-    "AWS::CloudWatch::Alarm": _alarm,
-    "AWS::ApiGateway::Method": _api_method,
-    "AWS::ApiGatewayV2::Integration": _api_method,
+    "AWS::Route53::HealthCheck": add_health_check,
+    "AWS::Route53::RecordSet": add_records,
+    "AWS::Route53::RecordSetGroup": add_records,
+    "AWS::CloudWatch::Alarm": add_alarm,
+    "AWS::ApiGateway::Method": add_api_method,
+    "AWS::ApiGatewayV2::Integration": add_api_method,
 }
 
 
@@ -479,7 +314,7 @@ def build(
     """
     resources = template.get("Resources") or {}
     source_resources = (source or template).get("Resources") or {}
-    b = _Builder(resources, set(source_resources), file, lines or {}, parameters or {})
+    b = Builder(resources, set(source_resources), file, lines or {}, parameters or {})
     topo = Topology(source=file or "template", files=[file] if file else [])
     topo.source_metadata = {
         str(lid): dict(res.get("Metadata") or {})
@@ -505,23 +340,6 @@ def build(
             _state_machine(b, lid, res, topo, definitions or {})
     for lid, fn in topo.functions.items():
         fn.code_dir = (code_dirs or {}).get(lid)
-    _sam_routes(b, source_resources, topo)
+    add_sam_routes(b, source_resources, topo)
     _link(topo)
     return topo
-
-
-def _sam_routes(b: _Builder, source: Mapping[str, Any], topo: Topology) -> None:
-    for lid, res in source.items():
-        if not isinstance(res, Mapping) or res.get("Type") != "AWS::Serverless::Function":
-            continue
-        for name, event in ((res.get("Properties") or {}).get("Events") or {}).items():
-            if not isinstance(event, Mapping) or event.get("Type") not in ("Api", "HttpApi"):
-                continue
-            props = event.get("Properties") or {}
-            rid = f"{lid}.{name}"
-            topo.routes[rid] = ApiRoute(
-                **{**b.common(lid, {"Type": "AWS::Serverless::Function"}), "logical_id": rid},
-                function=Ref(logical_id=lid),
-                method=str(props.get("Method") or "ANY").upper(),
-                path=str(props.get("Path") or "/"),
-            )
