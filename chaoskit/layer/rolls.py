@@ -1,19 +1,22 @@
-"""Reproducible rate rolls: a roll is a function of (seed, fault, event), not of chance.
+"""Reproducible rate rolls: a roll is a function of (seed, fault, events), not of chance.
 
-With a ``seed`` in the fault config document, each traced event rolls for
-fault ``N`` on a hash of the seed, the fault's position and kind, and the
-event's key (its id, plus SQS's delivery count from the second delivery on,
-so a redelivery rolls again); an invocation fires the fault when any event it
-carries rolls under the rate (the fault is attached to events, whatever batch
-they arrive in). An invocation carrying no traced event rolls on its request
-id. The same seed therefore fires the same faults on the same events on any
-target. Without a seed, rolls come from ``random``, once per invocation.
+With a ``seed`` in the fault config document, each traced event has a roll for
+fault ``N``: a hash of the seed, the fault's position and kind, and the
+event's key (its id, plus SQS's delivery count from the second delivery on, so
+a redelivery rolls again). An invocation carrying ``n`` traced events rolls
+``1 - (1 - m) ** n``, ``m`` the smallest of their rolls: uniform like a single
+roll, so ``rate`` stays the share of *invocations* hit, whatever the batch
+size, and an invocation of one event rolls exactly that event's roll. An
+invocation carrying no traced event rolls on its request id. The same seed
+therefore fires the same faults on the same events on any target that
+delivers them alike. Without a seed, rolls come from ``random``.
 
-Limits: a batch fails or slows as a whole, so an event that did not roll under
-the rate is hit too when it shares a batch with one that did; an invocation
-with no delivery count (async retries, stream retries) rolls as its first
-attempt did. Latency draws and downstream (SDK, HTTP) rolls come from a
-``random.Random`` seeded from the seed and the invocation's smallest event id.
+Limits: which events share a batch is the poller's choice, and a batch's roll
+depends on its events, so batched sources replay exactly only when they batch
+alike; an invocation with no delivery count (async retries, stream retries)
+rolls as its first attempt did. Latency draws and downstream (SDK, HTTP) rolls
+come from a ``random.Random`` seeded from the seed and the invocation's
+smallest event id.
 
 Standard library only; ``hashlib`` is imported on the first seeded roll.
 """
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import random
 
-__all__ = ["event_key", "invocation_key", "roll", "seeded_random"]
+__all__ = ["batch_roll", "event_key", "invocation_key", "roll", "seeded_random"]
 
 _SCALE = float(1 << 64)
 
@@ -62,6 +65,12 @@ def event_key(event_id: str, delivery: int) -> str:
 def roll(seed: str, position: int, kind: str, key: str) -> float:
     """Return the roll in [0, 1) of fault ``position`` (``kind``) on ``key`` under ``seed``."""
     return _digest(seed, position, kind, key) / _SCALE
+
+
+def batch_roll(seed: str, position: int, kind: str, keys: list[str]) -> float:
+    """Return the roll of an invocation carrying events ``keys`` (see the module docstring)."""
+    smallest = min(roll(seed, position, kind, key) for key in keys)
+    return 1.0 - (1.0 - smallest) ** len(keys)
 
 
 def seeded_random(seed: str, key: str) -> "random.Random":

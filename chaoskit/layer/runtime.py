@@ -143,12 +143,10 @@ class Layer:
                 continue
             if seed is None:
                 roll = self.rng.random()
-            elif plan.traced:  # per event: the fault follows its events into any batch
-                roll = min(
-                    rolls.roll(seed, fault.position, fault.kind,
-                               rolls.event_key(t.trace.event_id, t.delivery))
-                    for t in plan.traced
-                )  # fmt: skip
+            elif plan.traced:
+                roll = rolls.batch_roll(seed, fault.position, fault.kind, [
+                    rolls.event_key(t.trace.event_id, t.delivery) for t in plan.traced
+                ])  # fmt: skip
             else:
                 roll = rolls.roll(seed, fault.position, fault.kind, plan.key)
             if roll < fault.rate:

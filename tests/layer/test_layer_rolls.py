@@ -109,12 +109,9 @@ def test_records_still_queued_when_a_flush_times_out_go_to_the_log(lines: Any) -
     assert records[0] in back
 
 
-def test_a_fault_follows_its_event_into_whatever_batch_carries_it(no_ledger: None) -> None:
-    from chaoskit.layer.rolls import roll
+def test_a_batch_rolls_on_its_events_and_keeps_the_rate_per_invocation(no_ledger: None) -> None:
+    from chaoskit.layer.rolls import batch_roll, roll
 
-    # Pick events that roll under and over rate 0.5 for fault 0 (exception) under seed "s".
-    under = [f"u{i}" for i in range(40) if roll("s", 0, "exception", f"u{i}") < 0.5][:2]
-    over = [f"o{i}" for i in range(40) if roll("s", 0, "exception", f"o{i}") >= 0.5][:4]
     layer = make_layer({envvars.CONFIG: _seeded("s")})
 
     def batch(ids: list[str]) -> dict[str, Any]:
@@ -129,9 +126,14 @@ def test_a_fault_follows_its_event_into_whatever_batch_carries_it(no_ledger: Non
             return True
         return False
 
-    assert not fails(over[:2]) and not fails(over[2:])
-    assert fails([over[0], under[0]]) and fails([under[1], *over[1:]])
-    assert fails([under[0]]) and not fails([over[3]])
+    # One event: its own roll decides, in a batch of one as directly.
+    for i in range(10):
+        assert fails([f"e{i}"]) == (roll("s", 0, "exception", f"e{i}") < 0.5)
+    # A batch: 1 - (1 - smallest roll) ** n, whatever order the events come in.
+    groups = [[f"b{i}", f"c{i}", f"d{i}"] for i in range(60)]
+    decided = [batch_roll("s", 0, "exception", g) < 0.5 for g in groups]
+    assert [fails(list(reversed(g))) for g in groups[:10]] == decided[:10]
+    assert 15 <= sum(decided) <= 45  # still about half the invocations, not 7 in 8
 
 
 def test_a_timeout_fault_is_on_record_before_it_sleeps_past_the_deadline() -> None:
