@@ -206,3 +206,33 @@ def test_parallelization_factor_delivers_a_shards_keys_concurrently(aws, recorde
     assert sorted(a["event"]["data"] for a in seen) == sorted(f"slow-{k}" for k in keys)
     # One batch of 8 would run in one environment; lanes run at once, in several.
     assert len({a["event"]["pid"] for a in seen}) >= 2
+
+
+def test_a_reenabled_dynamodb_stream_mapping_resumes_from_its_checkpoint(aws, recorder):
+    lam, dynamodb = aws("lambda"), aws("dynamodb")
+    table = unique("resume-table")
+    stream_arn = dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    name = unique("ddb-resume-fn")
+    create_function(aws, name, env={"RECORD_QUEUE_URL": recorder["url"]})
+    for key in ("a-1", "a-2"):
+        dynamodb.put_item(TableName=table, Item={"id": {"S": key}})
+    uuid = _mapping(aws, name, stream_arn)
+
+    def keys(timeout):
+        batches = attempts(aws, recorder, expect=10, timeout=timeout)
+        return [r["dynamodb"]["Keys"]["id"]["S"] for b in batches for r in b["event"]["Records"]]
+
+    first = wait_for(lambda: keys(2), timeout=30, what="the first records")
+    assert sorted(first) == ["a-1", "a-2"]
+    lam.update_event_source_mapping(UUID=uuid, Enabled=False)
+    wait_for(lambda: _states(aws, uuid, name) == ("Disabled", "Disabled"), 30, what="disabled")
+    lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+    wait_for(lambda: _states(aws, uuid, name) == ("Enabled", "Enabled"), 30, what="enabled")
+    dynamodb.put_item(TableName=table, Item={"id": {"S": "b-1"}})
+    assert keys(8) == ["b-1"]  # no replay from TRIM_HORIZON
