@@ -5,7 +5,10 @@
 import { maxFaultSeconds, parseConfig } from "./config.mjs";
 import { eventKey, invocationKey, roll as seededRoll, seededRandom } from "./rolls.mjs";
 import { collect, detectSource, matches, qualifierOf, batchItems } from "./events.mjs";
+import { callHandler } from "./loader.mjs";
 import * as log from "./log.mjs";
+
+export { callHandler };
 
 // The ledger and AWS modules load node:http, node:https and node:crypto: only when an
 // invocation first needs them (a traced event, an SSM config, an acknowledgement),
@@ -104,28 +107,6 @@ function remainingMs(context) {
   } catch {
     return 5000;
   }
-}
-
-// Call a handler the way Lambda's Node.js runtime does: a returned promise, or the callback.
-export function callHandler(handler, event, context) {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const done = (err, value) => {
-      if (settled) return;
-      settled = true;
-      if (err !== null && err !== undefined) reject(err);
-      else resolve(value);
-    };
-    let result;
-    try {
-      result = handler(event, context, done);
-    } catch (err) {
-      done(err);
-      return;
-    }
-    if (result && typeof result.then === "function") result.then((v) => done(null, v), (e) => done(e ?? new Error("handler rejected")));
-    else if (handler.length < 3) done(null, result);
-  });
 }
 
 export class Layer {

@@ -84,3 +84,31 @@ export async function loadHandler(appRoot, full) {
   if (typeof value !== "function") throw new RuntimeError("HandlerNotFound", `${full} is not a function`);
   return value;
 }
+
+// Call a handler the way Lambda's Node.js runtime does: a returned promise, or the
+// callback (and the legacy context.succeed/fail/done, where the context takes them).
+export function callHandler(handler, event, context) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (err, value) => {
+      if (settled) return;
+      settled = true;
+      if (err !== null && err !== undefined) reject(err);
+      else resolve(value);
+    };
+    if (context && typeof context === "object" && !Object.isFrozen(context)) {
+      context.succeed = (v) => done(null, v);
+      context.fail = (e) => done(e ?? new Error("handled"));
+      context.done = done;
+    }
+    let result;
+    try {
+      result = handler(event, context, done);
+    } catch (err) {
+      done(err);
+      return;
+    }
+    if (result && typeof result.then === "function") result.then((v) => done(null, v), (e) => done(e ?? new Error("handler rejected")));
+    else if (handler.length < 3) done(null, result);
+  });
+}

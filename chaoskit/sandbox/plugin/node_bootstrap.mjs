@@ -12,6 +12,7 @@ const request = http.request; // captured before user code (or a fault) patches 
 const api = process.env.AWS_LAMBDA_RUNTIME_API;
 const loaderUrl = process.argv[2] ? pathToFileURL(process.argv[2]).href : new URL("./node_loader.mjs", import.meta.url).href;
 let currentRequestId = "";
+let callHandler; // Lambda's calling rules, from the loader module
 
 function send(method, path, body) {
   const [host, port] = api.split(":");
@@ -50,30 +51,6 @@ function errorBody(err) {
   });
 }
 
-function callHandler(handler, event, context) {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const done = (err, value) => {
-      if (settled) return;
-      settled = true;
-      if (err !== null && err !== undefined) reject(err);
-      else resolve(value);
-    };
-    context.succeed = (v) => done(null, v);
-    context.fail = (e) => done(e ?? new Error("handled"));
-    context.done = done;
-    let result;
-    try {
-      result = handler(event, context, done);
-    } catch (err) {
-      done(err);
-      return;
-    }
-    if (result && typeof result.then === "function") result.then((v) => done(null, v), (e) => done(e ?? new Error("rejected")));
-    else if (handler.length < 3) done(null, result);
-  });
-}
-
 function contextFor(headers) {
   const deadline = Number(headers["lambda-runtime-deadline-ms"] || Date.now() + 3000);
   const env = process.env;
@@ -93,8 +70,9 @@ function contextFor(headers) {
 async function main() {
   installConsole();
   let handler;
+  let loadHandler;
   try {
-    const { loadHandler } = await import(loaderUrl);
+    ({ loadHandler, callHandler } = await import(loaderUrl));
     handler = await loadHandler(process.env.LAMBDA_TASK_ROOT || process.cwd(), process.env._HANDLER || "");
   } catch (err) {
     console.error(`${err.name}: ${err.message}`);
