@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from conftest import attempts, create_function, drain, queue, unique, wait_for
+from conftest import attempts, create_function, drain, queue, unique, wait_for, zip_files
 
 RECORDED = Path(__file__).parents[1] / "conformance" / "aws_recorded" / "snapshots.json"
 
@@ -235,3 +235,61 @@ def test_sqs_redrive_after_a_failing_function(aws, recorder):
     assert dead["Body"] == "poison-redrive"  # the original body, as recorded in dlq_response
     seen = attempts(aws, recorder, expect=2, timeout=10)
     assert [a["event"]["body"] for a in seen] == ["poison-redrive"] * 2  # maxReceiveCount
+
+
+PARTIAL_HANDLER = """
+def handler(event, context):
+    failed = [
+        {"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
+        for r in event["Records"]
+        if r["dynamodb"].get("NewImage", {}).get("should_fail", {}).get("BOOL")
+    ]
+    return {"batchItemFailures": failed}
+"""
+
+
+def test_dynamodb_partial_batch_failure_record(aws):
+    [aws_message] = recorded(
+        "test_dynamodb_report_batch_item_failures", "destination_queue_messages"
+    )["Messages"]
+    expected = aws_message["Body"]
+    dynamodb = aws("dynamodb")
+    table = unique("conf-partial")
+    stream_arn = dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "my_partition_key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "my_partition_key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )["TableDescription"]["LatestStreamArn"]
+    name = unique("conf-partial-fn")
+    create_function(
+        aws, name, handler="partial.handler", code=zip_files({"partial.py": PARTIAL_HANDLER})
+    )
+    dest_url, dest_arn = queue(aws, unique("conf-partial-dest"))
+    for i in range(6):  # the recorded items: the sixth fails
+        dynamodb.put_item(
+            TableName=table,
+            Item={"my_partition_key": {"S": f"testId{i}"}, "should_fail": {"BOOL": i == 5}},
+        )
+    aws("lambda").create_event_source_mapping(  # the recorded mapping's settings
+        FunctionName=name,
+        EventSourceArn=stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=3,
+        MaximumBatchingWindowInSeconds=1,
+        MaximumRetryAttempts=3,
+        DestinationConfig={"OnFailure": {"Destination": dest_arn}},
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
+    [message] = drain(aws("sqs"), dest_url, expect=1, timeout=90)
+    got = _body(message)
+    # AWS: responseContext.functionError is null for a partial failure
+    assert sorted(got) == sorted(expected)
+    assert sorted(got["responseContext"]) == sorted(expected["responseContext"])
+    assert got["responseContext"]["functionError"] is expected["responseContext"]["functionError"]
+    assert got["requestContext"]["condition"] == expected["requestContext"]["condition"]
+    count = expected["requestContext"]["approximateInvokeCount"]
+    assert got["requestContext"]["approximateInvokeCount"] == count
+    assert got["DDBStreamBatchInfo"]["batchSize"] == expected["DDBStreamBatchInfo"]["batchSize"]
+    assert drain(aws("sqs"), dest_url, expect=1, timeout=3) == []  # only the failing item
