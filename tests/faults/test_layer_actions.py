@@ -404,19 +404,20 @@ def test_enable_creates_the_ledger_table_the_layer_acknowledges_into(cfg: dict[s
     assert "chaoskit-ledger" in tables
 
 
-def test_a_function_that_is_not_python_is_refused(cfg: dict[str, Any]) -> None:
+def test_a_function_on_a_runtime_the_layer_does_not_wrap_is_refused(cfg: dict[str, Any]) -> None:
+    # Node.js is supported now (SUPPORTED_RUNTIMES); Ruby is not.
     ck = _publish(cfg, "chaoskit")
     role = aws.client("iam", cfg).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
     aws.client("lambda", cfg).create_function(
-        FunctionName="node-fn",
-        Runtime="nodejs20.x",
+        FunctionName="ruby-fn",
+        Runtime="ruby3.3",
         Role=role["Role"]["Arn"],
-        Handler="index.handler",
-        Code={"ZipFile": _zip("index.js", "exports.handler = async () => 1\n")},
+        Handler="app.handler",
+        Code={"ZipFile": _zip("app.rb", "def handler(event:, context:) = 1\n")},
     )
-    with pytest.raises(layer.LayerRefused, match=r"'nodejs20\.x'.*python3"):
-        layer.enable_chaoskit_layer("node-fn", layer_arn=ck, configuration=cfg)
-    assert lc.layer_arns(lc.get_configuration("node-fn", cfg)) == []
+    with pytest.raises(layer.LayerRefused, match=r"'ruby3\.3'.*not ruby"):
+        layer.enable_chaoskit_layer("ruby-fn", layer_arn=ck, configuration=cfg)
+    assert lc.layer_arns(lc.get_configuration("ruby-fn", cfg)) == []
 
 
 def test_without_a_layer_arn_the_chaoskit_layer_is_built_published_and_reused(
