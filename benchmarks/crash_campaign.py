@@ -387,13 +387,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=56)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    import socket
-
+    from common import free_port
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",

@@ -17,34 +17,22 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import Context, free_port
 
-from chaoskit import envvars  # noqa: E402
-from chaoskit.layer import _aws  # noqa: E402
-from chaoskit.layer.loader import ConfigLoader  # noqa: E402
-from chaoskit.layer.runtime import Layer  # noqa: E402
+from chaoskit import envvars
+from chaoskit.layer import _aws
+from chaoskit.layer.loader import ConfigLoader
+from chaoskit.layer.runtime import Layer
 
 PARAMETER = "/chaoskit/faults/orders-api"
 CHAOS_LAMBDA_PARAMETER = "chaoslambda.config"
 RATE_PER_SECOND = 100  # simulated arrival rate, for the TTL clock
-
-
-class Context:
-    function_name = "orders-api"
-    aws_request_id = "req-1"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:orders-api"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 3000
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -69,12 +57,6 @@ class SsmCounter:
             return original(endpoint, request)
 
         botocore.endpoint.Endpoint._send = _send
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run(name: str, invoke: Callable[[], Any], counter: SsmCounter, n: int) -> dict[str, Any]:
@@ -103,7 +85,7 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     os.environ.update({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
@@ -124,7 +106,7 @@ def main() -> None:
                   "exception_msg": "chaos", "rate": 0}  # fmt: skip
         ssm.put_parameter(Name=CHAOS_LAMBDA_PARAMETER, Value=json.dumps(theirs), Type="String")
 
-        ctx, event = Context(), {"path": "/orders"}
+        ctx, event = Context("orders-api", qualifier=None, remaining_ms=3000), {"path": "/orders"}
         results = [run("bare handler", lambda: handler(event, ctx), counter, n)]
 
         def layer_with_ttl(ttl: float) -> Callable[[], Any]:

@@ -19,13 +19,12 @@ import time
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import Context, percentile
 
-from chaoskit import envvars  # noqa: E402
-from chaoskit.layer import log  # noqa: E402
-from chaoskit.layer.build import build_layer_zip  # noqa: E402
-from chaoskit.layer.runtime import Layer  # noqa: E402
+from chaoskit import envvars
+from chaoskit.layer import log
+from chaoskit.layer.build import build_layer_zip
+from chaoskit.layer.runtime import Layer
 
 #: An API Gateway proxy event without a trace mark (traced events write to the ledger).
 EVENT = {
@@ -63,27 +62,13 @@ NOT_MATCHING = {
 FIRING = {"kind": "status", "rate": 1, "status_code": 503}
 
 
-class Context:
-    function_name = "orders-api"
-    aws_request_id = "req-1"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:orders-api:live"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 3000
-
-
 def handler(event: object, context: object) -> dict[str, object]:
     return {"statusCode": 200, "body": "ok"}
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def added_latency(environ: dict[str, str], event: object, n: int) -> dict[str, float]:
     layer = Layer(environ, rng=random.Random(1), sleep=lambda s: None)
-    ctx = Context()
+    ctx = Context("orders-api", remaining_ms=3000)
     for _ in range(2000):  # warm up: first config parse, caches
         layer.invoke(handler, event, ctx)
     bare: list[float] = []

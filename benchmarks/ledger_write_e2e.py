@@ -47,18 +47,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import boto3
+from botocore.config import Config
+from common import BATCH, free_port, percentile, sqs_batch
 
-import boto3  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from ledger_write_sandbox import BATCH, _free_port, percentile, sqs_batch  # noqa: E402
-
-from chaoskit import aws as chaoskit_aws  # noqa: E402
-from chaoskit import sandbox  # noqa: E402
-from chaoskit.layer.build import build_layer_zip  # noqa: E402
-from chaoskit.ledger import store  # noqa: E402
-from chaoskit.ledger.records import ATTEMPT, PROCESSED  # noqa: E402
+from chaoskit import aws as chaoskit_aws
+from chaoskit import sandbox
+from chaoskit.layer.build import build_layer_zip
+from chaoskit.ledger import store
+from chaoskit.ledger.records import ATTEMPT, PROCESSED
 
 RUNTIME = "python3.12"
 ROLE = "arn:aws:iam::000000000000:role/lambda"
@@ -292,7 +289,7 @@ def main() -> None:
     if args.endpoint:
         run(args.endpoint, args.invokes, args.pause_ms, clean_up=True)
         return
-    port = _free_port()
+    port = free_port()
     endpoint = sandbox.ensure_up(port, progress=lambda line: None, timeout=180)
     try:
         run(endpoint, args.invokes, args.pause_ms, clean_up=False)  # purged below

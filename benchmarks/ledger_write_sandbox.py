@@ -25,75 +25,27 @@ the end; with it, the running sandbox (or any DynamoDB endpoint) is used.
 """
 
 import argparse
-import json
 import os
 import random
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import BATCH, Context, free_port, percentile, sqs_batch, timed_ms
 
-from chaoskit import sandbox  # noqa: E402
-from chaoskit.layer import _aws, extension, log, tracing  # noqa: E402
-from chaoskit.layer.runtime import Layer  # noqa: E402
-from chaoskit.layer.writer import LedgerWriter  # noqa: E402
-from chaoskit.ledger import store  # noqa: E402
-from chaoskit.ledger.records import PROCESSED, Record  # noqa: E402
-from chaoskit.ledger.trace import stamp  # noqa: E402
-
-QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:orders-queue"
-BATCH = 10
-
-
-class Context:
-    function_name = "orders-worker"
-    aws_request_id = "req-1"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:orders-worker:live"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+from chaoskit import sandbox
+from chaoskit.layer import _aws, extension, log, tracing
+from chaoskit.layer.runtime import Layer
+from chaoskit.layer.writer import LedgerWriter
+from chaoskit.ledger import store
+from chaoskit.ledger.records import PROCESSED, Record
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return {"batchItemFailures": []}
-
-
-def sqs_batch(run_id: str, batch: int, traced: bool = True) -> dict[str, Any]:
-    records = []
-    for i in range(BATCH):
-        body: dict[str, Any] = {"order_id": f"{batch}-{i}"}
-        if traced:
-            body = stamp(body, run_id, f"e-{batch}-{i}")
-        records.append(
-            {"messageId": f"m-{batch}-{i}", "receiptHandle": "r", "body": json.dumps(body),
-             "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-             "eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN, "awsRegion": "us-east-1"}
-        )  # fmt: skip
-    return {"Records": records}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def timed_ms(call: Callable[[], Any]) -> float:
-    t0 = time.perf_counter_ns()
-    call()
-    return (time.perf_counter_ns() - t0) / 1e6
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _row(name: str, values: list[float]) -> str:
@@ -227,7 +179,7 @@ def main() -> None:
     if args.endpoint:
         run(args.endpoint, args.batches)
         return
-    port = _free_port()
+    port = free_port()
     endpoint = sandbox.ensure_up(port, progress=lambda line: None, timeout=180)
     try:
         run(endpoint, args.batches)

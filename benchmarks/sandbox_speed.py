@@ -18,20 +18,15 @@ Measures, on a private sandbox on a free port that it stops at the end:
 import argparse
 import json
 import os
-import socket
 import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import boto3
+from common import free_port, percentile
 
-import boto3  # noqa: E402
-
-from chaoskit import sandbox  # noqa: E402
+from chaoskit import sandbox
 
 HANDLER = """
 import boto3, os
@@ -47,17 +42,6 @@ def handler(event, context):
             batch.put_item(Item={"id": record["messageId"], "body": record["body"]})
     return {"batchItemFailures": []}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:

@@ -6,20 +6,14 @@ whole session: tests talk to it over HTTP exactly as they would to AWS.
 """
 
 import os
-import socket
 from collections.abc import Iterator
 
 import pytest
 
 from chaoskit import aws
+from tests.support.net import free_port
 
 pytest_plugins = ["tests.support.sqs"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +21,7 @@ def moto_server() -> Iterator[str]:
     """Start a moto server on 127.0.0.1 and yield its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -9,7 +9,6 @@ store cannot multiply calls (or warnings) under load. Inline config
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from chaoskit import envvars
 from chaoskit.layer import _aws, log
@@ -105,15 +104,3 @@ class ConfigLoader:
         except ConfigError as err:
             log.warning(f"ignoring malformed fault config in {where}: {err}")
             return None
-
-    def invalidate(self) -> None:
-        """Drop the cache so the next :meth:`load` fetches again."""
-        self._inline = None
-        self._fetched_at = None
-
-
-def describe(config: FaultConfig | None) -> dict[str, Any]:
-    """Return a short JSON-safe description of ``config`` for log lines and pings."""
-    if config is None:
-        return {"version": None, "faults": 0}
-    return {"version": config.version, "faults": len(config.faults)}

@@ -14,26 +14,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.app import Payments, load_event, table_items  # noqa: F401
+
 APP = Path(__file__).resolve().parents[2] / "experiments" / "app" / "src"
 EVENTS = Path(__file__).resolve().parent / "events"
 if str(APP) not in sys.path:
     sys.path.insert(0, str(APP))
-
-
-def load_event(name: str) -> dict[str, Any]:
-    """Return a sample event from ``tests/app/events``."""
-    data: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return data
-
-
-class Payments:
-    """A payments API whose next answers are scripted: ``statuses`` then 200."""
-
-    def __init__(self) -> None:
-        self.statuses: list[int] = []
-        self.default = 200
-        self.calls = 0
-        self.url = ""
 
 
 @pytest.fixture
@@ -114,12 +100,3 @@ def app_env(
     payments_module.breaker.close()
     yield {**aws_env, "queue_url": queue}
     payments_module.breaker.close()
-
-
-def table_items(configuration: dict[str, str]) -> dict[str, dict[str, Any]]:
-    """Return the orders table's items by order id (plain strings)."""
-    from chaoskit import aws
-
-    ddb = aws.client("dynamodb", configuration)
-    items = ddb.scan(TableName="orders-table")["Items"]
-    return {i["order_id"]["S"]: {k: next(iter(v.values())) for k, v in i.items()} for i in items}

@@ -4,7 +4,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Payments, load_event, table_items
+
+from tests.support.app import Payments, load_event, table_items
 
 
 def test_worker_stores_each_order_with_its_trace(app_env: dict[str, Any]) -> None:

@@ -235,11 +235,9 @@ def test_report_on_malformed_journals(capsys, recorder, tmp_path, content, needl
 
 
 def test_audit_against_an_endpoint_nothing_listens_on(capsys, recorder):
-    import socket
+    from tests.support.net import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed when the block ends: nothing listens
+    port = free_port()  # nothing listens on it
     assert_refused(
         capsys,
         recorder,

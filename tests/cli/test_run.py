@@ -121,11 +121,9 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
 def test_a_sandbox_nobody_runs_is_refused_before_anything_runs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    import socket
+    from tests.support.net import free_port
 
-    with socket.socket() as sock:  # a port nothing listens on once closed
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens on it
     experiment = Path(__file__).parents[2] / "experiments" / "kill-switch.yaml"
     journal = tmp_path / "journal.json"
     args = ["run", str(experiment), "--var", f"chaoskit_sandbox_port={port}"]

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import unique, wait_for
 
 from chaoskit.deploy import deploy_template
 from chaoskit.faults import inject, layer
 from chaoskit.ledger import store
 from chaoskit.ledger.trace import stamp
+from tests.support.sandbox import unique, wait_for
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "sqs-nodejs" / "template.yaml"
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")

@@ -14,7 +14,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from conftest import attempts, create_function, drain, queue, unique, wait_for, zip_files
+from tests.support.sandbox import (
+    attempts,
+    create_function,
+    drain,
+    queue,
+    unique,
+    wait_for,
+    zip_files,
+)
 
 RECORDED = Path(__file__).parents[1] / "conformance" / "aws_recorded" / "snapshots.json"
 

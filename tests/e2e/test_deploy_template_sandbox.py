@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import unique, wait_for
 from wheel_factory import make_wheel
 
 from chaoskit import aws as chaoskit_aws
 from chaoskit.deploy import DeployFailed, deploy_template, read_stack
+from tests.support.sandbox import unique, wait_for
 
 APP = """\
 AWSTemplateFormatVersion: "2010-09-09"

@@ -15,9 +15,9 @@ import boto3
 import pytest
 import reference_app
 from botocore.config import Config
-from conftest import ROLE, create_function, queue, unique, wait_for
 
 from probes import audit
+from tests.support.sandbox import ROLE, create_function, queue, unique, wait_for
 
 SEEDED_REGION = "ap-southeast-2"
 APP_REGION = "eu-central-1"

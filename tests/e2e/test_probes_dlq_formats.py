@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import create_function, queue, unique, wait_for
 
 from chaoskit import envvars
 from chaoskit.ledger import store
 from probes import dlq
+from tests.support.sandbox import create_function, queue, unique, wait_for
 
 EVENTS = Path(__file__).parents[1] / "probes" / "events"
 

@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import create_function, drain, queue, unique, wait_for
+from tests.support.sandbox import create_function, drain, queue, unique, wait_for
 
 
 def test_error_alarm_goes_to_alarm_after_injected_errors_and_notifies(aws):

@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import create_function, unique, wait_for
+from tests.support.sandbox import create_function, unique, wait_for
 
 
 def test_update_alias_with_a_routing_config_splits_traffic(aws):

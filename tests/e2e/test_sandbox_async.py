@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import attempts, create_function, drain, queue, unique
+from tests.support.sandbox import attempts, create_function, drain, queue, unique
 
 
 def test_failing_async_invoke_makes_three_attempts_then_reaches_the_destination(aws, recorder):

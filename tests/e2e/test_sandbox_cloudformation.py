@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import unique, wait_for, zip_files
+
+from tests.support.sandbox import unique, wait_for, zip_files
 
 CFN = Path(__file__).with_name("cfn")
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]

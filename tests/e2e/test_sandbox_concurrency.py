@@ -5,7 +5,8 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import attempts, create_function, unique
+
+from tests.support.sandbox import attempts, create_function, unique
 
 
 def test_zero_reserved_concurrency_throttles_sync_and_holds_async_events(aws, recorder):

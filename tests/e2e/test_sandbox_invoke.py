@@ -4,7 +4,7 @@ import base64
 import json
 import time
 
-from conftest import create_function, unique, wait_for
+from tests.support.sandbox import create_function, unique, wait_for
 
 
 def _invoke(lam, name, event, **kwargs):

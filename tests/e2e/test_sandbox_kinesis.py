@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import attempts, create_function, drain, queue, unique, wait_for
+from tests.support.sandbox import attempts, create_function, drain, queue, unique, wait_for
 
 
 def test_poison_record_is_retried_then_reaches_the_on_failure_destination(aws, recorder):

@@ -3,7 +3,7 @@
 import json
 import time
 
-from conftest import create_function, unique, zip_files
+from tests.support.sandbox import create_function, unique, zip_files
 
 WRAPPER = """#!/bin/sh
 # An exec wrapper as Lambda runs it: it gets the runtime's command as its arguments.

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import create_function, unique, wait_for
 
 from chaoskit.layer.build import build_layer_zip
 from chaoskit.ledger import store
 from chaoskit.ledger.trace import stamp
+from tests.support.sandbox import create_function, unique, wait_for
 
 
 @pytest.fixture(scope="module")

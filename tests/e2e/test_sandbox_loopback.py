@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import create_function, unique, wait_for
 
 from chaoskit import sandbox as chaoskit_sandbox
+from tests.support.sandbox import create_function, unique, wait_for
 
 SIOCGIFADDR = 0x8915
 DUMMY = "ckloop0"

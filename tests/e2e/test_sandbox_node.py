@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FUNCTIONS, ROLE, drain, queue, unique, wait_for, zip_files
 
 from chaoskit.faults import inject, layer
 from chaoskit.layer.build import build_layer_zip
 from chaoskit.ledger import store
 from chaoskit.ledger.trace import stamp
+from tests.support.sandbox import FUNCTIONS, ROLE, drain, queue, unique, wait_for, zip_files
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 

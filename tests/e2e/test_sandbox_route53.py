@@ -5,7 +5,8 @@ import threading
 import uuid
 
 import pytest
-from conftest import unique, wait_for
+
+from tests.support.sandbox import unique, wait_for
 
 
 class Endpoint:

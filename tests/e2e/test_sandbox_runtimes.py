@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from conftest import ROLE, function_zip, unique, wait_for
+
+from tests.support.sandbox import ROLE, function_zip, unique, wait_for
 
 
 def _create(aws, name: str, runtime: str) -> None:

@@ -4,9 +4,8 @@ import json
 import subprocess
 import sys
 
-from conftest import create_function, unique, zip_files
-
 from chaoskit import sandbox as chaoskit_sandbox
+from tests.support.sandbox import create_function, unique, zip_files
 
 
 def test_up_twice_says_already_running(sandbox, sandbox_endpoint):
@@ -55,21 +54,12 @@ def test_every_service_the_app_uses_answers_at_the_one_endpoint(aws):
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 200, service
 
 
-def test_dynamodb_is_served_offline_and_reachable_from_functions(aws):
+def test_dynamodb_is_served_offline_and_reachable_from_functions(aws, sandbox):
+    from chaoskit.ledger.store import ensure_table
+
     dynamodb = aws("dynamodb")
-    table = unique("ledger")
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "run_id", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "run_id", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    # The ledger's own schema (and TTL), as chaoskit creates it on every target.
+    table = ensure_table({**sandbox, "chaoskit_ledger_table": unique("ledger")})
     dynamodb.put_item(TableName=table, Item={"run_id": {"S": "r1"}, "sk": {"S": "a"}})
     items = dynamodb.query(
         TableName=table,

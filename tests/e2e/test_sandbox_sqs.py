@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import attempts, create_function, drain, queue, unique, wait_for
+from tests.support.sandbox import attempts, create_function, drain, queue, unique, wait_for
 
 
 def _mapping(aws, name, source_arn, report_failures):

@@ -9,7 +9,7 @@ at once (AWS starts with five).
 
 import json
 
-from conftest import attempts, create_function, drain, queue, unique, wait_for
+from tests.support.sandbox import attempts, create_function, drain, queue, unique, wait_for
 
 
 def _source_with_dlq(aws, max_receive_count, visibility="2"):

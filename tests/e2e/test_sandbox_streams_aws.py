@@ -8,7 +8,7 @@ mapping resumes from its checkpoint, and a mapping's state is the same in
 import json
 import time
 
-from conftest import attempts, create_function, drain, queue, unique, wait_for
+from tests.support.sandbox import attempts, create_function, drain, queue, unique, wait_for
 
 
 def _stream(aws, shards=1):

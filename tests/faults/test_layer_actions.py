@@ -22,6 +22,7 @@ from chaoskit.faults.kill_switch import set_reserved_concurrency
 from chaoskit.functions import config as lc
 from chaoskit.ledger import store
 from chaoskit.undo import changes, rollback_run
+from tests.support.lambda_context import FakeContext
 
 FUNCTION = "orders-worker"
 #: Keys moto changes on every update or that are not part of what we restore.
@@ -434,15 +435,6 @@ def test_without_a_layer_arn_the_chaoskit_layer_is_built_published_and_reused(
     assert "sha256:" in versions["LayerVersions"][0]["Description"]
 
 
-class _Context:
-    function_name = FUNCTION
-    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 3000
-
-
 def test_the_real_layer_acknowledges_what_inject_wrote_and_the_wait_sees_it(
     cfg: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -463,7 +455,10 @@ def test_the_real_layer_acknowledges_what_inject_wrote_and_the_wait_sees_it(
     monkeypatch.setenv(envvars.ORIGINAL_HANDLER, "ck_app.handler")
     chaoskit_handler.reset()
     try:
-        assert chaoskit_handler.handler({"chaoskit_ping": True}, _Context()) != "ran"
+        assert (
+            chaoskit_handler.handler({"chaoskit_ping": True}, FakeContext(function_name=FUNCTION))
+            != "ran"
+        )
     finally:
         chaoskit_handler.reset()
 

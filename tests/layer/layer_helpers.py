@@ -1,4 +1,7 @@
-"""Helpers of the layer tests: a fake Lambda context, a recording sleep, sample events."""
+"""Helpers of the layer tests: a recording sleep, sample events, a layer to test.
+
+The fake Lambda context is :class:`tests.support.lambda_context.FakeContext`.
+"""
 
 import json
 import random
@@ -12,20 +15,6 @@ from chaoskit.layer.runtime import Layer
 EVENTS = Path(__file__).parent / "events"
 # A config that does not expire during the tests, within the layer's 4-hour ceiling.
 FAR = time.time() + 3 * 3600
-
-
-class FakeContext:
-    """The attributes of a Lambda context the layer reads."""
-
-    def __init__(self, remaining_ms: int = 3000, qualifier: str | None = None) -> None:
-        arn = "arn:aws:lambda:us-east-1:123456789012:function:orders-worker"
-        self.invoked_function_arn = f"{arn}:{qualifier}" if qualifier else arn
-        self.function_name = "orders-worker"
-        self.aws_request_id = "req-1"
-        self._remaining = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self._remaining
 
 
 class Sleeps(list[float]):

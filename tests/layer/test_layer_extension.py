@@ -5,31 +5,26 @@ process; the test plays the part of Lambda: it sends ``INVOKE`` events and waits
 for the extensions to settle, as the runtime does after each response.
 """
 
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from layer_helpers import Calls, FakeContext, load_event, make_layer
+from layer_helpers import Calls, load_event, make_layer
 from test_layer_writer import Batches
 
 from chaoskit import envvars
 from chaoskit.layer import extension, handler, writer
 from chaoskit.sandbox.plugin import bootstrap
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.lambda_context import FakeContext
+from tests.support.net import free_port
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[bootstrap.Runtime, dict[str, str]]]:
     """A runtime API on a free port, and a fresh shared writer that records its calls."""
     runtime = bootstrap.Runtime("http://127.0.0.1:9", "env1")
-    port = _free_port()
+    port = free_port()
     runtime.serve(port)
     extension.reset()
     monkeypatch.setattr(writer, "_shared", writer.LedgerWriter(Batches()))

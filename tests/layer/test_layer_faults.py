@@ -4,11 +4,12 @@ import random
 from typing import Any
 
 import pytest
-from layer_helpers import Calls, FakeContext, Sleeps, config, load_event, make_layer
+from layer_helpers import Calls, Sleeps, config, load_event, make_layer
 
 from chaoskit import envvars
 from chaoskit.layer.exceptions import ChaosKitInjectedTimeout
 from chaoskit.layer.runtime import Layer
+from tests.support.lambda_context import FakeContext
 
 LATENCY = {"kind": "latency", "ms": 800}
 EXCEPTION = {"kind": "exception", "type": "OrdersDown", "message": "boom"}

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import requests
-from layer_helpers import FakeContext, Sleeps, config, make_layer
+from layer_helpers import Sleeps, config, make_layer
 
 from chaoskit import envvars
 from chaoskit.layer.outbound import host_matches
+from tests.support.lambda_context import FakeContext
 
 
 class Server:

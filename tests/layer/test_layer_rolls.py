@@ -4,13 +4,14 @@ import json
 from typing import Any
 
 import pytest
-from layer_helpers import FAR, Calls, FakeContext, make_layer
+from layer_helpers import FAR, Calls, make_layer
 
 from chaoskit import envvars
 from chaoskit.layer import rolls, tracing
 from chaoskit.layer.config import ConfigError, parse_config
 from chaoskit.layer.writer import LedgerWriter
 from chaoskit.ledger.records import Record, from_log_line
+from tests.support.lambda_context import FakeContext
 
 
 def _seeded(seed: Any, rate: float = 0.5) -> str:

@@ -7,10 +7,11 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from layer_helpers import FakeContext, config, load_event, make_layer
+from layer_helpers import config, load_event, make_layer
 
 from chaoskit import envvars
 from chaoskit.ledger.store import read_run
+from tests.support.lambda_context import FakeContext
 
 
 @pytest.fixture

@@ -4,11 +4,12 @@ import threading
 from typing import Any
 
 import pytest
-from layer_helpers import Calls, FakeContext, config, load_event, make_layer
+from layer_helpers import Calls, config, load_event, make_layer
 
 from chaoskit import envvars
 from chaoskit.layer import _aws
 from chaoskit.ledger.store import read_acks, read_run
+from tests.support.lambda_context import FakeContext
 
 
 def _count_batch_writes() -> list[str]:

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from layer_helpers import FakeContext, config
+from layer_helpers import config
 
 from chaoskit import envvars
 from chaoskit.cli.layer import command as layer_command
 from chaoskit.layer import handler as handler_module
 from chaoskit.layer import inject
 from chaoskit.layer.build import build_layer_zip, vendor_into
+from tests.support.lambda_context import FakeContext
 
 #: What Lambda's Python bootstrap does with _HANDLER: import "path/module", take "function".
 BOOTSTRAP = """

@@ -189,31 +189,3 @@ def test_a_stream_failure_record_is_resolved_from_the_stream(
     assert dlq.get_event_ids(url, run_id="run-dlq", configuration=aws_env) == ["k1", "k2"]
     peeked = dlq.peek_messages(url, configuration=aws_env)
     assert peeked[0]["reason"] == "RetryAttemptsExhausted" and peeked[0]["attempts"] == 4
-
-
-# Real messages captured from the sandbox (LocalStack core with chaoskit's Lambda
-# executor): an SQS redrive after maxReceiveCount 1, and an async invoke of a
-# failing function with MaximumRetryAttempts 0, an on-failure destination and a DLQ.
-SANDBOX = {
-    "sandbox_sqs_redrive": ("sqs_redrive", "sb-sqs-1", "max_receive_count", 1),
-    "sandbox_lambda_destination": (
-        "lambda_destination",
-        "sb-dest-1",
-        "RetriesExhausted: RuntimeError",
-        1,
-    ),
-    "sandbox_lambda_dlq": ("lambda_dlq", "sb-dest-1", "probe fixture failure", 1),
-}
-
-
-@pytest.mark.parametrize("name", sorted(SANDBOX))
-def test_messages_produced_by_the_sandbox_are_parsed(name: str, sample: Loader) -> None:
-    fmt, event_id, reason, count = SANDBOX[name]
-    message = {**sample(name), "MessageId": "m"}
-    letters = parse_message(message)
-    assert classify(message) == fmt and len(letters) == count
-    assert (letters[0].run_id, letters[0].event_id, letters[0].reason) == (
-        "run-sandbox",
-        event_id,
-        reason,
-    )

@@ -8,7 +8,6 @@ import contextlib
 import http.server
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,14 +18,9 @@ from pathlib import Path
 import pytest
 
 from chaoskit.sandbox.plugin import bootstrap, layout
+from tests.support.net import free_port
 
 BOOTSTRAP = Path(bootstrap.__file__)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Endpoint:
@@ -89,7 +83,7 @@ def _start(tmp_path: Path, app: str):
     opt = tmp_path / "opt"
     (opt / "python").mkdir(parents=True)
     endpoint = Endpoint()
-    port = _free_port()
+    port = free_port()
     env = {
         "LOCALSTACK_RUNTIME_ENDPOINT": endpoint.url,
         "LOCALSTACK_RUNTIME_ID": "env1",

@@ -18,6 +18,7 @@ from chaoskit.sandbox import server
 from chaoskit.sandbox.errors import SandboxError
 from chaoskit.sandbox.options import SandboxOptions
 from chaoskit.sandbox.paths import SandboxPaths
+from tests.support.net import free_port
 
 FAKE = textwrap.dedent(
     """
@@ -37,12 +38,6 @@ FAKE = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def fake_localstack(tmp_path: Path) -> Path:
     """A 'python' that runs the stand-in when called as ``-m localstack.runtime.main``."""
@@ -58,7 +53,7 @@ def fake_localstack(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def paths(tmp_path: Path) -> SandboxPaths:
-    return SandboxPaths(root=tmp_path / "sandbox", port=_free_port())
+    return SandboxPaths(root=tmp_path / "sandbox", port=free_port())
 
 
 def test_env_binds_localhost_and_keeps_state_in_the_state_dir(paths):
