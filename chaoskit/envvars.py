@@ -14,6 +14,7 @@ __all__ = [
     "DISABLED",
     "E2E_SAVE_EVENTS",
     "ENABLE_SNAPSHOT",
+    "FALSY",
     "HOME",
     "LEDGER_FLUSH",
     "LEDGER_TABLE",
@@ -32,7 +33,9 @@ __all__ = [
     "SANDBOX_RETRY_BASE_DELAY",
     "SANDBOX_STATE_DIR",
     "TARGET",
+    "TRUTHY",
     "is_truthy",
+    "parse_flag",
 ]
 
 # --- inside the function (the layer) ---------------------------------------
@@ -98,9 +101,42 @@ LIVE_AWS = "CHAOSKIT_LIVE_AWS"
 #: Set to 1 to let the end-to-end DLQ tests save the messages they capture as sample events.
 E2E_SAVE_EVENTS = "CHAOSKIT_E2E_SAVE_EVENTS"
 
-_TRUTHY = frozenset({"1", "true", "yes", "on"})
+#: The one table of flag spellings (case and surrounding spaces ignored).
+TRUTHY = frozenset({"1", "true", "yes", "on"})
+FALSY = frozenset({"0", "false", "no", "off"})
 
 
-def is_truthy(value: str | None) -> bool:
-    """Tell whether an environment value means "on"."""
-    return value is not None and value.strip().lower() in _TRUTHY
+def is_truthy(value: object) -> bool:
+    """Tell whether a flag's value means "on": ``True``, or 1/true/yes/on as text.
+
+    Anything else is "off", so an unreadable environment variable never turns
+    a fault on (the layer relies on this).
+    """
+    if isinstance(value, bool):
+        return value
+    return value is not None and str(value).strip().lower() in TRUTHY
+
+
+def parse_flag(value: object, default: bool = False, name: str = "flag") -> bool:
+    """Return a setting's value as a boolean, refusing what is neither on nor off.
+
+    ``None`` and empty text give ``default``; booleans are themselves; text is
+    read with the :data:`TRUTHY` and :data:`FALSY` tables.
+
+    Raises:
+        ValueError: the value is not one of those spellings.
+    """
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if not text:
+        return default
+    if text in TRUTHY:
+        return True
+    if text in FALSY:
+        return False
+    raise ValueError(
+        f"invalid value {value!r} for '{name}': expected true or false (also 1/0, yes/no, on/off)"
+    )

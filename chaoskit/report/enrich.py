@@ -14,7 +14,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chaoskit.errors import ChaosKitError
+from chaoskit import envvars
+from chaoskit.errors import BadInput, ChaosKitError
 from chaoskit.ledger import records as kinds
 from chaoskit.ledger.records import Record
 from chaoskit.report.model import as_epoch
@@ -45,10 +46,11 @@ def uses_ledger(experiment: Mapping[str, Any], configuration: Mapping[str, Any])
     chaoskit action or probe in the experiment means yes.
     """
     forced = configuration.get("chaoskit_ledger")
-    if isinstance(forced, bool):
-        return forced
-    if isinstance(forced, str) and forced.strip():
-        return forced.strip().lower() in ("1", "true", "yes", "on")
+    try:
+        if forced is not None and str(forced).strip():
+            return envvars.parse_flag(forced, name="chaoskit_ledger")
+    except ValueError as err:
+        raise BadInput(str(err)) from err
     return uses_chaoskit_activities(experiment)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import lock, mirror, store
 from chaoskit.undo.restore import resolve_restorer, restore_change
-from chaoskit.undo.settings import setting
+from chaoskit.undo.settings import flag_setting
 from chaoskit.undo.target import record_target
 
 __all__ = ["Change", "is_dry_run", "mutation"]
@@ -55,10 +55,7 @@ class Change:
 
 def is_dry_run(configuration: Mapping[str, Any] | None) -> bool:
     """Tell whether ``chaoskit_dry_run`` is on (configuration, then settings file)."""
-    value = setting(configuration, "chaoskit_dry_run", False)
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
+    return flag_setting(configuration, "chaoskit_dry_run", False)
 
 
 def _announce(action: str, resource: str, snapshot: Mapping[str, Any]) -> None:

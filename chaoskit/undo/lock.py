@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chaoskit.aws import client
 from chaoskit.errors import AWSActionFailed, SafetyAbort, aws_failure
 from chaoskit.undo import store
-from chaoskit.undo.settings import setting
+from chaoskit.undo.settings import flag_setting, setting
 from chaoskit.undo.target import resolved_target
 
 __all__ = [
@@ -115,10 +115,7 @@ def acquire_remote(run_id: str, resource: str, configuration: Mapping[str, Any] 
 
 def remote_locking(configuration: Mapping[str, Any] | None) -> bool:
     """Tell whether locks are also taken on the target (``chaoskit_remote_lock``)."""
-    value = setting(configuration, "chaoskit_remote_lock", True)
-    if isinstance(value, str):
-        return value.strip().lower() not in ("0", "false", "no", "off")
-    return bool(value)
+    return flag_setting(configuration, "chaoskit_remote_lock", True)
 
 
 def _acquire_remote(run_id: str, resource: str, configuration: Mapping[str, Any] | None) -> None:

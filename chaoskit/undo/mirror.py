@@ -39,7 +39,7 @@ from chaoskit.aws import client
 from chaoskit.errors import BadInput, ChaosKitError, aws_failure
 from chaoskit.undo import store
 from chaoskit.undo.registry import check_snapshot, registered, resource_of
-from chaoskit.undo.settings import home, setting
+from chaoskit.undo.settings import flag_setting, home
 
 __all__ = [
     "PREFIX",
@@ -62,10 +62,7 @@ _ID = re.compile(r"^[0-9a-f]{16}$")
 
 def enabled(configuration: Mapping[str, Any] | None) -> bool:
     """Tell whether ``chaoskit_journal_mirror`` is on (default off)."""
-    value = setting(configuration, "chaoskit_journal_mirror", False)
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
+    return flag_setting(configuration, "chaoskit_journal_mirror", False)
 
 
 def parameter_name(run_id: str, change_id: str) -> str:

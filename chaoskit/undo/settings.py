@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from chaoskit import envvars
 from chaoskit.errors import BadInput
 from chaoskit.inputs import load_document
 from chaoskit.runs import home, journal_dir
 
 __all__ = [
     "TARGET_KEYS",
+    "flag_setting",
     "home",
     "journal_dir",
     "load_settings",
@@ -59,6 +61,18 @@ def setting(configuration: Mapping[str, Any] | None, key: str, default: Any = No
         return cfg[key]
     value = load_settings().get(key)
     return default if value is None else value
+
+
+def flag_setting(configuration: Mapping[str, Any] | None, key: str, default: bool) -> bool:
+    """Return a yes/no setting (:func:`setting`), read by the one flag parser.
+
+    Raises:
+        BadInput: the value is neither on nor off (``envvars.parse_flag``).
+    """
+    try:
+        return envvars.parse_flag(setting(configuration, key, None), default, key)
+    except ValueError as err:
+        raise BadInput(str(err)) from err
 
 
 def target_of(configuration: Mapping[str, Any] | None) -> dict[str, Any]:
