@@ -10,23 +10,18 @@ With ``--endpoint`` (e.g. a running sandbox, ``http://127.0.0.1:4566``) it
 targets that; otherwise a moto server on 127.0.0.1. Target: 2,000 events/s.
 """
 
-import socket
 import sys
 import time
 import uuid
 from typing import Any
+
+from common import free_port
 
 from chaoskit import aws
 from chaoskit.faults.load import send_events
 from chaoskit.ledger import store
 
 TARGET = 2_000.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(endpoint: str) -> dict[str, Any]:
@@ -56,7 +51,7 @@ def main(argv: list[str]) -> int:
     else:
         from moto.server import ThreadedMotoServer
 
-        port = _free_port()
+        port = free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         endpoint = f"http://127.0.0.1:{port}"

@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 import boto3
-from common import free_port, percentile
+from common import ROOT, free_port, percentile
 
 from chaoskit import sandbox
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import create_function, queue, unique, zip_files
 
 from chaoskit.faults.load import send_events
 from chaoskit.layer.build import build_layer_zip
 from chaoskit.ledger import store
 from probes.ledger import wait_until_settled
+from tests.support.sandbox import create_function, queue, unique, zip_files
 
 pytestmark = pytest.mark.sandbox
 

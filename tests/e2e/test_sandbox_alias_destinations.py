@@ -7,7 +7,7 @@ destination) and was dropped; the sandbox's patch uses the alias's config.
 
 import json
 
-from conftest import attempts, create_function, drain, queue, unique
+from tests.support.sandbox import attempts, create_function, drain, queue, unique
 
 
 def test_an_alias_config_sets_retries_and_the_destination_of_its_events(aws, recorder):
