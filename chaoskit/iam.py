@@ -68,11 +68,13 @@ _MAPPING = [
     *_each("esm", "lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"),
     ("lambda:ListEventSourceMappings", "*"),
 ]
+_TAGS = _each("function", "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource")
 _TABLE = _each(
     "table", "dynamodb:DescribeTable", "dynamodb:UpdateTable", "dynamodb:ListTagsOfResource"
 )
 _LAYER = [
     *_FUNCTION_READ,
+    *_TAGS,
     ("lambda:UpdateFunctionConfiguration", "function"),
     *_each("layer", "lambda:ListLayerVersions", "lambda:PublishLayerVersion"),
     ("lambda:GetLayerVersion", "layer"),
@@ -86,6 +88,7 @@ _LAYER = [
 ]
 _FAULT_CONFIG = [
     *_FUNCTION_READ,
+    *_TAGS,
     *_each("ssm_faults", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"),
 ]
 _LEDGER_WRITE = _each(
@@ -107,17 +110,18 @@ NEEDS: dict[str, list[Need]] = {
         *_FUNCTION_READ,
         *_SELECT_BY_TAGS,
         *_CONCURRENCY,
+        *_TAGS,
     ],
-    f"{_F}kill_switch:restore_reserved_concurrency": _CONCURRENCY,
+    f"{_F}kill_switch:restore_reserved_concurrency": [*_CONCURRENCY, *_TAGS],
     f"{_F}route53:fail_health_check": _HEALTH,
     f"{_F}route53:restore_health_check": _HEALTH,
-    f"{_F}canary:shift_alias_traffic": [*_FUNCTION_READ, *_ALIAS],
-    f"{_F}canary:restore_alias_traffic": _ALIAS,
+    f"{_F}canary:shift_alias_traffic": [*_FUNCTION_READ, *_ALIAS, *_TAGS],
+    f"{_F}canary:restore_alias_traffic": [*_ALIAS, *_TAGS],
     f"{_F}throttle:throttle_api_stage": _STAGE,
     f"{_F}throttle:restore_api_stage_throttling": _STAGE,
-    f"{_F}throttle:limit_event_source_concurrency": [*_FUNCTION_READ, *_MAPPING],
-    f"{_F}throttle:disable_event_source_mapping": [*_FUNCTION_READ, *_MAPPING],
-    f"{_F}throttle:restore_event_source_mapping": _MAPPING,
+    f"{_F}throttle:limit_event_source_concurrency": [*_FUNCTION_READ, *_MAPPING, *_TAGS],
+    f"{_F}throttle:disable_event_source_mapping": [*_FUNCTION_READ, *_MAPPING, *_TAGS],
+    f"{_F}throttle:restore_event_source_mapping": [*_MAPPING, *_TAGS],
     f"{_F}throttle:cut_table_capacity": _TABLE,
     f"{_F}throttle:restore_table_capacity": _TABLE,
     f"{_F}layer:enable_chaoskit_layer": _LAYER,
@@ -145,6 +149,20 @@ NEEDS: dict[str, list[Need]] = {
         *_each("stream", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"),
         ("lambda:InvokeFunction", "function"),
     ],
+    # Not recorded by a test on moto (it has no message move tasks): read from the code.
+    f"{_F}dlq:redrive_dlq_messages": _each(
+        "queue",
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+        "sqs:ListQueueTags",
+        "sqs:ListDeadLetterSourceQueues",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",
+        "sqs:DeleteMessage",
+        "sqs:ListMessageMoveTasks",
+        "sqs:StartMessageMoveTask",
+    ),
     # Restores need what the run's own actions needed (the same experiment's).
     "chaoskit.undo.actions:rollback_current_run": [],
     "chaoskit.undo.actions:list_pending_runs": [],

@@ -7,6 +7,8 @@ is restored (or nothing was pending), 2 bad input, 3 a change could not be
 restored (run it again once the cause is fixed: restores are idempotent).
 """
 
+import time
+
 import click
 
 from chaoskit.aws import TARGETS
@@ -30,6 +32,11 @@ def _refused(refused: list[str]) -> None:
 @click.option("--all", "all_runs", is_flag=True, help="Restore every run with pending changes.")
 @click.option("--target", type=click.Choice(TARGETS), help="Override the recorded target.")
 @click.option("--endpoint-url", help="Override the recorded endpoint (e.g. a moved sandbox).")
+@click.option(
+    "--expired",
+    is_flag=True,
+    help="Only restore changes past their deadline (expires_at), of every run.",
+)
 @click.option("--region", help="Override the recorded region (journals that recorded none).")
 @click.option(
     "--from-target",
@@ -43,6 +50,7 @@ def command(
     endpoint_url: str | None,
     region: str | None,
     from_target: bool,
+    expired: bool,
 ) -> None:
     """Restore the changes of a run (--run-id) or of every run (--all) that were not undone.
 
@@ -52,7 +60,9 @@ def command(
     otherwise; on AWS a change is refused (exit 3) when the credentials at
     hand reach another account. --from-target first copies the changes
     mirrored on the target into the local journal (a run whose machine died).
-    Without --run-id or --all, list the runs that left changes behind.
+    --expired restores only the changes past their deadline (expires_at), of
+    every run. Without --run-id, --all or --expired, list the runs that left
+    changes behind.
     """
     pairs = (
         ("chaoskit_target", target),
@@ -70,6 +80,8 @@ def command(
             click.echo(f"REFUSED mirrored change {line}", err=True)
     if run_ids and all_runs:
         raise BadInput("give --run-id or --all, not both")
+    if expired and not run_ids:
+        all_runs = True
     if not run_ids and not all_runs:
         _refused(refused)
         pending = pending_runs()
@@ -91,7 +103,8 @@ def command(
     failed = 0
     restored = 0
     for run_id in targets:
-        for row in rollback_run(run_id, configuration):
+        deadline = time.time() if expired else None
+        for row in rollback_run(run_id, configuration, expired_before=deadline):
             if row["status"] == "restored":
                 restored += 1
                 click.echo(f"restored {row['action']} on {row['resource']} (run {run_id})")

@@ -114,7 +114,9 @@ def shift_alias_traffic(
     weights = {version: weight}
     snapshot = {"function_name": ref.name, "alias": alias, **previous}
     resource = f"{ref.name}:{alias}"
-    with mutation(ACTION, resource, RESTORER, snapshot, configuration, lock_key=ref.name) as ch:
+    with mutation(
+        ACTION, resource, RESTORER, snapshot, configuration, lock_key=ref.name, function_arn=ref.arn
+    ) as ch:
         if not ch.dry_run:
             _update(ref.name, alias, previous["function_version"], weights, configuration)
     return {

@@ -179,6 +179,7 @@ def _inject(
         restorer="chaoskit.functions.config:restore_fault_parameter",
         snapshot={"function_name": name, "parameter": parameter, "previous": previous},
         configuration=configuration,
+        function_arn=str(function["Configuration"]["FunctionArn"]),
     ) as change:
         if not change.dry_run:
             text = json.dumps(document)

@@ -97,7 +97,9 @@ def set_reserved_concurrency(
     for ref in refs:
         previous = _reserved(ref.name, configuration)
         snapshot = {"function_name": ref.name, "previous": previous}
-        with mutation(ACTION, ref.name, RESTORER, snapshot, configuration) as change:
+        with mutation(
+            ACTION, ref.name, RESTORER, snapshot, configuration, function_arn=ref.arn
+        ) as change:
             if not change.dry_run:
                 _put(ref.name, int(concurrency), configuration)
         rows.append(

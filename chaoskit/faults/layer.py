@@ -139,6 +139,7 @@ def enable_chaoskit_layer(
         restorer="chaoskit.faults.layer:restore_layer_snapshot",
         snapshot=plan.snapshot,
         configuration=configuration,
+        function_arn=str(current["FunctionArn"]),
     ) as change:
         if not change.dry_run:
             # The layer writes its acknowledgements and traces there.

@@ -291,7 +291,9 @@ def _change_mappings(
         snapshot = {"uuid": uuid, **previous}
         restorer = f"{_MOD}:restore_event_source_mapping_snapshot"
         target = wanted(previous)
-        with mutation(action, uuid, restorer, snapshot, cfg, lock_key=ref.name) as change:
+        with mutation(
+            action, uuid, restorer, snapshot, cfg, lock_key=ref.name, function_arn=ref.arn
+        ) as change:
             if not change.dry_run:
                 _set_mapping(uuid, target, cfg)
         rows.append(

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaoskit.run_context import current_run_id
-from chaoskit.undo import lock, mirror, store
+from chaoskit.undo import expiry, lock, mirror, store
 from chaoskit.undo.restore import resolve_restorer, restore_change
 from chaoskit.undo.settings import flag_setting
 from chaoskit.undo.target import record_target
@@ -72,6 +72,7 @@ def mutation(
     snapshot: Mapping[str, Any],
     configuration: Mapping[str, Any] | None = None,
     lock_key: str | None = None,
+    function_arn: str | None = None,
 ) -> Iterator[Change]:
     """Record a change durably, then let the block make it; undo it if the block fails.
 
@@ -83,6 +84,8 @@ def mutation(
         configuration: Chaos Toolkit configuration (run id, target, guardrails).
         lock_key: what one run at a time may change, default ``resource``;
             e.g. the function name for a change to one of its aliases.
+        function_arn: the Lambda function the change harms, tagged with the
+            change's deadline while it is live (:mod:`chaoskit.undo.expiry`).
 
     Raises:
         BadInput: the restorer cannot be imported (nothing was changed).
@@ -103,7 +106,10 @@ def mutation(
         return
     resolve_restorer(restorer)  # a typo must fail before the mutation, not at rollback
     target = record_target(configuration)  # where it happens, environment resolved
-    record = {
+    recorded_at = time.time()
+    expires_at = expiry.deadline(configuration, recorded_at)
+    previous_tags = expiry.read_tags(function_arn, configuration) if function_arn else None
+    record: dict[str, Any] = {
         "id": change.id,
         "run_id": run_id,
         "action": action,
@@ -113,8 +119,12 @@ def mutation(
         "target": target,
         "lock": lock_key or resource,
         "status": "pending",
-        "recorded_at": time.time(),
+        "recorded_at": recorded_at,
+        "expires_at": expires_at,
     }
+    if function_arn and previous_tags is not None:
+        # What the tags were before, journaled before they change.
+        record["expiry_tag"] = {"arn": function_arn, "previous": previous_tags}
     key = lock_key or resource
     with store.exclusive():
         lock.check_local(run_id, key, configuration)
@@ -129,11 +139,18 @@ def mutation(
                 lock.acquire_remote(run_id, key, configuration)
             if record.get("mirrored"):
                 mirror.put(record, configuration)
+            if function_arn:
+                expiry.tag(function_arn, run_id, expires_at, configuration)
         except BaseException as err:
             if record["remote_lock"]:
                 lock.release(run_id, [key], configuration)  # only a lock this run holds
             if record.get("mirrored"):
                 mirror.forget(record, configuration)
+            if function_arn:
+                try:
+                    expiry.remove(function_arn, previous_tags or {}, configuration)
+                except Exception as tag_err:  # the original error wins; rollback retries
+                    logger.error("could not remove the expiry tags of '%s': %s", resource, tag_err)
             store.append(run_id, {"id": change.id, "status": "not-applied", "error": str(err)})
             raise
     try:

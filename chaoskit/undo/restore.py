@@ -58,6 +58,31 @@ def _config_for(change: Mapping[str, Any], configuration: Mapping[str, Any] | No
     return config
 
 
+def _untag_if_last(change: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    """Remove the expiry tags once no other live change of the run is on the same function."""
+    tagged = change.get("expiry_tag")
+    if not isinstance(tagged, Mapping) or not tagged.get("arn"):
+        return
+    others = [
+        c
+        for c in store.unrestored(str(change["run_id"]))
+        if c.get("id") != change.get("id")
+        and isinstance(c.get("expiry_tag"), Mapping)
+        and c["expiry_tag"].get("arn") == tagged["arn"]
+    ]
+    if others:
+        return
+    from chaoskit.undo import expiry
+
+    # The oldest change of the run on this function saw the tags as the user had them.
+    oldest = min(
+        [c for c in store.changes(str(change["run_id"])) if isinstance(c.get("expiry_tag"), Mapping)
+         and c["expiry_tag"].get("arn") == tagged["arn"]] or [dict(change)],
+        key=lambda c: float(c.get("recorded_at") or 0),
+    )  # fmt: skip
+    expiry.remove(str(tagged["arn"]), dict(oldest["expiry_tag"].get("previous") or {}), config)
+
+
 def restore_change(
     change: Mapping[str, Any],
     configuration: Mapping[str, Any] | None = None,
@@ -85,6 +110,7 @@ def restore_change(
         config = _config_for(change, configuration)
         verify_target(_where(change, configuration), config)
         restorer(dict(change.get("snapshot") or {}), config)
+        _untag_if_last(change, config)
     except Exception as err:
         error = f"{type(err).__name__}: {err}"
         logger.error("could not restore %s on '%s': %s", row["action"], row["resource"], error)
@@ -103,6 +129,7 @@ def rollback_run(
     configuration: Mapping[str, Any] | None = None,
     action: str | Collection[str] | None = None,
     resource: str | None = None,
+    expired_before: float | None = None,
 ) -> list[dict[str, Any]]:
     """Restore every change of ``run_id`` not yet restored, newest first.
 
@@ -112,6 +139,8 @@ def rollback_run(
             recorded with each change wins over it).
         action: only restore changes made by this action (or these actions).
         resource: only restore changes on this resource.
+        expired_before: only restore changes whose ``expires_at`` is before this
+            epoch time (``chaoskit rollback --expired``).
 
     Returns:
         One row per change it tried: ``id, run_id, action, resource, status``
@@ -124,6 +153,7 @@ def rollback_run(
         for c in store.unrestored(run_id)
         if (actions is None or c.get("action") in actions)
         and (resource is None or c.get("resource") == resource)
+        and (expired_before is None or float(c.get("expires_at") or 0) < expired_before)
     ]
     results = [restore_change(c, configuration) for c in reversed(todo)]
     if not store.unrestored(run_id):
