@@ -31,6 +31,8 @@ __all__ = ["ensure_table", "read_acks", "read_run", "read_sink", "write"]
 _BATCH = 25
 #: Parallel queries when reading a run back (one per shard partition key).
 READ_WORKERS = 16
+#: The same against a local endpoint (the sandbox, LocalStack, moto).
+LOCAL_READ_WORKERS = 4
 
 
 def _table(configuration: Mapping[str, Any] | None) -> str:
@@ -121,7 +123,7 @@ def read_run(
     run_id: str,
     configuration: Mapping[str, Any] | None = None,
     client: Any = None,
-    workers: int = READ_WORKERS,
+    workers: int | None = None,
 ) -> list[Record]:
     """Return every record of one run, ordered by event id.
 
@@ -132,9 +134,13 @@ def read_run(
     Args:
         run_id: the run.
         client: a DynamoDB client to use instead of the target's (benchmarks).
-        workers: parallel queries.
+        workers: parallel queries (default :data:`READ_WORKERS` on AWS,
+            :data:`LOCAL_READ_WORKERS` on a local endpoint, which shares the
+            machine's CPUs and answers 503 when flooded).
     """
     keys = partitions(run_id)
+    if workers is None:
+        workers = LOCAL_READ_WORKERS if aws.resolve_target(configuration).is_local else READ_WORKERS
 
     def one(key: str) -> list[Record]:
         details: dict[str, Any] = {}
