@@ -43,6 +43,7 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Activity, Configuration, Experiment, Journal, Secrets
 
+from chaoskit import aws
 from chaoskit.arguments import check_arguments
 from chaoskit.errors import BadInput, ChaosKitError, SafetyAbort
 from chaoskit.run_context import current_run_id, set_run_id
@@ -200,12 +201,28 @@ def before_activity_control(
     secrets: Secrets = None,
     **kwargs: Any,
 ) -> None:
-    """Refuse the next activity once a stop alarm has fired."""
+    """Refuse the next activity once a stop alarm has fired; use its AWS secrets.
+
+    The clients chaoskit builds while the activity runs take their credentials
+    from the secret scopes the activity's provider names (as chaoslib hands
+    them to the activity), so helpers deep in an action use them too.
+    """
+    aws.use_secrets(_activity_secrets(context, secrets))
     run = _run
     if run is not None and run.terminated:
         raise InterruptExecution("SIGTERM received: run aborted")
     if run is not None and run.watcher is not None and run.watcher.tripped:
         raise InterruptExecution(f"stop alarm '{run.watcher.tripped}' is in ALARM: run aborted")
+
+
+def _activity_secrets(activity: Activity, secrets: Secrets) -> dict[str, Any]:
+    provider = (activity or {}).get("provider") or {}
+    merged: dict[str, Any] = {}
+    for scope in provider.get("secrets") or []:
+        scoped = (secrets or {}).get(scope)
+        if isinstance(scoped, dict):
+            merged.update(scoped)
+    return merged
 
 
 _RAISED = re.compile(r"([A-Za-z_][\w.]*)\.([A-Za-z_]\w*): (.+)")
@@ -378,6 +395,7 @@ def cleanup_control() -> None:
         elif run.watcher is not None:
             run.watcher.stop()
     finally:
+        aws.use_secrets(None)  # the next run brings its own
         if run.previous_sigterm is not None and (
             threading.current_thread() is threading.main_thread()
         ):
