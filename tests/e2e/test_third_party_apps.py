@@ -238,13 +238,14 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
         # The verdict follows the app's truth: it deviates exactly when events were lost.
         # sns-async really loses events: the function has no on-failure destination or
         # DLQ, so an event whose three attempts all fail is dropped by Lambda.
-        assert view.outcome == ("deviated" if lost else "passed"), run.summary()
-        # No vacuous verdict: every injected fault fired on some event.
+        # No vacuous verdict: a run whose injected fault never fired (a rate roll that
+        # missed every invocation) proves nothing, and must say so rather than pass.
         injected = [
             step
             for step in run.journal["run"]
             if step["activity"]["provider"].get("func", "").startswith("inject_")
         ]
-        fired = run.journal["chaoskit"]["ledger"].get("faults") or []
-        if injected:
-            assert fired and all(f["fired"] > 0 for f in fired), (run.path, fired)
+        faults = run.journal["chaoskit"]["ledger"].get("faults") or []
+        unfired = bool(injected) and (not faults or any(f["fired"] == 0 for f in faults))
+        expected = "deviated" if lost else ("inconclusive" if unfired else "passed")
+        assert view.outcome == expected, run.summary()
