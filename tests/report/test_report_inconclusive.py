@@ -93,3 +93,15 @@ def test_a_deviated_run_stays_deviated_whatever_fired() -> None:
     journal["deviated"] = True
     enrich_journal(journal, "r", {}, "sandbox", read_records=lambda run, cfg: _records(0))
     assert _result(journal).exit_code == 1
+
+
+def test_the_html_report_shows_fired_counts_and_the_stage_breakdown() -> None:
+    from chaoskit.report.html import render_views
+
+    result = _enriched(fired=0)
+    page = render_views([result.view])
+    assert "inconclusive: exception fault on &#39;processor&#39;" in page or (
+        "inconclusive: exception fault on 'processor'" in page
+    )
+    assert "<th>events hit</th>" in page and "<th>dead-lettered</th>" in page
+    assert '<td class="mono">processor</td>' in page
