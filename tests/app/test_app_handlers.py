@@ -1,6 +1,9 @@
 """The reference app's handlers, run in-process against the moto server and a real HTTP API."""
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,12 +162,27 @@ def test_ingest_answers_health_checks_and_refuses_bad_bodies(app_env: dict[str, 
     assert bad["statusCode"] == 400
 
 
-def test_notifier_fails_when_told_to() -> None:
-    from orders import notifier
+NOTIFIER = Path(__file__).resolve().parents[2] / "experiments" / "app" / "node" / "notifier.mjs"
+NOTIFY = """
+const { handler } = await import(process.argv[1]);
+const out = {};
+out.ok = await handler({ order_id: "o-1" });
+try { await handler({ order_id: "o-2", notify_fail: true }); }
+catch (err) { out.error = [err.name, err.message]; }
+console.log(JSON.stringify(out));
+"""
 
-    assert notifier.handler({"order_id": "o-1"}, None) == {"notified": True}
-    with pytest.raises(notifier.NotificationFailed, match="o-2"):
-        notifier.handler({"order_id": "o-2", "notify_fail": True}, None)
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_the_nodejs_notifier_fails_when_told_to() -> None:
+    done = subprocess.run(
+        ["node", "--input-type=module", "-e", NOTIFY, NOTIFIER.as_uri()],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["ok"] == {"notified": True}
+    assert out["error"] == ["NotificationFailed", "cannot notify for order o-2"]
 
 
 def test_ingest_decodes_a_base64_body(app_env: dict[str, Any]) -> None:
