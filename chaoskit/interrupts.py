@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 __all__ = ["defer", "one_interrupt"]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

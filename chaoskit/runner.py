@@ -51,7 +51,7 @@ __all__ = [
     "run_experiment_file",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 #: The control every chaoskit run carries.
 CONTROL: dict[str, Any] = {

@@ -20,7 +20,7 @@ __all__ = [
     "is_breaker_opened_during_fault",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 # Activity signatures use the same shapes as chaoslib.types, without importing it.
 Configuration = dict[str, Any] | None

@@ -49,7 +49,7 @@ _sleep = time.sleep
 _recorded: set[tuple[str, str, str]] = set()
 # Queues already warned about (a consumer of their own): one warning per queue.
 _warned: set[str] = set()
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 
 def _consumers(queue: str, configuration: Configuration) -> list[str]:

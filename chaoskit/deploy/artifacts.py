@@ -48,7 +48,7 @@ __all__ = [
     "zip_folder",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 #: resource type -> (property, kind, how the S3 location is written)
 PROPERTIES: dict[str, tuple[tuple[str, str, str], ...]] = {

@@ -27,7 +27,7 @@ from probes._sqs import peek, queue_arn, queue_attributes, queue_url, release
 
 __all__ = ["redrive_dlq_messages"]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 ACTION = "redrive_dlq_messages"
 

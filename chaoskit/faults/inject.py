@@ -45,7 +45,7 @@ __all__ = [
     "restore_fault_config",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 #: Seconds until an injected fault config expires on its own.
 DEFAULT_DURATION = 900.0

@@ -36,7 +36,7 @@ __all__ = [
     "wait_for_fault_live",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 ENABLE_ACTION = "enable_chaoskit_layer"
 

@@ -37,7 +37,7 @@ from chaoskit.undo import is_dry_run
 
 __all__ = ["TARGET_TYPES", "send_events"]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 TARGET_TYPES = ("sqs", "sns", "eventbridge", "lambda", "kinesis", "http")
 #: The most events one call can carry, per target type.

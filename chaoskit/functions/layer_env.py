@@ -41,7 +41,7 @@ __all__ = [
     "undo_plan",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 WRAPPER = "/opt/chaoskit-wrapper"
 EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"

@@ -145,7 +145,8 @@ def run_gameday(
     handler = RichHandler(console=console, show_path=False, level=logging.WARNING)
     # chaoslib warns on every run that rollbacks were requested: chaoskit always requests them.
     handler.addFilter(lambda record: not record.getMessage().startswith("Rollbacks were"))
-    loggers = [logging.getLogger(name) for name in ("chaostoolkit", "chaoskit")]
+    # chaoskit logs under chaostoolkit.chaoskit: one handler on chaostoolkit sees both.
+    loggers = [logging.getLogger("chaostoolkit")]
     for logger in loggers:
         logger.addHandler(handler)
     try:

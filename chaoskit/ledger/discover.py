@@ -33,7 +33,7 @@ __all__ = [
     "seen",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 _INACTIVE = ("Disabled", "Disabling", "Deleting")
 

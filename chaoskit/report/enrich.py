@@ -29,7 +29,7 @@ __all__ = [
     "uses_ledger",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 RecordReader = Callable[[str, Mapping[str, Any]], list[Record]]
 

@@ -18,7 +18,7 @@ from chaoskit.errors import BadInput, aws_failure
 
 __all__ = ["DEFAULT_INTERVAL", "AlarmWatcher", "alarm_names", "alarm_states"]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 #: Seconds between two polls of the stop alarms.
 DEFAULT_INTERVAL = 10.0

@@ -63,7 +63,7 @@ __all__ = [
     "configure_control",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 
 def _interrupt_main_thread(name: str) -> None:

@@ -38,7 +38,7 @@ from chaoskit.undo.target import record_target
 
 __all__ = ["Change", "is_dry_run", "mutation"]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 
 @dataclass
@@ -61,7 +61,10 @@ def is_dry_run(configuration: Mapping[str, Any] | None) -> bool:
 def _announce(action: str, resource: str, snapshot: Mapping[str, Any]) -> None:
     line = f"dry run: would {action} on '{resource}' (now: {json.dumps(snapshot, default=str)})"
     logger.info(line)
-    print(line, file=sys.stdout, flush=True)
+    if not logger.hasHandlers():
+        # Nothing configured logging (a script, chaoskit's API): under ``chaos run``
+        # Chaos Toolkit's handlers show the line on the console and in chaostoolkit.log.
+        print(line, file=sys.stdout, flush=True)
 
 
 @contextmanager

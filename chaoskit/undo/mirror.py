@@ -54,7 +54,7 @@ __all__ = [
     "sign",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 PREFIX = "/chaoskit/journal/"
 _ID = re.compile(r"^[0-9a-f]{16}$")

@@ -24,7 +24,7 @@ __all__ = [
     "rollback_run",
 ]
 
-logger = logging.getLogger("chaoskit")
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 Restorer = registry.Restorer
 

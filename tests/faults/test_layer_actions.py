@@ -471,10 +471,10 @@ def test_a_qualified_name_warns_that_only_latest_changes(
 ) -> None:
     ck = _publish(cfg, "chaoskit")
     _make_function(cfg, variables={"A": "1", "CHAOSKIT_DISABLED": "1"})
-    with caplog.at_level("WARNING", logger="chaoskit"):
+    with caplog.at_level("WARNING", logger="chaostoolkit.chaoskit"):
         out = layer.enable_chaoskit_layer(f"{FUNCTION}:live", layer_arn=ck, configuration=cfg)
     assert out["function_name"] == FUNCTION
-    warnings = [r.getMessage() for r in caplog.records if r.name == "chaoskit"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "chaostoolkit.chaoskit"]
     assert any("only $LATEST" in w and "'live'" in w for w in warnings)
     assert any("CHAOSKIT_DISABLED" in w for w in warnings)
 

@@ -311,7 +311,7 @@ def test_long_sends_log_progress_and_flush_the_ledger_in_batches(
         now[0] += 2.0  # every look at the clock is two seconds later
         return now[0]
 
-    with caplog.at_level("INFO", logger="chaoskit"):
+    with caplog.at_level("INFO", logger="chaostoolkit.chaoskit"):
         out = load._send(
             sender, "kinesis", "orders-stream", 250, 50, None, {}, RUN, cfg, clock=clock
         )

@@ -101,23 +101,25 @@ def test_an_unknown_restorer_refuses_before_the_mutation(file_state: Path) -> No
     assert changes("run-a") == []
 
 
-def test_dry_run_records_nothing_and_prints(
-    file_state: Path, capsys: pytest.CaptureFixture[str]
+def test_dry_run_records_nothing_and_logs(
+    file_state: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    change_value("k", 0, cfg(chaoskit_dry_run=True))
+    with caplog.at_level("INFO", logger="chaostoolkit.chaoskit"):
+        change_value("k", 0, cfg(chaoskit_dry_run=True))
     assert state(file_state) == {}
     assert changes("run-a") == []
-    assert "dry run: would set_value on 'k'" in capsys.readouterr().out
+    assert "dry run: would set_value on 'k'" in caplog.text
 
 
 def test_dry_run_can_come_from_the_settings_file(
-    file_state: Path, undo_home: Path, capsys: pytest.CaptureFixture[str]
+    file_state: Path, undo_home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     undo_home.mkdir(parents=True, exist_ok=True)
     (undo_home / "settings.yaml").write_text("chaoskit_dry_run: true\n")
-    change_value("k", 0, cfg())
+    with caplog.at_level("INFO", logger="chaostoolkit.chaoskit"):
+        change_value("k", 0, cfg())
     assert state(file_state) == {}
-    assert "dry run" in capsys.readouterr().out
+    assert "dry run" in caplog.text
 
 
 def test_a_torn_last_line_is_ignored(file_state: Path) -> None:
