@@ -4,6 +4,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from chaoskit.layer.context import LambdaContext
 from chaoskit.layer.runtime import Layer
 
 __all__ = ["inject"]
@@ -31,7 +32,7 @@ def inject(handler: Any = None, *, layer: Layer | None = None) -> Any:
         own = layer or Layer()
 
         @functools.wraps(func)
-        def wrapper(event: Any, context: Any) -> Any:
+        def wrapper(event: Any, context: LambdaContext | None) -> Any:
             return own.invoke(func, event, context)
 
         wrapper.chaoskit_layer = own  # type: ignore[attr-defined]

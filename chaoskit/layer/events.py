@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from chaoskit.layer.config import Match
+from chaoskit.layer.context import LambdaContext
 
 __all__ = [
     "batch_items",
@@ -44,7 +45,7 @@ def detect_source(event: Any) -> str:
     return "direct"  # fmt: skip
 
 
-def qualifier_of(context: Any) -> str:
+def qualifier_of(context: LambdaContext | None) -> str:
     """Return the invoked version or alias from the context's ARN, ``$LATEST`` if unqualified."""
     arn = getattr(context, "invoked_function_arn", None)
     if isinstance(arn, str):

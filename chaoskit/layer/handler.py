@@ -23,6 +23,7 @@ from typing import Any
 
 from chaoskit import envvars
 from chaoskit.layer import extension, userhandler
+from chaoskit.layer.context import LambdaContext
 from chaoskit.layer.runtime import Layer
 
 __all__ = ["handler", "layer", "load_handler", "reset"]
@@ -57,7 +58,7 @@ def _original_handler() -> Callable[[Any, Any], Any]:
     return _original
 
 
-def handler(event: Any, context: Any) -> Any:
+def handler(event: Any, context: LambdaContext | None) -> Any:
     """Run the function's own handler through the fault layer."""
     global layer
     if layer is None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from chaoskit import envvars
 from chaoskit.layer import events, extension, log, rolls, tracing, writer
 from chaoskit.layer.config import Fault, FaultConfig
+from chaoskit.layer.context import LambdaContext
 from chaoskit.layer.exceptions import ChaosKitInjectedTimeout, injected_exception_type
 from chaoskit.layer.loader import ConfigLoader
 from chaoskit.ledger.records import FAULT, FAULT_PREFIX, Record
@@ -49,13 +50,15 @@ class Plan:
         self.rng: random.Random | None = None  # seeded runs: this invocation's draws
 
 
-def _function_name(context: Any, environ: Mapping[str, str]) -> str:
+def _function_name(context: LambdaContext | None, environ: Mapping[str, str]) -> str:
     name = getattr(context, "function_name", None)
     return str(name or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "unknown")
 
 
-def _remaining_s(context: Any) -> float:
+def _remaining_s(context: LambdaContext | None) -> float:
     """Return the invocation's remaining seconds (5 when the context cannot tell)."""
+    if context is None:
+        return 5.0
     try:
         return max(0.0, float(context.get_remaining_time_in_millis()) / 1000.0)
     except Exception:
@@ -104,7 +107,7 @@ class Layer:
         return self._rng
 
     # --- deciding -------------------------------------------------------------
-    def plan(self, event: Any, context: Any) -> Plan:
+    def plan(self, event: Any, context: LambdaContext | None) -> Plan:
         """Return what this invocation will do (may raise: the caller fails open)."""
         plan = Plan()
         if isinstance(event, dict) and event.get(PING_KEY) is True:
@@ -154,7 +157,7 @@ class Layer:
         plan.fired.sort(key=lambda pair: _IN_FUNCTION.index(pair[0].kind))
         return plan
 
-    def _acknowledge(self, version: str, context: Any, qualifier: str) -> None:
+    def _acknowledge(self, version: str, context: LambdaContext | None, qualifier: str) -> None:
         if not envvars.is_truthy(self.environ.get(envvars.ACK)):
             self.acked_version = version
             return
@@ -169,7 +172,7 @@ class Layer:
             self._ack_retry_at = now + self.loader.ttl()
 
     # --- running ---------------------------------------------------------------
-    def invoke(self, handler: Handler, event: Any, context: Any) -> Any:
+    def invoke(self, handler: Handler, event: Any, context: LambdaContext | None) -> Any:
         """Run ``handler`` for one invocation with whatever faults the config asks for."""
         if envvars.is_truthy(self.environ.get(envvars.DISABLED)):
             return handler(event, context)
@@ -195,7 +198,9 @@ class Layer:
                 # No post-response phase: write before returning.
                 self.ledger.flush(max(0.5, min(_remaining_s(context), 5.0) - 0.05))
 
-    def _invoke(self, plan: Plan, handler: Handler, event: Any, context: Any) -> Any:
+    def _invoke(
+        self, plan: Plan, handler: Handler, event: Any, context: LambdaContext | None
+    ) -> Any:
         if not plan.traced:
             return self._run(plan, handler, event, context)[0]
         remaining = _remaining_s(context)
@@ -222,7 +227,7 @@ class Layer:
         }
 
     def _record_faults(
-        self, plan: Plan, context: Any, fired: list[tuple[str, float]],
+        self, plan: Plan, context: LambdaContext | None, fired: list[tuple[str, float]],
         hold: float = writer.HOLD,
     ) -> bool:  # fmt: skip
         """Put one ``fault`` record per fault that fired in this invocation on the ledger.
@@ -274,7 +279,7 @@ class Layer:
         self.ledger.submit(records)
 
     def _run(
-        self, plan: Plan, handler: Handler, event: Any, context: Any
+        self, plan: Plan, handler: Handler, event: Any, context: LambdaContext | None
     ) -> tuple[Any, BaseException | None]:
         version = plan.config.version if plan.config else ""
         for fault, roll in plan.fired:
@@ -295,7 +300,7 @@ class Layer:
                     log.warning(f"could not disarm downstream faults: {err!r}")
 
     def _apply(
-        self, fault: Fault, roll: float, version: str, context: Any,
+        self, fault: Fault, roll: float, version: str, context: LambdaContext | None,
         plan_rng: "random.Random | None" = None,
     ) -> Any:  # fmt: skip
         params = fault.params
@@ -313,6 +318,8 @@ class Layer:
             self.sleep(ms / 1000.0)
         elif fault.kind == "timeout":
             try:
+                if context is None:
+                    raise AttributeError("no context object")
                 remaining = float(context.get_remaining_time_in_millis())
             except Exception as err:
                 log.warning(f"timeout fault skipped: no remaining time in the context: {err!r}")
