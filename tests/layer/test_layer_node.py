@@ -120,6 +120,9 @@ def test_node_ledger_records_and_acks_read_back_through_the_python_reader(
     assert parity["keys"] == [rolls.invocation_key(event, [k, "zz"], "r") for k in keys]
     assert parity["partitions"] == [records_module.partition("run-node", k) for k in keys]
     assert parity["eventKeys"] == [rolls.event_key(k, i) for i, k in enumerate(keys)]
+    assert parity["batchRolls"] == pytest.approx(
+        [rolls.batch_roll("seed-42", 1, "latency", keys[:n]) for n in (1, 2, 5)], rel=1e-12
+    )
     (logged,) = records_module.from_log_line(parity["logLine"])
     assert (logged.run_id, logged.event_id, logged.kind, logged.at) == ("r", "e", "processed", 2.25)
     ddb = boto3.client("dynamodb", endpoint_url=endpoint)

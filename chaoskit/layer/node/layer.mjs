@@ -3,7 +3,7 @@
 // chaoskit's own machinery means no fault, one warning line, the handler called exactly
 // once); only the faults themselves make an invocation fail.
 import { maxFaultSeconds, parseConfig } from "./config.mjs";
-import { eventKey, invocationKey, roll as seededRoll, seededRandom } from "./rolls.mjs";
+import { batchRoll, eventKey, invocationKey, roll as seededRoll, seededRandom } from "./rolls.mjs";
 import { collect, detectSource, matches, qualifierOf, batchItems } from "./events.mjs";
 import { callHandler } from "./loader.mjs";
 import * as log from "./log.mjs";
@@ -150,7 +150,7 @@ export class Layer {
       if (key === null) roll = this.rng();
       else if (plan.traced.length) {
         // Per event: the fault follows its events into any batch.
-        roll = Math.min(...plan.traced.map((t) => seededRoll(config.seed, fault.position, fault.kind, eventKey(t.trace.eventId, t.delivery))));
+        roll = batchRoll(config.seed, fault.position, fault.kind, plan.traced.map((t) => eventKey(t.trace.eventId, t.delivery)));
       } else roll = seededRoll(config.seed, fault.position, fault.kind, key);
       if (roll < fault.rate) plan.fired.push([fault, roll]);
     }

@@ -1,8 +1,8 @@
 // Reproducible rate rolls, as chaoskit/layer/rolls.py makes them: with a seed in the fault
 // config, each traced event rolls for fault N on BLAKE2b-64(seed, N, kind, event key) / 2^64,
-// the same number the Python layer computes, and an invocation fires the fault when any of
-// its events rolls under the rate; so a seed fires the same faults on the same events
-// whichever runtime handles them. Other draws (a latency range, downstream rolls)
+// the same number the Python layer computes, and an invocation of n events rolls
+// 1 - (1 - smallest)^n; so a seed fires the same faults on the same events whichever
+// runtime handles them. Other draws (a latency range, downstream rolls)
 // come from a generator seeded the same way; those sequences are Node.js's own.
 
 const MASK = (1n << 64n) - 1n;
@@ -90,6 +90,13 @@ export const eventKey = (eventId, delivery) => (delivery <= 1 ? eventId : `${eve
 
 export function roll(seed, position, kind, key) {
   return Number(digest(seed, position, kind, key)) / 2 ** 64;
+}
+
+// The roll of an invocation carrying events `keys`: 1 - (1 - m)^n, m the smallest of their
+// rolls, uniform like one roll, so `rate` stays the share of invocations hit (rolls.py).
+export function batchRoll(seed, position, kind, keys) {
+  const smallest = Math.min(...keys.map((key) => roll(seed, position, kind, key)));
+  return 1 - (1 - smallest) ** keys.length;
 }
 
 // A generator of [0, 1) numbers for one invocation's other draws (splitmix64).
