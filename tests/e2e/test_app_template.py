@@ -36,10 +36,12 @@ def _check_functions_and_handlers(aws: Callable[[str], Any], deployed: dict[str,
     assert handlers == {
         "orders-ingest": "orders.ingest.handler",
         "orders-worker": "orders.worker.handler",
-        "orders-notifier": "orders.notifier.handler",
+        "orders-notifier": "notifier.handler",
         "orders-stream": "orders.stream.handler",
         "orders-step": "orders.step.handler",
     }
+    runtime = lam.get_function_configuration(FunctionName="orders-notifier")["Runtime"]
+    assert runtime == "nodejs20.x"  # the app's Node.js function
     env = lam.get_function_configuration(FunctionName="orders-worker")["Environment"]
     assert env["Variables"]["PAYMENTS_URL"] == "http://localhost:9/charge"
     assert env["Variables"]["ORDERS_TABLE"] == "orders-table"
