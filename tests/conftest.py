@@ -55,3 +55,21 @@ def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[
         "aws_region": "us-east-1",
     }
     aws.clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def _chaostoolkit_logging_restored() -> Iterator[None]:
+    """Give each test Chaos Toolkit's logger as it found it (handlers, level, propagation).
+
+    A test that runs a game day or ``chaos run`` in-process sets handlers on the
+    ``chaostoolkit`` logger; left there, they change what later tests print.
+    """
+    import logging
+
+    ctk = logging.getLogger("chaostoolkit")
+    saved = (list(ctk.handlers), ctk.level, ctk.propagate)
+    yield
+    for handler in ctk.handlers[:]:
+        if handler not in saved[0]:
+            ctk.removeHandler(handler)
+    ctk.level, ctk.propagate = saved[1], saved[2]

@@ -129,18 +129,45 @@ class LedgerWriter:
             # While this thread serializes and signs the request (pure Python, milliseconds
             # of CPU), any thread of the function that wants the GIL gets it within
             # YIELD_EVERY instead of the interpreter's default 5 ms.
-            interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(interval, YIELD_EVERY))
+            _lower_switch_interval()
             try:
                 self._write(batch)
             except Exception as err:  # the writer must outlive any one failure
                 log.warning(f"could not write {len(batch)} ledger record(s): {err!r}")
             finally:
-                sys.setswitchinterval(interval)
+                _restore_switch_interval()
             with self._cond:
                 self._writing = 0
                 self._batch = []
                 self._cond.notify_all()
+
+
+# Writers that lower the switch interval at once (several writers may write together):
+# the first saves the interval and lowers it, the last puts the saved one back. Saving
+# and restoring per writer would let two overlapping writers leave it lowered for good,
+# and the interpreter keeps whole microseconds, so each save-and-set of a lowered
+# interval would shave a microsecond off it.
+_interval_lock = threading.Lock()
+_lowered = 0
+_saved_interval = 0.0
+
+
+def _lower_switch_interval() -> None:
+    global _lowered, _saved_interval
+    with _interval_lock:
+        if _lowered == 0:
+            _saved_interval = sys.getswitchinterval()
+            if _saved_interval > YIELD_EVERY:
+                sys.setswitchinterval(YIELD_EVERY)
+        _lowered += 1
+
+
+def _restore_switch_interval() -> None:
+    global _lowered
+    with _interval_lock:
+        _lowered -= 1
+        if _lowered == 0 and _saved_interval > YIELD_EVERY:
+            sys.setswitchinterval(_saved_interval)
 
 
 _shared: LedgerWriter | None = None

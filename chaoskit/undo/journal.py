@@ -61,10 +61,27 @@ def is_dry_run(configuration: Mapping[str, Any] | None) -> bool:
 def _announce(action: str, resource: str, snapshot: Mapping[str, Any]) -> None:
     line = f"dry run: would {action} on '{resource}' (now: {json.dumps(snapshot, default=str)})"
     logger.info(line)
-    if not logger.hasHandlers():
-        # Nothing configured logging (a script, chaoskit's API): under ``chaos run``
-        # Chaos Toolkit's handlers show the line on the console and in chaostoolkit.log.
+    if not _shown_by_chaostoolkit():
+        # Chaos Toolkit's logging is not set up (a script, chaoskit's API, chaoskit run):
+        # under ``chaos run`` its handlers show the line on the console and in
+        # chaostoolkit.log, so printing it too would show it twice.
         print(line, file=sys.stdout, flush=True)
+
+
+def _shown_by_chaostoolkit() -> bool:
+    """Tell whether Chaos Toolkit's own handlers (on ``chaostoolkit``) carry our lines.
+
+    Handlers on the root logger (a test runner's, an application's) do not count: they
+    are not where a person running chaoskit looks.
+    """
+    node: logging.Logger | None = logger
+    while node is not None and node.name.startswith("chaostoolkit"):
+        if node.handlers:
+            return True
+        if not node.propagate:
+            return False
+        node = node.parent
+    return False
 
 
 @contextmanager

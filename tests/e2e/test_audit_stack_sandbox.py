@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chaoskit import aws
 from chaoskit.audit import audit_stack, audit_templates
 from chaoskit.deploy import deploy_template
 
@@ -28,9 +29,17 @@ def test_stack_audit_matches_the_template_audit(
     stack_name = f"audit-{app}"
     deployed = deploy_template(template, stack_name=stack_name, configuration=sandbox)
     assert deployed["status"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), deployed
-
-    offline = audit_templates([template])
-    live = audit_stack(stack_name, sandbox)
+    try:
+        offline = audit_templates([template])
+        live = audit_stack(stack_name, sandbox)
+    finally:
+        # The apps name some resources themselves (a Kinesis stream): leave no stack
+        # behind for the other tests that deploy the same template in this sandbox.
+        cloudformation = aws.client("cloudformation", sandbox)
+        cloudformation.delete_stack(StackName=stack_name)
+        cloudformation.get_waiter("stack_delete_complete").wait(
+            StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
 
     def hazards(findings: list[Any]) -> set[tuple[str, str]]:
         return {(f.rule, f.key) for f in findings if not f.rule.startswith("code-")}

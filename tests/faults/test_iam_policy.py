@@ -48,8 +48,8 @@ def recorded(
     calls: Calls = set()
     real = aws._session
 
-    def session(target: Any) -> Any:
-        made = real(target)
+    def session(target: Any, *args: Any, **kwargs: Any) -> Any:
+        made = real(target, *args, **kwargs)
 
         def record(model: Any, **kwargs: Any) -> None:
             service = model.service_model.service_name

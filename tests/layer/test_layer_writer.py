@@ -2,6 +2,7 @@
 
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -115,4 +116,29 @@ def test_the_writer_yields_the_gil_sooner_while_it_writes_then_restores_the_inte
     assert ledger.flush(10)
     assert seen == [pytest.approx(YIELD_EVERY)]  # the interpreter keeps microseconds
     assert before > YIELD_EVERY
+    assert sys.getswitchinterval() == before
+
+
+def test_overlapping_writers_put_the_interval_back_exactly() -> None:
+    before = sys.getswitchinterval()
+    first_writing, release_first = threading.Event(), threading.Event()
+
+    def first(records: list[Record]) -> None:
+        first_writing.set()
+        release_first.wait(5)
+
+    def second(records: list[Record]) -> None:
+        release_first.set()  # the first writer finishes while this one still writes
+        time.sleep(0.05)
+
+    a, b = LedgerWriter(first), LedgerWriter(second)
+    a.submit(_records(PROCESSED, 1))
+    flushed: list[bool] = []
+    flushing = threading.Thread(target=lambda: flushed.append(a.flush(10)))
+    flushing.start()
+    assert first_writing.wait(5)  # the first writer lowered the interval and is writing
+    b.submit(_records(PROCESSED, 1))
+    assert b.flush(10)
+    flushing.join(10)
+    assert flushed == [True]
     assert sys.getswitchinterval() == before
