@@ -33,6 +33,28 @@ def _vendored(path: Path, root: Path) -> bool:
     return False
 
 
+def _sources(
+    code_dir: str | Path | None, inline_code: str | None, suffixes: tuple[str, ...]
+) -> list[str]:
+    """Return the inline code and the text of the code folder's own files with ``suffixes``.
+
+    Dependencies installed into the folder and test or type-declaration files are skipped.
+    """
+    sources: list[str] = [inline_code] if inline_code else []
+    root = Path(code_dir) if code_dir else None
+    if root is None or not root.is_dir():
+        return sources
+    files = sorted(p for p in root.rglob("*") if p.suffix in suffixes and p.is_file())
+    for path in files[:_MAX_FILES]:
+        if _vendored(path, root) or path.name.endswith((".d.ts", ".test.js", ".test.mjs")):
+            continue
+        try:
+            sources.append(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    return sources
+
+
 def _service_of(call: ast.Call) -> str | None:
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
@@ -54,19 +76,8 @@ def aws_services_called(code_dir: str | Path | None, inline_code: str | None = N
         code_dir: the function's code folder (``CodeUri``); missing folders give ``[]``.
         inline_code: the function's inline code (``InlineCode``/``ZipFile``), if any.
     """
-    sources: list[str] = [inline_code] if inline_code else []
-    if code_dir:
-        root = Path(code_dir)
-        files = sorted(root.rglob("*.py")) if root.is_dir() else []
-        for path in files[:_MAX_FILES]:
-            if _vendored(path, root):
-                continue
-            try:
-                sources.append(path.read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                continue
     found: set[str] = set()
-    for source in sources:
+    for source in _sources(code_dir, inline_code, (".py",)):
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -130,19 +141,8 @@ def aws_services_called_js(
     code_dir: str | Path | None, inline_code: str | None = None
 ) -> list[str]:
     """Return the AWS services a Node.js function's code creates SDK clients for, sorted."""
-    sources: list[str] = [inline_code] if inline_code else []
-    if code_dir:
-        root = Path(code_dir)
-        files = sorted(p for p in root.rglob("*") if p.suffix in _JS_SUFFIXES and p.is_file())
-        for path in files[:_MAX_FILES] if root.is_dir() else []:
-            if _vendored(path, root) or path.name.endswith((".d.ts", ".test.js", ".test.mjs")):
-                continue
-            try:
-                sources.append(path.read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                continue
     found: set[str] = set()
-    for source in sources:
+    for source in _sources(code_dir, inline_code, _JS_SUFFIXES):
         for name in _JS_MODULE.findall(source):
             if name in _JS_SERVICES:
                 found.add(_JS_SERVICES[name])
