@@ -1,8 +1,14 @@
 """Inline SVG charts: no script, no external asset, readable when printed.
 
 :func:`timeline_svg` draws a run's events over time (sent, processed,
-dead-lettered, unaccounted-for) as step lines, with the fault windows shaded
-behind them and labelled.
+dead-lettered, not yet accounted for) as step lines, with the fault windows
+shaded behind them and labelled.
+
+Events not yet accounted for are in flight until the run settles: while a fault
+holds them that line is as high as the sent line, so it is drawn first, thin,
+grey and dashed, under the others. Only what is still unaccounted for at the
+last point is a loss: that count is marked in red at the end of the line, and
+nothing is red in a run that lost nothing.
 """
 
 from collections.abc import Mapping, Sequence
@@ -17,8 +23,11 @@ SERIES: tuple[tuple[str, str, str], ...] = (
     ("sent", "sent", "#2563eb"),
     ("processed", "processed", "#16a34a"),
     ("dead_lettered", "dead-lettered", "#d97706"),
-    ("lost", "not accounted for (lost once settled)", "#dc2626"),
+    ("lost", "not yet accounted for (in flight)", "#6b7280"),
 )
+#: The series drawn under the others, dashed: it equals "sent" while a fault holds events.
+_IN_FLIGHT = "lost"
+_LOST_COLOUR = "#dc2626"
 
 _W, _H = 760, 260
 _LEFT, _RIGHT, _TOP, _BOTTOM = 52, 16, 18, 58
@@ -89,7 +98,8 @@ def timeline_svg(
             f'<text x="{x(t):.1f}" y="{_TOP + plot_h + 16}" font-size="11" text-anchor="middle" '
             f'fill="#6b7280">+{t - t0:.0f}s</text>'
         )
-    for key, _label, colour in SERIES:
+    # The in-flight line first, so that sent, processed and dead-lettered stay visible over it.
+    for key, _label, colour in sorted(SERIES, key=lambda series: series[0] != _IN_FLIGHT):
         coords: list[str] = []
         previous: float | None = None
         for p in points:
@@ -98,9 +108,25 @@ def timeline_svg(
                 coords.append(f"{px:.1f},{previous:.1f}")
             coords.append(f"{px:.1f},{py:.1f}")
             previous = py
+        style = (
+            ' stroke-dasharray="5 3" stroke-width="1.5"'
+            if key == _IN_FLIGHT
+            else ' stroke-width="2"'
+        )
         parts.append(
-            f'<polyline class="series-{key}" fill="none" stroke="{colour}" stroke-width="2" '
+            f'<polyline class="series-{key}" fill="none" stroke="{colour}"{style} '
             f'stroke-linejoin="round" points="{" ".join(coords)}"/>'
+        )
+    lost = float(points[-1].get(_IN_FLIGHT, 0))
+    if lost > 0:
+        ex, ey = x(float(points[-1]["t"])), y(lost)
+        parts.append(
+            f'<circle class="lost-at-end" cx="{ex:.1f}" cy="{ey:.1f}" r="4" fill="{_LOST_COLOUR}">'
+            f"<title>{lost:g} not accounted for at the end</title></circle>"
+        )
+        parts.append(
+            f'<text x="{ex - 6:.1f}" y="{ey - 7:.1f}" font-size="11" text-anchor="end" '
+            f'fill="{_LOST_COLOUR}">{lost:g} lost</text>'
         )
     lx: float = _LEFT
     ly = _H - 14

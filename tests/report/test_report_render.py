@@ -90,6 +90,23 @@ def test_chart_shades_fault_windows_and_draws_four_series() -> None:
     ET.fromstring(svg)  # well-formed XML
 
 
+def test_chart_draws_in_flight_under_the_others_and_red_only_for_a_loss() -> None:
+    # A kill switch: all 20 sent at once, held, then processed. Nothing is lost, so nothing
+    # is red, and the in-flight line (equal to "sent" while held) is drawn under "sent".
+    held = [
+        {"t": float(t), "sent": 20, "processed": 0, "dead_lettered": 0, "lost": 20}
+        for t in range(5)
+    ]
+    done = [{"t": 5.0, "sent": 20, "processed": 20, "dead_lettered": 0, "lost": 0}]
+    svg = timeline_svg([*held, *done])
+    assert svg.index('class="series-lost"') < svg.index('class="series-sent"')
+    assert "#dc2626" not in svg and "lost-at-end" not in svg
+    lossy = [*held, {"t": 5.0, "sent": 20, "processed": 17, "dead_lettered": 0, "lost": 3}]
+    svg = timeline_svg(lossy)
+    assert 'class="lost-at-end"' in svg and ">3 lost</text>" in svg
+    ET.fromstring(svg)
+
+
 def test_markdown_summary(chaoskit_journal: dict[str, Any], plain_journal: dict[str, Any]) -> None:
     views = [view_journal(chaoskit_journal), view_journal(plain_journal)]
     md = render_markdown(views, "Game day")
