@@ -88,6 +88,7 @@ _LAYER = [
 ]
 _FAULT_CONFIG = [
     *_FUNCTION_READ,
+    ("lambda:ListVersionsByFunction", "function"),
     *_TAGS,
     *_each("ssm_faults", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"),
 ]

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
@@ -89,7 +90,24 @@ def _document(
     }
 
 
-def _config_parameter(name: str, config: Mapping[str, Any]) -> str:
+def _published_parameter(name: str, configuration: Configuration) -> tuple[str, str] | None:
+    """Return (version, fault parameter) of the newest published version that reads one."""
+    from chaoskit.aws import client
+
+    found: tuple[str, str] | None = None
+    try:
+        pages = client("lambda", configuration).get_paginator("list_versions_by_function")
+        for page in pages.paginate(FunctionName=name):
+            for version in page.get("Versions") or []:
+                parameter = (lc.environment_of(version) or {}).get(envvars.CONFIG_PARAMETER)
+                if version.get("Version") != "$LATEST" and parameter:
+                    found = (str(version["Version"]), str(parameter))
+    except (BotoCoreError, ClientError) as err:
+        logger.debug("cannot list the versions of '%s': %s", name, err)
+    return found
+
+
+def _config_parameter(name: str, config: Mapping[str, Any], configuration: Configuration) -> str:
     variables = lc.environment_of(config) or {}
     if envvars.CONFIG in variables:
         logger.warning(
@@ -98,17 +116,29 @@ def _config_parameter(name: str, config: Mapping[str, Any]) -> str:
             envvars.CONFIG,
         )
     parameter = variables.get(envvars.CONFIG_PARAMETER)
-    if not parameter:
-        default = lc.fault_parameter_name(name)
-        logger.warning(
-            "function '%s' ($LATEST) has no %s: writing %s anyway; only versions published "
-            "with the chaoskit layer enabled will read it (enable_chaoskit_layer)",
+    if parameter:
+        return str(parameter)
+    published = _published_parameter(name, configuration)
+    if published:
+        # A canary: $LATEST is plain, the published candidate runs the layer.
+        logger.info(
+            "function '%s' ($LATEST) has no %s; writing %s, which its version %s reads",
             name,
             envvars.CONFIG_PARAMETER,
-            default,
+            published[1],
+            published[0],
         )
-        return default
-    return str(parameter)
+        return published[1]
+    default = lc.fault_parameter_name(name)
+    logger.warning(
+        "function '%s' ($LATEST) has no %s and no published version reads one: writing %s "
+        "anyway; only versions published with the chaoskit layer enabled will read it "
+        "(enable_chaoskit_layer)",
+        name,
+        envvars.CONFIG_PARAMETER,
+        default,
+    )
+    return default
 
 
 def _decoded(text: str | None) -> Any:
@@ -162,7 +192,7 @@ def _inject(
         fault["match"] = match
     function = lc.get_function(name, configuration)
     guard(name, function["Tags"], configuration)
-    parameter = _config_parameter(name, function["Configuration"])
+    parameter = _config_parameter(name, function["Configuration"], configuration)
     previous = lc.read_fault_parameter(parameter, configuration)
     document = _document(
         previous, fault, float(seconds), replace, current_run_id(configuration), time.time()

@@ -8,7 +8,7 @@ from ck_faults_aws import make_function
 
 from chaoskit import aws
 from chaoskit.errors import BadInput, SafetyAbort
-from chaoskit.faults import canary, kill_switch
+from chaoskit.faults import canary, inject, kill_switch
 from chaoskit.undo import changes, rollback_run
 
 
@@ -98,3 +98,37 @@ def test_dry_run(config: dict[str, Any], capsys: pytest.CaptureFixture) -> None:
     assert result["dry_run"] is True and result["weights"] == {}
     assert alias(config) == ("1", {})
     assert "would shift_alias_traffic on 'orders-worker:live'" in capsys.readouterr().out
+
+
+def test_inject_on_a_canary_writes_the_parameter_its_published_version_reads(
+    config: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # $LATEST is plain; a candidate published with the layer reads its own parameter.
+    lam = aws.client("lambda", config)
+    lam.update_function_configuration(
+        FunctionName="orders-worker",
+        Environment={"Variables": {"CHAOSKIT_CONFIG_PARAMETER": "/team/faults/candidate"}},
+    )
+    lam.publish_version(FunctionName="orders-worker")
+    lam.update_function_configuration(FunctionName="orders-worker", Environment={"Variables": {}})
+    caplog.set_level("INFO", logger="chaostoolkit.chaoskit")
+    result = inject.inject_http_fault(
+        "orders-worker", hosts=["payments.example"], status=500, configuration=config
+    )
+    assert result["parameter"] == "/team/faults/candidate"
+    assert "its version 4 reads" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    ssm = aws.client("ssm", config)
+    assert ssm.get_parameter(Name="/team/faults/candidate")["Parameter"]["Value"]
+    rollback_run("run-k")
+
+
+def test_inject_with_no_instrumented_version_warns(
+    config: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    result = inject.inject_http_fault(
+        "orders-worker", hosts=["payments.example"], status=500, configuration=config
+    )
+    assert result["parameter"] == "/chaoskit/faults/orders-worker"
+    assert "no published version reads one" in caplog.text
+    rollback_run("run-k")
