@@ -38,6 +38,7 @@ from chaoskit.preflight import check_guardrails
 from chaoskit.report.enrich import enrich_journal, uses_chaoskit_activities, uses_ledger
 from chaoskit.report.model import ExperimentView, view_journal
 from chaoskit.run_context import set_run_id
+from chaoskit.shapes import AppReconciliation, JournalExtension, StageCounts
 from chaoskit.stack_refs import format_resolutions, resolve_experiment, stack_name_of
 
 __all__ = [
@@ -222,7 +223,8 @@ class RunResult:
             )
             if c.lost_ids:
                 lines.append(f"  lost event ids: {', '.join(c.lost_ids[:10])}")
-            ledger = self.journal.get("chaoskit", {}).get("ledger") or {}
+            ext: JournalExtension = self.journal.get("chaoskit", {})
+            ledger: AppReconciliation | dict[str, Any] = ext.get("ledger") or {}
             for reason, n in (ledger.get("lost_reasons") or {}).items():
                 lines.append(f"    lost, {reason}: {n}")
             lines.extend(_breakdown("stage", v.stages, ledger.get("terminal_stages") or []))
@@ -266,7 +268,7 @@ class RunResult:
         return "\n".join(lines)
 
 
-def _breakdown(what: str, table: Mapping[str, Mapping[str, int]], terminal: list[str]) -> list[str]:
+def _breakdown(what: str, table: Mapping[str, StageCounts], terminal: list[str]) -> list[str]:
     lines = []
     for name, c in table.items():
         mark = " (terminal)" if name in terminal else ""

@@ -32,6 +32,7 @@ from chaoskit.ledger.discover import reconcile_with_app
 from chaoskit.ledger.reconcile import PROCESSED_FROM
 from chaoskit.ledger.records import FAILED, Record
 from chaoskit.run_context import current_run_id
+from chaoskit.shapes import AppReconciliation, Reconciliation, SettledReconciliation
 from probes.dlq import get_queue_depth, record_dead_letters
 
 __all__ = [
@@ -66,7 +67,7 @@ def reconcile_run(
     dead_letter_queues: list[str] | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
-) -> dict[str, Any]:
+) -> AppReconciliation:
     """Reconcile a run: sent, processed, dead-lettered, lost, duplicated, in flight.
 
     Args:
@@ -104,7 +105,7 @@ def _reconcile_records(
     cfg: Mapping[str, Any],
     terminal_stages: list[str] | None = None,
     dead_letter_queues: list[str] | None = None,
-) -> tuple[dict[str, Any], list[Record]]:
+) -> tuple[AppReconciliation, list[Record]]:
     mode = _processed_from(processed_from, cfg)
     table = sink_table or cfg.get("chaoskit_sink_table")
     if mode == "sink" and not table:
@@ -133,7 +134,7 @@ def count_sent_events(
         run_id: the run (default: the current run).
         sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
     """
-    return int(reconcile_run(run_id, sink_table, configuration=configuration)["sent"])
+    return reconcile_run(run_id, sink_table, configuration=configuration)["sent"]
 
 
 def count_processed_events(
@@ -148,7 +149,7 @@ def count_processed_events(
         run_id: the run (default: the current run).
         sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
     """
-    return int(reconcile_run(run_id, sink_table, configuration=configuration)["processed"])
+    return reconcile_run(run_id, sink_table, configuration=configuration)["processed"]
 
 
 def count_dead_lettered_events(
@@ -163,7 +164,7 @@ def count_dead_lettered_events(
         run_id: the run (default: the current run).
         sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
     """
-    return int(reconcile_run(run_id, sink_table, configuration=configuration)["dead_lettered"])
+    return reconcile_run(run_id, sink_table, configuration=configuration)["dead_lettered"]
 
 
 def count_lost_events(
@@ -180,7 +181,7 @@ def count_lost_events(
         run_id: the run (default: the current run).
         sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
     """
-    return int(reconcile_run(run_id, sink_table, configuration=configuration)["lost"])
+    return reconcile_run(run_id, sink_table, configuration=configuration)["lost"]
 
 
 def count_duplicate_events(
@@ -195,7 +196,7 @@ def count_duplicate_events(
         run_id: the run (default: the current run).
         sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
     """
-    return int(reconcile_run(run_id, sink_table, configuration=configuration)["duplicates"])
+    return reconcile_run(run_id, sink_table, configuration=configuration)["duplicates"]
 
 
 def count_in_flight_events(
@@ -210,7 +211,7 @@ def count_in_flight_events(
         run_id: the run (default: the current run).
         sink_table: the app's sink table (default: configuration ``chaoskit_sink_table``).
     """
-    return int(reconcile_run(run_id, sink_table, configuration=configuration)["in_flight"])
+    return reconcile_run(run_id, sink_table, configuration=configuration)["in_flight"]
 
 
 def _last_failure(records: list[Record], events: set[str]) -> float:
@@ -220,9 +221,15 @@ def _last_failure(records: list[Record], events: set[str]) -> float:
     )
 
 
-def _signature(result: Mapping[str, Any]) -> tuple[int, ...]:
-    keys = ("sent", "processed", "dead_lettered", "lost", "in_flight", "duplicates")
-    return tuple(int(result[k]) for k in keys)
+def _signature(result: Reconciliation) -> tuple[int, ...]:
+    return (
+        result["sent"],
+        result["processed"],
+        result["dead_lettered"],
+        result["lost"],
+        result["in_flight"],
+        result["duplicates"],
+    )
 
 
 def wait_until_settled(
@@ -237,7 +244,7 @@ def wait_until_settled(
     retry_grace: float = 0.0,
     configuration: Configuration = None,
     secrets: Secrets = None,
-) -> dict[str, Any]:
+) -> SettledReconciliation:
     """Wait until the run has settled, then return its reconciliation.
 
     Settled means: no event in flight, every queue in ``queues`` empty, and
@@ -283,7 +290,5 @@ def wait_until_settled(
             quiet = _last_failure(records, set(result["lost_ids"])) <= _now() - retry_grace
         settled = drained and result["in_flight"] == 0 and (result["lost"] == 0 or quiet)
         if settled or now - start >= timeout:
-            result["settled"] = settled
-            result["waited_s"] = round(now - start, 3)
-            return result
+            return {**result, "settled": settled, "waited_s": round(now - start, 3)}
         _sleep(max(0.0, min(poll_interval, timeout - (now - start))))

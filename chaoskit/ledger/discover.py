@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chaoskit import aws
 from chaoskit.ledger.records import ATTEMPT, LOG_MARK, Record, from_log_line
 from chaoskit.ledger.stages import queue_name
+from chaoskit.shapes import AppReconciliation
 
 __all__ = [
     "Discovery",
@@ -252,7 +253,7 @@ def reconcile_with_app(
     processed_from: str = "layer",
     terminal_stages: Iterable[str] | None = None,
     dlqs: Iterable[str] | None = None,
-) -> dict[str, Any]:
+) -> AppReconciliation:
     """Reconcile a run's records with what the app's configuration says.
 
     Adds to ``records`` the run's records found only in the functions' logs,
@@ -296,7 +297,9 @@ def reconcile_with_app(
         terminal_stages=terminal or None,
         dead_letter_queues=found.queues,
     )
-    result["records_from_logs"] = from_logs
-    result["dead_letter_queues"] = sorted({queue_name(q) for q in found.queues})
-    result["warnings"] = [*found.warnings, *warnings]
-    return result
+    return {
+        **result,
+        "records_from_logs": from_logs,
+        "dead_letter_queues": sorted({queue_name(q) for q in found.queues}),
+        "warnings": [*found.warnings, *warnings],
+    }

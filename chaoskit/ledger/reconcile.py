@@ -61,6 +61,7 @@ from chaoskit.ledger.records import (
     Record,
 )
 from chaoskit.ledger.stages import StageStats, as_json, infer_terminal, merge_counts, queue_name
+from chaoskit.shapes import FaultFired, Reconciliation
 
 __all__ = ["PROCESSED_FROM", "percentile", "reconcile"]
 
@@ -322,7 +323,7 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
 
 def _decide(
     tally: _Tally, terminal: set[str], dlq_reasons: Mapping[str, str] | None
-) -> dict[str, Any]:
+) -> Reconciliation:
     """Phase two: decide each event's fate now that the terminal stages are known."""
     processed = dead = unsent = 0
     lost: list[str] = []
@@ -376,6 +377,8 @@ def _decide(
     duplicates = sorted({e for s in terminal for e in tally.dup_ids.get(s, ())})
     latencies.sort()
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    # The keys reconcile() fills once the stage tables are final follow, in the
+    # order the JSON has always had them.
     return {
         "sent": sum(1 for ev in tally.events if ev.sent_at is not None),
         "processed": processed,
@@ -394,6 +397,18 @@ def _decide(
             "p50": None if p50 is None else round(p50 * 1000.0, 3),
             "p99": None if p99 is None else round(p99 * 1000.0, 3),
         },
+        "attempts": {
+            "max": tally.attempt_max,
+            "mean": round(tally.attempt_total / tally.attempt_events, 3)
+            if tally.attempt_events
+            else 0.0,
+            "by_event": tally.retried,
+        },
+        "stages": {},
+        "queues": {},
+        "terminal_stages": [],
+        "terminal_from": "inferred",
+        "faults": [],
     }
 
 
@@ -403,7 +418,7 @@ def reconcile(
     terminal_stages: Iterable[str] | None = None,
     dead_letter_queues: Iterable[str] | None = None,
     edges: Iterable[tuple[str, str]] | None = None,
-) -> dict[str, Any]:
+) -> Reconciliation:
     """Return the reconciliation of one run's records, JSON-safe.
 
     Records in the order the ledger store reads them (grouped by event id) take
@@ -464,25 +479,18 @@ def reconcile(
     else:
         terminal = infer_terminal(seen, tally.order, edges)
     out = _decide(tally, terminal, None)
-    out["attempts"] = {
-        "max": tally.attempt_max,
-        "mean": round(tally.attempt_total / tally.attempt_events, 3)
-        if tally.attempt_events
-        else 0.0,
-        "by_event": tally.retried,
-    }
     out["stages"] = as_json(tally.stages)
     out["queues"] = as_json(tally.queues)
     out["terminal_stages"] = sorted(terminal & seen) if not named else sorted(set(named))
     out["terminal_from"] = "named" if named else "inferred"
     out["faults"] = [
-        {
-            "fault": position,
-            "kind": kind,
-            "fired": entry["fired"],
-            "events": len(entry["events"]),
-            "functions": sorted(entry["functions"]),
-        }
+        FaultFired(
+            fault=position,
+            kind=kind,
+            fired=entry["fired"],
+            events=len(entry["events"]),
+            functions=sorted(entry["functions"]),
+        )
         for (position, kind), entry in sorted(tally.faults.items())
     ]
     return out

@@ -14,7 +14,8 @@ Standard library only, pure computation.
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+
+from chaoskit.shapes import StageCounts
 
 __all__ = ["StageStats", "as_json", "infer_terminal", "merge_counts", "queue_name"]
 
@@ -33,7 +34,7 @@ class StageStats:
     def __init__(self) -> None:
         self.attempts = self.processed = self.failed = self.duplicates = self.dead_lettered = 0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> StageCounts:
         """Return the counts, JSON-safe."""
         return {
             "attempts": self.attempts,
@@ -77,6 +78,6 @@ def merge_counts(target: dict[str, StageStats], key: str) -> StageStats:
     return stats
 
 
-def as_json(table: Mapping[str, StageStats]) -> dict[str, Any]:
+def as_json(table: Mapping[str, StageStats]) -> dict[str, StageCounts]:
     """Return a stats table as ``{name: counts}``, sorted by name."""
     return {name: table[name].as_dict() for name in sorted(table)}

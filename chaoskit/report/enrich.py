@@ -19,6 +19,16 @@ from chaoskit.errors import BadInput, ChaosKitError
 from chaoskit.ledger import records as kinds
 from chaoskit.ledger.records import Record
 from chaoskit.report.model import as_epoch
+from chaoskit.shapes import (
+    AppReconciliation,
+    FailoverStep,
+    FaultCheck,
+    FaultSpan,
+    InjectedFault,
+    JournalExtension,
+    Reconciliation,
+    TimelinePoint,
+)
 
 __all__ = [
     "breaker_transitions",
@@ -83,7 +93,7 @@ def _firsts(records: Iterable[Record], kind: str, source_prefix: str = "") -> di
 
 def build_timeline(
     records: Sequence[Record], processed_from: str = "layer", max_points: int = MAX_POINTS
-) -> list[dict[str, float]]:
+) -> list[TimelinePoint]:
     """Return cumulative counts over time from a run's ledger records.
 
     Each point is ``{"t", "sent", "processed", "dead_lettered", "lost"}``:
@@ -113,7 +123,7 @@ def build_timeline(
         sorted(processed.values()),
         sorted(dead.values()),
     )
-    points = []
+    points: list[TimelinePoint] = []
     i = j = k = 0
     for t in times:
         while i < len(sent_at) and sent_at[i] <= t:
@@ -141,16 +151,16 @@ def breaker_transitions(records: Iterable[Record]) -> list[dict[str, Any]]:
 
 def _reconcile(
     run_id: str, records: list[Record], configuration: Mapping[str, Any]
-) -> dict[str, Any] | None:
+) -> AppReconciliation:
     from chaoskit.ledger.discover import reconcile_with_app
 
     processed_from = str(configuration.get("chaoskit_processed_from") or "layer")
     return reconcile_with_app(run_id, records, configuration, processed_from)
 
 
-def _injected(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _injected(journal: Mapping[str, Any]) -> list[InjectedFault]:
     """Return the layer faults the method injected: kind, function, rate."""
-    out = []
+    out: list[InjectedFault] = []
     for run in journal.get("run") or []:
         activity = run.get("activity") or {}
         provider = activity.get("provider") or {}
@@ -174,8 +184,8 @@ def _injected(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def check_faults_fired(
-    journal: Mapping[str, Any], ledger: Mapping[str, Any]
-) -> tuple[list[dict[str, Any]], list[str]]:
+    journal: Mapping[str, Any], ledger: Reconciliation
+) -> tuple[list[FaultCheck], list[str]]:
     """Return each injected fault with how often it fired, and why the run is inconclusive.
 
     A fault injected at a rate above 0 that fired zero times (no ``fault``
@@ -183,7 +193,7 @@ def check_faults_fired(
     inconclusive: a hypothesis that held proves nothing then.
     """
     fired = [f for f in ledger.get("faults") or [] if isinstance(f, Mapping)]
-    checked = []
+    checked: list[FaultCheck] = []
     reasons = []
     for fault in _injected(journal):
         hits = [
@@ -201,8 +211,8 @@ def check_faults_fired(
     return checked, reasons
 
 
-def _failover(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
+def _failover(journal: Mapping[str, Any]) -> list[FailoverStep]:
+    out: list[FailoverStep] = []
     for run in journal.get("run") or []:
         activity = run.get("activity") or {}
         module = str((activity.get("provider") or {}).get("module") or "")
@@ -217,8 +227,8 @@ def _failover(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _fault_windows(changes: Iterable[Any], end: float | None) -> list[dict[str, Any]]:
-    windows = []
+def _fault_windows(changes: Iterable[Any], end: float | None) -> list[FaultSpan]:
+    windows: list[FaultSpan] = []
     for change in changes:
         if not isinstance(change, Mapping):
             continue
@@ -250,14 +260,14 @@ def enrich_journal(
     target: str,
     read_records: RecordReader | None = None,
     with_ledger: bool = True,
-) -> dict[str, Any]:
+) -> JournalExtension:
     """Fill ``journal["chaoskit"]`` and return it.
 
     Keeps whatever the control already wrote there (``changes``). The ledger
     is read only when ``with_ledger``; if reading fails the reason is noted
     under ``ledger_error`` and the rest of the journal is still filled.
     """
-    ext = journal.setdefault("chaoskit", {})
+    ext: JournalExtension = journal.setdefault("chaoskit", {})
     ext["run_id"] = run_id
     ext["target"] = target
     ext.setdefault("changes", [])
@@ -277,14 +287,12 @@ def enrich_journal(
     processed_from = str(configuration.get("chaoskit_processed_from") or "layer")
     ext["timeline"] = build_timeline(records, processed_from)
     ext["breaker"] = ext["breaker"] or breaker_transitions(records)
-    ledger = _reconcile(run_id, records, configuration)
-    if ledger is not None:
-        ext["ledger"] = ledger
-        ext["faults_fired"], reasons = check_faults_fired(journal, ledger)
-        required = configuration.get("chaoskit_require_faults_fired", True)
-        if str(required).strip().lower() in ("false", "0", "no", "off"):
-            ext["inconclusive"] = []
-            ext["unfired_faults_allowed"] = reasons
-        else:
-            ext["inconclusive"] = reasons
+    ledger = ext["ledger"] = _reconcile(run_id, records, configuration)
+    ext["faults_fired"], reasons = check_faults_fired(journal, ledger)
+    required = configuration.get("chaoskit_require_faults_fired", True)
+    if str(required).strip().lower() in ("false", "0", "no", "off"):
+        ext["inconclusive"] = []
+        ext["unfired_faults_allowed"] = reasons
+    else:
+        ext["inconclusive"] = reasons
     return ext

@@ -10,7 +10,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+
+from chaoskit.shapes import FaultCheck, StageCounts
 
 __all__ = [
     "Activity",
@@ -157,10 +159,10 @@ class ExperimentView:
     #: Why the run proves nothing though it held (a fault that fired zero times).
     inconclusive: list[str] = field(default_factory=list)
     #: Each injected layer fault with its fired count: kind, function, rate, fired, events.
-    faults_fired: list[dict[str, Any]] = field(default_factory=list)
+    faults_fired: list[FaultCheck] = field(default_factory=list)
     #: Per-stage and per-queue counts from the ledger.
-    stages: dict[str, dict[str, int]] = field(default_factory=dict)
-    queues: dict[str, dict[str, int]] = field(default_factory=dict)
+    stages: dict[str, StageCounts] = field(default_factory=dict)
+    queues: dict[str, StageCounts] = field(default_factory=dict)
     seed: str = ""
 
     @property
@@ -356,7 +358,12 @@ def view_journal(journal: Mapping[str, Any]) -> ExperimentView:
         timeline=timeline,
         counts=_counts(ext.get("ledger"), timeline),
         inconclusive=[str(r) for r in ext.get("inconclusive") or []],
-        faults_fired=[dict(f) for f in ext.get("faults_fired") or [] if isinstance(f, Mapping)],
+        # Journals on disk may come from older versions: readers use .get on these.
+        faults_fired=[
+            cast(FaultCheck, dict(f))
+            for f in ext.get("faults_fired") or []
+            if isinstance(f, Mapping)
+        ],
         stages=dict((ext.get("ledger") or {}).get("stages") or {}),
         queues=dict((ext.get("ledger") or {}).get("queues") or {}),
         seed=str(ext.get("seed") or ""),
