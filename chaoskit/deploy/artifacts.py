@@ -9,7 +9,9 @@ replaced by the S3 location of its upload:
   ``requirements.txt`` gets its requirements installed into the zip for the
   function's Python runtime and architecture;
 - definitions (``DefinitionUri`` of state machines and APIs,
-  ``DefinitionS3Location``, ``BodyS3Location``): the file as it is.
+  ``DefinitionS3Location``, ``BodyS3Location``): the file as it is;
+- the ``Location`` of every ``Fn::Transform`` of ``AWS::Include``, anywhere in
+  the template (an OpenAPI body kept in its own file): the file as it is.
 
 Zips are reproducible (sorted entries, fixed timestamps), and every upload is
 keyed by the SHA-256 of its bytes, so unchanged sources map to unchanged keys
@@ -160,6 +162,44 @@ def find_artifacts(
                 )
             )
     return found
+
+
+def _includes(node: Any) -> Iterator[dict[str, Any]]:
+    """Yield the ``Parameters`` of every ``AWS::Include`` transform under ``node``."""
+    if isinstance(node, dict):
+        transform = node.get("Fn::Transform")
+        if isinstance(transform, dict) and transform.get("Name") == "AWS::Include":
+            parameters = transform.get("Parameters")
+            if isinstance(parameters, dict):
+                yield parameters
+        for value in node.values():
+            yield from _includes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _includes(value)
+
+
+def _package_includes(
+    packaged: dict[str, Any],
+    base: Path,
+    bucket: str,
+    configuration: Mapping[str, Any] | None,
+    say: Callable[[str], None],
+) -> None:
+    for parameters in _includes(packaged):
+        location = parameters.get("Location")
+        if not _is_local(location):
+            continue
+        path = (base / str(location)).resolve()
+        if not path.is_file():
+            raise BadInput(
+                f"the Location '{location}' of an AWS::Include transform is not a file "
+                f"(paths are relative to the template's folder {base})"
+            )
+        ensure_bucket(bucket, configuration)
+        key = upload(path.read_bytes(), bucket, path.suffix, configuration)
+        say(f"packaged {path} -> s3://{bucket}/{key}")
+        parameters["Location"] = f"s3://{bucket}/{key}"
 
 
 def _files(folder: Path) -> Iterator[tuple[str, Path]]:
@@ -368,4 +408,5 @@ def package_template(
     globals_fn = (packaged.get("Globals") or {}).get("Function") or {}
     if _is_local(globals_fn.get("CodeUri")):
         del globals_fn["CodeUri"]
+    _package_includes(packaged, base, bucket, configuration, say)
     return packaged

@@ -13,14 +13,18 @@ __all__ = ["SUPPORTED_RUNTIMES", "refusal"]
 
 #: Runtimes the layer supports. The layer uses Python 3.10 syntax and library
 #: features, so python3.9 and older import it and fail on every invocation.
+#: python3.14 and nodejs24.x use nothing those releases removed; this machine's
+#: tests run them on Python 3.13 and Node.js 20 (the sandbox's fallback).
 SUPPORTED_RUNTIMES: tuple[str, ...] = (
     "python3.10",
     "python3.11",
     "python3.12",
     "python3.13",
+    "python3.14",
     "nodejs18.x",
     "nodejs20.x",
     "nodejs22.x",
+    "nodejs24.x",
 )
 
 _NO_LAYER_NEEDED = (

@@ -177,3 +177,38 @@ def test_packaging_uploads_by_content_and_rewrites_each_property(
     )
     assert changed["Resources"]["Own"]["Properties"]["CodeUri"] != own
     assert changed["Resources"]["FromGlobals"] == packaged["Resources"]["FromGlobals"]
+
+
+def test_an_aws_include_anywhere_in_the_template_is_uploaded(
+    app: Path, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    # api-sqs-lambda-python keeps its HTTP API's OpenAPI body in api.yaml, included with
+    # Fn::Transform AWS::Include; a local Location made the change set fail.
+    (app / "api.yaml").write_text("openapi: 3.0.1\npaths: {}\n")
+    include = {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "api.yaml"}}}
+    remote = {
+        "Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "s3://b/k.yaml"}}
+    }
+    template = {
+        "Resources": {
+            "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {"DefinitionBody": include}},
+            "Other": {"Type": "AWS::Serverless::Api", "Properties": {"DefinitionBody": remote}},
+        },
+        "Outputs": {"Listed": {"Value": [include]}},
+    }
+    packaged = artifacts.package_template(template, app, "code-bucket", tmp_path / "c", aws_env)
+    body = packaged["Resources"]["Api"]["Properties"]["DefinitionBody"]
+    location = body["Fn::Transform"]["Parameters"]["Location"]
+    assert location.startswith("s3://code-bucket/chaoskit-deploy/") and location.endswith(".yaml")
+    assert packaged["Outputs"]["Listed"]["Value"][0]["Fn::Transform"]["Parameters"] == {
+        "Location": location
+    }
+    assert packaged["Resources"]["Other"]["Properties"]["DefinitionBody"] == remote
+    s3 = boto3.client("s3", endpoint_url=aws_env["chaoskit_endpoint_url"], region_name="us-east-1")
+    got = s3.get_object(Bucket="code-bucket", Key=location.removeprefix("s3://code-bucket/"))
+    assert got["Body"].read() == (app / "api.yaml").read_bytes()
+    assert include["Fn::Transform"]["Parameters"]["Location"] == "api.yaml"  # not mutated
+
+    (app / "api.yaml").unlink()
+    with pytest.raises(BadInput, match=r"Location 'api\.yaml' of an AWS::Include transform"):
+        artifacts.package_template(template, app, "code-bucket", tmp_path / "c", aws_env)

@@ -21,7 +21,7 @@ LOG = logging.getLogger(__name__)
 BOOTSTRAP = Path(__file__).with_name("node_bootstrap.mjs")
 #: The handler loader (a copy of chaoskit's layer loader, put beside the plugin at install).
 LOADER = Path(__file__).with_name("node_loader.mjs")
-SUPPORTED = ("nodejs18.x", "nodejs20.x", "nodejs22.x")
+SUPPORTED = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
 _VERSIONS: dict[str, str] = {}
 
 
