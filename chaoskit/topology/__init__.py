@@ -13,53 +13,10 @@ Elements are keyed by logical ID; links between them are :class:`Ref`
 (``logical_id`` inside the template, ``symbol`` for what is not).
 """
 
+from chaoskit.topology import model
 from chaoskit.topology.exceptions import TemplateError
-from chaoskit.topology.model import (
-    Alarm,
-    Alias,
-    ApiRoute,
-    AsyncConfig,
-    Element,
-    EventSourceMapping,
-    FailoverRecord,
-    Function,
-    HealthCheck,
-    Location,
-    Queue,
-    Ref,
-    Rule,
-    RuleTarget,
-    StateMachine,
-    Subscription,
-    TaskState,
-    Topic,
-    Topology,
-)
+from chaoskit.topology.model import *  # noqa: F403 (the element types: model.__all__)
 from chaoskit.topology.stack import from_stack
 from chaoskit.topology.template import load_template, load_templates
 
-__all__ = [
-    "Alarm",
-    "Alias",
-    "ApiRoute",
-    "AsyncConfig",
-    "Element",
-    "EventSourceMapping",
-    "FailoverRecord",
-    "Function",
-    "HealthCheck",
-    "Location",
-    "Queue",
-    "Ref",
-    "Rule",
-    "RuleTarget",
-    "StateMachine",
-    "Subscription",
-    "TaskState",
-    "TemplateError",
-    "Topic",
-    "Topology",
-    "from_stack",
-    "load_template",
-    "load_templates",
-]
+__all__ = [*model.__all__, "TemplateError", "from_stack", "load_template", "load_templates"]
