@@ -8,9 +8,10 @@ from chaoskit import __version__
 from chaoskit.audit.engine import AuditResult
 from chaoskit.audit.findings import RULES, SEVERITIES, Finding
 
-__all__ = ["render_sarif", "render_table"]
+__all__ = ["SARIF_LEVEL", "render_sarif", "render_table", "sarif_log"]
 
-_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+#: SARIF result level of each severity.
+SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 _SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _DOCS = "docs/audit.md"
 
@@ -79,7 +80,7 @@ def render_sarif(result: AuditResult, base: str | Path | None = None) -> dict[st
                 "text": (RULES[rule_id].check.__doc__ or RULES[rule_id].title).strip()
             },
             "helpUri": f"{_DOCS}#{rule_id}",
-            "defaultConfiguration": {"level": _LEVEL[RULES[rule_id].severity]},
+            "defaultConfiguration": {"level": SARIF_LEVEL[RULES[rule_id].severity]},
             "properties": {"severity": RULES[rule_id].severity},
         }
         for rule_id in ids
@@ -88,7 +89,7 @@ def render_sarif(result: AuditResult, base: str | Path | None = None) -> dict[st
         {
             "ruleId": f.rule,
             "ruleIndex": ids.index(f.rule),
-            "level": _LEVEL[f.severity],
+            "level": SARIF_LEVEL[f.severity],
             "message": {"text": f"{f.resource}: {f.why}. Evidence: {f.evidence}. Fix:\n{f.fix}"},
             "locations": [_location(f, root)],
             "properties": {"severity": f.severity, "evidence": f.evidence},
@@ -99,13 +100,18 @@ def render_sarif(result: AuditResult, base: str | Path | None = None) -> dict[st
         {
             "ruleId": f.rule,
             "ruleIndex": ids.index(f.rule),
-            "level": _LEVEL[f.severity],
+            "level": SARIF_LEVEL[f.severity],
             "message": {"text": f"{f.resource}: {f.why}"},
             "locations": [_location(f, root)],
             "suppressions": [{"kind": "inSource", "justification": s.reason}],
         }
         for f, s in result.suppressed
     )
+    return sarif_log(rules, results)
+
+
+def sarif_log(rules: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return a SARIF 2.1.0 log of one chaoskit run with these rules and results."""
     return {
         "$schema": _SCHEMA,
         "version": "2.1.0",

@@ -14,7 +14,6 @@ from typing import Any
 
 import click
 
-from chaoskit import __version__
 from chaoskit.audit import RULES, AuditResult, audit_stack, audit_templates
 from chaoskit.audit import render as audit_render
 from chaoskit.aws import TARGETS, resolve_target
@@ -24,9 +23,6 @@ from probes._audit_checks import CHECKS, SEVERITIES
 from probes.audit import get_findings
 
 __all__ = ["command", "render_sarif", "render_table"]
-
-_SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
-_SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def render_table(findings: list[dict[str, Any]]) -> str:
@@ -59,7 +55,7 @@ def render_sarif(findings: list[dict[str, Any]]) -> dict[str, Any]:
         {
             "ruleId": f["check"],
             "ruleIndex": index[f["check"]],
-            "level": _SARIF_LEVEL[f["severity"]],
+            "level": audit_render.SARIF_LEVEL[f["severity"]],
             "message": {"text": f"{f['resource']}: {f['risk']}. Fix: {f['fix']}."},
             "locations": [
                 {
@@ -76,22 +72,7 @@ def render_sarif(findings: list[dict[str, Any]]) -> dict[str, Any]:
         }
         for f in findings
     ]
-    return {
-        "$schema": _SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "chaoskit",
-                        "version": __version__,
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-            }
-        ],
-    }
+    return audit_render.sarif_log(rules, results)
 
 
 @click.command("audit")
@@ -175,15 +156,7 @@ def command(
         text = json.dumps(findings, indent=2)
     else:
         text = json.dumps(render_sarif(findings), indent=2)
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text + "\n", encoding="utf-8")
-    else:
-        click.echo(text)
-    if fail_on != "none":
-        floor = SEVERITIES.index(fail_on)
-        if any(SEVERITIES.index(f["severity"]) >= floor for f in findings):
-            raise click.exceptions.Exit(1)
+    _emit(text, output, [f["severity"] for f in findings], fail_on)
 
 
 def _emit_result(result: AuditResult, fmt: str, output: str | None, fail_on: str) -> None:
@@ -193,6 +166,11 @@ def _emit_result(result: AuditResult, fmt: str, output: str | None, fail_on: str
         text = json.dumps(result.as_dict(), indent=2)
     else:
         text = json.dumps(audit_render.render_sarif(result), indent=2)
+    _emit(text, output, [f.severity for f in result.findings], fail_on)
+
+
+def _emit(text: str, output: str | None, severities: list[str], fail_on: str) -> None:
+    """Print or write ``text``; exit 1 if a severity is at or above ``fail_on``."""
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text + "\n", encoding="utf-8")
@@ -200,5 +178,5 @@ def _emit_result(result: AuditResult, fmt: str, output: str | None, fail_on: str
         click.echo(text)
     if fail_on != "none":
         floor = SEVERITIES.index(fail_on)
-        if any(SEVERITIES.index(f.severity) >= floor for f in result.findings):
+        if any(SEVERITIES.index(s) >= floor for s in severities):
             raise click.exceptions.Exit(1)
