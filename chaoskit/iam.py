@@ -61,16 +61,32 @@ _HEALTH = [
     *_each("healthcheck", "route53:GetHealthCheck", "route53:UpdateHealthCheck"),
     ("route53:ListHealthChecks", "*"),
     ("route53:ListTagsForResource", "healthcheck"),
+    ("route53:ChangeTagsForResource", "healthcheck"),
 ]
 _ALIAS = _each("function", "lambda:GetAlias", "lambda:UpdateAlias")
-_STAGE = _each("stage", "apigateway:GET", "apigateway:PATCH")
+_STAGE = [
+    *_each("stage", "apigateway:GET", "apigateway:PATCH"),
+    *_each("stage_tags", "apigateway:GET", "apigateway:PUT", "apigateway:DELETE"),
+]
 _MAPPING = [
-    *_each("esm", "lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"),
+    *_each(
+        "esm",
+        "lambda:GetEventSourceMapping",
+        "lambda:UpdateEventSourceMapping",
+        "lambda:ListTags",
+        "lambda:TagResource",
+        "lambda:UntagResource",
+    ),
     ("lambda:ListEventSourceMappings", "*"),
 ]
 _TAGS = _each("function", "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource")
 _TABLE = _each(
-    "table", "dynamodb:DescribeTable", "dynamodb:UpdateTable", "dynamodb:ListTagsOfResource"
+    "table",
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:ListTagsOfResource",
+    "dynamodb:TagResource",
+    "dynamodb:UntagResource",
 )
 _LAYER = [
     *_FUNCTION_READ,
@@ -185,6 +201,7 @@ _ARNS: dict[str, tuple[str, ...]] = {
     "layer": ("arn:aws:lambda:*:*:layer:chaoskit", "arn:aws:lambda:*:*:layer:chaoskit:*"),
     "healthcheck": ("arn:aws:route53:::healthcheck/{name}",),
     "stage": ("arn:aws:apigateway:*::/restapis/{api}/stages/{stage}",),
+    "stage_tags": ("arn:aws:apigateway:*::/tags/*",),
     "table": ("arn:aws:dynamodb:*:*:table/{name}", "arn:aws:dynamodb:*:*:table/{name}/index/*"),
     "ledger": ("arn:aws:dynamodb:*:*:table/chaoskit-ledger*",),
     "ssm_chaoskit": (

@@ -17,7 +17,7 @@ from chaoskit.aws import client
 from chaoskit.errors import AWSActionFailed, BadInput, expect_state
 from chaoskit.functions.select import aws_call
 from chaoskit.run_context import current_run_id
-from chaoskit.undo import guard, mutation, rollback_run
+from chaoskit.undo import expiry, guard, mutation, rollback_run
 
 __all__ = ["fail_health_check", "restore_health_check"]
 
@@ -142,7 +142,10 @@ def fail_health_check(
     else:
         wanted = {"inverted": True, "disabled": True}
     snapshot = {"health_check_id": health_check_id, **previous}
-    with mutation(ACTION, health_check_id, RESTORER, snapshot, configuration) as change:
+    tagged = [("route53", expiry.health_check_arn(health_check_id))]
+    with mutation(
+        ACTION, health_check_id, RESTORER, snapshot, configuration, tagged=tagged
+    ) as change:
         if not change.dry_run:
             _set(health_check_id, wanted, configuration)
     return {

@@ -155,7 +155,8 @@ def throttle_api_stage(
         "previous": previous,
     }
     restorer = f"{_MOD}:restore_api_stage_snapshot"
-    with mutation(_STAGE, resource, restorer, snapshot, configuration) as change:
+    tagged = [("apigateway", arn)]
+    with mutation(_STAGE, resource, restorer, snapshot, configuration, tagged=tagged) as change:
         if not change.dry_run:
             ops = _limit_ops(method_key, float(rate_limit), int(burst_limit))
             _patch_stage(rest_api_id, stage_name, ops, configuration)
@@ -276,6 +277,11 @@ def _select_mappings(
     return found
 
 
+def _mapping_arn(function_arn: str, uuid: str) -> str:
+    # arn:aws:lambda:<region>:<account>:event-source-mapping:<uuid>
+    return ":".join([*function_arn.split(":")[:5], "event-source-mapping", uuid])
+
+
 def _change_mappings(
     action: str, wanted: Callable[[dict[str, Any]], dict[str, Any]], selected: list[dict], cfg: Any
 ) -> list[dict[str, Any]]:
@@ -291,8 +297,16 @@ def _change_mappings(
         snapshot = {"uuid": uuid, **previous}
         restorer = f"{_MOD}:restore_event_source_mapping_snapshot"
         target = wanted(previous)
+        esm_arn = str(m.get("EventSourceMappingArn") or _mapping_arn(ref.arn, uuid))
         with mutation(
-            action, uuid, restorer, snapshot, cfg, lock_key=ref.name, function_arn=ref.arn
+            action,
+            uuid,
+            restorer,
+            snapshot,
+            cfg,
+            lock_key=ref.name,
+            function_arn=ref.arn,
+            tagged=[("lambda", esm_arn)],
         ) as change:
             if not change.dry_run:
                 _set_mapping(uuid, target, cfg)
@@ -495,7 +509,8 @@ def cut_table_capacity(
     wanted = {"table": cut, "indexes": indexes}
     snapshot = {"table_name": table_name, **previous}
     restorer = f"{_MOD}:restore_table_capacity_snapshot"
-    with mutation(_TABLE, table_name, restorer, snapshot, configuration) as change:
+    tagged = [("dynamodb", str(table["TableArn"]))]
+    with mutation(_TABLE, table_name, restorer, snapshot, configuration, tagged=tagged) as change:
         if not change.dry_run:
             _set_capacity(table_name, wanted, configuration)
     return {

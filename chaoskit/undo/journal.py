@@ -25,7 +25,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +84,18 @@ def _shown_by_chaostoolkit() -> bool:
     return False
 
 
+def _tag_targets(
+    function_arn: str | None, tagged: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    pairs = ([("lambda", function_arn)] if function_arn else []) + [
+        (str(kind), str(arn)) for kind, arn in tagged
+    ]
+    for kind, _ in pairs:
+        if kind not in expiry.KINDS:
+            raise ValueError(f"unknown tagged kind '{kind}': expected one of {expiry.KINDS}")
+    return list(dict.fromkeys(pairs))
+
+
 @contextmanager
 def mutation(
     action: str,
@@ -93,6 +105,7 @@ def mutation(
     configuration: Mapping[str, Any] | None = None,
     lock_key: str | None = None,
     function_arn: str | None = None,
+    tagged: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Change]:
     """Record a change durably, then let the block make it; undo it if the block fails.
 
@@ -106,6 +119,8 @@ def mutation(
             e.g. the function name for a change to one of its aliases.
         function_arn: the Lambda function the change harms, tagged with the
             change's deadline while it is live (:mod:`chaoskit.undo.expiry`).
+        tagged: other resources the change harms, tagged the same way, as
+            ``(kind, arn)`` pairs (kinds in :data:`chaoskit.undo.expiry.KINDS`).
 
     Raises:
         BadInput: the restorer cannot be imported (nothing was changed).
@@ -128,7 +143,12 @@ def mutation(
     target = record_target(configuration)  # where it happens, environment resolved
     recorded_at = time.time()
     expires_at = expiry.deadline(configuration, recorded_at)
-    previous_tags = expiry.read_tags(function_arn, configuration) if function_arn else None
+    targets = _tag_targets(function_arn, tagged)
+    # What the tags were before, journaled before they change.
+    expiry_tags: list[dict[str, Any]] = [
+        {"kind": kind, "arn": arn, "previous": expiry.read_tags(arn, configuration, kind)}
+        for kind, arn in targets
+    ]
     record: dict[str, Any] = {
         "id": change.id,
         "run_id": run_id,
@@ -142,9 +162,8 @@ def mutation(
         "recorded_at": recorded_at,
         "expires_at": expires_at,
     }
-    if function_arn and previous_tags is not None:
-        # What the tags were before, journaled before they change.
-        record["expiry_tag"] = {"arn": function_arn, "previous": previous_tags}
+    if expiry_tags:
+        record["expiry_tags"] = expiry_tags
     key = lock_key or resource
     with store.exclusive():
         lock.check_local(run_id, key, configuration)
@@ -159,16 +178,16 @@ def mutation(
                 lock.acquire_remote(run_id, key, configuration)
             if record.get("mirrored"):
                 mirror.put(record, configuration)
-            if function_arn:
-                expiry.tag(function_arn, run_id, expires_at, configuration)
+            for entry in expiry_tags:
+                expiry.tag(entry["arn"], run_id, expires_at, configuration, entry["kind"])
         except BaseException as err:
             if record["remote_lock"]:
                 lock.release(run_id, [key], configuration)  # only a lock this run holds
             if record.get("mirrored"):
                 mirror.forget(record, configuration)
-            if function_arn:
+            for entry in expiry_tags:
                 try:
-                    expiry.remove(function_arn, previous_tags or {}, configuration)
+                    expiry.remove(entry["arn"], entry["previous"], configuration, entry["kind"])
                 except Exception as tag_err:  # the original error wins; rollback retries
                     logger.error("could not remove the expiry tags of '%s': %s", resource, tag_err)
             store.append(run_id, {"id": change.id, "status": "not-applied", "error": str(err)})

@@ -18,6 +18,7 @@ from chaoskit.undo.target import ACCOUNT_KEY, verify_target
 
 __all__ = [
     "Restorer",
+    "expiry_tags_of",
     "pending_runs",
     "resolve_restorer",
     "restore_change",
@@ -58,29 +59,58 @@ def _config_for(change: Mapping[str, Any], configuration: Mapping[str, Any] | No
     return config
 
 
+def expiry_tags_of(change: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return the resources a change tagged: ``{"kind", "arn", "previous"}`` each.
+
+    Journals written before other kinds were tagged hold one Lambda function
+    under ``expiry_tag``.
+    """
+    found = []
+    entries = change.get("expiry_tags")
+    old = change.get("expiry_tag")
+    if isinstance(old, Mapping):
+        entries = [{"kind": "lambda", **old}, *(entries if isinstance(entries, list) else [])]
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, Mapping) and entry.get("arn") and entry.get("kind", "lambda"):
+            previous = entry.get("previous")
+            found.append(
+                {
+                    "kind": str(entry.get("kind") or "lambda"),
+                    "arn": str(entry["arn"]),
+                    "previous": dict(previous) if isinstance(previous, Mapping) else {},
+                }
+            )
+    return found
+
+
+def _tags_same(change: Mapping[str, Any], kind: str, arn: str) -> bool:
+    return any(t["kind"] == kind and t["arn"] == arn for t in expiry_tags_of(change))
+
+
 def _untag_if_last(change: Mapping[str, Any], config: Mapping[str, Any]) -> None:
-    """Remove the expiry tags once no other live change of the run is on the same function."""
-    tagged = change.get("expiry_tag")
-    if not isinstance(tagged, Mapping) or not tagged.get("arn"):
-        return
-    others = [
-        c
-        for c in store.unrestored(str(change["run_id"]))
-        if c.get("id") != change.get("id")
-        and isinstance(c.get("expiry_tag"), Mapping)
-        and c["expiry_tag"].get("arn") == tagged["arn"]
-    ]
-    if others:
-        return
+    """Put back the expiry tags of each resource no other live change of the run still tags."""
     from chaoskit.undo import expiry
 
-    # The oldest change of the run on this function saw the tags as the user had them.
-    oldest = min(
-        [c for c in store.changes(str(change["run_id"])) if isinstance(c.get("expiry_tag"), Mapping)
-         and c["expiry_tag"].get("arn") == tagged["arn"]] or [dict(change)],
-        key=lambda c: float(c.get("recorded_at") or 0),
-    )  # fmt: skip
-    expiry.remove(str(tagged["arn"]), dict(oldest["expiry_tag"].get("previous") or {}), config)
+    run_id = str(change["run_id"])
+    for tagged in expiry_tags_of(change):
+        kind, arn = tagged["kind"], tagged["arn"]
+        others = [
+            c
+            for c in store.unrestored(run_id)
+            if c.get("id") != change.get("id") and _tags_same(c, kind, arn)
+        ]
+        if others:
+            continue
+        # The oldest change of the run on this resource saw the tags as the user had them.
+        oldest = min(
+            [c for c in store.changes(run_id) if _tags_same(c, kind, arn)] or [dict(change)],
+            key=lambda c: float(c.get("recorded_at") or 0),
+        )
+        previous = next(
+            (t["previous"] for t in expiry_tags_of(oldest) if (t["kind"], t["arn"]) == (kind, arn)),
+            tagged["previous"],
+        )
+        expiry.remove(arn, previous, config, kind)
 
 
 def restore_change(
