@@ -112,6 +112,20 @@ def _expect(entry: Entry) -> str:
     return ""
 
 
+def _under_fault(
+    f: str, entry: Entry, tracing: Tracing, inject: dict[str, Any], send_name: str
+) -> list[dict[str, Any]]:
+    """Return a method that sends events while the layer fault ``inject`` is live."""
+    return [
+        *tracing.enable(),
+        inject,
+        act.wait_live(f),
+        {**act.send(send_name, entry.send, rate_per_second=SPREAD), "pauses": {"after": 10}},
+        act.clear_faults(f),
+        act.wait_settled(**entry.settle()),
+    ]
+
+
 def _kill_switch(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned:
     f = ref(fn.logical_id)
     method = [
@@ -155,24 +169,15 @@ def _kill_switch(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
 
 def _errors(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned:
     f = ref(fn.logical_id)
-    method = [
-        *tracing.enable(),
-        act.action(
-            "inject-exceptions",
-            "chaoskit.faults.inject",
-            "inject_exception",
-            function_name=f,
-            rate=ERROR_RATE,
-            duration=FAULT_DURATION,
-        ),
-        act.wait_live(f),
-        {
-            **act.send("send-events-under-errors", entry.send, rate_per_second=SPREAD),
-            "pauses": {"after": 10},
-        },
-        act.clear_faults(f),
-        act.wait_settled(**entry.settle()),
-    ]
+    inject = act.action(
+        "inject-exceptions",
+        "chaoskit.faults.inject",
+        "inject_exception",
+        function_name=f,
+        rate=ERROR_RATE,
+        duration=FAULT_DURATION,
+    )
+    method = _under_fault(f, entry, tracing, inject, "send-events-under-errors")
     description = (
         f"{int(ERROR_RATE * 100)}% of {fn.logical_id}'s invocations raise while events arrive "
         f"on its {entry.label}. Retry path that should absorb them: {entry.retry_path}."
@@ -201,27 +206,16 @@ def _errors(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned
 
 def _throttle(fn: Function, entry: Entry, service: str, stack: str, tracing: Tracing) -> Planned:
     f = ref(fn.logical_id)
-    method = [
-        *tracing.enable(),
-        act.action(
-            f"throttle-{service}",
-            "chaoskit.faults.inject",
-            "inject_sdk_throttle",
-            function_name=f,
-            service=service,
-            rate=THROTTLE_RATE,
-            duration=FAULT_DURATION,
-        ),
-        act.wait_live(f),
-        {
-            **act.send(
-                f"send-events-under-{service}-throttling", entry.send, rate_per_second=SPREAD
-            ),
-            "pauses": {"after": 10},
-        },
-        act.clear_faults(f),
-        act.wait_settled(**entry.settle()),
-    ]
+    inject = act.action(
+        f"throttle-{service}",
+        "chaoskit.faults.inject",
+        "inject_sdk_throttle",
+        function_name=f,
+        service=service,
+        rate=THROTTLE_RATE,
+        duration=FAULT_DURATION,
+    )
+    method = _under_fault(f, entry, tracing, inject, f"send-events-under-{service}-throttling")
     description = (
         f"{int(THROTTLE_RATE * 100)}% of {fn.logical_id}'s {service} calls answer with the "
         f"throttling error {service} really returns, so the SDK's own retries engage. What "
