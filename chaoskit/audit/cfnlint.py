@@ -40,6 +40,8 @@ def _path(f: Finding, template: Any) -> list[str | int]:
 
 
 class _Audit(CloudFormationLintRule):
+    source_url = "docs/audit.md"
+    tags = ["chaoskit", "event-loss"]
     severities: tuple[str, ...] = ()
 
     def match(self, cfn: Any) -> list[RuleMatch]:
@@ -67,8 +69,6 @@ class EventLossError(_Audit):
     id = "E9160"
     shortdesc = "chaoskit: event-loss hazard (high, critical)"
     description = "Configuration that loses events under failure (chaoskit audit, docs/audit.md)"
-    source_url = "docs/audit.md"
-    tags = ["chaoskit", "event-loss"]
     severities = _SERIOUS
 
 
@@ -78,6 +78,4 @@ class EventLossWarning(_Audit):
     id = "W9160"
     shortdesc = "chaoskit: event-loss hazard (medium, low)"
     description = "Configuration that may lose events under failure (chaoskit audit, docs/audit.md)"
-    source_url = "docs/audit.md"
-    tags = ["chaoskit", "event-loss"]
     severities = ("low", "medium")
