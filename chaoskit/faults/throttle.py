@@ -46,12 +46,21 @@ sleep: Callable[[float], None] = time.sleep
 clock: Callable[[], float] = time.monotonic
 
 
-def _wait(what: str, ready: Callable[[], bool], configuration: Mapping[str, Any] | None) -> None:
+def _read_when(
+    what: str,
+    read: Callable[[], dict[str, Any]],
+    ready: Callable[[dict[str, Any]], bool],
+    configuration: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """Return ``read()`` once ``ready`` holds for it, reading every second until the timeout."""
     deadline = clock() + float(setting(configuration, "chaoskit_wait_timeout", 300))
-    while not ready():
+    found = read()
+    while not ready(found):
         if clock() > deadline:
             raise AWSActionFailed("wait", what, "Timeout", "still updating after the timeout")
         sleep(1.0)
+        found = read()
+    return found
 
 
 # --- API Gateway stage -------------------------------------------------------------
@@ -211,14 +220,12 @@ def _mapping_state(found: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _settled(uuid: str, configuration: Mapping[str, Any] | None) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-
-    def ready() -> bool:
-        found.update(_mapping(uuid, configuration))
-        return found.get("State") in _SETTLED
-
-    _wait(f"event source mapping {uuid}", ready, configuration)
-    return found
+    return _read_when(
+        f"event source mapping {uuid}",
+        lambda: _mapping(uuid, configuration),
+        lambda found: found.get("State") in _SETTLED,
+        configuration,
+    )
 
 
 def _set_mapping(uuid: str, wanted: Mapping[str, Any], configuration: Any) -> None:
@@ -399,17 +406,15 @@ def _units(pt: Mapping[str, Any]) -> dict[str, int]:
 
 
 def _active_table(table_name: str, configuration: Mapping[str, Any] | None) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-
-    def ready() -> bool:
-        found.update(_table(table_name, configuration))
+    def ready(found: dict[str, Any]) -> bool:
         indexes = found.get("GlobalSecondaryIndexes") or []
         return found.get("TableStatus") == "ACTIVE" and all(
             i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in indexes
         )
 
-    _wait(f"table {table_name}", ready, configuration)
-    return found
+    return _read_when(
+        f"table {table_name}", lambda: _table(table_name, configuration), ready, configuration
+    )
 
 
 def _capacity(table: Mapping[str, Any]) -> dict[str, Any]:

@@ -233,11 +233,13 @@ def test_waits_use_the_injected_clock(monkeypatch: pytest.MonkeyPatch) -> None:
         now[0] += seconds
 
     monkeypatch.setattr(throttle, "sleep", fake_sleep)
-    polls = iter([False, False, True])
-    throttle._wait("thing", lambda: next(polls), {"chaoskit_wait_timeout": 10})
-    assert slept == [1.0, 1.0]
+    reads = iter([{"n": 1}, {"n": 2}, {"n": 3}])
+    found = throttle._read_when(
+        "thing", lambda: next(reads), lambda r: r["n"] == 3, {"chaoskit_wait_timeout": 10}
+    )
+    assert found == {"n": 3} and slept == [1.0, 1.0]
     with pytest.raises(AWSActionFailed, match="wait on 'stuck' failed: Timeout"):
-        throttle._wait("stuck", lambda: False, {"chaoskit_wait_timeout": 3})
+        throttle._read_when("stuck", dict, lambda _r: False, {"chaoskit_wait_timeout": 3})
 
 
 def test_dry_runs_of_mappings_and_tables_change_nothing(
