@@ -217,10 +217,7 @@ class RunResult:
             lines.append(f"  seed: {v.seed} (rerun with --seed {v.seed})")
         if v.counts is not None:
             c = v.counts
-            lines.append(
-                f"  events: {c.sent} sent, {c.processed} processed, "
-                f"{c.dead_lettered} dead-lettered, {c.lost} lost"
-            )
+            lines.append(f"  events: {c.line()}")
             if c.lost_ids:
                 lines.append(f"  lost event ids: {', '.join(c.lost_ids[:10])}")
             ext: JournalExtension = self.journal.get("chaoskit", {})

@@ -21,10 +21,7 @@ def _failure_text(v: ExperimentView) -> str:
     ]
     if v.counts is not None:
         c = v.counts
-        lines.append(
-            f"events: {c.sent} sent, {c.processed} processed, "
-            f"{c.dead_lettered} dead-lettered, {c.lost} lost"
-        )
+        lines.append(f"events: {c.line()}")
         if c.lost_ids:
             lines.append("lost event ids: " + ", ".join(c.lost_ids[:50]))
     lines += [f"not restored: {c.action} on {c.resource}" for c in v.unrestored]

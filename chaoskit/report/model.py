@@ -78,6 +78,13 @@ class Counts:
     duplicates: int | None = None
     lost_ids: tuple[str, ...] = ()
 
+    def line(self) -> str:
+        """Return ``N sent, N processed, N dead-lettered, N lost``."""
+        return (
+            f"{self.sent} sent, {self.processed} processed, "
+            f"{self.dead_lettered} dead-lettered, {self.lost} lost"
+        )
+
 
 @dataclass(frozen=True)
 class ProbeResult:
