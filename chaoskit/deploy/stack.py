@@ -142,10 +142,7 @@ def _wait(
     deadline = clock() + timeout
     events: list[dict[str, Any]] = []
     while True:
-        fresh = _new_events(cfn, name, seen)
-        for event in fresh:
-            say(_line(event))
-        events += fresh
+        events += _say_new_events(cfn, name, seen, say)
         try:
             status = str(cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
         except ClientError as err:
@@ -153,23 +150,44 @@ def _wait(
                 return "DELETE_COMPLETE", events
             raise aws_failure("cloudformation:DescribeStacks", name, err) from err
         if not status.endswith("_IN_PROGRESS"):
-            for event in _new_events(cfn, name, seen):
-                say(_line(event))
-                events.append(event)
-            return status, events
+            return status, events + _say_new_events(cfn, name, seen, say)
         if clock() > deadline:
             raise DeployFailed(f"stack '{name}' still {status} after {timeout:.0f} s")
         sleep(1.0)
 
 
+def _say_new_events(cfn: Any, name: str, seen: set[str], say: Say) -> list[dict[str, Any]]:
+    fresh = _new_events(cfn, name, seen)
+    for event in fresh:
+        say(_line(event))
+    return fresh
+
+
+def _start_and_wait(
+    cfn: Any,
+    name: str,
+    operation: str,
+    start: Callable[[], Any],
+    say: Say,
+    waiting: _Waiting,
+    seen: set[str] | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Start a stack operation with ``start()``, then wait until the stack settles."""
+    seen = _event_ids(cfn, name) if seen is None else seen
+    try:
+        start()
+    except ClientError as err:
+        raise aws_failure(operation, name, err) from err
+    return _wait(cfn, name, seen, say, waiting)
+
+
 def _delete_failed(cfn: Any, name: str, status: str, say: Say, waiting: _Waiting) -> None:
     say(f"stack '{name}' is {status} (its creation failed): deleting it to create it again")
     seen = _event_ids(cfn, name)
-    try:
-        cfn.delete_stack(StackName=name)
-    except ClientError as err:
-        raise aws_failure("cloudformation:DeleteStack", name, err) from err
-    final, events = _wait(cfn, name, seen, say, waiting)
+    delete = "cloudformation:DeleteStack"
+    final, events = _start_and_wait(
+        cfn, name, delete, lambda: cfn.delete_stack(StackName=name), say, waiting, seen
+    )
     if final == "DELETE_FAILED":
         # A resource whose creation failed may not delete either: keep it out, as the
         # console's "retain" does, and delete the rest.
@@ -181,11 +199,15 @@ def _delete_failed(cfn: Any, name: str, status: str, say: Say, waiting: _Waiting
             }
         )
         say(f"deleting stack '{name}' again, retaining {', '.join(stuck) or 'nothing'}")
-        try:
-            cfn.delete_stack(StackName=name, RetainResources=stuck)
-        except ClientError as err:
-            raise aws_failure("cloudformation:DeleteStack", name, err) from err
-        final, events = _wait(cfn, name, seen, say, waiting)
+        final, events = _start_and_wait(
+            cfn,
+            name,
+            delete,
+            lambda: cfn.delete_stack(StackName=name, RetainResources=stuck),
+            say,
+            waiting,
+            seen,
+        )
     if final != "DELETE_COMPLETE":
         raise DeployFailed(_failure(name, final, events))
 
@@ -288,12 +310,14 @@ def apply_change_set(
         rc = change.get("ResourceChange") or {}
         replace = " (replacement)" if rc.get("Replacement") == "True" else ""
         say(f"{rc.get('Action')} {rc.get('LogicalResourceId')} ({rc.get('ResourceType')}){replace}")
-    seen = _event_ids(cfn, name)
-    try:
-        cfn.execute_change_set(ChangeSetName=change_set_id)
-    except ClientError as err:
-        raise aws_failure("cloudformation:ExecuteChangeSet", name, err) from err
-    final, events = _wait(cfn, name, seen, say, waiting)
+    final, events = _start_and_wait(
+        cfn,
+        name,
+        "cloudformation:ExecuteChangeSet",
+        lambda: cfn.execute_change_set(ChangeSetName=change_set_id),
+        say,
+        waiting,
+    )
     if final not in _OK:
         raise DeployFailed(_failure(name, final, events))
     return True

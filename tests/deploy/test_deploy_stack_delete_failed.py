@@ -1,0 +1,76 @@
+"""A stack whose creation failed is deleted before it is created again.
+
+CloudFormation's answers are played by botocore's Stubber on a real client (it
+checks every request and answer against the service model): the first delete
+ends in DELETE_FAILED, the second retains the resource that would not delete.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.stub import Stubber
+
+from chaoskit.deploy.stack import _delete_failed, _Waiting
+
+NAME = "orders"
+STACK_ID = f"arn:aws:cloudformation:us-east-1:000000000000:stack/{NAME}/1"
+
+
+def _event(n: int, logical: str, status: str, reason: str = "") -> dict[str, Any]:
+    event = {
+        "StackId": STACK_ID,
+        "EventId": f"e{n}",
+        "StackName": NAME,
+        "LogicalResourceId": logical,
+        "ResourceType": "AWS::S3::Bucket" if logical != NAME else "AWS::CloudFormation::Stack",
+        "Timestamp": datetime(2026, 1, 1, tzinfo=UTC),
+        "ResourceStatus": status,
+    }
+    if reason:
+        event["ResourceStatusReason"] = reason
+    return event
+
+
+def _stack(status: str) -> dict[str, Any]:
+    return {
+        "Stacks": [
+            {
+                "StackName": NAME,
+                "StackId": STACK_ID,
+                "CreationTime": datetime(2026, 1, 1, tzinfo=UTC),
+                "StackStatus": status,
+            }
+        ]
+    }
+
+
+def test_a_failed_stack_is_deleted_retaining_what_would_not_delete() -> None:
+    cfn = boto3.client(
+        "cloudformation",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    old = [_event(0, NAME, "ROLLBACK_COMPLETE")]
+    failed = [_event(1, "Bucket", "DELETE_FAILED", "bucket not empty"), *old]
+    with Stubber(cfn) as stub:
+        by_name = {"StackName": NAME}
+        stub.add_response("describe_stack_events", {"StackEvents": old}, by_name)
+        stub.add_response("delete_stack", {}, by_name)
+        stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
+        stub.add_response("describe_stacks", _stack("DELETE_FAILED"), by_name)
+        stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
+        stub.add_response("delete_stack", {}, {**by_name, "RetainResources": ["Bucket"]})
+        stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
+        stub.add_client_error(
+            "describe_stacks", "ValidationError", f"Stack with id {NAME} does not exist"
+        )
+        said: list[str] = []
+        _delete_failed(
+            cfn, NAME, "ROLLBACK_COMPLETE", said.append, _Waiting(60, lambda _s: None, lambda: 0.0)
+        )
+        stub.assert_no_pending_responses()
+    assert said[0].startswith("stack 'orders' is ROLLBACK_COMPLETE")
+    assert any("DELETE_FAILED" in line and "Bucket: bucket not empty" in line for line in said)
+    assert said[-1] == "deleting stack 'orders' again, retaining Bucket"
