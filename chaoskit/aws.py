@@ -51,6 +51,7 @@ __all__ = [
     "clear_cache",
     "client",
     "resolve_target",
+    "target_settings",
     "use_secrets",
 ]
 
@@ -114,6 +115,16 @@ def _localstack_endpoint() -> str:
     if ":" not in host:
         host = f"{host}:{os.environ.get('EDGE_PORT', '4566')}"
     return f"http://{host}"
+
+
+def target_settings(target: str | None, endpoint_url: str | None) -> dict[str, str]:
+    """Return the configuration keys a command's ``--target`` and ``--endpoint-url`` set."""
+    settings = {}
+    if target:
+        settings["chaoskit_target"] = target
+    if endpoint_url:
+        settings["chaoskit_endpoint_url"] = endpoint_url
+    return settings
 
 
 def resolve_target(configuration: Mapping[str, Any] | None = None) -> Target:

@@ -90,3 +90,12 @@ def test_an_assumed_role_refreshes_its_credentials(real: dict) -> None:
     assert refreshed["access_key"] != first.access_key
     assert refreshed["expiry_time"]
     assert f"chaoskit/{__version__}" in _header(sent[0], "User-Agent")
+
+
+def test_target_settings_hold_only_the_flags_given() -> None:
+    assert aws.target_settings(None, None) == {}
+    assert aws.target_settings("aws", None) == {"chaoskit_target": "aws"}
+    assert aws.target_settings("localstack", "http://127.0.0.1:4566") == {
+        "chaoskit_target": "localstack",
+        "chaoskit_endpoint_url": "http://127.0.0.1:4566",
+    }

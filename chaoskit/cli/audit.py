@@ -16,7 +16,7 @@ import click
 
 from chaoskit.audit import RULES, AuditResult, audit_stack, audit_templates
 from chaoskit.audit import render as audit_render
-from chaoskit.aws import TARGETS, resolve_target
+from chaoskit.aws import TARGETS, resolve_target, target_settings
 from chaoskit.inputs import check_reachable
 from chaoskit.runner import parse_vars
 from probes._audit_checks import CHECKS, SEVERITIES
@@ -124,11 +124,10 @@ def command(
     fail_on: str,
 ) -> None:
     """Audit templates, a deployed stack or the target account for ways to lose events."""
-    configuration: dict[str, Any] = parse_vars(variables)
-    if target:
-        configuration["chaoskit_target"] = target
-    if endpoint_url:
-        configuration["chaoskit_endpoint_url"] = endpoint_url
+    configuration: dict[str, Any] = {
+        **parse_vars(variables),
+        **target_settings(target, endpoint_url),
+    }
     if (templates or stack) and checks:
         raise click.UsageError("--check applies to the account audit; use --rule")
     if templates and not stack:

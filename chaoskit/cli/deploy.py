@@ -10,7 +10,7 @@ import json
 
 import click
 
-from chaoskit.aws import TARGETS
+from chaoskit.aws import TARGETS, target_settings
 from chaoskit.runner import parse_vars
 
 __all__ = ["command"]
@@ -52,11 +52,7 @@ def command(
     variables: tuple[str, ...],
 ) -> None:
     """Deploy a template (packaging its local code), or bring its stack up to date."""
-    configuration = parse_vars(variables)
-    if target:
-        configuration["chaoskit_target"] = target
-    if endpoint_url:
-        configuration["chaoskit_endpoint_url"] = endpoint_url
+    configuration = {**parse_vars(variables), **target_settings(target, endpoint_url)}
     from chaoskit.deploy import deploy_template
     from chaoskit.deploy.template import parse_parameters
 

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from chaoskit.aws import TARGETS
+from chaoskit.aws import TARGETS, target_settings
 
 __all__ = ["command"]
 
@@ -45,11 +45,7 @@ def command(
     from chaoskit.suite import generate_suite, write_suite
 
     started = time.monotonic()
-    configuration: dict[str, str] = {}
-    if target:
-        configuration["chaoskit_target"] = target
-    if endpoint_url:
-        configuration["chaoskit_endpoint_url"] = endpoint_url
+    configuration = target_settings(target, endpoint_url)
     suite = generate_suite(template, stack, stack_name, configuration)
     written = write_suite(suite, output, force=force)
     click.echo(f"read {suite.source}; experiments aim at stack '{suite.stack}'")
