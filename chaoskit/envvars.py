@@ -34,6 +34,7 @@ __all__ = [
     "SANDBOX_STATE_DIR",
     "TARGET",
     "TRUTHY",
+    "is_falsy",
     "is_truthy",
     "parse_flag",
 ]
@@ -115,6 +116,16 @@ def is_truthy(value: object) -> bool:
     if isinstance(value, bool):
         return value
     return value is not None and str(value).strip().lower() in TRUTHY
+
+
+def is_falsy(value: object) -> bool:
+    """Tell whether a flag that is on by default was turned off: ``False``, or 0/false/no/off.
+
+    The mirror of :func:`is_truthy`, for settings whose safe side is "on".
+    """
+    if isinstance(value, bool):
+        return not value
+    return value is not None and str(value).strip().lower() in FALSY
 
 
 def parse_flag(value: object, default: bool = False, name: str = "flag") -> bool:

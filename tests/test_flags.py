@@ -65,3 +65,30 @@ def test_every_flag_setting_reads_the_same_table(
         assert read({key: value}) is False, (key, value)
     with pytest.raises(BadInput, match=f"invalid value 'nope' for '{key}'"):
         read({key: "nope"})
+
+
+@pytest.mark.parametrize("value", OFF)
+def test_on_by_default_flags_turn_off_with_the_same_table(value: object) -> None:
+    assert envvars.is_falsy(value) is True
+
+
+@pytest.mark.parametrize("value", [*ON, None, "", "nope"])
+def test_on_by_default_flags_stay_on_otherwise(value: object) -> None:
+    assert envvars.is_falsy(value) is False
+
+
+@pytest.mark.parametrize("value", OFF)
+def test_reading_function_logs_turns_off_with_every_off_spelling(
+    value: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaoskit.ledger import discover
+    from chaoskit.ledger.records import Record
+
+    calls: list[object] = []
+    monkeypatch.setattr(discover, "log_records", lambda *a: calls.append(a) or ([], []))
+    monkeypatch.setattr(discover, "dead_letter_queues", lambda *a: discover.Discovery())
+    records = [Record("r", "e", "attempt", 1.0, "layer", {"function": "worker"})]
+    discover.reconcile_with_app("r", records, {"chaoskit_read_logs": value})
+    assert calls == []
+    discover.reconcile_with_app("r", records, {"chaoskit_read_logs": "on"})
+    assert len(calls) == 1

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chaoskit import aws
+from chaoskit import aws, envvars
 from chaoskit.ledger.records import ATTEMPT, LOG_MARK, Record, from_log_line
 from chaoskit.ledger.stages import queue_name
 from chaoskit.shapes import AppReconciliation
@@ -277,7 +277,7 @@ def reconcile_with_app(
     warnings: list[str] = []
     from_logs = 0
     read_logs = cfg.get("chaoskit_read_logs", True)
-    if functions and str(read_logs).lower() not in ("false", "0", "no", "off"):
+    if functions and not envvars.is_falsy(read_logs):
         sent = [r.at for r in records if r.kind == "sent" and r.at > 0]
         since = min(sent) - 300 if sent else None
         logged, notes = log_records(functions, run_id, since, cfg)

@@ -290,7 +290,7 @@ def enrich_journal(
     ledger = ext["ledger"] = _reconcile(run_id, records, configuration)
     ext["faults_fired"], reasons = check_faults_fired(journal, ledger)
     required = configuration.get("chaoskit_require_faults_fired", True)
-    if str(required).strip().lower() in ("false", "0", "no", "off"):
+    if envvars.is_falsy(required):
         ext["inconclusive"] = []
         ext["unfired_faults_allowed"] = reasons
     else:
