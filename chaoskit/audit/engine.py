@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaoskit.audit import rules_code, rules_lambda, rules_queues, rules_routing
+from chaoskit.audit import rules_code, rules_expiry, rules_lambda, rules_queues, rules_routing
 from chaoskit.audit.findings import RULES, SEVERITIES, Finding
 from chaoskit.audit.suppress import Suppression, apply_suppressions, suppressions_of
 from chaoskit.errors import BadInput
@@ -14,7 +14,7 @@ from chaoskit.topology import Topology, from_stack, load_templates
 __all__ = ["AuditResult", "audit_stack", "audit_templates", "audit_topology"]
 
 # the rule modules register themselves on import
-_MODULES = (rules_code, rules_lambda, rules_queues, rules_routing)
+_MODULES = (rules_code, rules_expiry, rules_lambda, rules_queues, rules_routing)
 
 
 @dataclass

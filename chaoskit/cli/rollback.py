@@ -7,13 +7,17 @@ is restored (or nothing was pending), 2 bad input, 3 a change could not be
 restored (run it again once the cause is fixed: restores are idempotent).
 """
 
+import os
 import time
 
 import click
 
 from chaoskit.aws import TARGETS
+from chaoskit.envvars import SANDBOX_PORT, TARGET
 from chaoskit.errors import BadInput, RollbackFailed, SafetyAbort
 from chaoskit.undo import changes, mirror, pending_runs, rollback_run
+from chaoskit.undo.overdue import scan_targets
+from chaoskit.undo.restore import target_of
 from chaoskit.undo.store import unrestored
 
 __all__ = ["command"]
@@ -25,6 +29,34 @@ def _refused(refused: list[str]) -> None:
             f"refused {len(refused)} change(s) mirrored on the target (listed above): "
             "they are not authenticated or not allowed, and nothing was restored from them"
         )
+
+
+def _scanned(override: dict, tried: list[dict]) -> list[dict]:
+    """The targets to read for overdue tags: the one named (options or environment),
+    each one a change was just restored on, and the default one when neither applies."""
+    named = bool(override) or any(os.environ.get(v) for v in (TARGET, SANDBOX_PORT))
+    return [override, *tried] if named or not tried else tried
+
+
+def _report_overdue(where: list[dict]) -> int:
+    """Read the targets for resources still tagged past their deadline; return how many
+    of them (and unreadable targets) this machine cannot restore."""
+    problems = 0
+    for row in scan_targets(where):
+        if row["status"] == "unreadable":
+            problems += 1
+            click.echo(
+                f"COULD NOT READ {row['target']} for overdue changes: {row['error']}", err=True
+            )
+        elif not row["journaled"]:
+            problems += 1
+            click.echo(
+                f"OVERDUE {row['kind']} {row['arn']} on {row['target']}: chaoskit:expires-at "
+                f"{row['chaoskit:expires-at']} (run {row['chaoskit:run-id']}) is past and no "
+                "journal on this machine holds the change: it cannot be restored from here",
+                err=True,
+            )
+    return problems
 
 
 @click.command("rollback")
@@ -61,7 +93,11 @@ def command(
     hand reach another account. --from-target first copies the changes
     mirrored on the target into the local journal (a run whose machine died).
     --expired restores only the changes past their deadline (expires_at), of
-    every run. Without --run-id, --all or --expired, list the runs that left
+    every run, then reads the targets (the one the options or CHAOSKIT_TARGET
+    name, each one a change was restored on, and the default target when there
+    is neither) for resources still tagged chaoskit:expires-at in the past:
+    those no journal here holds are listed and the command exits 3, as it does
+    when a target cannot be read. Without --run-id, --all or --expired, list the runs that left
     changes behind.
     """
     pairs = (
@@ -102,9 +138,13 @@ def command(
             )
     failed = 0
     restored = 0
+    tried: list[dict] = []
     for run_id in targets:
         deadline = time.time() if expired else None
-        for row in rollback_run(run_id, configuration, expired_before=deadline):
+        rows = rollback_run(run_id, configuration, expired_before=deadline)
+        ids = {row["id"] for row in rows}
+        tried += [target_of(c, configuration) for c in changes(run_id) if c.get("id") in ids]
+        for row in rows:
             if row["status"] == "restored":
                 restored += 1
                 click.echo(f"restored {row['action']} on {row['resource']} (run {run_id})")
@@ -115,10 +155,19 @@ def command(
                     f"{row.get('error')}",
                     err=True,
                 )
+    untracked = _report_overdue(_scanned(override, tried)) if expired else 0
     _refused(refused)
     if failed:
         raise RollbackFailed(
             f"{failed} change(s) could not be restored; fix the cause and run "
             "'chaoskit rollback --all' again"
+        )
+    if untracked:
+        raise RollbackFailed(
+            f"{untracked} resource(s) carry an overdue chaoskit:expires-at tag (listed above) "
+            "that no journal on this machine holds, or the target could not be read: "
+            "chaoskit cannot restore them from here; restore them by hand, or run "
+            "'chaoskit rollback --expired' where their run's journal is "
+            "(or with --from-target if the run mirrored it)"
         )
     click.echo(f"{restored} change(s) restored" if restored else "nothing left to restore")

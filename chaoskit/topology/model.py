@@ -331,6 +331,9 @@ class Topology:
     stack_name: str | None = None
     #: Metadata of each resource as written (SAM resources before expansion).
     source_metadata: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    #: Deployed stacks only: chaoskit's deadline tags on each resource that has them,
+    #: by logical ID: ``{"kind", "arn", "chaoskit:expires-at", "chaoskit:run-id"}``.
+    chaoskit_tags: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def element(self, logical_id: str | None) -> Element | None:
         """Return the resource with this logical ID, whatever its kind."""

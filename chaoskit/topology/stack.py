@@ -185,6 +185,57 @@ def _overlay_subscriptions(topo: Topology, configuration: Any) -> None:
         )
 
 
+def _tag_address(topo: Topology, el: Any, configuration: Any) -> tuple[str, str] | None:
+    """Return how chaoskit's deadline tags of a deployed resource are read, if it has them."""
+    from chaoskit.undo.expiry import health_check_arn
+
+    kind = el.type
+    if kind == "AWS::Lambda::Function" and el.arn:
+        return "lambda", str(el.arn)
+    if kind == "AWS::Lambda::EventSourceMapping" and (el.arn or "").startswith("arn:"):
+        return "lambda", str(el.arn)
+    if kind == "AWS::Route53::HealthCheck" and el.physical_id:
+        return "route53", health_check_arn(str(el.physical_id))
+    if kind == "AWS::DynamoDB::Table" and el.physical_id:
+        client = aws.client("dynamodb", configuration)
+        got = _call(client, "describe_table", str(el.physical_id), TableName=el.physical_id)
+        return ("dynamodb", str(got["Table"]["TableArn"])) if got else None
+    if kind == "AWS::ApiGateway::Stage" and el.physical_id:
+        api = el.properties.get("RestApiId")
+        if isinstance(api, dict) and isinstance(api.get("Ref"), str):
+            target = topo.resources.get(api["Ref"])
+            api = target.physical_id if target is not None else None
+        if not isinstance(api, str) or not api:
+            return None
+        region = aws.client("apigateway", configuration).meta.region_name
+        return "apigateway", f"arn:aws:apigateway:{region}::/restapis/{api}/stages/{el.physical_id}"
+    return None
+
+
+def _overlay_expiry_tags(topo: Topology, configuration: Any) -> None:
+    """Read chaoskit's deadline tags of every resource that can carry them."""
+    from chaoskit.errors import AWSActionFailed
+    from chaoskit.undo.expiry import EXPIRES_TAG, RUN_TAG, read_all
+
+    for lid, el in topo.resources.items():
+        address = _tag_address(topo, el, configuration)
+        if address is None:
+            continue
+        try:
+            tags = read_all(*address, configuration)
+        except AWSActionFailed as err:
+            if err.code in (*_MISSING, "NoSuchHealthCheck"):
+                continue
+            raise
+        if EXPIRES_TAG in tags:
+            topo.chaoskit_tags[lid] = {
+                "kind": address[0],
+                "arn": address[1],
+                EXPIRES_TAG: tags[EXPIRES_TAG],
+                RUN_TAG: tags.get(RUN_TAG),
+            }
+
+
 def from_stack(stack_name: str, configuration: Mapping[str, Any] | None = None) -> Topology:
     """Return the topology of a deployed stack, with physical IDs, ARNs and live settings.
 
@@ -236,4 +287,5 @@ def from_stack(stack_name: str, configuration: Mapping[str, Any] | None = None) 
     _overlay_queues(topo, configuration)
     _overlay_mappings(topo, configuration)
     _overlay_subscriptions(topo, configuration)
+    _overlay_expiry_tags(topo, configuration)
     return topo

@@ -23,6 +23,7 @@ __all__ = [
     "resolve_restorer",
     "restore_change",
     "rollback_run",
+    "target_of",
 ]
 
 logger = logging.getLogger("chaostoolkit.chaoskit")
@@ -45,6 +46,11 @@ def _where(change: Mapping[str, Any], configuration: Mapping[str, Any] | None) -
     where = dict(change.get("target") or {})
     where.update((configuration or {}).get("chaoskit_target_override") or {})
     return where
+
+
+def target_of(change: Mapping[str, Any], configuration: Mapping[str, Any] | None) -> dict:
+    """Return where a change is restored: its recorded target, with the rollback's overrides."""
+    return _where(change, configuration)
 
 
 def _config_for(change: Mapping[str, Any], configuration: Mapping[str, Any] | None) -> dict:
