@@ -22,7 +22,7 @@ import json
 import os
 import socket
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "load_document",
     "one_line",
     "read_text",
+    "split_pairs",
     "validate_endpoint_url",
 ]
 
@@ -189,6 +190,21 @@ def validate_endpoint_url(value: Any, where: str = "--endpoint-url") -> str:
     if port is not None and port < 1:
         raise BadInput(f"{where} '{value}': port {port} is out of range 1-65535")
     return value
+
+
+def split_pairs(pairs: Sequence[str], option: str, form: str) -> list[tuple[str, str]]:
+    """Split ``KEY=VALUE`` command-line values into (key, value), keys stripped.
+
+    Raises:
+        BadInput: a pair has no ``=`` or an empty key; names ``option`` and ``form``.
+    """
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"invalid {option} '{pair}': expected {form}")
+        out.append((key.strip(), value))
+    return out
 
 
 def one_line(err: BaseException | str, limit: int = 400) -> str:

@@ -30,7 +30,7 @@ from chaoskit.arguments import check_arguments
 from chaoskit.aws import Target, resolve_target
 from chaoskit.errors import BadInput
 from chaoskit.files import write_private
-from chaoskit.inputs import load_document, one_line
+from chaoskit.inputs import load_document, one_line, split_pairs
 from chaoskit.interrupts import defer as defer_interrupts
 from chaoskit.interrupts import one_interrupt
 from chaoskit.ledger.trace import new_run_id
@@ -102,15 +102,11 @@ def parse_vars(pairs: Sequence[str]) -> dict[str, Any]:
         BadInput: a pair has no ``=`` or an empty key.
     """
     out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"invalid --var '{pair}': expected key=value")
+    for key, raw in split_pairs(pairs, "--var", "key=value"):
         try:
-            value: Any = json.loads(raw)
+            out[key] = json.loads(raw)
         except json.JSONDecodeError:
-            value = raw
-        out[key.strip()] = value
+            out[key] = raw
     return out
 
 

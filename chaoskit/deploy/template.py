@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from chaoskit.errors import BadInput
-from chaoskit.inputs import check_shape, read_text
+from chaoskit.inputs import check_shape, read_text, split_pairs
 
 __all__ = ["check_parameters", "dump_template", "load_template", "parse_parameters"]
 
@@ -107,13 +107,7 @@ def parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
     Raises:
         BadInput: a pair has no ``=`` or an empty key.
     """
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise BadInput(f"invalid --parameter '{pair}': expected KEY=VALUE")
-        out[key.strip()] = value
-    return out
+    return dict(split_pairs(pairs, "--parameter", "KEY=VALUE"))
 
 
 def check_parameters(
