@@ -13,7 +13,7 @@ from typing import Any
 
 from chaoskit.topology.model import Ref
 
-__all__ = ["Resolver"]
+__all__ = ["Resolver", "json_or_none"]
 
 _SUB_TOKEN = re.compile(r"\$\{([^}!][^}]*)\}")
 _WHOLE_TOKEN = re.compile(r"^\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}$")
@@ -24,6 +24,16 @@ _PSEUDO = {
     "AWS::URLSuffix": "amazonaws.com",
     "AWS::NoValue": None,
 }
+
+
+def json_or_none(text: str | None) -> Any:
+    """Return ``text`` parsed as JSON; ``None`` when there is no text or it is not JSON."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 class Resolver:
@@ -227,17 +237,7 @@ class Resolver:
     def json_or_object(self, value: Any) -> Any:
         """Return a property that may be a JSON string (``RedrivePolicy``) as an object."""
         if isinstance(value, str):
-            try:
-                return json.loads(value)
-            except ValueError:
-                return None
+            return json_or_none(value)
         if isinstance(value, Mapping) and set(value) <= {"Fn::Sub", "Fn::Join"}:
-            text = self.text(value)
-            if text is None:
-                return None
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                return None
-            return parsed
+            return json_or_none(self.text(value))
         return value

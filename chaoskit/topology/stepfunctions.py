@@ -5,7 +5,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from chaoskit.topology.intrinsics import Resolver
+from chaoskit.topology.intrinsics import Resolver, json_or_none
 from chaoskit.topology.model import Location, Ref, TaskState
 
 __all__ = ["definition_of", "task_states"]
@@ -131,13 +131,7 @@ def definition_of(properties: Mapping[str, Any], resolver: Resolver) -> dict[str
     raw = properties.get("DefinitionString")
     if raw is None:
         return None
-    text = _flatten(raw, resolver)
-    if text is None:
-        return None
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return None
+    parsed = json_or_none(_flatten(raw, resolver))
     return parsed if isinstance(parsed, dict) else None
 
 
