@@ -112,6 +112,16 @@ def _batch_errors(out: Mapping[str, Any], size: int) -> list[str | None]:
     return errors
 
 
+def _positional_errors(
+    results: Sequence[Mapping[str, Any]], size: int, what: str
+) -> list[str | None]:
+    """Errors of a batch answered result by result, in order (EventBridge, Kinesis)."""
+    return [
+        f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}" if r.get("ErrorCode") else None
+        for r in results
+    ] + [f"no result {what}"] * (size - len(results))
+
+
 def _sqs(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
     sqs = aws.client("sqs", configuration)
     url = target
@@ -170,11 +180,7 @@ def _eventbridge(target: str, configuration: Configuration, options: Mapping[str
             for _, body in batch
         ]
         out = events.put_events(Entries=entries)
-        results = out.get("Entries", [])
-        return [
-            f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}" if r.get("ErrorCode") else None
-            for r in results
-        ] + ["no result entry"] * (len(batch) - len(results))
+        return _positional_errors(out.get("Entries", []), len(batch), "entry")
 
     return _whole_batch(send)
 
@@ -192,11 +198,7 @@ def _kinesis(target: str, configuration: Configuration, options: Mapping[str, An
             for event_id, body in batch
         ]
         out = kinesis.put_records(Records=records, **stream)
-        results = out.get("Records", [])
-        return [
-            f"{r.get('ErrorCode')}: {r.get('ErrorMessage', '')}" if r.get("ErrorCode") else None
-            for r in results
-        ] + ["no result record"] * (len(batch) - len(results))
+        return _positional_errors(out.get("Records", []), len(batch), "record")
 
     return _whole_batch(send)
 

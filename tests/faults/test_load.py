@@ -336,3 +336,12 @@ def test_large_payloads_are_split_to_stay_under_the_batch_byte_limit(
     assert (out["sent"], out["failed"]) == (10, 0)
     assert len(sizes) == 3 and max(sizes) <= 256 * 1024
     assert _traced_ids(_drain(cfg, url)) == _sent_ids(cfg, "sqs")
+
+
+def test_a_batch_answered_result_by_result_maps_each_failure_to_its_event() -> None:
+    results = [{"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"}, {"EventId": "x"}]
+    assert load._positional_errors(results, 3, "entry") == [
+        "ThrottlingException: slow down",
+        None,
+        "no result entry",
+    ]
