@@ -1,5 +1,6 @@
 """SQS plumbing shared by the probes: resolve a queue, peek at it without consuming it."""
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,9 @@ __all__ = ["peek", "queue_arn", "queue_attributes", "queue_url", "release"]
 
 #: Seconds peeked messages stay hidden while a peek collects them (then released).
 PEEK_VISIBILITY = 30
+
+logger = logging.getLogger("chaostoolkit.chaoskit")
+_warned_fifo: set[str] = set()
 
 
 def queue_url(queue: str, configuration: Mapping[str, Any] | None) -> str:
@@ -77,8 +81,28 @@ def peek(
         release(url, list(seen.values()), configuration)
         raise aws_failure("sqs:ReceiveMessage", url, err) from err
     messages = list(seen.values())
+    if url.endswith(".fifo") and len(messages) < max_messages:
+        _warn_if_fifo_hides(url, len(messages), configuration)
     release(url, messages, configuration)
     return messages
+
+
+def _warn_if_fifo_hides(url: str, seen: int, configuration: Mapping[str, Any] | None) -> None:
+    """Say when a FIFO queue holds more than a peek could see (once per queue)."""
+    attrs = queue_attributes(url, configuration)
+    held = int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
+        attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
+    )
+    if held > seen and url not in _warned_fifo:
+        _warned_fifo.add(url)
+        logger.warning(
+            "FIFO queue '%s' holds about %d messages but only %d could be read without "
+            "consuming them: SQS returns nothing more of a message group while some of it "
+            "is in flight, so events behind the first 10 of a group are not seen there",
+            url,
+            held,
+            seen,
+        )
 
 
 def release(

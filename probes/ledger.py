@@ -277,6 +277,9 @@ def wait_until_settled(
     stable_since: float | None = None
     last: tuple[int, ...] | None = None
     while True:
+        # Queues first, then the DLQs and the ledger: a message that leaves a queue (for
+        # its DLQ, or a function) before the depth is read is then seen where it went.
+        drained = all(get_queue_depth(q, configuration) == 0 for q in queues or [])
         if dlqs:
             record_dead_letters(list(dlqs), run, configuration=configuration)
         result, records = _reconcile_records(run, sink_table, processed_from, configuration or {})
@@ -284,7 +287,6 @@ def wait_until_settled(
         signature = _signature(result)
         if signature != last:
             last, stable_since = signature, now
-        drained = all(get_queue_depth(q, configuration) == 0 for q in queues or [])
         quiet = stable_since is not None and now - stable_since >= quiet_seconds
         if quiet and retry_grace > 0 and result["lost"]:
             quiet = _last_failure(records, set(result["lost_ids"])) <= _now() - retry_grace

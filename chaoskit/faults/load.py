@@ -99,7 +99,7 @@ def _message_entries(
             },
         }
         if fifo:
-            entry["MessageGroupId"] = options.get("message_group_id") or "chaoskit"
+            entry["MessageGroupId"] = options.get("message_group_id") or event_id
             entry["MessageDeduplicationId"] = event_id
         entries.append(entry)
     return entries
@@ -447,7 +447,10 @@ def send_events(
         source: EventBridge ``Source``.
         detail_type: EventBridge ``DetailType``.
         partition_key: Kinesis partition key; by default each event's id.
-        message_group_id: group of SQS/SNS FIFO messages (default ``chaoskit``).
+        message_group_id: group of SQS/SNS FIFO messages; by default each event's id,
+            so a FIFO queue delivers them as it does distinct customers' messages (one
+            failing event does not hold the others back, and a FIFO dead-letter queue
+            can be read past its first 10 messages). Give one value to test ordering.
         headers: extra HTTP headers for ``http``.
         concurrency: calls in parallel: batch calls for ``sqs``, ``sns``,
             ``eventbridge`` and ``kinesis`` (default 8), invokes or requests for

@@ -45,6 +45,12 @@ def _queue(cfg: dict[str, Any], name: str = "orders-queue", **attrs: str) -> tup
     return url, arn["QueueArn"]
 
 
+def _drain_all(cfg: dict[str, Any], url: str) -> list[dict[str, Any]]:
+    sqs = aws.client("sqs", cfg)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+    return list(got.get("Messages", []))
+
+
 def _drain(cfg: dict[str, Any], url: str) -> list[dict[str, Any]]:
     sqs = aws.client("sqs", cfg)
     messages: list[dict[str, Any]] = []
@@ -90,6 +96,28 @@ def test_sqs_fifo_by_url_gets_groups_and_deduplication_ids(cfg: dict[str, Any]) 
     out = load.send_events("sqs", url, count=12, configuration=cfg)
     assert out["sent"] == 12
     assert _traced_ids(_drain(cfg, url)) == _sent_ids(cfg, "sqs")
+
+
+def test_fifo_events_get_a_group_each_so_all_can_be_read_without_consuming_them(
+    cfg: dict[str, Any],
+) -> None:
+    # One shared group let a FIFO DLQ show only its first 10 messages to a peek (SQS
+    # returns nothing more of a group while some of it is in flight): the rest looked lost.
+    url, _ = _queue(cfg, "orders.fifo", FifoQueue="true")
+    out = load.send_events("sqs", url, count=12, configuration=cfg)
+    sqs = aws.client("sqs", cfg)
+    seen: dict[str, dict[str, Any]] = {}
+    for _ in range(4):  # receive without deleting, as a DLQ peek does
+        for m in sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
+        ).get("Messages", []):
+            seen[m["MessageId"]] = m
+    assert len(seen) == 12
+    groups = {m["Attributes"]["MessageGroupId"] for m in seen.values()}
+    assert groups == set(out["event_ids"])
+    url2, _ = _queue(cfg, "ordered.fifo", FifoQueue="true")
+    load.send_events("sqs", url2, count=3, message_group_id="customer-1", configuration=cfg)
+    assert {m["Attributes"]["MessageGroupId"] for m in _drain_all(cfg, url2)} == {"customer-1"}
 
 
 def test_sns_topic_by_name_reaches_a_subscribed_queue(cfg: dict[str, Any]) -> None:

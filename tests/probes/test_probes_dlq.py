@@ -189,3 +189,22 @@ def test_a_stream_failure_record_is_resolved_from_the_stream(
     assert dlq.get_event_ids(url, run_id="run-dlq", configuration=aws_env) == ["k1", "k2"]
     peeked = dlq.peek_messages(url, configuration=aws_env)
     assert peeked[0]["reason"] == "RetryAttemptsExhausted" and peeked[0]["attempts"] == 4
+
+
+def test_a_fifo_dlq_that_hides_messages_behind_a_group_says_so(
+    aws_env: dict[str, str], make_queue: Callable[..., str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from probes._sqs import peek
+
+    url = make_queue("orders-dlq.fifo", FifoQueue="true", ContentBasedDeduplication="true")
+    sqs = aws.client("sqs", aws_env)
+    for i in range(15):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", MessageGroupId="one-customer")
+    assert len(peek(url, aws_env)) == 10  # what SQS allows: the rest wait behind the group
+    assert "holds about 15 messages but only 10 could be read" in caplog.text
+    caplog.clear()
+    other = make_queue("spread-dlq.fifo", FifoQueue="true", ContentBasedDeduplication="true")
+    for i in range(15):
+        sqs.send_message(QueueUrl=other, MessageBody=f"m{i}", MessageGroupId=f"g{i}")
+    assert len(peek(other, aws_env)) == 15
+    assert "could be read" not in caplog.text

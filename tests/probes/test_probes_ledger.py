@@ -1,6 +1,7 @@
 """The ledger probes against a real (moto) DynamoDB: reconcile a run, counts, settling."""
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -174,6 +175,43 @@ def test_wait_until_settled_waits_for_in_flight_and_reads_dlqs(
     )
     assert out["settled"] is True and fake.sleeps == 2
     assert (out["processed"], out["dead_lettered"], out["lost"], out["in_flight"]) == (1, 1, 0, 0)
+
+
+def test_an_event_dead_lettered_while_the_queue_drains_is_not_counted_lost(
+    aws_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    make_queue: Callable[..., str],
+    send_sample: Callable[[str, str], None],
+) -> None:
+    # Found on a public FIFO app under a kill switch: SQS moved the messages to the DLQ
+    # between the probe's DLQ read and its queue-depth check, so the queue looked drained,
+    # the DLQ was read too early, and all 10 events were reported lost.
+    store.ensure_table(aws_env)
+    run = "run-dlq"
+    store.write([Record(run, "ev-sqs-1", "sent", 1.0)], aws_env)
+    dlq_url = make_queue("orders-dlq")
+    make_queue("orders-queue")
+    depth = ledger.get_queue_depth
+
+    def depth_while_sqs_moves_the_message(queue: str, configuration: Any = None) -> int:
+        if not depth(dlq_url, aws_env):  # SQS moves it to the DLQ right now
+            send_sample(dlq_url, "dlq_sqs_redrive")
+        return depth(queue, configuration)
+
+    monkeypatch.setattr(ledger, "get_queue_depth", depth_while_sqs_moves_the_message)
+    fake = FakeTime(lambda n: None)
+    monkeypatch.setattr(ledger, "_clock", fake.clock)
+    monkeypatch.setattr(ledger, "_sleep", fake.sleep)
+    out = ledger.wait_until_settled(
+        timeout=60,
+        queues=["orders-queue"],
+        dlqs=["orders-dlq"],
+        run_id=run,
+        quiet_seconds=0,
+        configuration=aws_env,
+    )
+    assert out["settled"] is True
+    assert (out["dead_lettered"], out["lost"]) == (1, 0)
 
 
 def test_wait_until_settled_gives_up_at_the_timeout(
