@@ -19,8 +19,9 @@
    DynamoDB write, say) held up a thread that only had to hand back a Lambda
    result by up to 5 ms. LocalStack runs with a 0.5 ms interval instead.
 
-Event source mappings: ``esm.py`` (state), ``streams.py`` (Kinesis, DynamoDB
-streams), ``sqs.py`` (SQS). Every patch goes through ``patching.py``, which
+DynamoDB queries: ``dynamodb.py``. Function logs in batches: ``logs.py``. Event
+source mappings: ``esm.py`` (state), ``streams.py`` (Kinesis, DynamoDB streams),
+``sqs.py`` (SQS). Every patch goes through ``patching.py``, which
 checks the LocalStack version first.
 """
 
@@ -44,7 +45,7 @@ SWITCH_INTERVAL = 0.0005  # seconds
 @hooks.on_infra_start()
 def chaoskit_patches() -> None:
     """Check the LocalStack version and apply every sandbox patch (once, at start)."""
-    from . import alias_invoke_config, esm, events_dlq, metrics, sqs, streams
+    from . import alias_invoke_config, dynamodb, esm, events_dlq, logs, metrics, sqs, streams
 
     sys.setswitchinterval(SWITCH_INTERVAL)
     try:
@@ -58,6 +59,8 @@ def chaoskit_patches() -> None:
                 streams.patches,
                 sqs.patches,
                 metrics.patches,
+                dynamodb.patches,
+                logs.patches,
             ]
         )
     except UnsupportedLocalStackError as err:

@@ -1,0 +1,112 @@
+"""Function logs written to CloudWatch Logs in batches, as Lambda's log agent does.
+
+LocalStack's log loop takes one invocation's output off its queue and makes one
+``PutLogEvents`` call for it: under load, one internal call per invocation, each
+through LocalStack's whole request chain (about a tenth of LocalStack's CPU in a
+profile of the reference app at 25 orders/s). Lambda ships logs in batches.
+Here the loop takes what is queued (in order), groups it by log stream and
+writes each stream's lines with as few calls as ``PutLogEvents``' limits allow
+(10,000 events, 1 MiB). Every line lands in the same group and stream, in the
+same order, as before; only the number of calls changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from localstack.utils.patch import Patch
+
+from .patching import replace
+
+LOG = logging.getLogger(__name__)
+
+#: PutLogEvents limits: events per call, bytes per call (each event counts 26 bytes more).
+MAX_EVENTS = 10_000
+MAX_BYTES = 1_048_576
+EVENT_OVERHEAD = 26
+#: Queued invocations taken per round.
+MAX_ITEMS = 500
+
+
+def _chunks(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    chunks: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = 0
+    for event in events:
+        cost = len(event["message"].encode()) + EVENT_OVERHEAD
+        if current and (len(current) >= MAX_EVENTS or size + cost > MAX_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(event)
+        size += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _put(client: Any, group: str, stream: str, events: list[dict[str, Any]]) -> None:
+    for chunk in _chunks(events):
+        try:
+            client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=chunk)
+        except client.exceptions.ResourceNotFoundException:
+            exists = client.exceptions.ResourceAlreadyExistsException
+            with contextlib.suppress(exists):
+                client.create_log_group(logGroupName=group)
+            with contextlib.suppress(exists):
+                client.create_log_stream(logGroupName=group, logStreamName=stream)
+            client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=chunk)
+
+
+def run_log_loop(self: Any, *args: Any, **kwargs: Any) -> None:
+    """LocalStack's ``LogHandler.run_log_loop``, writing what is queued in batches."""
+    import queue
+
+    from localstack.aws.connect import connect_to
+    from localstack.services.lambda_.invocation.logs import QUEUE_SHUTDOWN
+    from localstack.utils.aws.client_types import ServicePrincipal
+
+    client = connect_to.with_assumed_role(
+        region_name=self.region,
+        role_arn=self.role_arn,
+        service_principal=ServicePrincipal(ServicePrincipal.lambda_),
+    ).logs
+    while not self._shutdown_event.is_set():
+        items = [self.log_queue.get()]
+        while len(items) < MAX_ITEMS:
+            try:
+                items.append(self.log_queue.get_nowait())
+            except queue.Empty:
+                break
+        stop = any(item is QUEUE_SHUTDOWN for item in items)
+        streams: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for item in items:
+            if item is QUEUE_SHUTDOWN:
+                continue
+            # As LocalStack: one line per event, newline kept, empty lines dropped; the
+            # lines of one invocation share its timestamp.
+            now = int(time.time() * 1000)
+            events = streams.setdefault((item.log_group, item.log_stream), [])
+            events.extend(
+                {"timestamp": now, "message": line + "\n"} for line in item.logs.split("\n") if line
+            )
+        for (group, stream), events in streams.items():
+            if not events:
+                continue
+            try:
+                _put(client, group, stream, events)
+            except Exception as err:
+                LOG.warning(
+                    "Error saving logs to group %s in region %s: %s", group, self.region, err
+                )
+        if stop:
+            return
+
+
+def patches() -> list[Patch]:
+    """The function log patch."""
+    from localstack.services.lambda_.invocation.logs import LogHandler
+
+    return [replace(LogHandler, "run_log_loop", run_log_loop)]
