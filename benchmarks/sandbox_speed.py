@@ -21,6 +21,7 @@ import os
 import statistics
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -44,6 +45,17 @@ def handler(event, context):
 """
 
 
+def load() -> str:
+    """The 1-minute load average, printed with every figure (the machine may be shared)."""
+    return f"[load {os.getloadavg()[0]:.1f}]"
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used: less sensitive to a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invokes", type=int, default=50, help="warm invokes to time")
@@ -61,15 +73,15 @@ def main() -> None:
     started = time.perf_counter()
     endpoint = sandbox.ensure_up(port, options=sandbox.FAST)
     up_s = time.perf_counter() - started
-    print(f"up with a warm cache: {up_s:.2f} s")
+    print(f"up with a warm cache: {up_s:.2f} s {load()}")
     try:
         time.sleep(2)
         print(f"RSS idle: {sandbox.status(port)['rss_mb']} MB")
         run(endpoint, port, args)
-        print(f"RSS after the load: {sandbox.status(port)['rss_mb']} MB")
+        print(f"RSS after the load: {sandbox.status(port)['rss_mb']} MB {load()}")
         if args.orders:
             orders(endpoint, port, args.orders)
-            print(f"RSS after the orders: {sandbox.status(port)['rss_mb']} MB")
+            print(f"RSS after the orders: {sandbox.status(port)['rss_mb']} MB {load()}")
     finally:
         sandbox.down(port, purge=True)
 
@@ -117,7 +129,7 @@ def run(endpoint: str, port: int, args: argparse.Namespace) -> None:
         lam.invoke(FunctionName=name, Payload=b"{}")
         warm.append((time.perf_counter() - started) * 1000)
     print(f"invoke latency: cold {cold_ms:.0f} ms; warm p50 {statistics.median(warm):.1f} ms, "
-          f"p99 {percentile(warm, 0.99):.1f} ms ({args.invokes} invokes)")  # fmt: skip
+          f"p99 {percentile(warm, 0.99):.1f} ms ({args.invokes} invokes) {load()}")  # fmt: skip
 
     per_batch_ms = statistics.median(warm)
     print(f"one batch at a time would allow about {10_000 / per_batch_ms:.0f} events/s "
@@ -125,9 +137,13 @@ def run(endpoint: str, port: int, args: argparse.Namespace) -> None:
     done = 0
     for label, scaling in (("MaximumConcurrency 2 (baseline)", {"MaximumConcurrency": 2}),
                            ("default scaling", None)):  # fmt: skip
+        pid = sandbox.status(port)["pid"]
+        cpu = cpu_s(pid)
         rate = pipeline(lam, sqs, dynamodb, name, table, args.events, done, scaling)
+        cpu_ms = (cpu_s(pid) - cpu) * 1000 / args.events
         done += args.events
-        print(f"SQS -> Lambda -> DynamoDB, {label}: {rate:.0f} events/s")
+        print(f"SQS -> Lambda -> DynamoDB, {label}: {rate:.0f} events/s, "
+              f"LocalStack CPU {cpu_ms:.2f} ms per event {load()}")  # fmt: skip
         rates.append(rate)
     print(f"ratio default / baseline: {rates[1] / rates[0]:.2f}x")
 
@@ -151,8 +167,10 @@ def orders(endpoint: str, port: int, count: int) -> None:
     started = time.perf_counter()
     app = load_app_deploy(ROOT / "experiments" / "app")
     configuration.update(app.experiment_vars(app.deploy(configuration)))
-    print(f"reference app deployed in {time.perf_counter() - started:.1f} s")
+    print(f"reference app deployed in {time.perf_counter() - started:.1f} s {load()}")
     configuration.update({"chaoskit_processed_from": "sink", "chaoskit_sink_table": "orders-table"})
+    pid = sandbox.status(port)["pid"]
+    cpu = cpu_s(pid)
     started = time.perf_counter()
     sent = send_events("sqs", "orders-queue", count=count, configuration=configuration)
     sent_s = time.perf_counter() - started
@@ -163,7 +181,8 @@ def orders(endpoint: str, port: int, count: int) -> None:
     print(f"reference app: {sent.get('sent')} orders sent in {sent_s:.1f} s; settled after "
           f"{elapsed:.1f} s ({count / elapsed:.0f} orders/s): "
           f"processed {settled.get('processed')}, dead-lettered {settled.get('dead_lettered')}, "
-          f"lost {settled.get('lost')}")  # fmt: skip
+          f"lost {settled.get('lost')}; LocalStack CPU {(cpu_s(pid) - cpu) * 1000 / count:.1f} ms "
+          f"per order {load()}")  # fmt: skip
 
 
 def pipeline(
