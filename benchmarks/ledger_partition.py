@@ -1,19 +1,28 @@
 """Benchmark: the ledger write path at 10,000 events/s against a per-partition write limit.
 
-    .venv/bin/python benchmarks/ledger_partition.py [EVENTS] [--million N]
+    .venv/bin/python benchmarks/ledger_partition.py [EVENTS] [--million N] [--baseline M]
 
 Part 1 pushes EVENTS traced events (default 100,000) at 10,000 events/s
 through the layer's write path (``chaoskit.layer.tracing.write_records``, the
-code that runs in the function: one ``BatchWriteItem`` per invocation, records
-DynamoDB does not take go to the function log) into a local DynamoDB model
-that enforces 1,000 WCU/s per partition key, then reads the run back
-(``chaoskit.ledger.store.read_run``: parallel Query per shard) and reconciles
-it, with the log lines merged in as the reconciler does. It runs twice in the
-same process: with the ledger's shard keys, and with every record under the
-bare run id (the layout before sharding) as the baseline.
+code that runs in the function: each invocation's records packed into one
+item, ``BatchWriteItem``, records DynamoDB does not take go to the function
+log) into a local DynamoDB model that enforces 1,000 WCU/s per partition key,
+then reads the run back (``chaoskit.ledger.store.read_run``: parallel Query
+per shard, one ``json.loads`` per packed item) and reconciles it, with the log
+lines merged in as the reconciler does. It runs twice in the same process:
+with the ledger's shard keys, and with every item under the bare run id (the
+layout before sharding) as the baseline.
 
-Part 2 fills the model with N events (default 1,000,000; three records each)
-and times reading the run back and reconciling it (target: under 10 s).
+Part 2 baseline fills the model with M events (default 100,000; ``0`` skips
+it) twice, one item per record (the layout before packing) and packed, and
+times reading back and reconciling each: the ratio is the gain of packing.
+
+Part 2 fills the model with N events (default 1,000,000; three records each,
+packed as the layer and the load action write them: ``sent`` records of ten
+events in one item, the attempts and outcomes of an invocation of ten events
+in another) and times reading the run back and reconciling it (target: under
+10 s). Each figure comes with the machine's load average: on a shared
+machine, compare the CPU seconds.
 
 The model (:class:`PartitionModel`):
 - time is simulated: event ``i`` happens at ``i / 10,000`` s, and every write
@@ -37,6 +46,7 @@ adaptive capacity splitting partitions.
 
 import gc
 import math
+import os
 import sys
 import threading
 import time
@@ -50,7 +60,7 @@ from chaoskit.ledger import records as ledger_records
 from chaoskit.ledger import store
 from chaoskit.ledger.discover import merge_log_records
 from chaoskit.ledger.reconcile import reconcile
-from chaoskit.ledger.records import Record, from_log_line, make_item
+from chaoskit.ledger.records import Record, from_log_line, make_item, pack_items
 
 RATE = 10_000  # events per second
 WCU_PER_KEY = 1_000
@@ -73,6 +83,7 @@ class PartitionModel:
         self.rows: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         self.throttled = 0
         self.calls = 0
+        self.wcu: dict[str, int] = defaultdict(int)  # write units taken, per key
         self.lock = threading.Lock()
 
     def _take(self, key: str, cost: int) -> bool:
@@ -93,8 +104,10 @@ class PartitionModel:
             self.calls += 1
             for request in requests:
                 item = request["PutRequest"]["Item"]
-                if self._take(item["run_id"]["S"], math.ceil(_size(item) / 1024)):
-                    self.rows[item["run_id"]["S"]].append(_row(item))
+                key, cost = item["run_id"]["S"], math.ceil(_size(item) / 1024)
+                if self._take(key, cost):
+                    self.rows[key].append(_row(item))
+                    self.wcu[key] += cost
                 else:
                     self.throttled += 1
                     unprocessed.append(request)
@@ -116,7 +129,7 @@ class PartitionModel:
         while i < len(rows) and size < PAGE_BYTES:
             row = rows[i]
             items.append(_item(row))
-            size += _NAMES_SIZE + sum(map(len, row))
+            size += sum(len(k) + len(v) for k, v in zip(_KEYS, row, strict=True) if v)
             i += 1
         page: dict[str, Any] = {"Items": items}
         if i < len(rows):
@@ -124,27 +137,22 @@ class PartitionModel:
         return page
 
 
-_KEYS = ("run_id", "run", "sk", "event_id", "kind", "at", "expires_at", "source", "detail")
-_NAMES_SIZE = sum(map(len, _KEYS))
+_KEYS = ("run_id", "run", "sk", "event_id", "kind", "at", "expires_at", "source", "detail",
+         "records")  # fmt: skip
+_NUMBERS = frozenset(("at", "expires_at"))
 
 
 def _row(item: dict[str, dict[str, str]]) -> tuple[str, ...]:
-    return tuple(
-        (item.get(k) or {"S": ""}).get("S", (item.get(k) or {}).get("N", "")) for k in _KEYS
-    )
+    return tuple(next(iter(item[k].values())) if k in item else "" for k in _KEYS)
 
 
 def _item(row: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    item = {
-        "run_id": {"S": row[0]}, "run": {"S": row[1]}, "sk": {"S": row[2]},
-        "event_id": {"S": row[3]}, "kind": {"S": row[4]}, "at": {"N": row[5]},
-        "expires_at": {"N": row[6]},
-    }  # fmt: skip
-    if row[7]:
-        item["source"] = {"S": row[7]}
-    if row[8]:
-        item["detail"] = {"S": row[8]}
-    return item
+    # As botocore hands a Query's items over: one typed value per attribute.
+    return {
+        key: {"N" if key in _NUMBERS else "S": value}
+        for key, value in zip(_KEYS, row, strict=True)
+        if value
+    }
 
 
 def _sent(run: str, first: int, at: float) -> list[Record]:
@@ -194,9 +202,10 @@ def write_run(events: int, sharded: bool) -> dict[str, Any]:
         ledger_records.partition = original_partition  # type: ignore[assignment]
         log.set_sink(previous_sink)
     start = time.perf_counter()
-    got = store.read_run(run, client=model) if sharded else [
-        ledger_records.parse_item(_item(row)) for row in sorted(model.rows[run], key=lambda r: r[2])
-    ]  # fmt: skip
+    got = store.read_run(run, client=model) if sharded else sorted(
+        (r for row in model.rows[run] for r in ledger_records.parse_items(_item(row))),
+        key=lambda r: r.event_id,
+    )  # fmt: skip
     in_table = len(got)
     logged = [r for line in lines for r in from_log_line(line)]
     from_logs = merge_log_records(got, logged)
@@ -210,7 +219,9 @@ def write_run(events: int, sharded: bool) -> dict[str, Any]:
         "lost_records": expected - in_table - from_logs,
         "throttled_writes": model.throttled,
         "write_calls": model.calls,
-        "hot_key_wcu_s": max(len(r) for r in model.rows.values()) / (events / RATE),
+        "hot_key_wcu_s": max(model.wcu.values()) / (events / RATE),
+        "items": sum(map(len, model.rows.values())),
+        "wcu": sum(model.wcu.values()),
         "write_s": write_s,
         "read_reconcile_s": read_s,
         "sent": out["sent"],
@@ -219,14 +230,23 @@ def write_run(events: int, sharded: bool) -> dict[str, Any]:
     }
 
 
-def read_million(events: int) -> dict[str, Any]:
-    """Fill a model with ``events`` events (three records each); time read-back + reconcile."""
+def read_million(events: int, packed: bool = True) -> dict[str, Any]:
+    """Fill a model with ``events`` events (three records each); time read-back + reconcile.
+
+    ``packed``: the items the layer and the load action write (one per
+    invocation's records); otherwise one item per record (the layout before
+    packing, the baseline).
+    """
     run = "bench-million"
     model = PartitionModel()
     for first in range(0, events, BATCH):
         at = first / RATE
-        for record in _sent(run, first, at) + _records(run, first, at):
-            item = make_item(record)
+        if packed:
+            items = [item for group in (_sent(run, first, at), _records(run, first, at))
+                     for item, _ in pack_items(group)]  # fmt: skip
+        else:
+            items = [make_item(r) for r in _sent(run, first, at) + _records(run, first, at)]
+        for item in items:
             model.rows[item["run_id"]["S"]].append(_row(item))
     for rows in model.rows.values():
         rows.sort(key=lambda row: row[2])
@@ -236,8 +256,11 @@ def read_million(events: int) -> dict[str, Any]:
     read_s, read_cpu = time.perf_counter() - start, time.process_time() - cpu
     out = reconcile(got)
     total_s, total_cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"events": events, "records": len(got), "read_s": read_s, "total_s": total_s,
-            "read_cpu": read_cpu, "total_cpu": total_cpu,
+    items, records = sum(map(len, model.rows.values())), len(got)
+    del got, model
+    gc.collect()
+    return {"events": events, "records": records, "items": items, "read_s": read_s,
+            "total_s": total_s, "read_cpu": read_cpu, "total_cpu": total_cpu,
             "processed": out["processed"], "lost": out["lost"]}  # fmt: skip
 
 
@@ -246,6 +269,9 @@ def main(argv: list[str]) -> int:
     million = 1_000_000
     if "--million" in argv:
         million = int(argv[argv.index("--million") + 1])
+    baseline = 100_000
+    if "--baseline" in argv:
+        baseline = int(argv[argv.index("--baseline") + 1])
     print(f"part 1: {events:,} events at {RATE:,} events/s ({3 * events:,} records), "
           f"{WCU_PER_KEY:,} WCU/s per partition key, {ledger_records.SHARDS} shards")  # fmt: skip
     results = [write_run(events, sharded=True), write_run(events, sharded=False)]
@@ -253,6 +279,7 @@ def main(argv: list[str]) -> int:
         print(
             f"  {r['layout']:>10}: records lost {r['lost_records']}, throttled writes "
             f"{r['throttled_writes']:,}, records via the function log {r['from_logs']:,}, "
+            f"{r['items']:,} items ({r['wcu']:,} WCU) in the table, "
             f"hottest key {r['hot_key_wcu_s']:,.0f} WCU/s; write {r['write_s']:.2f} s "
             f"({r['write_calls']:,} calls), read back + reconcile {r['read_reconcile_s']:.2f} s; "
             f"sent {r['sent']:,} processed {r['processed']:,} lost {r['lost_events']}"
@@ -261,14 +288,28 @@ def main(argv: list[str]) -> int:
     if single["throttled_writes"]:
         print(f"  ratio: the single key throttled {single['throttled_writes']:,} writes, "
               f"the shards {sharded['throttled_writes']:,}")  # fmt: skip
+    if baseline:
+        load = os.getloadavg()[0]
+        old, new = read_million(baseline, packed=False), read_million(baseline, packed=True)
+        print(f"part 2 baseline: {baseline:,} events, one item per record (before packing) "
+              f"vs packed (load average {load:.1f}):")  # fmt: skip
+        for name, m in (("per record", old), ("packed", new)):
+            print(f"  {name:>10}: {m['items']:,} items, read back {m['read_s']:.2f} s (cpu "
+                  f"{m['read_cpu']:.2f} s), + reconcile {m['total_s']:.2f} s (cpu "
+                  f"{m['total_cpu']:.2f} s); processed {m['processed']:,} "
+                  f"lost {m['lost']}")  # fmt: skip
+        print(f"  ratio: packed reads back + reconciles {old['total_cpu'] / new['total_cpu']:.1f}x "
+              f"faster in cpu ({old['total_s'] / new['total_s']:.1f}x in wall time), "
+              f"{old['items'] / new['items']:.1f}x fewer items")  # fmt: skip
     if million:
+        load = os.getloadavg()[0]
         m = read_million(million)
         verdict = "OK" if m["total_s"] < TARGET_READ_S else "OVER TARGET"
-        print(f"part 2: read back {m['records']:,} records of {m['events']:,} events in "
-              f"{m['read_s']:.2f} s (cpu {m['read_cpu']:.2f} s), + reconcile = "
-              f"{m['total_s']:.2f} s (cpu {m['total_cpu']:.2f} s) (target < "
-              f"{TARGET_READ_S:.0f} s: {verdict}); processed {m['processed']:,}, "
-              f"lost {m['lost']}")  # fmt: skip
+        print(f"part 2: read back {m['records']:,} records of {m['events']:,} events "
+              f"({m['items']:,} packed items) in {m['read_s']:.2f} s (cpu {m['read_cpu']:.2f} s), "
+              f"+ reconcile = {m['total_s']:.2f} s (cpu {m['total_cpu']:.2f} s) (target < "
+              f"{TARGET_READ_S:.0f} s: {verdict}); processed {m['processed']:,}, lost {m['lost']}; "
+              f"load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
     ok = sharded["lost_records"] == 0 and sharded["throttled_writes"] == 0
     return 0 if ok else 1
 

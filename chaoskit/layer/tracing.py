@@ -4,8 +4,9 @@
 each carries the function (the stage) and, for queue and stream records, the
 ARN of the queue, topic or stream it came from (``detail["queue"]``).
 :class:`chaoskit.layer.writer.LedgerWriter` queues them and calls
-:func:`write_records`, one ``BatchWriteItem`` of at most 25 items (DynamoDB's
-limit) per call. A write that fails (an error, a throttle, unprocessed items)
+:func:`write_records`, which packs them (one item per invocation's records,
+:func:`chaoskit.ledger.records.pack_items`) into ``BatchWriteItem`` calls of
+at most 25 items (DynamoDB's limit). A write that fails (an error, a throttle, unprocessed items)
 never changes the function's outcome, and never drops a record: the records
 it could not write go to the function's log as one structured line
 (:func:`chaoskit.ledger.records.to_log_line`), which the reconciler collects.
@@ -21,7 +22,7 @@ from chaoskit.ledger.records import (
     FAILED,
     PROCESSED,
     Record,
-    make_item,
+    pack_items,
     table_name,
     to_log_line,
 )
@@ -29,6 +30,7 @@ from chaoskit.ledger.trace import MARK, Trace, find_traces
 
 __all__ = [
     "MAX_ITEMS",
+    "MAX_RECORDS",
     "Traced",
     "collect",
     "log_records",
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 MAX_ITEMS = 25
+#: Records the writer hands to one :func:`write_records` call.
+MAX_RECORDS = 1000
 _ALL = "*"  # every item of the batch failed
 
 
@@ -199,41 +203,46 @@ def log_records(records: list[Record]) -> None:
 
 
 def write_records(records: list[Record]) -> None:
-    """Write records in ``BatchWriteItem`` calls of up to 25; never raise.
+    """Write records, packed, in ``BatchWriteItem`` calls of up to 25 items; never raise.
 
     Whatever DynamoDB did not take (an error, a throttle, unprocessed items)
     goes to the function's log through :func:`log_records`, with one warning.
     """
-    for start in range(0, len(records), MAX_ITEMS):
-        _write_batch(records[start : start + MAX_ITEMS])
+    try:
+        packs = pack_items(records)
+    except Exception as err:  # tracing never changes the outcome
+        log.warning(f"could not pack {len(records)} ledger record(s): {err!r}; they go to the log")
+        log_records(records)
+        return
+    for start in range(0, len(packs), MAX_ITEMS):
+        _write_batch(packs[start : start + MAX_ITEMS])
 
 
-def _write_batch(records: list[Record]) -> None:
-    if not records:
+def _write_batch(packs: list[tuple[dict[str, Any], list[Record]]]) -> None:
+    if not packs:
         return
     table = table_name()
+    count = sum(len(recs) for _, recs in packs)
     try:
-        items = [make_item(r) for r in records]
         out = _aws.call(
             "dynamodb",
             "batch_write_item",
-            RequestItems={table: [{"PutRequest": {"Item": item}} for item in items]},
+            RequestItems={table: [{"PutRequest": {"Item": item}} for item, _ in packs]},
         )
         unprocessed = out.get("UnprocessedItems", {}).get(table)
         if unprocessed:
             left = {item["PutRequest"]["Item"]["sk"]["S"] for item in unprocessed}
-            missed = [r for r, item in zip(records, items, strict=True) if item["sk"]["S"] in left]
+            missed = [r for item, recs in packs if item["sk"]["S"] in left for r in recs]
             log.warning(
-                f"ledger table {table!r} left {len(unprocessed)} record(s) unwritten: "
-                "they go to the log"
+                f"ledger table {table!r} left {len(missed)} record(s) unwritten: they go to the log"
             )
             log_records(missed)
     except Exception as err:  # tracing never changes the outcome
         log.warning(
             f"could not write to ledger table {table!r}: {type(err).__name__}: {err}; "
-            f"{len(records)} record(s) go to the log"
+            f"{count} record(s) go to the log"
         )
-        log_records(records)
+        log_records([r for _, recs in packs for r in recs])
 
 
 def write_ack(function: str, environment: str, version: str, qualifier: str) -> bool:

@@ -10,8 +10,8 @@ on its own path. When the records are written:
   asks: after the response, by the layer's Lambda internal extension
   (:mod:`chaoskit.layer.extension`), or before returning, without one.
 
-A quick invocation so writes its attempts and outcomes together, in one
-``BatchWriteItem`` of up to 25 items, after its response went out. Standard
+A quick invocation so writes its attempts and outcomes together, packed in one
+item of one ``BatchWriteItem``, after its response went out. Standard
 library only; the thread starts with the first record.
 """
 
@@ -37,8 +37,9 @@ class LedgerWriter:
     """A queue of ledger records and the thread that writes them.
 
     Args:
-        write: writes up to 25 records in one call (default: the layer's
-            ``BatchWriteItem``); must not raise.
+        write: writes up to :data:`chaoskit.layer.tracing.MAX_RECORDS` records
+            in one call (default: the layer's packed ``BatchWriteItem``); must
+            not raise.
     """
 
     def __init__(self, write: Callable[[list[Record]], object] = tracing.write_records) -> None:
@@ -116,8 +117,8 @@ class LedgerWriter:
             else:
                 self._cond.wait()
         # Whatever is queued goes with what is due: one call instead of two.
-        batch = [record for _, record in self._pending[: tracing.MAX_ITEMS]]
-        del self._pending[: tracing.MAX_ITEMS]
+        batch = [record for _, record in self._pending[: tracing.MAX_RECORDS]]
+        del self._pending[: tracing.MAX_RECORDS]
         self._writing = len(batch)
         self._batch = batch
         return batch

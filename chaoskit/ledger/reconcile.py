@@ -68,6 +68,8 @@ __all__ = ["PROCESSED_FROM", "percentile", "reconcile"]
 PROCESSED_FROM = ("layer", "sink")
 
 _event_id = attrgetter("event_id")
+#: Per delivering queue, what an event's records there were: bit 1 processed, bit 2 failed.
+_FLAG = {PROCESSED: 1, FAILED: 2}
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float | None:
@@ -167,6 +169,7 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
     queue_attempts: dict[str, int] = {}
     previous = None
     inf = float("-inf")
+    names: dict[str, str] = {}  # queue ARN -> short name (a few distinct, millions of uses)
     for e, group in groupby(records, _event_id):
         if previous is not None and e <= previous:
             return None  # not grouped by event id: the caller sorts and retries
@@ -186,7 +189,7 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
         p_first: Record | None = None
         done: dict[str, list[Record]] | None = None  # once more than one record processed it
         failed_stages: set[str] | None = None
-        via: dict[str, set[str]] | None = None
+        via: dict[str, int] | None = None
         is_fault = False
         for r in group:
             kind = r.kind
@@ -213,10 +216,12 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
                 stage, raw_queue = r.source or "unknown", None
             queue = None
             if raw_queue:
-                queue = queue_name(str(raw_queue))
+                queue = names.get(raw_queue) if isinstance(raw_queue, str) else None
+                if queue is None:
+                    queue = names[str(raw_queue)] = queue_name(str(raw_queue))
                 if via is None:
                     via = {}
-                via.setdefault(queue, set()).add(kind)
+                via[queue] = via.get(queue, 0) | _FLAG.get(kind, 0)
                 if dlq is None and queue in dlqs:
                     dlq = queue
             if kind == ATTEMPT:
@@ -272,10 +277,11 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
             for stage in failed_stages:
                 merge_counts(stages, stage).failed += 1
         if via:
-            for queue, kinds in via.items():
-                stats = merge_counts(queues, queue)
-                stats.processed += PROCESSED in kinds
-                stats.failed += FAILED in kinds
+            for queue, flags in via.items():
+                if flags:
+                    stats = merge_counts(queues, queue)
+                    stats.processed += flags & 1
+                    stats.failed += flags >> 1
         if p_seen is not None:
             stage_processed[p_seen] = stage_processed.get(p_seen, 0) + 1
             if p_more:

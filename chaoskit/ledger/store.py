@@ -5,23 +5,24 @@ this module's dependencies at cold start); everything else goes through here.
 """
 
 import gc
-import heapq
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chaoskit import aws
-from chaoskit.errors import aws_failure
+from chaoskit.errors import ChaosKitError, aws_failure
 from chaoskit.ledger.records import (
     ACK_PREFIX,
     PROCESSED,
     Record,
-    make_item,
+    pack_items,
     parse_item,
+    parse_items,
     partitions,
     table_name,
 )
@@ -33,6 +34,7 @@ _BATCH = 25
 READ_WORKERS = 16
 #: The same against a local endpoint (the sandbox, LocalStack, moto).
 LOCAL_READ_WORKERS = 4
+_event_id = attrgetter("event_id")
 
 
 def _table(configuration: Mapping[str, Any] | None) -> str:
@@ -74,13 +76,14 @@ def ensure_table(configuration: Mapping[str, Any] | None = None) -> str:
 
 
 def write(records: Iterable[Record], configuration: Mapping[str, Any] | None = None) -> int:
-    """Append records to the ledger in batches of 25; return how many were written.
+    """Append records to the ledger, packed, 25 items per call; return how many were written.
 
     Unprocessed items (throttling) are retried with a short backoff until written.
     """
     name = _table(configuration)
     ddb = aws.client("dynamodb", configuration)
-    items = [{"PutRequest": {"Item": make_item(r)}} for r in records]
+    recs = list(records)
+    items = [{"PutRequest": {"Item": item}} for item, _ in pack_items(recs)]
     for start in range(0, len(items), _BATCH):
         pending: list[dict[str, Any]] = items[start : start + _BATCH]
         delay = 0.05
@@ -93,7 +96,7 @@ def write(records: Iterable[Record], configuration: Mapping[str, Any] | None = N
             if pending:
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
-    return len(items)
+    return len(recs)
 
 
 def _query(
@@ -128,8 +131,10 @@ def read_run(
     """Return every record of one run, ordered by event id.
 
     Queries every shard partition of the run in parallel (``workers`` at a
-    time), then merges the shards, each already in sort-key order, so the
-    result comes grouped by event id, as the reconciliation reads fastest.
+    time), decodes each packed item with one ``json.loads`` (items of one
+    record, written before packing, are read too), then sorts the records by
+    event id (stable: a pack's records keep their order), as the
+    reconciliation reads fastest.
 
     Args:
         run_id: the run.
@@ -137,6 +142,9 @@ def read_run(
         workers: parallel queries (default :data:`READ_WORKERS` on AWS,
             :data:`LOCAL_READ_WORKERS` on a local endpoint, which shares the
             machine's CPUs and answers 503 when flooded).
+
+    Raises:
+        ChaosKitError: an item of the run that is not a ledger item.
     """
     keys = partitions(run_id)
     if workers is None:
@@ -144,7 +152,13 @@ def read_run(
 
     def one(key: str) -> list[Record]:
         details: dict[str, Any] = {}
-        return [parse_item(item, details) for item in _query(key, configuration, client)]
+        out: list[Record] = []
+        for item in _query(key, configuration, client):
+            if "records" in item:
+                out += parse_items(item)
+            else:
+                out.append(parse_item(item, details))
+        return out
 
     # Millions of new records would run the cyclic collector over and over (it
     # nearly doubled the time); records hold no cycles, so pause it meanwhile.
@@ -152,10 +166,15 @@ def read_run(
     gc.disable()
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys)))) as pool:
-            shards = [shard for shard in pool.map(one, keys) if shard]
-        if len(shards) == 1:
-            return shards[0]
-        return list(heapq.merge(*shards, key=attrgetter("event_id")))
+            try:
+                shards = list(pool.map(one, keys))
+            except ValueError as err:
+                raise ChaosKitError(
+                    f"ledger table {_table(configuration)!r}, run {run_id!r}: {err}"
+                ) from err
+        records = list(chain.from_iterable(shards))
+        records.sort(key=_event_id)
+        return records
     finally:
         if collecting:
             gc.enable()

@@ -23,7 +23,7 @@ import pytest
 from chaoskit.layer import rolls
 from chaoskit.layer.config import ConfigError, parse_config
 from chaoskit.ledger import records as records_module
-from chaoskit.ledger.records import parse_item
+from chaoskit.ledger.records import parse_items
 from chaoskit.ledger.store import read_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,9 +132,21 @@ def test_node_ledger_records_and_acks_read_back_through_the_python_reader(
         ExpressionAttributeValues={":r": {"S": "ack#node-worker"}},
     )["Items"]
     assert [a["version"]["S"] for a in acks] == ["v-node"]
-    raw = ddb.query(
-        TableName="chaoskit-ledger",
-        KeyConditionExpression="run_id = :r",
-        ExpressionAttributeValues={":r": {"S": "run-node"}},
-    )["Items"]
-    assert all(parse_item(item).run_id == "run-node" for item in raw)  # Python reads every item
+    raw = [i for i in ddb.scan(TableName="chaoskit-ledger")["Items"] if "run" in i]
+    assert raw and all("records" in item for item in raw)  # Node.js writes packed items
+    unpacked = [r for item in raw for r in parse_items(item)]
+    assert sorted(unpacked) == sorted(records)  # Python reads every item
+    # Packs Node.js builds parse in Python to the records Python would pack.
+    expected = []
+    Record = records_module.Record
+    for i, k in enumerate(keys):
+        detail = {"function": "f", "queue": "arn:aws:sqs:us-east-1:000000000000:orders", "n": i % 2}
+        expected += [Record("run-pack", k, "attempt", 1700000000.125 + i, "sqs", detail),
+                     Record("run-pack", k, "processed", 1700000001.0 + i, "", None)]  # fmt: skip
+    expected += [Record("run-many", f"m{i}", "sent", i + 0.5) for i in range(150)]
+    node_packs = parity["packs"]
+    assert [n for _, n in node_packs] == [len(g) for _, g in records_module.pack_items(expected)]
+    assert [r for item, _ in node_packs for r in parse_items(item)] == expected
+    assert [item["run_id"] for item, _ in node_packs] == [
+        item["run_id"] for item, _ in records_module.pack_items(expected)
+    ]

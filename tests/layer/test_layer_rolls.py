@@ -10,7 +10,7 @@ from chaoskit import envvars
 from chaoskit.layer import rolls, tracing
 from chaoskit.layer.config import ConfigError, parse_config
 from chaoskit.layer.writer import LedgerWriter
-from chaoskit.ledger.records import Record, from_log_line
+from chaoskit.ledger.records import PACK_RECORDS, Record, from_log_line
 from tests.support.lambda_context import FakeContext
 
 
@@ -72,11 +72,12 @@ def test_records_dynamodb_did_not_take_go_to_the_log(lines: Any, monkeypatch: An
         raise RuntimeError("ProvisionedThroughputExceededException")
 
     monkeypatch.setattr(tracing._aws, "call", throttled)
+    count = PACK_RECORDS * tracing.MAX_ITEMS + 30  # more packs than one call takes
     records = [Record("run-1", f"e{i}", "attempt", 1.5 + i, "sqs", {"function": "f"})
-               for i in range(30)]  # fmt: skip
+               for i in range(count)]  # fmt: skip
     tracing.write_records(records)
     logged = [r for r in lines.refresh() if r["chaoskit"] == "ledger"]
-    assert len(logged) == 2  # two batches of at most 25
+    assert len(logged) == 2  # two BatchWriteItem calls of at most 25 packed items
     back = [rec for line in logged for rec in from_log_line(json.dumps(line))]
     assert back == records
 
@@ -87,7 +88,8 @@ def test_unprocessed_items_go_to_the_log(lines: Any, monkeypatch: Any) -> None:
         return {"UnprocessedItems": {table: items[1:]}}
 
     monkeypatch.setattr(tracing._aws, "call", half)
-    records = [Record("run-1", f"e{i}", "processed", 2.0, "sqs") for i in range(3)]
+    # Three runs: three packed items, of which DynamoDB takes the first.
+    records = [Record(f"run-{i}", f"e{i}", "processed", 2.0, "sqs") for i in range(3)]
     tracing.write_records(records)
     logged = [r for r in lines.refresh() if r["chaoskit"] == "ledger"]
     assert [rec for line in logged for rec in from_log_line(json.dumps(line))] == records[1:]

@@ -8,6 +8,7 @@ from layer_helpers import Calls, config, load_event, make_layer
 
 from chaoskit import envvars
 from chaoskit.layer import _aws
+from chaoskit.ledger.records import parse_items
 from chaoskit.ledger.store import read_acks, read_run
 from tests.support.lambda_context import FakeContext
 
@@ -139,7 +140,7 @@ def test_an_injected_exception_is_recorded_as_failed_with_its_type(
     }  # fmt: skip
 
 
-def test_a_large_batch_is_written_whole_in_calls_of_at_most_25_items(
+def test_a_large_batch_is_written_whole_packed_in_one_call(
     layer_aws: dict[str, str], lines: Any
 ) -> None:
     writes = _count_batch_writes()
@@ -150,7 +151,9 @@ def test_a_large_batch_is_written_whole_in_calls_of_at_most_25_items(
         record["body"] = one["body"].replace('"e-1"', f'"big-{i}"')
         big["Records"].append(record)
     make_layer({}).invoke(Calls(), big, FakeContext())
-    assert len(writes) == 4  # 80 records: 25 + 25 + 25 + 5
+    assert len(writes) == 1  # 80 records in one packed item (one per record was 4 calls)
+    items = _aws.client("dynamodb").scan(TableName="chaoskit-ledger")["Items"]
+    assert [len(parse_items(item)) for item in items if item["run"]["S"] == "run-1"] == [80]
     kinds = _kinds(read_run("run-1", layer_aws))
     assert len(kinds) == 40 and all(k == ["attempt", "processed"] for k in kinds.values())
     assert lines.warnings() == []

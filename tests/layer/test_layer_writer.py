@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chaoskit.layer.tracing import MAX_RECORDS
 from chaoskit.layer.writer import YIELD_EVERY, LedgerWriter
 from chaoskit.ledger.records import ATTEMPT, PROCESSED, Record
 
@@ -35,15 +36,17 @@ class Batches:
             assert self.written.wait_for(lambda: len(self.calls) >= calls, timeout=10), self.calls
 
 
-def test_flush_writes_everything_queued_in_calls_of_at_most_25_in_order() -> None:
+def test_flush_writes_everything_queued_in_calls_of_at_most_max_records_in_order() -> None:
     write = Batches()
     ledger = LedgerWriter(write)
-    ledger.submit(_records(ATTEMPT, 30))
+    ledger.submit(_records(ATTEMPT, MAX_RECORDS - 10))
     ledger.submit(_records(PROCESSED, 30))
     assert ledger.flush(10) is True
-    assert [len(call) for call in write.calls] == [25, 25, 10]
+    assert [len(call) for call in write.calls] == [MAX_RECORDS, 20]
     flat = [item for call in write.calls for item in call]
-    assert flat == [f"attempt:e-{i}" for i in range(30)] + [f"processed:e-{i}" for i in range(30)]
+    assert flat == [f"attempt:e-{i}" for i in range(MAX_RECORDS - 10)] + [
+        f"processed:e-{i}" for i in range(30)
+    ]
     assert ledger.pending() == 0
 
 

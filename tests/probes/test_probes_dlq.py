@@ -152,7 +152,9 @@ def test_recorded_dead_letters_never_double_count(
         "SDK_CLIENT_ERROR": 1,
         "max_receive_count": 1,
     }
-    detail = next(r.detail for r in records if r.event_id == "ev-dest-1")
+    detail = next(
+        r.detail for r in records if r.event_id == "ev-dest-1" and r.kind == "dead_lettered"
+    )
     assert detail is not None and detail["queue"] == "orders-dlq"
     assert detail["condition"] == "RetriesExhausted" and detail["attempts"] == 3
 

@@ -1,7 +1,7 @@
 // Ledger records from inside a Node.js function: the same items chaoskit/ledger/records.py
-// writes (attempt, processed, failed, fired faults, acknowledgements; partition keys
-// sharded by a CRC-32 of the event id), so the reconciler reads Python and Node.js stages
-// alike. A write that fails never fails the invocation and never drops a record: what
+// writes (attempt, processed, failed, fired faults, acknowledgements; records packed one
+// item per write, keyed by the shard, a CRC-32, of the first record's event id), so the
+// reconciler reads Python and Node.js stages alike. A write that fails never fails the invocation and never drops a record: what
 // DynamoDB did not take goes to the function's log as one structured line the reconciler
 // collects (records.py's to_log_line format).
 import crypto from "node:crypto";
@@ -15,6 +15,11 @@ export const MAX_ITEMS = 25;
 export const SHARDS = 64;
 export const LOG_MARK = "chaoskit_ledger";
 export const FAULT_PREFIX = "~fault#";
+export const PACK_RECORDS = 100;
+export const PACK_BYTES = 64000;
+export const PACK_VERSION = 1;
+export const PACK_PREFIX = "~pack#";
+const FIELD_SLACK = 40;
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -52,45 +57,96 @@ function pyFloat(x) {
   return /[.eE]/.test(text) ? text : `${text}.0`;
 }
 
-function sortedJson(value) {
-  if (Array.isArray(value)) return `[${value.map(sortedJson).join(", ")}]`;
+// Compact JSON with sorted keys: the text of a detail, written once per pack.
+function compactJson(value) {
+  if (Array.isArray(value)) return `[${value.map(compactJson).join(",")}]`;
   if (value && typeof value === "object") {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}: ${sortedJson(value[k])}`).join(", ")}}`;
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${compactJson(value[k])}`).join(",")}}`;
   }
   return JSON.stringify(value ?? null);
 }
 
-export function makeItem(record, now = Date.now() / 1000) {
-  const atNs = BigInt(Math.round(record.at * 1e6)) * 1000n;
-  const item = {
-    run_id: { S: partition(record.runId, record.eventId) },
-    run: { S: record.runId },
-    sk: { S: `${record.eventId}#${record.kind}#${atNs.toString().padStart(20, "0")}#${crypto.randomBytes(4).toString("hex")}` },
-    event_id: { S: record.eventId },
-    kind: { S: record.kind },
-    at: { N: pyFloat(record.at) },
+function pack(runId, group, indexes, texts, now) {
+  const atNs = BigInt(Math.round(group[0].at * 1e6)) * 1000n;
+  const list = (values) => JSON.stringify(values);
+  const body = `{"v":${PACK_VERSION},"e":${list(group.map((r) => r.eventId))},"k":${list(group.map((r) => r.kind))},`
+    + `"t":[${group.map((r) => pyFloat(r.at)).join(",")}],"s":${list(group.map((r) => r.source || ""))},`
+    + `"i":${list(indexes)},"d":[null${[...texts.keys()].map((t) => `,${t}`).join("")}]}`;
+  return {
+    run_id: { S: partition(runId, group[0].eventId) },
+    run: { S: runId },
+    sk: { S: `${PACK_PREFIX}${atNs.toString().padStart(20, "0")}#${crypto.randomBytes(4).toString("hex")}` },
+    records: { S: body },
     expires_at: { N: String(Math.floor(now) + TTL_SECONDS) },
   };
-  if (record.source) item.source = { S: record.source };
-  if (record.detail && Object.keys(record.detail).length) item.detail = { S: sortedJson(record.detail) };
-  return item;
+}
+
+// records.py's pack_items: [item, its records] pairs, per run, at most PACK_RECORDS
+// records and about PACK_BYTES of text per item, each distinct detail written once.
+export function packItems(records, now = Date.now() / 1000) {
+  const byRun = new Map();
+  for (const r of records) {
+    if (!byRun.has(r.runId)) byRun.set(r.runId, []);
+    byRun.get(r.runId).push(r);
+  }
+  const out = [];
+  for (const [runId, group] of byRun) {
+    let texts = new Map();
+    let indexes = [];
+    let size = 0;
+    let first = 0;
+    group.forEach((r, n) => {
+      const text = r.detail && Object.keys(r.detail).length ? compactJson(r.detail) : "";
+      const grow = r.eventId.length + r.kind.length + (r.source || "").length + FIELD_SLACK;
+      const adds = text && !texts.has(text) ? text.length : 0;
+      if (indexes.length && (indexes.length >= PACK_RECORDS || size + grow + adds > PACK_BYTES)) {
+        out.push([pack(runId, group.slice(first, n), indexes, texts, now), group.slice(first, n)]);
+        texts = new Map();
+        indexes = [];
+        size = 0;
+        first = n;
+      }
+      let index = 0;
+      if (text) {
+        index = texts.get(text);
+        if (index === undefined) {
+          index = texts.size + 1;
+          texts.set(text, index);
+          size += text.length;
+        }
+      }
+      indexes.push(index);
+      size += grow;
+    });
+    if (indexes.length) out.push([pack(runId, group.slice(first), indexes, texts, now), group.slice(first)]);
+  }
+  return out;
 }
 
 export async function writeRecords(records, env = process.env) {
   const table = tableName(env);
-  for (let i = 0; i < records.length; i += MAX_ITEMS) {
-    const chunk = records.slice(i, i + MAX_ITEMS);
-    const items = chunk.map((r) => makeItem(r));
+  let packs;
+  try {
+    packs = packItems(records);
+  } catch (err) {
+    warning(`could not pack ${records.length} ledger record(s): ${err.message}; they go to the log`);
+    logLine(toLogLine(records));
+    return;
+  }
+  for (let i = 0; i < packs.length; i += MAX_ITEMS) {
+    const chunk = packs.slice(i, i + MAX_ITEMS);
     try {
-      const out = await call("dynamodb", "BatchWriteItem", { RequestItems: { [table]: items.map((Item) => ({ PutRequest: { Item } })) } }, { env });
+      const out = await call("dynamodb", "BatchWriteItem", { RequestItems: { [table]: chunk.map(([Item]) => ({ PutRequest: { Item } })) } }, { env });
       const left = new Set(((out.UnprocessedItems || {})[table] || []).map((u) => u.PutRequest.Item.sk.S));
       if (left.size) {
-        warning(`ledger table '${table}' left ${left.size} record(s) unwritten: they go to the log`);
-        logLine(toLogLine(chunk.filter((_, n) => left.has(items[n].sk.S))));
+        const missed = chunk.filter(([item]) => left.has(item.sk.S)).flatMap(([, recs]) => recs);
+        warning(`ledger table '${table}' left ${missed.length} record(s) unwritten: they go to the log`);
+        logLine(toLogLine(missed));
       }
     } catch (err) {
-      warning(`could not write to ledger table '${table}': ${err.name}: ${err.message}; ${chunk.length} record(s) go to the log`);
-      logLine(toLogLine(chunk));
+      const recs = chunk.flatMap(([, group]) => group);
+      warning(`could not write to ledger table '${table}': ${err.name}: ${err.message}; ${recs.length} record(s) go to the log`);
+      logLine(toLogLine(recs));
     }
   }
 }
