@@ -6,7 +6,8 @@ random moment (before its first change, while a change is being recorded or
 made, or once every change is applied). ``chaoskit rollback --all`` then runs,
 and the full state of every resource is read again and compared with the
 state before the trial: function configuration, reserved concurrency, aliases
-and routing, tags, event source mappings, table and index capacity, the API
+and routing, tags (the function's, and the deadline tags of the mapping, table,
+stage and health check), event source mappings, table and index capacity, the API
 stage's method settings, the health check through every API that returns it
 (GetHealthCheck, ListHealthChecks, GetHealthCheckStatus), and chaoskit's own
 SSM parameters (fault configs, locks, journal mirror), which must be gone.
@@ -171,6 +172,7 @@ def build_world(config: dict[str, Any]) -> dict[str, str]:
 def read_state(config: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
     """Read the full state of every resource the experiments may change."""
     from chaoskit import aws
+    from chaoskit.undo.expiry import health_check_arn, read_all
 
     lam = aws.client("lambda", config)
     r53 = aws.client("route53", config)
@@ -199,6 +201,13 @@ def read_state(config: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
         ),
         "chaoskit_parameters": sorted(p["Name"] for p in params),
     }
+    # chaoskit's deadline tags on every other kind a change harms (the function's are above)
+    state["mapping_tags"] = read_all("lambda", state["mapping"]["EventSourceMappingArn"], config)
+    state["table_tags"] = read_all("dynamodb", state["table"]["TableArn"], config)
+    region = lam.meta.region_name
+    stage = f"arn:aws:apigateway:{region}::/restapis/{ids['api']}/stages/prod"
+    state["stage_tags"] = read_all("apigateway", stage, config)
+    state["health_check_tags"] = read_all("route53", health_check_arn(ids["check"]), config)
     return _clean(state)
 
 

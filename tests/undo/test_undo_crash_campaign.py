@@ -41,8 +41,12 @@ def test_the_state_read_sees_every_change_it_compares(aws_env: dict[str, str]) -
     )
     aws.client("route53", config).update_health_check(HealthCheckId=ids["check"], Inverted=True)
     aws.client("ssm", config).put_parameter(Name="/chaoskit/faults/x", Value="{}", Type="String")
+    ddb = aws.client("dynamodb", config)
+    table = ddb.describe_table(TableName="orders-table")["Table"]["TableArn"]
+    ddb.tag_resource(ResourceArn=table, Tags=[{"Key": "chaoskit:run-id", "Value": "left"}])
     found = crash_campaign.diff(before, crash_campaign.read_state(config, ids))
     assert any(d.startswith(".concurrency.") for d in found), found
     assert any(d.startswith(".health_check.") for d in found), found
     assert any(d.startswith(".health_check_listed") for d in found), found
     assert any(d.startswith(".chaoskit_parameters") for d in found), found
+    assert any(d.startswith(".table_tags.") for d in found), found
