@@ -259,7 +259,9 @@ def activities_of(experiment: Mapping[str, Any]) -> list[str]:
 
 
 def policy(
-    activities: Iterable[str] | None = None, names: Sequence[str] | None = None
+    activities: Iterable[str] | None = None,
+    names: Sequence[str] | None = None,
+    scheduler_role: str | None = None,
 ) -> dict[str, Any]:
     """Return an IAM policy document for ``activities`` (default: every chaoskit action).
 
@@ -267,6 +269,8 @@ def policy(
         activities: ``module:func`` names; unknown ones (probes, your own) add nothing.
         names: the allowlist's name patterns, to scope functions, tables,
             health checks and stages; ``None`` or empty leaves them at ``*``.
+        scheduler_role: ``chaoskit_scheduled_restore_role``, when set: the kill
+            switch also creates and deletes its restore schedules and passes the role.
     """
     wanted = list(NEEDS) if activities is None else [a for a in activities if a in NEEDS]
     needs: list[Need] = []
@@ -286,6 +290,27 @@ def policy(
                 "Effect": "Allow",
                 "Action": sorted(by_kind[kind]),
                 "Resource": _resources(kind, names),
+            }
+        )
+    if scheduler_role and any(a.startswith(f"{_F}kill_switch:") for a in wanted):
+        statements.append(
+            {
+                "Sid": "ChaoskitScheduledRestore",
+                "Effect": "Allow",
+                "Action": [
+                    "scheduler:CreateSchedule",
+                    "scheduler:DeleteSchedule",
+                    "scheduler:GetSchedule",
+                ],
+                "Resource": ["arn:aws:scheduler:*:*:schedule/default/chaoskit-restore-*"],
+            }
+        )
+        statements.append(
+            {
+                "Sid": "ChaoskitPassSchedulerRole",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": [scheduler_role],
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -45,4 +45,6 @@ def command(experiments: tuple[str, ...]) -> None:
             # Settings only narrow: an experiment's own allowlist applies only without one.
             if not names:
                 names = _names((experiment.get("configuration") or {}).get("chaoskit_allow"))
-    click.echo(json.dumps(policy(activities, names or None), indent=2))
+    role = load_settings().get("chaoskit_scheduled_restore_role")
+    document = policy(activities, names or None, str(role) if role else None)
+    click.echo(json.dumps(document, indent=2))

@@ -16,7 +16,7 @@ from chaoskit.errors import BadInput, expect_state
 from chaoskit.functions.config import function_name_of
 from chaoskit.functions.select import aws_call, select_functions
 from chaoskit.run_context import current_run_id
-from chaoskit.undo import guard, mutation, rollback_run
+from chaoskit.undo import guard, mutation, rollback_run, scheduled
 
 __all__ = ["restore_reserved_concurrency", "set_reserved_concurrency"]
 
@@ -58,7 +58,12 @@ def _put(name: str, value: int | None, configuration: Mapping[str, Any] | None) 
 def restore_reserved_concurrency_snapshot(
     snapshot: dict[str, Any], configuration: dict[str, Any]
 ) -> None:
-    """Put a function's reserved concurrency back as the snapshot says (restorer)."""
+    """Put a function's reserved concurrency back as the snapshot says (restorer).
+
+    A scheduled restore the change created (:mod:`chaoskit.undo.scheduled`) is deleted first.
+    """
+    if snapshot.get("schedule"):
+        scheduled.delete(snapshot["schedule"], configuration)
     name = str(snapshot["function_name"])
     previous = snapshot.get("previous")
     wanted = None if previous is None else int(previous)
@@ -96,11 +101,16 @@ def set_reserved_concurrency(
     rows = []
     for ref in refs:
         previous = _reserved(ref.name, configuration)
-        snapshot = {"function_name": ref.name, "previous": previous}
+        snapshot: dict[str, Any] = {"function_name": ref.name, "previous": previous}
+        schedule = scheduled.plan(ACTION, ref.name, current_run_id(configuration), configuration)
+        if schedule:  # journaled with the change, before the schedule exists
+            snapshot["schedule"] = schedule
         with mutation(
             ACTION, ref.name, RESTORER, snapshot, configuration, function_arn=ref.arn
         ) as change:
             if not change.dry_run:
+                if schedule and change.expires_at is not None:
+                    scheduled.create(schedule, ref.name, previous, change.expires_at, configuration)
                 _put(ref.name, int(concurrency), configuration)
         rows.append(
             {

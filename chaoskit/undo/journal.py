@@ -51,6 +51,8 @@ class Change:
     resource: str
     snapshot: dict[str, Any] = field(default_factory=dict)
     dry_run: bool = False
+    #: When the change expires (epoch seconds), as journaled; ``None`` in a dry run.
+    expires_at: float | None = None
 
 
 def is_dry_run(configuration: Mapping[str, Any] | None) -> bool:
@@ -143,6 +145,7 @@ def mutation(
     target = record_target(configuration)  # where it happens, environment resolved
     recorded_at = time.time()
     expires_at = expiry.deadline(configuration, recorded_at)
+    change.expires_at = expires_at
     targets = _tag_targets(function_arn, tagged)
     # What the tags were before, journaled before they change.
     expiry_tags: list[dict[str, Any]] = [

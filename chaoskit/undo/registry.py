@@ -15,7 +15,7 @@ machine's own actions.
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from chaoskit.errors import BadInput
@@ -46,6 +46,8 @@ class SnapshotSchema:
     fields: Mapping[str, tuple[type, ...]]
     resource: Callable[[Mapping[str, Any]], str]
     check: Callable[[Mapping[str, Any]], str | None] = lambda snap: None
+    #: Keys a snapshot may hold or leave out, and their types.
+    optional: Mapping[str, tuple[type, ...]] = field(default_factory=dict)
 
 
 def _layer_env(snap: Mapping[str, Any]) -> str | None:
@@ -75,6 +77,20 @@ def _messages(snap: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _schedule(snap: Mapping[str, Any]) -> str | None:
+    schedule = snap.get("schedule")
+    if schedule is None:
+        return None
+    from chaoskit.undo.scheduled import PREFIX
+
+    name = schedule.get("name")
+    if not isinstance(name, str) or not name.startswith(PREFIX):
+        return f"'schedule' must name a schedule starting with '{PREFIX}'"
+    if set(schedule) - {"name", "group", "role"}:
+        return "'schedule' holds only 'name', 'group' and 'role'"
+    return None
+
+
 def _fn(snap: Mapping[str, Any]) -> str:
     return str(snap["function_name"])
 
@@ -94,7 +110,12 @@ BUILTIN: dict[str, tuple[str, str, SnapshotSchema]] = {
     "chaoskit.faults.kill_switch:restore_reserved_concurrency_snapshot": (
         "kill_switch",
         "restore_reserved_concurrency_snapshot",
-        SnapshotSchema({"function_name": _STR, "previous": (int, type(None))}, _fn),
+        SnapshotSchema(
+            {"function_name": _STR, "previous": (int, type(None))},
+            _fn,
+            _schedule,
+            optional={"schedule": _DICT},
+        ),
     ),
     "chaoskit.faults.route53:restore_health_check_snapshot": (
         "route53",
@@ -232,12 +253,13 @@ def check_snapshot(spec: str, snapshot: Any) -> None:
     if not isinstance(snapshot, dict):
         raise BadInput(f"snapshot of '{spec}' must be a mapping")
     missing = sorted(set(schema.fields) - set(snapshot))
-    unknown = sorted(set(snapshot) - set(schema.fields))
+    unknown = sorted(set(snapshot) - set(schema.fields) - set(schema.optional))
     if missing or unknown:
         raise BadInput(
             f"snapshot of '{spec}' has missing key(s) {missing} or unknown key(s) {unknown}"
         )
-    for key, types in schema.fields.items():
+    present = {k: t for k, t in schema.optional.items() if k in snapshot}
+    for key, types in {**schema.fields, **present}.items():
         value = snapshot[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise BadInput(f"snapshot key '{key}' of '{spec}' has the wrong type")
