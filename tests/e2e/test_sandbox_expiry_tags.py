@@ -98,3 +98,77 @@ def test_health_check(cfg: dict[str, Any], aws: Callable[[str], Any]) -> None:
     )
     act = lambda: route53.fail_health_check(check, configuration=cfg)  # noqa: E731
     _check(cfg, {"app": "orders"}, "route53", health_check_arn(check), act)
+
+
+STACK = {
+    "Resources": {
+        "Api": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "expiry-api"}},
+        "ApiMethod": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "ResourceId": {"Fn::GetAtt": ["Api", "RootResourceId"]},
+                "HttpMethod": "GET",
+                "AuthorizationType": "NONE",
+                "Integration": {"Type": "MOCK"},
+            },
+        },
+        "ApiDeployment": {
+            "Type": "AWS::ApiGateway::Deployment",
+            "DependsOn": "ApiMethod",
+            "Properties": {"RestApiId": {"Ref": "Api"}},
+        },
+        "ApiStage": {
+            "Type": "AWS::ApiGateway::Stage",
+            "Properties": {
+                "RestApiId": {"Ref": "Api"},
+                "StageName": "prod",
+                "DeploymentId": {"Ref": "ApiDeployment"},
+            },
+        },
+        "Orders": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
+            },
+        },
+    }
+}
+
+
+def test_the_stack_audit_reads_the_tags_of_a_stage_and_a_table(
+    cfg: dict[str, Any], aws: Callable[[str], Any]
+) -> None:
+    import json
+
+    from chaoskit.audit import audit_stack
+
+    name = unique("expiry-stack")
+    cfn = aws("cloudformation")
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(STACK))
+    cfn.get_waiter("stack_create_complete").wait(
+        StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    try:
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.describe_stack_resources(StackName=name)["StackResources"]
+        }
+        stage = f"arn:aws:apigateway:us-east-1::/restapis/{resources['Api']}/stages/prod"
+        table = aws("dynamodb").describe_table(TableName=resources["Orders"])["Table"]["TableArn"]
+        assert audit_stack(name, cfg, ["chaoskit-change-overdue"]).findings == []
+        past = {EXPIRES_TAG: "2020-01-01T00:00:00Z", RUN_TAG: "run-gone"}
+        aws("apigateway").tag_resource(resourceArn=stage, tags=past)
+        aws("dynamodb").tag_resource(
+            ResourceArn=table, Tags=[{"Key": k, "Value": v} for k, v in past.items()]
+        )
+        found = audit_stack(name, cfg, ["chaoskit-change-overdue"]).findings
+        assert sorted(f.evidence["arn"] for f in found) == sorted([stage, table])
+        assert {f.evidence[RUN_TAG] for f in found} == {"run-gone"}
+    finally:
+        cfn.delete_stack(StackName=name)
+        cfn.get_waiter("stack_delete_complete").wait(
+            StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
