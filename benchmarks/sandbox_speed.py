@@ -217,11 +217,17 @@ def pipeline(
     )["UUID"]
     deadline = started + 600
     count = 0
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     while time.perf_counter() < deadline:
-        count = dynamodb.scan(TableName=table, Select="COUNT")["Count"] - before
-        if count >= events:
-            break
-        time.sleep(0.2)
+        # The queue's counters are cheap; a Scan of the growing table every 0.2 s took
+        # a fifth of LocalStack's CPU. A message leaves the queue once its batch is
+        # written: count the table when the queue is empty.
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
+        if not any(int(v) for v in attributes["Attributes"].values()):
+            count = dynamodb.scan(TableName=table, Select="COUNT")["Count"] - before
+            if count >= events:
+                break
+        time.sleep(0.1)
     elapsed = time.perf_counter() - started
     lam.delete_event_source_mapping(UUID=uuid_)
     print(f"  {count} events in {elapsed:.1f} s (batch 10, from the mapping's creation)")

@@ -125,6 +125,10 @@ def localstack_env(
             # Like AWS's pollers, poll again at once while a source has messages
             # (LocalStack waits a second after every batch: 10 events/s at most).
             "LAMBDA_EVENT_SOURCE_MAPPING_POLL_INTERVAL_SEC": "0.05",
+            # LocalStack's own calls between services (a poller's ReceiveMessage and
+            # Invoke, an async invoke, logs, metrics) go to its gateway in memory, not
+            # over HTTP to itself: a fifth less CPU per event through SQS -> Lambda.
+            "IN_MEMORY_CLIENT": "1",
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_DEFAULT_REGION": "us-east-1",
