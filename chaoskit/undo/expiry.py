@@ -16,9 +16,12 @@ tags are put back exactly (the user's own values, or removed) when the run's
 last change on the resource is restored.
 
 What the target itself enforces without the operator's machine: the layer
-ignores a fault config past its ``expires_at``. The kill switch, alias
-routing, mapping, table, stage and health check changes stay until a
-rollback runs: the tag says they are overdue, it does not undo them.
+ignores a fault config past its ``expires_at``; with
+``chaoskit_scheduled_restore_role`` set, an EventBridge Scheduler schedule puts
+the kill switch's reserved concurrency back at the deadline
+(:mod:`chaoskit.undo.scheduled`). Alias routing, mapping, table, stage and
+health check changes stay until a rollback runs: the tag says they are
+overdue, it does not undo them.
 """
 
 import time
