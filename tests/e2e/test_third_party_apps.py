@@ -28,6 +28,7 @@ from chaoskit.deploy import deploy_template
 from chaoskit.gameday.history import History
 from chaoskit.gameday.run import run_gameday
 from chaoskit.gameday.spec import load_gameday
+from chaoskit.ledger.stages import queue_name
 from chaoskit.ledger.trace import find_traces
 from chaoskit.suite import generate_suite, write_suite
 
@@ -152,6 +153,36 @@ def _truth(app: str, aws: Callable[[str], Any], resources: dict[str, str], run_i
     raise AssertionError(app)
 
 
+#: Per app: the function that handles its events (logical ID), the queue, topic or
+#: stream that delivers them, and the queue Lambda dead-letters them to (if any).
+TOPOLOGY = {
+    "sqs-dlq": ("ProcessorFunction", "ProcessingQueue", "ProcessingDLQ"),
+    "sns-async": ("ProcessorFunction", "ProcessingTopic", None),
+    "kinesis-onfailure": ("KinesisDataStreamProcessor", "DataActivityKinesisStream", None),
+}
+
+
+def _check_stages(
+    app: str, view: Any, resources: dict[str, str], processed: set[str], dead: set[str],
+    summary: str,
+) -> None:  # fmt: skip
+    """The per-stage and per-queue counts equal the app's truth (its logs and its DLQ)."""
+    function, source, dlq = TOPOLOGY[app]
+    stage = resources[function]
+    # One stage: the app's only function, named as Lambda names it.
+    assert set(view.stages) <= {stage}, summary
+    assert view.stages.get(stage, {}).get("processed", 0) == len(processed), summary
+    if view.stages:
+        assert view.stages[stage]["attempts"] >= len(processed), summary
+    delivered = queue_name(resources[source])
+    assert view.queues.get(delivered, {}).get("processed", 0) == len(processed), summary
+    if dlq is not None:
+        assert view.queues.get(queue_name(resources[dlq]), {}).get("dead_lettered", 0) == len(
+            dead
+        ), summary
+        assert view.stages.get(stage, {}).get("dead_lettered", 0) == len(dead), summary
+
+
 #: Kinds of experiment each app must get (the rest of the plan is unit-tested).
 EXPECTED = {
     "sqs-dlq": {"kill switch", "errors"},
@@ -235,6 +266,8 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
         assert counts.sent == len(sent)
         assert set(counts.lost_ids) == lost, run.summary()
         assert counts.dead_lettered == len(dead & sent), run.summary()
+        assert counts.processed == len(processed & sent), run.summary()
+        _check_stages(app, view, resources, processed & sent, dead & sent, run.summary())
         # The verdict follows the app's truth: it deviates exactly when events were lost.
         # sns-async really loses events: the function has no on-failure destination or
         # DLQ, so an event whose three attempts all fail is dropped by Lambda.
