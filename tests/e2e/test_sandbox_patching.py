@@ -64,3 +64,39 @@ def test_a_patch_is_applied_and_undone_through_localstacks_helper(sandbox_endpoi
     )
     assert done.returncode == 0, done.stderr
     assert "no Poller.gone to patch" in done.stdout
+
+
+def test_an_idle_shard_is_read_at_awss_base_rate_and_a_busy_one_at_once(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+        import time
+        from chaoskit_sandbox_plugin import streams
+
+        class KinesisPoller:  # the poller's shape: one shard, reads through get_records
+            def __init__(self):
+                self.shards = {"shard-1": "iterator"}
+                self.reads = 0
+                self.records = []
+
+            def _get_records(self, iterator):
+                self.reads += 1
+                return {"Records": list(self.records), "NextShardIterator": iterator}
+
+            def poll_events_from_shard(self, shard_id, iterator):
+                streams.get_records(KinesisPoller._get_records, self, iterator)
+
+        poller = KinesisPoller()
+        for _ in range(20):  # LocalStack's worker polls every 0.05 s
+            streams.poll_events(lambda self: None, poller)
+        assert poller.reads == 1, poller.reads  # idle: once per base interval (1 s)
+        time.sleep(streams.BASE_INTERVAL["KinesisPoller"] + 0.05)
+        poller.records = [{"SequenceNumber": "1"}]
+        for _ in range(5):
+            streams.poll_events(lambda self: None, poller)
+        assert poller.reads == 6, poller.reads  # records coming: read again at once
+        print("ok")
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
