@@ -4,7 +4,7 @@
 DLQ after 3 receives, a function that fails, through a partial batch response, each
 message whose body contains "error". It is deployed unmodified (but its Runtime line)
 with ``chaoskit deploy --template``; the layer is enabled on the function named by its
-logical ID; the ledger's verdicts are checked against the app's own queues.
+logical ID; the ledger's verdicts are checked against the app's own queues and log.
 """
 
 import json
@@ -21,7 +21,10 @@ import pytest
 from chaoskit.deploy import deploy_template
 from chaoskit.faults import inject, layer
 from chaoskit.ledger import store
+from chaoskit.ledger.stages import queue_name
 from chaoskit.ledger.trace import stamp
+from chaoskit.report.model import view_journal
+from tests.support.app_state import ids_in, logged_ids, queue_bodies, sent_ids
 from tests.support.sandbox import unique, wait_for
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "sqs-nodejs" / "template.yaml"
@@ -125,6 +128,26 @@ def test_the_suite_chaoskit_init_writes_for_it_runs_and_agrees_with_the_app(
         )["Attributes"]
         assert attrs["ApproximateNumberOfMessages"] == "0", logical
         assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0", logical
+    # Every run's counts equal the truth from the app's own log and DLQ: the events its
+    # handler logged as processed, per stage and per queue too.
+    function = deployed["resources"]["ProcessorFunction"]
+    journals = sorted(suite.glob("gameday-runs/*/journals/*.json"))
+    assert len(journals) == 2, journals
+    for path in journals:
+        journal = json.loads(path.read_text())
+        view = view_journal(journal)
+        counts = view.counts
+        assert counts is not None and view.run_id, path
+        sent = sent_ids(journal)
+        processed = logged_ids(aws, function, "Processed message:", view.run_id) & sent
+        dead = ids_in(queue_bodies(aws, deployed["resources"]["ProcessingDLQ"]), view.run_id)
+        assert (counts.sent, counts.processed) == (len(sent), len(processed)), path
+        assert set(counts.lost_ids) == sent - processed - dead, path
+        assert counts.dead_lettered == len(dead & sent), path
+        assert set(view.stages) == {function}, view.stages
+        assert view.stages[function]["processed"] == len(processed), view.stages
+        queue = queue_name(deployed["resources"]["ProcessingQueue"])
+        assert view.queues[queue]["processed"] == len(processed), view.queues
     summary = next(suite.glob("gameday-runs/*/summary.md")).read_text()
     assert "20 sent, 20 processed, 0 dead-lettered, **0 lost**" in summary
     # The errors experiment's fault really fired, in the Node.js function: the layer's

@@ -12,7 +12,6 @@ The truth is computed here from the app's state only, never from chaoskit's
 ledger. Timings are printed (run with ``-s``) and recorded in docs/your-app.md.
 """
 
-import ast
 import dataclasses
 import io
 import json
@@ -31,68 +30,11 @@ from chaoskit.gameday.spec import load_gameday
 from chaoskit.ledger.stages import queue_name
 from chaoskit.ledger.trace import find_traces
 from chaoskit.suite import generate_suite, write_suite
+from tests.support.app_state import ids_in, logged_ids, queue_bodies, sent_ids
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 
 pytestmark = pytest.mark.sandbox
-
-
-def _sent_ids(journal: dict[str, Any]) -> set[str]:
-    ids: set[str] = set()
-    for run in journal.get("run") or []:
-        out = run.get("output")
-        if run["activity"]["provider"].get("func") == "send_events" and isinstance(out, dict):
-            assert out["sent"] == len(out["event_ids"]), "more events than the output lists"
-            ids.update(out["event_ids"])
-    return ids
-
-
-def _logged_ids(aws: Callable[[str], Any], function: str, marker: str, run_id: str) -> set[str]:
-    """Event ids in the function's log lines that contain ``marker`` (what it processed)."""
-    logs = aws("logs")
-    group = f"/aws/lambda/{function}"
-    ids: set[str] = set()
-    kwargs: dict[str, Any] = {"logGroupName": group}
-    try:
-        while True:
-            page = logs.filter_log_events(**kwargs)
-            for event in page.get("events", []):
-                line = event["message"]
-                if marker in line and run_id in line:
-                    text = line[line.index("{") :].strip()
-                    try:
-                        logged = json.JSONDecoder().raw_decode(text)[0]
-                    except ValueError:
-                        logged = ast.literal_eval(text)  # a handler that logs a dict's repr
-                    ids.update(t.event_id for t in find_traces(logged) if t.run_id == run_id)
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
-    except logs.exceptions.ResourceNotFoundException:
-        pass
-    return ids
-
-
-def _queue_bodies(aws: Callable[[str], Any], url: str) -> list[Any]:
-    """Every message body in a queue (received once, then made visible again)."""
-    sqs = aws("sqs")
-    bodies: dict[str, Any] = {}
-    for _ in range(50):
-        got = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not got:
-            break
-        for message in got:
-            bodies[message["MessageId"]] = json.loads(message["Body"])
-            sqs.change_message_visibility(
-                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
-    return list(bodies.values())
-
-
-def _ids_in(bodies: list[Any], run_id: str) -> set[str]:
-    return {t.event_id for b in bodies for t in find_traces(b) if t.run_id == run_id}
 
 
 def _kinesis_failed_ids(aws: Callable[[str], Any], bodies: list[Any], run_id: str) -> set[str]:
@@ -130,25 +72,25 @@ def _truth(app: str, aws: Callable[[str], Any], resources: dict[str, str], run_i
     """Return (processed ids, dead-lettered ids) from the app's own state."""
     if app == "sqs-dlq":
         fn = resources["ProcessorFunction"]
-        processed = _logged_ids(aws, fn, "Processed message:", run_id)
-        dead = _ids_in(_queue_bodies(aws, resources["ProcessingDLQ"]), run_id)
+        processed = logged_ids(aws, fn, "Processed message:", run_id)
+        dead = ids_in(queue_bodies(aws, resources["ProcessingDLQ"]), run_id)
         return processed, dead
     if app == "sns-async":
-        processed = _logged_ids(aws, resources["ProcessorFunction"], "Processed message", run_id)
+        processed = logged_ids(aws, resources["ProcessorFunction"], "Processed message", run_id)
         return processed, set()  # the app has no DLQ and no destination
     if app == "scheduler-async-dlq":
         # The handler logs every event it is given and never fails on its own (its
         # SIMULATE_FAILURE switch is off); the function's DLQ holds what Lambda gave up on.
         fn = resources["ScheduledFunction"]
-        processed = _logged_ids(aws, fn, "Scheduled function invoked", run_id)
-        dead = _ids_in(_queue_bodies(aws, resources["LambdaExecutionDLQ"]), run_id)
+        processed = logged_ids(aws, fn, "Scheduled function invoked", run_id)
+        dead = ids_in(queue_bodies(aws, resources["LambdaExecutionDLQ"]), run_id)
         return processed, dead
     if app == "kinesis-onfailure":
         # The handler logs every record it reads, then rejects what lacks its fields,
         # so a record counts as processed only if it never reached the failure queue.
-        bodies = _queue_bodies(aws, resources["AnomalyDataQueue"])
+        bodies = queue_bodies(aws, resources["AnomalyDataQueue"])
         dead = _kinesis_failed_ids(aws, bodies, run_id)
-        seen = _logged_ids(aws, resources["KinesisDataStreamProcessor"], "content -->", run_id)
+        seen = logged_ids(aws, resources["KinesisDataStreamProcessor"], "content -->", run_id)
         return seen - dead, dead
     raise AssertionError(app)
 
@@ -251,7 +193,7 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
         assert view.status == "completed", (run.path, run.summary())
         assert not view.failed_steps, run.summary()
         assert not view.unrestored, run.summary()
-        sent = _sent_ids(run.journal)
+        sent = sent_ids(run.journal)
         assert sent, f"{run.path}: nothing was sent"
         processed, dead = _truth(app, aws, resources, run.run_id)
         lost = sent - processed - dead

@@ -1,0 +1,72 @@
+"""An app's own state, read without chaoskit's ledger: the ground truth of end-to-end tests.
+
+What a handler logged for each event it processed, what sits in a queue (a DLQ), and
+which events a chaoskit run sent (from its journal).
+"""
+
+import ast
+import json
+from collections.abc import Callable
+from typing import Any
+
+from chaoskit.ledger.trace import find_traces
+
+__all__ = ["ids_in", "logged_ids", "queue_bodies", "sent_ids"]
+
+
+def sent_ids(journal: dict[str, Any]) -> set[str]:
+    ids: set[str] = set()
+    for run in journal.get("run") or []:
+        out = run.get("output")
+        if run["activity"]["provider"].get("func") == "send_events" and isinstance(out, dict):
+            assert out["sent"] == len(out["event_ids"]), "more events than the output lists"
+            ids.update(out["event_ids"])
+    return ids
+
+
+def logged_ids(aws: Callable[[str], Any], function: str, marker: str, run_id: str) -> set[str]:
+    """Event ids in the function's log lines that contain ``marker`` (what it processed)."""
+    logs = aws("logs")
+    group = f"/aws/lambda/{function}"
+    ids: set[str] = set()
+    kwargs: dict[str, Any] = {"logGroupName": group}
+    try:
+        while True:
+            page = logs.filter_log_events(**kwargs)
+            for event in page.get("events", []):
+                line = event["message"]
+                if marker in line and run_id in line:
+                    text = line[line.index("{") :].strip()
+                    try:
+                        logged = json.JSONDecoder().raw_decode(text)[0]
+                    except ValueError:
+                        logged = ast.literal_eval(text)  # a handler that logs a dict's repr
+                    ids.update(t.event_id for t in find_traces(logged) if t.run_id == run_id)
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+    except logs.exceptions.ResourceNotFoundException:
+        pass
+    return ids
+
+
+def queue_bodies(aws: Callable[[str], Any], url: str) -> list[Any]:
+    """Every message body in a queue (received once, then made visible again)."""
+    sqs = aws("sqs")
+    bodies: dict[str, Any] = {}
+    for _ in range(50):
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not got:
+            break
+        for message in got:
+            bodies[message["MessageId"]] = json.loads(message["Body"])
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+    return list(bodies.values())
+
+
+def ids_in(bodies: list[Any], run_id: str) -> set[str]:
+    return {t.event_id for b in bodies for t in find_traces(b) if t.run_id == run_id}
