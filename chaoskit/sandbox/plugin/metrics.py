@@ -13,7 +13,9 @@
    reference app. Here each data point is queued with the timestamp LocalStack
    gives it, and one thread sends what is queued with one ``PutMetricData`` per
    account, region and namespace (up to 1,000 data points a call, the API's
-   limit). The same data points reach the same metrics; a ``GetMetricData`` or an
+   limit), points of one metric in one second merged into ``Values``/``Counts``
+   (:func:`merge`: LocalStack stores the same rows, with one write per merged
+   datum). The same data points reach the same metrics; a ``GetMetricData`` or an
    alarm sees them a few milliseconds later (CloudWatch itself takes about a minute).
 """
 
@@ -89,7 +91,8 @@ class MetricBatcher:
         grouped: dict[Key, list[dict[str, Any]]] = {}
         for key, datum in items:
             grouped.setdefault(key, []).append(datum)
-        for (account, region, namespace), data in grouped.items():
+        for (account, region, namespace), points in grouped.items():
+            data = merge(points)
             client = connect_to(aws_access_key_id=account, region_name=region).cloudwatch
             for start in range(0, len(data), MAX_DATA):
                 try:
@@ -98,6 +101,38 @@ class MetricBatcher:
                     )
                 except Exception as err:
                     LOG.info("Unable to put metric data to CloudWatch (%s): %s", namespace, err)
+
+
+#: PutMetricData's limit of distinct values in one datum's ``Values``.
+MAX_VALUES = 150
+
+
+def merge(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge data points of one metric in one second into ``Values`` and ``Counts``.
+
+    LocalStack stores a datum's timestamp in whole seconds and a ``Values``/``Counts``
+    datum as ``Counts[i]`` rows of ``Values[i]``: the rows stored are the same as
+    for the points one by one, with one database write per merged datum instead of
+    one per point.
+    """
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for point in points:
+        dimensions = tuple(sorted((d["Name"], d["Value"]) for d in point["Dimensions"]))
+        key = (point["MetricName"], dimensions, point.get("Unit"),
+               int(point["Timestamp"].timestamp()))  # fmt: skip
+        slot = merged.setdefault(key, {"point": point, "counts": {}})
+        counts: dict[float, int] = slot["counts"]
+        counts[point["Value"]] = counts.get(point["Value"], 0) + 1
+    out: list[dict[str, Any]] = []
+    for slot in merged.values():
+        point, pairs = slot["point"], list(slot["counts"].items())
+        for start in range(0, len(pairs), MAX_VALUES):
+            chunk = pairs[start : start + MAX_VALUES]
+            datum = {k: v for k, v in point.items() if k != "Value"}
+            datum["Values"] = [float(value) for value, _ in chunk]
+            datum["Counts"] = [float(count) for _, count in chunk]
+            out.append(datum)
+    return out
 
 
 BATCHER = MetricBatcher()
