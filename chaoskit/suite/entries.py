@@ -301,11 +301,31 @@ def _sources_of(topo: Topology, fn: Function) -> set[str]:
     return out
 
 
+def _failure_sinks(topo: Topology, fn: Function) -> set[str]:
+    """Return the logical IDs of where ``fn``'s failed events go (DLQs, destinations)."""
+    out: set[str] = set()
+    for m in topo.mappings.values():
+        if topo.function_of(m.function) is not fn:
+            continue
+        queue = topo.queues.get(m.source.logical_id or "") if m.source else None
+        for sink in (queue.dead_letter if queue else None, m.on_failure):
+            if sink is not None and sink.logical_id:
+                out.add(sink.logical_id)
+    cfg = fn.async_config
+    for sink in ((cfg.on_failure if cfg else None), fn.dead_letter):
+        if sink is not None and sink.logical_id:
+            out.add(sink.logical_id)
+    return out
+
+
 def pipeline(topo: Topology, fn: Function) -> tuple[list[Function], list[Function]]:
     """Return the functions events entering ``fn`` go through, and the last ones.
 
     A function leads to another when its environment names a queue, stream,
     topic or bus of the stack that feeds the other (how apps pass those names).
+    A function consuming the DLQ or failure destination of one on the way is
+    on the way too, but never terminal: what reaches it was dead-lettered, and
+    its traces are how chaoskit learns that without racing it for the DLQ.
     Returns ``(every function on the way, fn first; the terminal ones)``.
     """
     feeds = {id(g): _sources_of(topo, g) for g in topo.functions.values()}
@@ -326,4 +346,11 @@ def pipeline(topo: Topology, fn: Function) -> tuple[list[Function], list[Functio
         if not nxt:
             terminal.append(current)
         todo.extend(nxt)
+    for current in list(seen):
+        sinks = _failure_sinks(topo, current)
+        seen.extend(
+            g
+            for g in topo.functions.values()
+            if sinks & feeds[id(g)] and not any(g is s for s in seen)
+        )
     return seen, terminal

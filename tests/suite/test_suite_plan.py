@@ -148,6 +148,39 @@ def test_a_chain_traces_every_function_and_ends_at_the_last(tmp_path: Path) -> N
     assert throttles == ["sdk-throttling-first-dynamodb", "sdk-throttling-second-dynamodb"]
 
 
+def test_a_dlq_consumer_is_traced_but_never_terminal(tmp_path: Path) -> None:
+    # serverless-message-processing: a processor's redrive DLQ is consumed by a function
+    # that fixes or parks the message. Untraced, every event it took looked lost.
+    template = _write_template(
+        tmp_path,
+        {
+            "Main": {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "RedrivePolicy": {
+                        "deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]},
+                        "maxReceiveCount": 3,
+                    }
+                },
+            },
+            "Dlq": {"Type": "AWS::SQS::Queue"},
+            "Processor": _function(),
+            "Fixer": _function(),
+            "ProcessorMain": _mapping("Processor", "Main"),
+            "FixerDlq": _mapping("Fixer", "Dlq"),
+        },
+    )
+    suite = generate_suite(template=template, stack_name="dlq-consumer")
+    errors = next(p for p in suite.experiments if p.slug == "errors-processor-sqs").experiment
+    enabled = [
+        s["provider"]["arguments"]["function_name"]
+        for s in errors["method"]
+        if s["provider"]["func"] == "enable_chaoskit_layer"
+    ]
+    assert enabled == ["stack:Processor", "stack:Fixer"]
+    assert errors["configuration"]["chaoskit_terminal_stages"] == ["stack:Processor"]
+
+
 def test_unsupported_runtimes_and_unreachable_sources_are_reported_not_generated(
     tmp_path: Path,
 ) -> None:
