@@ -268,3 +268,52 @@ def test_python_3_9_gets_the_legacy_libraries_first_and_older_pythons_are_refuse
     (tmp_path / "chaoskit-lambda-runtime-py39" / "urllib3").mkdir(parents=True)
     monkeypatch.setenv("CHAOSKIT_SANDBOX_INTERPRETERS", json.dumps({"3.9": sys.executable}))
     assert layout.interpreter_for("python3.9") == (sys.executable, None)
+
+
+FAKE_BOTOCORE = """
+__version__ = "{version}"
+"""
+FAKE_SESSION = """
+class Session:
+    def create_client(self, service_name, region_name=None, api_version=None, use_ssl=True,
+                      verify=None, endpoint_url=None, aws_access_key_id=None):
+        return endpoint_url
+"""
+PROBE = """
+import importlib.util, json, os, sys
+task = sys.argv[1]
+sys.path.insert(0, task)
+spec = importlib.util.spec_from_file_location("bootstrap", sys.argv[2])
+bootstrap = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bootstrap)
+bootstrap._point_vendored_sdk_at_the_sandbox([task])
+import botocore.session
+s = botocore.session.Session()
+print(json.dumps([s.create_client("sqs"), s.create_client("sqs", endpoint_url="http://own")]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("1.29.137", "http://127.0.0.1:4566"), ("1.31.0", None)],
+    ids=["boto3-1.26-ignores-the-variable", "newer-reads-it-itself"],
+)
+def test_an_old_vendored_botocore_is_pointed_at_the_sandbox(
+    tmp_path: Path, version: str, expected: str | None
+) -> None:
+    # serverless-message-processing pins boto3==1.26.137: its clients ignored
+    # AWS_ENDPOINT_URL and hung on AWS's public endpoints until the function's timeout.
+    package = tmp_path / "task" / "botocore"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(FAKE_BOTOCORE.format(version=version))
+    (package / "session.py").write_text(FAKE_SESSION)
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", PROBE, str(tmp_path / "task"), str(BOOTSTRAP)],
+        env={"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [expected, "http://own"]
+    assert ("pointed at the sandbox" in out.stdout) is (expected is not None)

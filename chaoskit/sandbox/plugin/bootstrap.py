@@ -353,6 +353,45 @@ class Runtime:
             self.invoke(self.invocations.get())
 
 
+#: The first botocore that reads ``AWS_ENDPOINT_URL`` (boto3 1.28.0).
+_ENDPOINT_URL_SINCE = (1, 31)
+
+
+def _point_vendored_sdk_at_the_sandbox(folders: list[str]) -> None:
+    """Send an old vendored botocore's clients to the sandbox, as a newer one would go.
+
+    A function that ships its own botocore older than 1.31 (``boto3==1.26.x`` in
+    its requirements) ignores ``AWS_ENDPOINT_URL``: on AWS it reaches AWS, here it
+    would call AWS's public endpoints and hang until its timeout. Its clients get
+    the sandbox's endpoint unless the code names one. Lambda's own boto3 needs nothing.
+    """
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint or not any(
+        os.path.isfile(os.path.join(f, "botocore", "__init__.py")) for f in folders
+    ):
+        return
+    try:
+        import botocore.session
+
+        version = tuple(int(x) for x in str(botocore.__version__).split(".")[:2])
+    except Exception:  # not importable or odd version: leave it as it is
+        return
+    if version >= _ENDPOINT_URL_SINCE:
+        return
+    original = botocore.session.Session.create_client
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if len(args) <= 5 and not kwargs.get("endpoint_url"):  # endpoint_url is the 6th
+            kwargs["endpoint_url"] = endpoint
+        return original(self, *args, **kwargs)
+
+    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    print(
+        f"[INFO] the function's own botocore {botocore.__version__} ignores AWS_ENDPOINT_URL: "
+        "its clients are pointed at the sandbox"
+    )
+
+
 def _watch_parent(parent: int) -> None:
     # The sandbox may die without stopping us (SIGKILL): never outlive it.
     while True:
@@ -373,6 +412,9 @@ def main(argv: list[str]) -> None:
     # folders, first wins, for runtimes that need older libraries (python3.9).
     sys.path.extend(p for p in libs.split(os.pathsep) if p)
     os.chdir(task)
+    _point_vendored_sdk_at_the_sandbox(
+        [task, f"{opt}/python/lib/{version}/site-packages", f"{opt}/python"]
+    )
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     _install_logging()
     runtime = Runtime(
