@@ -49,6 +49,16 @@ MEMORY_POLL = 0.05
 _WARNED: set[str] = set()
 
 
+def _behind_exec_wrapper(command: list[str], env: dict[str, str]) -> list[str]:
+    """Return ``command`` started by the function's ``AWS_LAMBDA_EXEC_WRAPPER``, as Lambda does."""
+    wrapper = env.get("AWS_LAMBDA_EXEC_WRAPPER")
+    if not wrapper:
+        return command
+    if not Path(wrapper).is_file():
+        raise RuntimeError(f"AWS_LAMBDA_EXEC_WRAPPER '{wrapper}' does not exist")
+    return [wrapper, *command]
+
+
 class ProcessExecutorPlugin(RuntimeExecutorPlugin):
     """Registers :class:`ProcessRuntimeExecutor` as ``chaoskit-process``."""
 
@@ -205,12 +215,7 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         command = [python, "-S", "-u", str(BOOTSTRAP), str(self.port), str(opt)]
         libs = layout.runtime_libs(version.config.runtime, RUNTIME_LIBS)
         command += [os.pathsep.join(str(p) for p in libs), str(os.getpid())]
-        wrapper = env.get("AWS_LAMBDA_EXEC_WRAPPER")
-        if wrapper:
-            if not Path(wrapper).is_file():
-                raise RuntimeError(f"AWS_LAMBDA_EXEC_WRAPPER '{wrapper}' does not exist")
-            command = [wrapper, *command]
-        return command, env
+        return _behind_exec_wrapper(command, env), env
 
     def _node_command_and_env(self) -> tuple[list[str], dict[str, str]]:
         version = self.function_version
@@ -225,12 +230,7 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{self.runtime_api.port}"
         env = {k: str(v) for k, v in env.items()}
         command = [binary, str(node.BOOTSTRAP), str(node.LOADER)]
-        wrapper = env.get("AWS_LAMBDA_EXEC_WRAPPER")
-        if wrapper:
-            if not Path(wrapper).is_file():
-                raise RuntimeError(f"AWS_LAMBDA_EXEC_WRAPPER '{wrapper}' does not exist")
-            command = [wrapper, *command]
-        return command, env
+        return _behind_exec_wrapper(command, env), env
 
     def _spawn(self) -> None:
         if self.is_node:
