@@ -244,6 +244,7 @@ def _names(value: Any) -> list[str]:
 
 
 _found: dict[tuple[str, frozenset[str], frozenset[str], frozenset[str]], Discovery] = {}
+_warned: set[tuple[str, str]] = set()
 
 
 def reconcile_with_app(
@@ -290,7 +291,9 @@ def reconcile_with_app(
     if found is None:
         found = _found[key] = dead_letter_queues(functions, queues, configured, cfg)
         for warning in found.warnings:
-            logger.warning("%s", warning)
+            if (run_id, warning) not in _warned:  # once per run, as the stages seen grow
+                _warned.add((run_id, warning))
+                logger.warning("%s", warning)
     result = reconcile(
         records,
         processed_from=processed_from,

@@ -97,6 +97,14 @@ def test_dead_lettering_is_learnt_from_the_dlq_consumer_and_the_dlq_is_never_rea
     }  # fmt: skip
     assert out["queues"]["input-dlq"]["dead_lettered"] == 1
 
+    # Polled again as more stages show up (a new discovery): the run still warns once.
+    from chaoskit.ledger import discover
+
+    discover._found.clear()
+    again = reconcile_run(RUN, configuration=aws_env)
+    assert any("with a consumer" in w for w in again["warnings"])
+    assert caplog.text.count("'input-dlq' is a dead-letter queue with a consumer") == 1
+
 
 def test_records_a_function_logged_instead_of_writing_are_counted_once(
     app: dict[str, str], aws_env: dict[str, str]
