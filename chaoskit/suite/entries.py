@@ -12,7 +12,7 @@ from typing import Any
 
 from chaoskit.topology import EventSourceMapping, Function, Ref, Rule, Topology
 
-__all__ = ["Entry", "entries_of", "pipeline", "ref"]
+__all__ = ["Entry", "entries_of", "parked_queues", "pipeline", "ref"]
 
 #: EventBridge pattern keys a generated event can satisfy (source and detail-type).
 _SIMPLE_PATTERN_KEYS = {"source", "detail-type", "account", "region"}
@@ -354,3 +354,19 @@ def pipeline(topo: Topology, fn: Function) -> tuple[list[Function], list[Functio
             if sinks & feeds[id(g)] and not any(g is s for s in seen)
         )
     return seen, terminal
+
+
+def parked_queues(topo: Topology, functions: list[Function]) -> list[str]:
+    """Return the queues ``functions`` send to (their environment names them) that nothing
+    in the stack consumes: where an app parks what it gives up on (a "fatal" queue).
+
+    An event found there was not processed, but it is not lost either: it sits where
+    the operator can see it, so the run reads those queues as it reads DLQs.
+    """
+    consumed = {
+        m.source.logical_id for m in topo.mappings.values() if m.source and m.source.logical_id
+    }
+    named: set[str] = set()
+    for fn in functions:
+        named |= _logical_ids(fn.environment)
+    return [ref(q) for q in sorted(named & set(topo.queues) - consumed)]

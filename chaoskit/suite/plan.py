@@ -19,7 +19,7 @@ from typing import Any
 from chaoskit.layer import runtimes
 from chaoskit.suite import activities as act
 from chaoskit.suite.calls import services_for_runtime
-from chaoskit.suite.entries import Entry, entries_of, pipeline, ref
+from chaoskit.suite.entries import Entry, entries_of, parked_queues, pipeline, ref
 from chaoskit.suite.samples import sample_payloads
 from chaoskit.topology import Function, Topology
 
@@ -50,6 +50,14 @@ class Tracing:
 
     functions: list[str]
     terminal: list[str]
+    #: Queues the traced functions send to that nothing in the stack consumes.
+    parked: list[str] = field(default_factory=list)
+
+    def settle(self, entry: Entry) -> dict[str, Any]:
+        """Return the wait_until_settled arguments: the entry's, reading parked queues too."""
+        args = entry.settle()
+        args["dlqs"] = [*args["dlqs"], *(q for q in self.parked if q not in args["dlqs"])]
+        return args
 
     def enable(self) -> list[dict[str, Any]]:
         """Return the actions enabling the layer on every traced function."""
@@ -122,7 +130,7 @@ def _under_fault(
         act.wait_live(f),
         {**act.send(send_name, entry.send, rate_per_second=SPREAD), "pauses": {"after": 10}},
         act.clear_faults(f),
-        act.wait_settled(**entry.settle()),
+        act.wait_settled(**tracing.settle(entry)),
     ]
 
 
@@ -144,7 +152,7 @@ def _kill_switch(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
             "restore_reserved_concurrency",
             function_names=[f],
         ),
-        act.wait_settled(**entry.settle()),
+        act.wait_settled(**tracing.settle(entry)),
     ]
     description = (
         f"Reserved concurrency 0 stops {fn.logical_id} while events arrive on its "
@@ -261,7 +269,7 @@ def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
             count=1,
             payload={**entry.send.get("payload", {}), "chaoskit_poison_pill": True},
         ),
-        act.wait_settled(**entry.settle()),
+        act.wait_settled(**tracing.settle(entry)),
         act.clear_faults(f),
     ]
     description = (
@@ -299,7 +307,11 @@ def _tracing(topo: Topology, fn: Function, suite: Suite) -> Tracing:
                 "so events are not traced there"
             )
     terminal = [g for g in last if g in traced] or [traced[-1]]
-    return Tracing([ref(g.logical_id) for g in traced], [ref(g.logical_id) for g in terminal])
+    return Tracing(
+        [ref(g.logical_id) for g in traced],
+        [ref(g.logical_id) for g in terminal],
+        parked_queues(topo, traced),
+    )
 
 
 def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> None:

@@ -181,6 +181,27 @@ def test_a_dlq_consumer_is_traced_but_never_terminal(tmp_path: Path) -> None:
     assert errors["configuration"]["chaoskit_terminal_stages"] == ["stack:Processor"]
 
 
+def test_a_queue_a_function_parks_events_in_is_read_like_a_dlq(tmp_path: Path) -> None:
+    # The fixer sends what it cannot fix to a queue nothing in the stack consumes: the
+    # events there are where the operator sees them, not lost ("stopped after Fixer").
+    template = _write_template(
+        tmp_path,
+        {
+            "In": {"Type": "AWS::SQS::Queue"},
+            "Fatal": {"Type": "AWS::SQS::Queue"},
+            "Fixer": _function(
+                Environment={"Variables": {"FATAL": {"Ref": "Fatal"}, "BACK": {"Ref": "In"}}}
+            ),
+            "FixerIn": _mapping("Fixer", "In"),
+        },
+    )
+    suite = generate_suite(template=template, stack_name="parked")
+    kill = next(p for p in suite.experiments if p.slug == "kill-switch-fixer").experiment
+    [wait] = [s for s in kill["method"] if s["provider"]["func"] == "wait_until_settled"]
+    assert wait["provider"]["arguments"]["dlqs"] == ["stack:Fatal"]
+    assert wait["provider"]["arguments"]["queues"] == ["stack:In"]
+
+
 def test_unsupported_runtimes_and_unreachable_sources_are_reported_not_generated(
     tmp_path: Path,
 ) -> None:
