@@ -130,6 +130,16 @@ class FakeTime:
         self.now += seconds
         self.on_sleep(self.sleeps)
 
+    @classmethod
+    def installed(
+        cls, monkeypatch: pytest.MonkeyPatch, on_sleep: Callable[[int], None] = lambda n: None
+    ) -> "FakeTime":
+        """Return a fake clock that the ledger probes use instead of the real one."""
+        fake = cls(on_sleep)
+        monkeypatch.setattr(ledger, "_clock", fake.clock)
+        monkeypatch.setattr(ledger, "_sleep", fake.sleep)
+        return fake
+
 
 def test_wait_until_settled_waits_for_in_flight_and_reads_dlqs(
     aws_env: dict[str, str],
@@ -162,9 +172,7 @@ def test_wait_until_settled_waits_for_in_flight_and_reads_dlqs(
             )
             send_sample(dlq_url, "dlq_sqs_redrive")
 
-    fake = FakeTime(progress)
-    monkeypatch.setattr(ledger, "_clock", fake.clock)
-    monkeypatch.setattr(ledger, "_sleep", fake.sleep)
+    fake = FakeTime.installed(monkeypatch, progress)
     out = ledger.wait_until_settled(
         timeout=60,
         queues=["orders-queue"],
@@ -199,9 +207,7 @@ def test_an_event_dead_lettered_while_the_queue_drains_is_not_counted_lost(
         return depth(queue, configuration)
 
     monkeypatch.setattr(ledger, "get_queue_depth", depth_while_sqs_moves_the_message)
-    fake = FakeTime(lambda n: None)
-    monkeypatch.setattr(ledger, "_clock", fake.clock)
-    monkeypatch.setattr(ledger, "_sleep", fake.sleep)
+    FakeTime.installed(monkeypatch)
     out = ledger.wait_until_settled(
         timeout=60,
         queues=["orders-queue"],
@@ -219,9 +225,7 @@ def test_wait_until_settled_gives_up_at_the_timeout(
 ) -> None:
     store.ensure_table(aws_env)
     store.write([R("a", "sent", 1.0), R("a", "attempt", 2.0, "lambda")], aws_env)
-    fake = FakeTime(lambda n: None)
-    monkeypatch.setattr(ledger, "_clock", fake.clock)
-    monkeypatch.setattr(ledger, "_sleep", fake.sleep)
+    fake = FakeTime.installed(monkeypatch)
     out = ledger.wait_until_settled(timeout=10, run_id=RUN, poll_interval=3, configuration=aws_env)
     assert out["settled"] is False and out["in_flight_ids"] == ["a"]
     assert out["waited_s"] == 10.0 and fake.sleeps == 4
@@ -232,9 +236,7 @@ def test_lost_events_settle_once_counts_stay_quiet(
 ) -> None:
     store.ensure_table(aws_env)
     store.write([R("a", "sent", 1.0), R("b", "sent", 1.0), R("b", "processed", 2.0)], aws_env)
-    fake = FakeTime(lambda n: None)
-    monkeypatch.setattr(ledger, "_clock", fake.clock)
-    monkeypatch.setattr(ledger, "_sleep", fake.sleep)
+    FakeTime.installed(monkeypatch)
     out = ledger.wait_until_settled(
         timeout=100, run_id=RUN, poll_interval=2, quiet_seconds=6, configuration=aws_env
     )
@@ -261,9 +263,7 @@ def test_retry_grace_waits_for_a_failed_event_to_be_retried(
         if n == 3:  # the async retry, a minute later, succeeds
             store.write([R("a", "attempt", 1060.0), R("a", "processed", 1061.0)], aws_env)
 
-    fake = FakeTime(retry_lands)
-    monkeypatch.setattr(ledger, "_clock", fake.clock)
-    monkeypatch.setattr(ledger, "_sleep", fake.sleep)
+    fake = FakeTime.installed(monkeypatch, retry_lands)
     monkeypatch.setattr(ledger, "_now", lambda: failed_at + fake.now)
     out = ledger.wait_until_settled(
         timeout=600,

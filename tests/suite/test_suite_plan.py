@@ -123,6 +123,15 @@ def _mapping(function: str, source: str, kind: str = "sqs") -> dict[str, Any]:
     return {"Type": "AWS::Lambda::EventSourceMapping", "Properties": props}
 
 
+def _enabled(experiment: dict[str, Any]) -> list[str]:
+    """Return the functions an experiment enables the layer on, in order."""
+    return [
+        s["provider"]["arguments"]["function_name"]
+        for s in experiment["method"]
+        if s["provider"]["func"] == "enable_chaoskit_layer"
+    ]
+
+
 def test_a_chain_traces_every_function_and_ends_at_the_last(tmp_path: Path) -> None:
     template = _write_template(
         tmp_path,
@@ -137,11 +146,7 @@ def test_a_chain_traces_every_function_and_ends_at_the_last(tmp_path: Path) -> N
     )
     suite = generate_suite(template=template, stack_name="chain")
     first = next(p for p in suite.experiments if p.slug == "errors-first-sqs").experiment
-    enabled = [
-        s["provider"]["arguments"]["function_name"]
-        for s in first["method"]
-        if s["provider"]["func"] == "enable_chaoskit_layer"
-    ]
+    enabled = _enabled(first)
     assert enabled == ["stack:First", "stack:Second"]
     assert first["configuration"]["chaoskit_terminal_stages"] == ["stack:Second"]
     throttles = [p.slug for p in suite.experiments if p.kind == "SDK throttling"]
@@ -172,11 +177,7 @@ def test_a_dlq_consumer_is_traced_but_never_terminal(tmp_path: Path) -> None:
     )
     suite = generate_suite(template=template, stack_name="dlq-consumer")
     errors = next(p for p in suite.experiments if p.slug == "errors-processor-sqs").experiment
-    enabled = [
-        s["provider"]["arguments"]["function_name"]
-        for s in errors["method"]
-        if s["provider"]["func"] == "enable_chaoskit_layer"
-    ]
+    enabled = _enabled(errors)
     assert enabled == ["stack:Processor", "stack:Fixer"]
     assert errors["configuration"]["chaoskit_terminal_stages"] == ["stack:Processor"]
 

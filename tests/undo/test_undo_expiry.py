@@ -9,19 +9,11 @@ from typing import Any
 import pytest
 
 from chaoskit import aws, envvars
-from chaoskit.cli.main import main
 from chaoskit.faults import kill_switch
 from chaoskit.undo import changes, pending_runs, rollback_run
 from chaoskit.undo.expiry import EXPIRES_TAG, RUN_TAG
 from chaoskit.undo.store import journal_path
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+from tests.support.cli import exit_code as run
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ import pytest
 import yaml
 
 from chaoskit import aws, envvars
-from chaoskit.cli.main import main
 from chaoskit.faults.kill_switch import set_reserved_concurrency
 from chaoskit.functions import config as lc
 from chaoskit.undo import mirror, pending_runs, rollback_run
 from chaoskit.undo.registry import check_snapshot
 from chaoskit.undo.target import resolved_target
+from tests.support.cli import exit_code as run
 
 
 def make_function(cfg: dict[str, Any], name: str) -> None:
@@ -45,14 +45,6 @@ def make_function(cfg: dict[str, Any], name: str) -> None:
 
 
 VICTIM = "payments-settle"
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture

@@ -17,22 +17,15 @@ import pytest
 from click.testing import CliRunner
 
 from chaoskit import aws
-from chaoskit.cli.main import cli, main
+from chaoskit.cli.main import cli
 from chaoskit.faults import route53
 from chaoskit.undo import pending_runs
 from chaoskit.undo.expiry import EXPIRES_TAG, RUN_TAG, health_check_arn, read_all
 from chaoskit.undo.store import journal_path
+from tests.support.cli import exit_code as run
 
 PAST = "2020-01-01T00:00:00Z"
 FUTURE = "2999-01-01T00:00:00Z"
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture

@@ -15,22 +15,14 @@ from typing import Any
 import pytest
 
 from chaoskit import aws, envvars
-from chaoskit.cli.main import main
 from chaoskit.faults import layer
 from chaoskit.faults.kill_switch import set_reserved_concurrency
 from chaoskit.functions import config as lc
 from chaoskit.undo import changes, pending_runs, rollback_run
 from chaoskit.undo.store import journal_path
+from tests.support.cli import exit_code as run
 
 FUNCTION = "orders-notifier"
-
-
-def run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _zip() -> bytes:
