@@ -61,15 +61,38 @@ def test_the_ledger_agrees_with_the_apps_own_queues(aws: Any, app: dict[str, Any
         body = json.dumps(stamp({"text": text}, run_id, event_id))
         sqs.send_message(QueueUrl=outputs["ProcessingQueueURL"], MessageBody=body)
     expected = {"e0": ["attempt", "processed"], "e1": ["attempt", "processed"],
-                "e2": ["attempt", "failed"], "e3": ["attempt", "processed"]}  # fmt: skip
-    wait_for(lambda: _kinds(configuration, run_id) == expected, timeout=60,
-             what="the ledger records of 4 messages")  # fmt: skip
-    # Ground truth from the app's own queue: the failed message is back in flight,
-    # waiting out its 30 s visibility timeout (2 more receives before the DLQ).
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=outputs["ProcessingQueueURL"], AttributeNames=["All"]
-    )["Attributes"]
-    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"
+                "e3": ["attempt", "processed"]}  # fmt: skip
+
+    seen: dict[str, list[str]] = {}
+
+    def settled() -> bool:
+        seen.clear()
+        seen.update(_kinds(configuration, run_id))
+        # The failing message may be received again (its visibility timeout is 30 s) before
+        # a loaded machine gets here: each receive is one more attempt and one more failure.
+        failing = seen.get("e2", [])
+        others = {k: v for k, v in seen.items() if k != "e2"}
+        return (
+            others == expected
+            and set(failing) == {"attempt", "failed"}
+            and (failing.count("attempt") == failing.count("failed"))
+        )
+
+    try:  # the function's first (cold) start is slow on a loaded machine
+        wait_for(settled, timeout=120, what="the ledger records of 4 messages")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; the ledger had {seen}") from None
+
+    # Ground truth from the app's own queues: the failed message is still in the queue (in
+    # flight or waiting out its visibility timeout), or, after its 3 receives, in the DLQ.
+    def held(url: str) -> int:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    dlq = sqs.get_queue_url(QueueName=outputs["ProcessingDLQARN"].rsplit(":", 1)[-1])["QueueUrl"]
+    assert held(outputs["ProcessingQueueURL"]) + held(dlq) == 1
 
 
 def test_an_injected_error_on_the_nodejs_function_fails_every_message(
