@@ -81,19 +81,19 @@ def peek(
         release(url, list(seen.values()), configuration)
         raise aws_failure("sqs:ReceiveMessage", url, err) from err
     messages = list(seen.values())
-    if url.endswith(".fifo") and len(messages) < max_messages:
+    if url.endswith(".fifo") and len(messages) < max_messages and url not in _warned_fifo:
         _warn_if_fifo_hides(url, len(messages), configuration)
     release(url, messages, configuration)
     return messages
 
 
 def _warn_if_fifo_hides(url: str, seen: int, configuration: Mapping[str, Any] | None) -> None:
-    """Say when a FIFO queue holds more than a peek could see (once per queue)."""
+    """Say when a FIFO queue holds more than a peek could see (the caller asks once per queue)."""
     attrs = queue_attributes(url, configuration)
     held = int(attrs.get("ApproximateNumberOfMessages", 0)) + int(
         attrs.get("ApproximateNumberOfMessagesNotVisible", 0)
     )
-    if held > seen and url not in _warned_fifo:
+    if held > seen:
         _warned_fifo.add(url)
         logger.warning(
             "FIFO queue '%s' holds about %d messages but only %d could be read without "
