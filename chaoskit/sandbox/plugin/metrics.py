@@ -17,6 +17,10 @@
    (:func:`merge`: LocalStack stores the same rows, with one write per merged
    datum). The same data points reach the same metrics; a ``GetMetricData`` or an
    alarm sees them a few milliseconds later (CloudWatch itself takes about a minute).
+   While points keep coming, a :class:`~.pacing.Pacer` spaces the calls
+   :data:`INTERVAL` apart (the first after a quiet spell goes at once): sent as
+   soon as anything was queued, a busy sandbox still made about one call per
+   invocation. A point then shows up to :data:`INTERVAL` later, with its own timestamp.
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ from typing import Any
 
 from localstack.utils.patch import Patch
 
+from .pacing import Pacer
 from .patching import replace, wrap
 
 LOG = logging.getLogger(__name__)
 
 #: PutMetricData's limit of data points per call.
 MAX_DATA = 1000
+#: Least seconds between two sends while data points keep coming.
+INTERVAL = 0.2
 
 
 class _FastSqlite:
@@ -57,8 +64,9 @@ Key = tuple[str | None, str | None, str]
 class MetricBatcher:
     """Queues data points; one daemon thread sends them in batches."""
 
-    def __init__(self) -> None:
+    def __init__(self, pacer: Pacer | None = None) -> None:
         self.queue: queue.Queue[tuple[Key, dict[str, Any]]] = queue.Queue()
+        self.pacer = pacer or Pacer(INTERVAL)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -75,13 +83,18 @@ class MetricBatcher:
 
     def _run(self) -> None:
         while True:
-            items = [self.queue.get()]
-            while True:
-                try:
-                    items.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            self.send(items)
+            self.round()
+
+    def round(self) -> None:
+        """Wait for a data point, pace, then send everything queued."""
+        items = [self.queue.get()]
+        self.pacer.wait()
+        while True:
+            try:
+                items.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        self.send(items)
 
     @staticmethod
     def send(items: list[tuple[Key, dict[str, Any]]]) -> None:

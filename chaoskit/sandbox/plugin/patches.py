@@ -14,10 +14,14 @@
 4. ``UpdateAlias`` with a ``RoutingConfig`` (a canary's traffic shift) raised
    ``_create_routing_config_model() missing ... 'function_version'``: LocalStack
    forgot the alias's target version there; the patch passes it.
-5. One process serves every service, each request on a thread: with the
-   interpreter's default 5 ms GIL switch interval, a thread with CPU work (a moto
-   DynamoDB write, say) held up a thread that only had to hand back a Lambda
-   result by up to 5 ms. LocalStack runs with a 0.5 ms interval instead.
+5. The async event poller's invoke: in-process (``async_invoke.py``).
+
+The GIL switch interval stays at the interpreter's 5 ms. It was 0.5 ms, so that
+a thread handing back a Lambda result waited less behind one with CPU work, but
+every forced switch is a context switch: with LocalStack's many threads a
+profile put a fifth of its time in the kernel's task switching, and the
+reference app needed a fifth more CPU per order than with 5 ms (warm invoke
+latency was no better).
 
 DynamoDB queries: ``dynamodb.py``. Function logs in batches: ``logs.py``. Event
 source mappings: ``esm.py`` (state), ``streams.py`` (Kinesis, DynamoDB streams),
@@ -39,21 +43,30 @@ from localstack.utils.patch import Patch
 from .patching import UnsupportedLocalStackError, apply_all, replace, wrap
 
 LOG = logging.getLogger(__name__)
-SWITCH_INTERVAL = 0.0005  # seconds
 
 
 @hooks.on_infra_start()
 def chaoskit_patches() -> None:
     """Check the LocalStack version and apply every sandbox patch (once, at start)."""
-    from . import alias_invoke_config, dynamodb, esm, events_dlq, logs, metrics, sqs, streams
+    from . import (
+        alias_invoke_config,
+        async_invoke,
+        dynamodb,
+        esm,
+        events_dlq,
+        logs,
+        metrics,
+        sqs,
+        streams,
+    )
 
-    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         apply_all(
             [
                 lambda_event_patches,
                 lambda_alias_patches,
                 alias_invoke_config.patches,
+                async_invoke.patches,
                 events_dlq.patches,
                 esm.patches,
                 streams.patches,

@@ -1,0 +1,148 @@
+"""The async event poller invokes its function in-process, not through an internal API call.
+
+For every event of an asynchronous invocation (``InvocationType=Event``) LocalStack's
+event poller calls ``lambda:Invoke`` (``RequestResponse``) with an internal boto
+client: the request is built, signed and serialised by botocore, then parsed,
+routed and answered by LocalStack's whole request chain, and the answer parsed
+back (about a tenth of LocalStack's CPU in a profile of the reference app, which
+makes one async invocation per order). The patched poller's client makes the
+same call in-process: it resolves the invoked ARN (alias routing included),
+checks and invokes as the API would (LocalStack's ``LambdaService.invoke``, the
+same call the Invoke API makes) and hands the poller the same response: status,
+``FunctionError``, ``ExecutedVersion`` and the payload to read.
+
+Everything after it is LocalStack's poller, unchanged: the retries of function
+errors, throttles and system errors (requeued with their delay), the maximum event
+age, on-failure and on-success destinations and the dead-letter queue. Errors
+the API would answer come as LocalStack's API exceptions (``TooManyRequestsException``
+for a throttle, reserved concurrency 0 included), which the poller handles like
+the client's. One difference: the internal boto client retried a throttle or a
+5xx up to four times itself (legacy retry mode) before the poller saw it; now the
+poller's own retry with backoff handles the first one, as Lambda's does.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+from localstack.utils.patch import Patch
+
+from .patching import UnsupportedLocalStackError, wrap
+
+__all__ = ["DirectLambdaClient", "patches"]
+
+LOG = logging.getLogger(__name__)
+
+
+def _lambda_service() -> Any:
+    from localstack.services.plugins import SERVICE_PLUGINS
+
+    provider = getattr(SERVICE_PLUGINS.get_service("lambda"), "_provider", None)
+    service = getattr(provider, "lambda_service", None)
+    if service is None:
+        raise UnsupportedLocalStackError("LocalStack's Lambda provider has no lambda_service")
+    return service
+
+
+class _Exceptions:
+    """The ``exceptions`` namespace of a Lambda client, with LocalStack's API classes."""
+
+    def __getattr__(self, name: str) -> Any:
+        from localstack.aws.api import lambda_ as api
+
+        return getattr(api, name)
+
+
+class DirectLambdaClient:
+    """The part of a Lambda client the async poller uses: invoke, custom_headers, exceptions.
+
+    Args:
+        service: LocalStack's ``LambdaService`` (found when first needed if ``None``).
+        headers: the request headers the poller sets (its request id and trace header).
+    """
+
+    exceptions = _Exceptions()
+
+    def __init__(self, service: Any = None, headers: dict[str, str] | None = None) -> None:
+        self._service = service
+        self.headers = dict(headers or {})
+
+    def custom_headers(self, headers: dict[str, str]) -> DirectLambdaClient:
+        """Return a client that sends ``headers`` with its calls (as LocalStack's does)."""
+        return DirectLambdaClient(self._service, {**self.headers, **headers})
+
+    def invoke(
+        self,
+        FunctionName: str,
+        Payload: bytes | None = None,
+        InvocationType: str = "RequestResponse",
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Invoke ``FunctionName`` (an ARN) as ``lambda:Invoke`` would; return its response."""
+        from localstack.aws.api import ServiceException
+        from localstack.aws.api.lambda_ import ResourceNotFoundException
+        from localstack.aws.api.lambda_ import ServiceException as LambdaServiceException
+        from localstack.services.lambda_.api_utils import function_locators_from_arn
+        from localstack.services.lambda_.invocation.execution_environment import (
+            EnvironmentStartupTimeoutException,
+        )
+        from localstack.utils.strings import long_uid
+        from localstack.utils.xray.trace_header import TraceHeader
+
+        name, qualifier, account, region = function_locators_from_arn(FunctionName)
+        if not (name and account and region):
+            raise ResourceNotFoundException(f"Function not found: {FunctionName}", Type="User")
+        header = TraceHeader.from_header_str(self.headers.get("X-Amzn-Trace-Id"))
+        request_id = self.headers.get("X-Amz-Request-Id") or long_uid()
+        service = self._service or _lambda_service()
+        try:
+            result = service.invoke(
+                function_name=name,
+                qualifier=qualifier,
+                region=region,
+                account_id=account,
+                invocation_type=InvocationType,
+                client_context=kwargs.get("ClientContext"),
+                request_id=request_id,
+                trace_context={"aws_trace_header": header.ensure_root_exists()},
+                payload=Payload,
+                user_agent="localstack-internal",
+            )
+        except ServiceException:
+            raise
+        except EnvironmentStartupTimeoutException as err:  # as LambdaProvider.invoke
+            raise LambdaServiceException(
+                f"[{request_id}] Timeout while starting up lambda environment for function "
+                f"{name}:{qualifier}"
+            ) from err
+        except Exception as err:
+            raise LambdaServiceException(
+                f"[{request_id}] Internal error while executing lambda {name}:{qualifier}. "
+                f"Caused by {type(err).__name__}: {err}"
+            ) from err
+        if InvocationType == "Event":
+            return {"StatusCode": 202, "Payload": io.BytesIO(b"")}
+        if InvocationType == "DryRun":
+            return {"StatusCode": 204, "Payload": io.BytesIO(b"")}
+        payload = result.payload
+        response: dict[str, Any] = {
+            "StatusCode": 200,
+            "Payload": io.BytesIO(payload.encode() if isinstance(payload, str) else payload or b""),
+            "ExecutedVersion": result.executed_version,
+        }
+        if result.is_error:
+            response["FunctionError"] = "Unhandled"
+        return response
+
+
+def patches() -> list[Patch]:
+    """Give every async event poller the in-process client."""
+    from localstack.services.lambda_.invocation import event_manager as em
+
+    def init(original: Any, self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.lambda_client = DirectLambdaClient()
+
+    return [wrap(em.Poller, "__init__", init)]

@@ -1,0 +1,203 @@
+"""The sandbox's in-process shortcuts: paced log and metric sends, the async poller's invoke.
+
+Each runs the plugin's real code in the sandbox venv (where LocalStack is) with
+stand-ins for what it talks to, and checks what it hands on. The async path end
+to end (retries, destinations, throttles) is covered by ``test_sandbox_async.py``,
+``test_sandbox_concurrency.py`` and ``test_conformance_aws_recorded.py``.
+"""
+
+import subprocess
+import textwrap
+
+from chaoskit.sandbox import install
+from chaoskit.sandbox.paths import SandboxPaths
+
+
+def _run(sandbox_endpoint: str, code: str) -> subprocess.CompletedProcess[str]:
+    port = int(sandbox_endpoint.rsplit(":", 1)[1])
+    python = install.venv_python(SandboxPaths.for_port(port).venv)
+    return subprocess.run(
+        [str(python), "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_log_lines_that_arrive_while_the_busy_loop_waits_go_out_in_its_next_call(
+    sandbox_endpoint,
+):
+    done = _run(
+        sandbox_endpoint,
+        """
+        import queue, threading
+        import localstack.aws.connect as connect
+        from localstack.services.lambda_.invocation.logs import LogItem, QUEUE_SHUTDOWN
+        from chaoskit_sandbox_plugin import logs
+
+        class Handler:  # LocalStack's LogHandler, as the loop uses it
+            region, role_arn = "us-east-1", "arn:aws:iam::000000000000:role/r"
+            def __init__(self):
+                self.log_queue, self._shutdown_event = queue.Queue(), threading.Event()
+
+        handler, calls = Handler(), []
+
+        class Client:
+            class exceptions:
+                ResourceNotFoundException = type("NotFound", (Exception,), {})
+                ResourceAlreadyExistsException = type("Exists", (Exception,), {})
+            def put_log_events(self, logGroupName, logStreamName, logEvents):
+                calls.append((logStreamName, [e["message"] for e in logEvents]))
+                if len(calls) == 1:  # the next invocation ends during this call
+                    handler.log_queue.put(LogItem("/aws/lambda/f", "s1", "b1\\nb2"))
+
+        class Factory:
+            def with_assumed_role(self, **kwargs):
+                return type("Clients", (), {"logs": Client()})()
+
+        class Pacer:  # while the busy loop waits, two more invocations end, then shutdown
+            def __init__(self, interval):
+                self.rounds = 0
+            def wait(self):
+                self.rounds += 1
+                if self.rounds == 2:
+                    handler.log_queue.put(LogItem("/aws/lambda/f", "s1", "c1"))
+                    handler.log_queue.put(LogItem("/aws/lambda/f", "s2", "d1"))
+                    handler.log_queue.put(QUEUE_SHUTDOWN)
+
+        connect.connect_to = Factory()
+        logs.Pacer = Pacer
+        handler.log_queue.put(LogItem("/aws/lambda/f", "s1", "a1\\n\\na2"))
+        loop = threading.Thread(target=logs.run_log_loop, args=(handler,), daemon=True)
+        loop.start()
+        loop.join(10)
+        assert not loop.is_alive(), f"the loop never got the later lines: {calls}"
+        print(calls)
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(
+        [("s1", ["a1\n", "a2\n"]), ("s1", ["b1\n", "b2\n", "c1\n"]), ("s2", ["d1\n"])]
+    )
+
+
+def test_data_points_that_arrive_while_the_batcher_waits_go_in_the_same_call(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+        from datetime import UTC, datetime
+        from chaoskit_sandbox_plugin import metrics
+
+        def point(value):
+            return {"MetricName": "Invocations", "Value": value, "Timestamp": datetime.now(UTC),
+                    "Dimensions": [{"Name": "FunctionName", "Value": "f"}]}
+
+        key = ("000000000000", "us-east-1", "AWS/Lambda")
+
+        class Pacer:
+            def wait(self):  # a second invocation's point arrives while the batcher waits
+                batcher.queue.put((key, point(2)))
+
+        batcher, sent = metrics.MetricBatcher(Pacer()), []
+        batcher.send = sent.append
+        batcher.queue.put((key, point(1)))
+        batcher.round()
+        print(sorted(datum["Value"] for _, datum in sent[0]), len(sent))
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1, 2] 1"
+
+
+DIRECT_CLIENT_SETUP = """
+    import json
+    from localstack.aws.api import ServiceException
+    from localstack.aws.api.lambda_ import TooManyRequestsException
+    from localstack.services.lambda_.invocation.lambda_models import InvocationResult
+    from chaoskit_sandbox_plugin.async_invoke import DirectLambdaClient
+
+    ARN = "arn:aws:lambda:eu-west-1:111111111111:function:orders:live"
+
+    class Service:  # LocalStack's LambdaService, as the client calls it
+        def __init__(self, result=None, error=None):
+            self.calls, self.result, self.error = [], result, error
+        def invoke(self, **kwargs):
+            self.calls.append(kwargs)
+            if self.error is not None:
+                raise self.error
+            return self.result
+"""
+
+
+def test_the_async_pollers_client_invokes_in_process_and_answers_as_the_api(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        DIRECT_CLIENT_SETUP
+        + """
+    service = Service(InvocationResult("r", b'{"errorMessage": "boom"}', True, "log", "3"))
+    client = DirectLambdaClient(service).custom_headers({
+        "X-Amz-Request-Id": "req-1",
+        "X-Amzn-Trace-Id": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+    })
+    response = client.invoke(
+        FunctionName=ARN, Payload=b'{"n": 1}', InvocationType="RequestResponse"
+    )
+    call = service.calls[0]
+    print(call["function_name"], call["qualifier"], call["region"], call["account_id"],
+          call["request_id"], call["invocation_type"], call["payload"],
+          call["trace_context"]["aws_trace_header"].root)
+    print(response["StatusCode"], response["FunctionError"], response["ExecutedVersion"],
+          json.load(response["Payload"]))
+    ok = DirectLambdaClient(Service(InvocationResult("r", b'{"ok": true}', False, "", "3")))
+    response = ok.invoke(FunctionName=ARN, Payload=b"{}", InvocationType="RequestResponse")
+    print("FunctionError" in response, json.load(response["Payload"]))
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "orders live eu-west-1 111111111111 req-1 RequestResponse b'{\"n\": 1}' "
+        "1-5759e988-bd862e3fe1be46a994272793",
+        "200 Unhandled 3 {'errorMessage': 'boom'}",
+        "False {'ok': True}",
+    ]
+
+
+def test_the_async_pollers_client_raises_the_apis_errors(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        DIRECT_CLIENT_SETUP
+        + """
+    throttled = DirectLambdaClient(Service(error=TooManyRequestsException("Rate Exceeded.")))
+    try:
+        throttled.invoke(FunctionName=ARN, Payload=b"{}")
+    except TooManyRequestsException as err:  # the poller's throttle path sees this class
+        print("throttled", err.status_code)
+    broken = DirectLambdaClient(Service(error=RuntimeError("disk full")))
+    try:
+        broken.invoke(FunctionName=ARN, Payload=b"{}")
+    except ServiceException as err:  # as LambdaProvider.invoke: a system error (5xx)
+        print("system error", err.status_code, "RuntimeError: disk full" in err.message)
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["throttled 429", "system error 500 True"]
+
+
+def test_every_async_poller_gets_the_in_process_client(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+        from types import SimpleNamespace
+        from localstack.services.lambda_.invocation import event_manager as em
+        from chaoskit_sandbox_plugin import async_invoke
+
+        for patch in async_invoke.patches():
+            patch.apply()
+        function_id = SimpleNamespace(
+            function_name="f", qualifier="$LATEST", account="000000000000", region="us-east-1"
+        )
+        manager = SimpleNamespace(function_version=SimpleNamespace(id=function_id))
+        poller = em.Poller(manager, "queue")
+        print(type(poller.lambda_client).__name__)
+        poller.invoker_pool.shutdown()
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "DirectLambdaClient"
