@@ -201,3 +201,78 @@ def test_every_async_poller_gets_the_in_process_client(sandbox_endpoint):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "DirectLambdaClient"
+
+
+def test_event_source_mappings_invoke_in_process_and_see_a_boto_clients_errors(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        DIRECT_CLIENT_SETUP
+        + """
+    from botocore.exceptions import ClientError
+    from localstack.services.lambda_.event_source_mapping import esm_worker_factory
+    from localstack.services.lambda_.event_source_mapping.senders.sender import (
+        PartialFailureSenderError,
+    )
+    from chaoskit_sandbox_plugin import async_invoke
+
+    for patch in async_invoke.patches():
+        patch.apply()
+    sender = esm_worker_factory.LambdaSender(
+        target_arn=ARN, target_parameters={}, target_client=object(), payload_dict=True,
+        report_batch_item_failures=True,
+    )
+    print(type(sender.target_client).__name__)
+    failures = b'{"batchItemFailures": [{"itemIdentifier": "m1"}]}'
+    service = Service(InvocationResult("r", failures, False, "", "4"))
+    sender.target_client._service = service
+    try:
+        sender.send_events([{"messageId": "m1"}, {"messageId": "m2"}])
+    except PartialFailureSenderError as err:  # the mapping's partial batch response path
+        print("partial", err.partial_failure_payload, err.error["executedVersion"])
+    call = service.calls[0]
+    print(call["qualifier"], json.loads(call["payload"]))
+
+    sender.target_client._service = Service(error=TooManyRequestsException("Rate Exceeded."))
+    try:
+        sender.send_events([{"messageId": "m3"}])
+    except ClientError as err:  # as from the boto client the mapping had
+        print(type(err).__name__, err.response["Error"]["Code"],
+              err.response["ResponseMetadata"]["HTTPStatusCode"])
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "DirectLambdaClient",
+        "partial {'batchItemFailures': [{'itemIdentifier': 'm1'}]} 4",
+        "live {'Records': [{'messageId': 'm1'}, {'messageId': 'm2'}]}",
+        "TooManyRequestsException TooManyRequestsException 429",
+    ]
+
+
+def test_log_lines_go_straight_to_the_logs_backend_only_where_nothing_else_applies(
+    sandbox_endpoint,
+):
+    done = _run(
+        sandbox_endpoint,
+        """
+        import time
+        from localstack.services.logs.models import get_moto_logs_backend
+        from chaoskit_sandbox_plugin.logs import DirectWriter
+
+        backend = get_moto_logs_backend("000000000000", "us-east-1")
+        backend.create_log_group("/aws/lambda/g", {})
+        backend.create_log_stream("/aws/lambda/g", "s")
+        write = DirectWriter("000000000000", "us-east-1")
+        now = int(time.time() * 1000)
+        lines = [{"timestamp": now, "message": "a\\n"}, {"timestamp": now, "message": "b\\n"}]
+        print(write("/aws/lambda/g", "s", lines))
+        print([e.message for e in backend.groups["/aws/lambda/g"].streams["s"].events])
+        print(write("/aws/lambda/g", "new-stream", lines), write("/aws/lambda/new", "s", lines))
+        backend.put_metric_filter("errors", "ERROR", "/aws/lambda/g",
+                                  [{"metricName": "E", "metricNamespace": "N", "metricValue": "1"}])
+        print(write("/aws/lambda/g", "s", lines))  # a metric filter: LocalStack's API path
+        print(len(backend.groups["/aws/lambda/g"].streams["s"].events))
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True", "['a\\n', 'b\\n']", "False False", "False", "2"]

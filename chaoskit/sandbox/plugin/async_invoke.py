@@ -1,4 +1,4 @@
-"""The async event poller invokes its function in-process, not through an internal API call.
+"""Lambda's own pollers invoke their function in-process, not through an internal API call.
 
 For every event of an asynchronous invocation (``InvocationType=Event``) LocalStack's
 event poller calls ``lambda:Invoke`` (``RequestResponse``) with an internal boto
@@ -19,6 +19,12 @@ for a throttle, reserved concurrency 0 included), which the poller handles like
 the client's. One difference: the internal boto client retried a throttle or a
 5xx up to four times itself (legacy retry mode) before the poller saw it; now the
 poller's own retry with backoff handles the first one, as Lambda's does.
+
+Event source mappings (SQS, Kinesis, DynamoDB streams) invoke the same way: their
+sender's internal client (no retries) is replaced by the in-process one, which
+raises the API's errors as that client did (botocore's ``ClientError`` classes,
+with the error code and status), so the mappings' handling of throttles and
+failures sees what it saw before.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 
 from localstack.utils.patch import Patch
 
-from .patching import UnsupportedLocalStackError, wrap
+from .patching import UnsupportedLocalStackError, replace, wrap
 
 __all__ = ["DirectLambdaClient", "patches"]
 
@@ -56,22 +62,30 @@ class _Exceptions:
 
 
 class DirectLambdaClient:
-    """The part of a Lambda client the async poller uses: invoke, custom_headers, exceptions.
+    """The part of a Lambda client the pollers use: invoke, custom_headers, exceptions.
 
     Args:
         service: LocalStack's ``LambdaService`` (found when first needed if ``None``).
         headers: the request headers the poller sets (its request id and trace header).
+        client_errors: raise the API's errors as botocore's (as a boto client), not
+            as LocalStack's exceptions (as the async poller's client, which handles both).
     """
 
     exceptions = _Exceptions()
 
-    def __init__(self, service: Any = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        service: Any = None,
+        headers: dict[str, str] | None = None,
+        client_errors: bool = False,
+    ) -> None:
         self._service = service
         self.headers = dict(headers or {})
+        self.client_errors = client_errors
 
     def custom_headers(self, headers: dict[str, str]) -> DirectLambdaClient:
         """Return a client that sends ``headers`` with its calls (as LocalStack's does)."""
-        return DirectLambdaClient(self._service, {**self.headers, **headers})
+        return DirectLambdaClient(self._service, {**self.headers, **headers}, self.client_errors)
 
     def invoke(
         self,
@@ -82,32 +96,75 @@ class DirectLambdaClient:
     ) -> dict[str, Any]:
         """Invoke ``FunctionName`` (an ARN) as ``lambda:Invoke`` would; return its response."""
         from localstack.aws.api import ServiceException
-        from localstack.aws.api.lambda_ import ResourceNotFoundException
+        from localstack.utils.strings import long_uid
+
+        request_id = self.headers.get("X-Amz-Request-Id") or long_uid()
+        try:
+            result = self._invoke(FunctionName, Payload, InvocationType, request_id, kwargs)
+        except ServiceException as err:
+            if self.client_errors:
+                raise _client_error(err, request_id) from err
+            raise
+        metadata = {"RequestId": request_id, "HTTPStatusCode": 200}
+        if InvocationType == "Event":
+            return {"StatusCode": 202, "Payload": io.BytesIO(b""), "ResponseMetadata": metadata}
+        if InvocationType == "DryRun":
+            return {"StatusCode": 204, "Payload": io.BytesIO(b""), "ResponseMetadata": metadata}
+        payload = result.payload
+        response: dict[str, Any] = {
+            "StatusCode": 200,
+            "Payload": io.BytesIO(payload.encode() if isinstance(payload, str) else payload or b""),
+            "ExecutedVersion": result.executed_version,
+            "ResponseMetadata": metadata,
+        }
+        if result.is_error:
+            response["FunctionError"] = "Unhandled"
+        return response
+
+    def _invoke(
+        self,
+        function: str,
+        payload: bytes | str | None,
+        invocation_type: str,
+        request_id: str,
+        kwargs: dict[str, Any],
+    ) -> Any:
+        from localstack.aws.api import ServiceException
+        from localstack.aws.api.lambda_ import (
+            InvalidParameterValueException,
+            ResourceNotFoundException,
+        )
         from localstack.aws.api.lambda_ import ServiceException as LambdaServiceException
         from localstack.services.lambda_.api_utils import function_locators_from_arn
         from localstack.services.lambda_.invocation.execution_environment import (
             EnvironmentStartupTimeoutException,
         )
-        from localstack.utils.strings import long_uid
         from localstack.utils.xray.trace_header import TraceHeader
 
-        name, qualifier, account, region = function_locators_from_arn(FunctionName)
+        name, qualifier, account, region = function_locators_from_arn(function)
         if not (name and account and region):
-            raise ResourceNotFoundException(f"Function not found: {FunctionName}", Type="User")
+            raise ResourceNotFoundException(f"Function not found: {function}", Type="User")
+        given = kwargs.get("Qualifier")
+        if given and qualifier and given != qualifier:
+            raise InvalidParameterValueException(
+                "The derived qualifier from the function name does not match the specified "
+                "qualifier.",
+                Type="User",
+            )
+        qualifier = qualifier or given
         header = TraceHeader.from_header_str(self.headers.get("X-Amzn-Trace-Id"))
-        request_id = self.headers.get("X-Amz-Request-Id") or long_uid()
         service = self._service or _lambda_service()
         try:
-            result = service.invoke(
+            return service.invoke(
                 function_name=name,
                 qualifier=qualifier,
                 region=region,
                 account_id=account,
-                invocation_type=InvocationType,
+                invocation_type=invocation_type,
                 client_context=kwargs.get("ClientContext"),
                 request_id=request_id,
                 trace_context={"aws_trace_header": header.ensure_root_exists()},
-                payload=Payload,
+                payload=payload.encode() if isinstance(payload, str) else payload,
                 user_agent="localstack-internal",
             )
         except ServiceException:
@@ -122,27 +179,45 @@ class DirectLambdaClient:
                 f"[{request_id}] Internal error while executing lambda {name}:{qualifier}. "
                 f"Caused by {type(err).__name__}: {err}"
             ) from err
-        if InvocationType == "Event":
-            return {"StatusCode": 202, "Payload": io.BytesIO(b"")}
-        if InvocationType == "DryRun":
-            return {"StatusCode": 204, "Payload": io.BytesIO(b"")}
-        payload = result.payload
-        response: dict[str, Any] = {
-            "StatusCode": 200,
-            "Payload": io.BytesIO(payload.encode() if isinstance(payload, str) else payload or b""),
-            "ExecutedVersion": result.executed_version,
-        }
-        if result.is_error:
-            response["FunctionError"] = "Unhandled"
-        return response
+
+
+_ERROR_CLASSES: list[Any] = []
+
+
+def _client_error(err: Any, request_id: str) -> Exception:
+    """Return the botocore error a Lambda client raises for LocalStack's API error ``err``."""
+    if not _ERROR_CLASSES:
+        from localstack.aws.connect import connect_to
+
+        _ERROR_CLASSES.append(connect_to(region_name="us-east-1").lambda_.exceptions)
+    response = {
+        "Error": {"Code": err.code, "Message": err.message},
+        "ResponseMetadata": {"RequestId": request_id, "HTTPStatusCode": err.status_code},
+    }
+    error: Exception = _ERROR_CLASSES[0].from_code(err.code)(response, "Invoke")
+    return error
 
 
 def patches() -> list[Patch]:
-    """Give every async event poller the in-process client."""
+    """Give every async event poller and event source mapping the in-process client."""
+    from localstack.services.lambda_.event_source_mapping import esm_worker_factory
+    from localstack.services.lambda_.event_source_mapping.senders.lambda_sender import (
+        LambdaSender,
+    )
     from localstack.services.lambda_.invocation import event_manager as em
 
     def init(original: Any, self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         self.lambda_client = DirectLambdaClient()
 
-    return [wrap(em.Poller, "__init__", init)]
+    class EsmLambdaSender(LambdaSender):
+        """LocalStack's sender of a mapping's batches, with the in-process client."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.target_client = DirectLambdaClient(client_errors=True)
+
+    return [
+        wrap(em.Poller, "__init__", init),
+        replace(esm_worker_factory, "LambdaSender", EsmLambdaSender),
+    ]

@@ -15,6 +15,14 @@ loop :data:`INTERVAL` apart (the first after a quiet spell goes at once), so
 what arrives meanwhile goes in the same call. A line's timestamp is when its
 call is made, as LocalStack's: up to :data:`INTERVAL` later than the invocation
 (CloudWatch Logs itself shows lines seconds after Lambda wrote them).
+
+Each environment writes its own stream, so a round still made one call per busy
+environment, each through botocore and LocalStack's request chain. A chunk now
+goes straight into moto's Logs backend (what ``PutLogEvents`` ends in, with
+LocalStack's subscription-filter delivery, which patches moto's stream) when
+nothing else applies: the group and stream exist and the account has no metric
+filters (LocalStack's provider applies those before moto). Otherwise, as when
+the stream is new, the chunk goes through the API as before.
 """
 
 from __future__ import annotations
@@ -57,8 +65,41 @@ def _chunks(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return chunks
 
 
-def _put(client: Any, group: str, stream: str, events: list[dict[str, Any]]) -> None:
+class DirectWriter:
+    """Writes log events into moto's Logs backend of one account and region, when it may."""
+
+    def __init__(self, account: str | None, region: str) -> None:
+        self.account = account
+        self.region = region
+
+    def __call__(self, group: str, stream: str, events: list[dict[str, Any]]) -> bool:
+        """Write ``events`` to the stream; ``False`` if the API must do it (nothing written)."""
+        from localstack.services.logs.models import get_moto_logs_backend
+        from localstack.utils.bootstrap import is_api_enabled
+        from moto.logs.exceptions import ResourceNotFoundException
+
+        if not self.account:
+            return False
+        backend = get_moto_logs_backend(self.account, self.region)
+        if is_api_enabled("cloudwatch") and backend.filters.metric_filters:
+            return False  # LocalStack's PutLogEvents turns matching lines into metrics
+        try:
+            backend.put_log_events(group, stream, events)
+        except ResourceNotFoundException:  # raised before anything is written
+            return False
+        return True
+
+
+def _put(
+    client: Any,
+    group: str,
+    stream: str,
+    events: list[dict[str, Any]],
+    direct: DirectWriter | None = None,
+) -> None:
     for chunk in _chunks(events):
+        if direct is not None and direct(group, stream, chunk):
+            continue
         try:
             client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=chunk)
         except client.exceptions.ResourceNotFoundException:
@@ -76,6 +117,7 @@ def run_log_loop(self: Any, *args: Any, **kwargs: Any) -> None:
 
     from localstack.aws.connect import connect_to
     from localstack.services.lambda_.invocation.logs import QUEUE_SHUTDOWN
+    from localstack.utils.aws.arns import extract_account_id_from_arn
     from localstack.utils.aws.client_types import ServicePrincipal
 
     client = connect_to.with_assumed_role(
@@ -84,6 +126,8 @@ def run_log_loop(self: Any, *args: Any, **kwargs: Any) -> None:
         service_principal=ServicePrincipal(ServicePrincipal.lambda_),
     ).logs
     pacer = Pacer(INTERVAL)
+    # The assumed role's account, as the client's calls had.
+    direct = DirectWriter(extract_account_id_from_arn(self.role_arn), self.region)
     while not self._shutdown_event.is_set():
         items = [self.log_queue.get()]
         if items[0] is not QUEUE_SHUTDOWN:
@@ -109,7 +153,7 @@ def run_log_loop(self: Any, *args: Any, **kwargs: Any) -> None:
             if not events:
                 continue
             try:
-                _put(client, group, stream, events)
+                _put(client, group, stream, events, direct)
             except Exception as err:
                 LOG.warning(
                     "Error saving logs to group %s in region %s: %s", group, self.region, err
