@@ -9,6 +9,10 @@ import { pathToFileURL } from "node:url";
 
 const MARK = "\x1fchaoskit:";
 const request = http.request; // captured before user code (or a fault) patches it
+// One kept-alive connection to the Runtime API, not one per request: the sandbox
+// serves each connection on a thread of its own. A private agent, so user code
+// that changes http.globalAgent does not change it.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const api = process.env.AWS_LAMBDA_RUNTIME_API;
 const loaderUrl = process.argv[2] ? pathToFileURL(process.argv[2]).href : new URL("./node_loader.mjs", import.meta.url).href;
 let currentRequestId = "";
@@ -17,7 +21,7 @@ let callHandler; // Lambda's calling rules, from the loader module
 function send(method, path, body) {
   const [host, port] = api.split(":");
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, method, path: `/2018-06-01/runtime${path}`, agent: false,
+    const req = request({ host, port, method, path: `/2018-06-01/runtime${path}`, agent,
                           headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body || "") } }, (res) => {
       const chunks = [];
       res.on("data", (c) => chunks.push(c));
