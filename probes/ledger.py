@@ -30,7 +30,7 @@ from chaoskit.errors import AWSActionFailed, BadInput
 from chaoskit.ledger import store
 from chaoskit.ledger.discover import reconcile_with_app
 from chaoskit.ledger.reconcile import PROCESSED_FROM
-from chaoskit.ledger.records import FAILED, Record
+from chaoskit.ledger.records import ATTEMPT, FAILED, Record
 from chaoskit.run_context import current_run_id
 from chaoskit.shapes import AppReconciliation, Reconciliation, SettledReconciliation
 from probes.dlq import get_queue_depth, record_dead_letters
@@ -215,10 +215,19 @@ def count_in_flight_events(
 
 
 def _last_failure(records: list[Record], events: set[str]) -> float:
-    return max(
-        (r.at for r in records if r.kind == FAILED and r.event_id in events),
-        default=float("-inf"),
-    )
+    """The latest failure of ``events``: a ``failed`` record, or an attempt's passed deadline."""
+    now = _now()
+    latest = float("-inf")
+    for r in records:
+        if r.event_id not in events:
+            continue
+        if r.kind == FAILED:
+            latest = max(latest, r.at)
+        elif r.kind == ATTEMPT and r.detail:
+            deadline = r.detail.get("deadline")
+            if isinstance(deadline, int | float) and deadline <= now:
+                latest = max(latest, float(deadline))
+    return latest
 
 
 def _signature(result: Reconciliation) -> tuple[int, ...]:

@@ -65,6 +65,16 @@ def _remaining_s(context: LambdaContext | None) -> float:
         return 5.0
 
 
+def _deadline(context: LambdaContext | None) -> float | None:
+    """Return when Lambda ends the invocation at the latest (epoch seconds), if known."""
+    if context is None:
+        return None
+    try:
+        return time.time() + float(context.get_remaining_time_in_millis()) / 1000.0
+    except Exception:
+        return None
+
+
 class Layer:
     """One execution environment's fault injector.
 
@@ -205,7 +215,7 @@ class Layer:
             return self._run(plan, handler, event, context)[0]
         remaining = _remaining_s(context)
         self.ledger.submit(
-            tracing.attempts(plan.traced, plan.source, plan.detail),
+            tracing.attempts(plan.traced, plan.source, plan.detail, _deadline(context)),
             hold=min(writer.HOLD, remaining / 4),
         )
         try:

@@ -123,11 +123,14 @@ def collect(event: Any, source: str) -> list[Traced]:
 
 
 def _detail(item: Traced, detail: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
-    if item.queue is None and not extra:
+    """Return one traced item's record detail: its queue, and its SQS delivery from the second."""
+    if item.queue is None and item.delivery <= 1 and not extra:
         return detail
     out = dict(detail)
     if item.queue is not None:
         out["queue"] = item.queue
+    if item.delivery > 1:  # what the event's rolls were keyed on (chaoskit.layer.rolls)
+        out["delivery"] = item.delivery
     if extra:
         out.update(extra)
     return out
@@ -183,11 +186,18 @@ def outcomes(
     return records
 
 
-def attempts(traced: list[Traced], source: str, detail: dict[str, Any]) -> list[Record]:
-    """Return the ``attempt`` record of each traced event, before the handler."""
+def attempts(
+    traced: list[Traced], source: str, detail: dict[str, Any], deadline: float | None = None
+) -> list[Record]:
+    """Return the ``attempt`` record of each traced event, before the handler.
+
+    ``deadline`` (epoch seconds, from the context's remaining time) is when Lambda ends
+    the invocation at the latest: an attempt with no outcome after it is not in flight.
+    """
     now = time.time()
+    extra = None if deadline is None else {"deadline": round(deadline, 3)}
     return [
-        Record(t.trace.run_id, t.trace.event_id, ATTEMPT, now, source, _detail(t, detail))
+        Record(t.trace.run_id, t.trace.event_id, ATTEMPT, now, source, _detail(t, detail, extra))
         for t in traced
     ]
 

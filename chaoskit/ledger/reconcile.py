@@ -21,7 +21,12 @@ queue read twice, or a record written twice, never counts twice):
   listed under ``processed_and_dead_lettered_ids``.
 - ``in_flight``: sent ids, neither processed nor dead-lettered, whose latest
   ``attempt`` has no ``failed``/``processed`` record after it: an invocation
-  is running right now.
+  is running right now. Unless that attempt's ``deadline`` (when Lambda ends
+  the invocation at the latest, written by the layer) passed more than
+  :data:`DEADLINE_SLACK` seconds before ``now``: then the invocation ended
+  with no outcome on record (killed at its timeout, out of memory, a crashed
+  runtime, an outcome write that never happened), which counts as a failure
+  at that stage (lost reason ``no outcome at <stage> by its deadline``).
 - ``lost``: sent ids that are none of the above, each with a reason
   (``never delivered``, ``failed at <stage>``, ``stopped after <stage>``).
   Final only once the run has settled (see ``probes.ledger.wait_until_settled``);
@@ -46,6 +51,7 @@ where ``unsent`` counts processed or dead-lettered ids never recorded as sent
 
 import gc
 import math
+import time
 from collections.abc import Iterable, Mapping
 from itertools import groupby
 from operator import attrgetter
@@ -63,9 +69,12 @@ from chaoskit.ledger.records import (
 from chaoskit.ledger.stages import StageStats, as_json, infer_terminal, merge_counts, queue_name
 from chaoskit.shapes import FaultFired, Reconciliation
 
-__all__ = ["PROCESSED_FROM", "percentile", "reconcile"]
+__all__ = ["DEADLINE_SLACK", "PROCESSED_FROM", "percentile", "reconcile"]
 
 PROCESSED_FROM = ("layer", "sink")
+#: Seconds past an attempt's deadline before its missing outcome means the invocation ended:
+#: the clocks of Lambda and of the reader may differ, and outcome writes take a moment.
+DEADLINE_SLACK = 10.0
 
 _event_id = attrgetter("event_id")
 #: Per delivering queue, what an event's records there were: bit 1 processed, bit 2 failed.
@@ -115,7 +124,7 @@ def _queue(record: Record) -> str | None:
 class _Event:
     """What phase one learnt about one event, for phase two to decide."""
 
-    __slots__ = ("dead", "dlq", "e", "failed_at", "in_flight", "processed", "sent_at")
+    __slots__ = ("dead", "dlq", "e", "ended", "failed_at", "in_flight", "processed", "sent_at")
 
     def __init__(self, e: str) -> None:
         self.e = e
@@ -125,6 +134,7 @@ class _Event:
         self.dlq: str | None = None  # the DLQ it was delivered from, if any
         self.failed_at: str | None = None  # stage of the latest failure
         self.in_flight = False
+        self.ended = False  # the latest failure: an attempt past its deadline with no outcome
 
 
 class _Tally:
@@ -155,7 +165,9 @@ def _fault(tally: _Tally, record: Record) -> None:
         entry["functions"].add(str(detail["function"]))
 
 
-def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _Tally | None:
+def _grouped(
+    records: list[Record], sink_only: bool, dlqs: frozenset[str], now: float
+) -> _Tally | None:
     """Phase one: tally records grouped by event id; ``None`` if they are not grouped that way.
 
     One sequential pass with no table keyed by event id: at a million events
@@ -180,6 +192,9 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
         failed_at: str | None = None
         attempts = 0
         last_attempt = last_outcome = last_failure = inf
+        last_deadline: Any = None  # the deadline of the latest attempt, if it has one
+        last_stage = ""  # the stage of the latest attempt
+        ended = False
         first_stage: str | None = None
         first_time = 0.0
         first_at: dict[str, float] | None = None  # only once a second stage appears
@@ -228,6 +243,8 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
                 attempts += 1
                 if r.at > last_attempt:
                     last_attempt = r.at
+                    last_deadline = detail.get("deadline") if detail else None
+                    last_stage = stage
                 stage_attempts[stage] = stage_attempts.get(stage, 0) + 1
                 if queue is not None:
                     queue_attempts[queue] = queue_attempts.get(queue, 0) + 1
@@ -271,7 +288,19 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
                     last_failure, failed_at = r.at, stage
         if is_fault and sent_at is None and first_stage is None and p_stage is None:
             continue
+        if (
+            last_attempt > last_outcome
+            and isinstance(last_deadline, int | float)
+            and last_deadline + DEADLINE_SLACK < now
+        ):
+            # The latest invocation ended (Lambda stops it at its deadline) with no outcome.
+            ended = True
+            if failed_stages is None:
+                failed_stages = set()
+            failed_stages.add(last_stage)
+            failed_at = last_stage
         ev = _Event(e)
+        ev.ended = ended
         ev.sent_at, ev.dead, ev.dlq, ev.failed_at = sent_at, dead, dlq, failed_at
         if failed_stages:
             for stage in failed_stages:
@@ -316,7 +345,7 @@ def _grouped(records: list[Record], sink_only: bool, dlqs: frozenset[str]) -> _T
                     tally.attempt_max = attempts
             elif not tally.attempt_max:
                 tally.attempt_max = 1
-            ev.in_flight = last_attempt > last_outcome
+            ev.in_flight = last_attempt > last_outcome and not ended
         events.append(ev)
     for stage, n in stage_attempts.items():
         merge_counts(stages, stage).attempts += n
@@ -375,6 +404,8 @@ def _decide(
             lost.append(ev.e)
             if ev.processed:
                 why = "stopped after " + ", ".join(sorted(s for s, _ in ev.processed))
+            elif ev.ended:
+                why = f"no outcome at {ev.failed_at} by its deadline"
             elif ev.failed_at is not None:
                 why = f"failed at {ev.failed_at}"
             else:
@@ -424,6 +455,7 @@ def reconcile(
     terminal_stages: Iterable[str] | None = None,
     dead_letter_queues: Iterable[str] | None = None,
     edges: Iterable[tuple[str, str]] | None = None,
+    now: float | None = None,
 ) -> Reconciliation:
     """Return the reconciliation of one run's records, JSON-safe.
 
@@ -440,6 +472,8 @@ def reconcile(
             queues or failure destinations: an event delivered from one was
             dead-lettered.
         edges: known ``(upstream, downstream)`` stage pairs from the topology.
+        now: the time (epoch seconds) attempts' deadlines are compared with
+            (default: the clock).
 
     Returns:
         ``sent, processed, dead_lettered, lost, in_flight, duplicates, unsent``
@@ -470,10 +504,11 @@ def reconcile(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        tally = _grouped(recs, sink_only, dlqs)
+        clock = time.time() if now is None else now
+        tally = _grouped(recs, sink_only, dlqs, clock)
         if tally is None:
             # Timsort is near linear on a few sorted runs (e.g. ledger + sink records).
-            tally = _grouped(sorted(recs, key=_event_id), sink_only, dlqs)
+            tally = _grouped(sorted(recs, key=_event_id), sink_only, dlqs, clock)
             assert tally is not None  # sorted input is grouped by construction
     finally:
         if collecting:

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,9 @@ import pytest
 
 from chaoskit.layer.build import build_layer_zip
 from chaoskit.ledger import store
+from chaoskit.ledger.records import SENT, Record
 from chaoskit.ledger.trace import stamp
+from probes.ledger import wait_until_settled
 from tests.support.sandbox import create_function, unique, wait_for
 
 
@@ -87,3 +90,23 @@ def test_a_function_killed_at_its_timeout_still_has_its_attempt_on_record(
     assert body["errorType"] == "Sandbox.Timedout"
     # The attempt was held 50 ms at most, then written while the handler slept.
     assert _kinds(ledger, run_id) == ["attempt"]
+
+
+def test_a_run_whose_last_attempt_was_killed_at_its_timeout_settles_with_the_event_lost(
+    aws: Any, layer_arn: str, ledger: dict[str, Any]
+) -> None:
+    # Killed at its timeout, the invocation never records an outcome. Its attempt names
+    # its deadline, so once that has passed the event is not "in flight" for ever: the
+    # run settles, and the event is lost with the reason.
+    name = _layered(aws, layer_arn, ledger, timeout=1)
+    run_id = unique("run")
+    store.write([Record(run_id, "e-slow", SENT, time.time())], ledger)
+    _, body, _ = _invoke(aws, name, stamp({"sleep": 5}, run_id, "e-slow"))
+    assert body["errorType"] == "Sandbox.Timedout"
+    out = wait_until_settled(
+        timeout=60, run_id=run_id, poll_interval=0.5, quiet_seconds=1, configuration=ledger
+    )
+    assert out["settled"], out
+    assert out["in_flight"] == 0 and out["lost_ids"] == ["e-slow"]
+    assert out["lost_reasons"] == {f"no outcome at {name} by its deadline": 1}
+    assert out["stages"][name]["failed"] == 1

@@ -15,6 +15,8 @@ ledger. Timings are printed (run with ``-s``) and recorded in docs/your-app.md.
 import dataclasses
 import io
 import json
+import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,9 +30,16 @@ from chaoskit.gameday.history import History
 from chaoskit.gameday.run import run_gameday
 from chaoskit.gameday.spec import load_gameday
 from chaoskit.ledger.stages import queue_name
+from chaoskit.ledger.store import read_run
 from chaoskit.ledger.trace import find_traces
 from chaoskit.suite import generate_suite, write_suite
 from tests.support.app_state import ids_in, logged_ids, queue_bodies, sent_ids
+from tests.support.rolls_replay import (
+    fired_events,
+    injected_faults,
+    mismatched_rolls,
+    replayable,
+)
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 
@@ -101,6 +110,8 @@ TOPOLOGY = {
     "sqs-dlq": ("ProcessorFunction", "ProcessingQueue", "ProcessingDLQ"),
     "sns-async": ("ProcessorFunction", "ProcessingTopic", None),
     "kinesis-onfailure": ("KinesisDataStreamProcessor", "DataActivityKinesisStream", None),
+    # Invoked asynchronously by the experiment itself: no queue delivers its events.
+    "scheduler-async-dlq": ("ScheduledFunction", None, "LambdaExecutionDLQ"),
 }
 
 
@@ -116,8 +127,9 @@ def _check_stages(
     assert view.stages.get(stage, {}).get("processed", 0) == len(processed), summary
     if view.stages:
         assert view.stages[stage]["attempts"] >= len(processed), summary
-    delivered = queue_name(resources[source])
-    assert view.queues.get(delivered, {}).get("processed", 0) == len(processed), summary
+    if source is not None:
+        delivered = queue_name(resources[source])
+        assert view.queues.get(delivered, {}).get("processed", 0) == len(processed), summary
     if dlq is not None:
         assert view.queues.get(queue_name(resources[dlq]), {}).get("dead_lettered", 0) == len(
             dead
@@ -131,6 +143,7 @@ EXPECTED = {
     # Its handler creates a kinesis client but never calls it: no throttling to prove.
     "kinesis-onfailure": {"kill switch", "errors", "poison pill"},
     "sns-async": {"errors"},
+    "scheduler-async-dlq": {"errors"},
 }
 
 
@@ -168,59 +181,111 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
     gameday = load_gameday(tmp_path / "suite" / "gameday.yaml")
     # The sandbox runs with FAST timings: asynchronous retries come 1 and 2 s after a
     # failure instead of AWS's minutes, so the generated retry_grace can be shortened.
+    # A fresh seed each time the test runs (printed; CHAOSKIT_TEST_SEED replays one), used
+    # twice below.
+    seed = os.environ.get("CHAOSKIT_TEST_SEED") or str(random.randrange(1, 2**31))
     gameday = dataclasses.replace(
         gameday,
         endpoint_url=sandbox["chaoskit_endpoint_url"],
-        vars={**gameday.vars, "retry_grace": 20},
+        vars={**gameday.vars, "retry_grace": 20, "chaoskit_seed": seed},
     )
     started = time.monotonic()
-    result = run_gameday(
-        gameday,
-        output_dir=tmp_path / "runs",
-        history=History(tmp_path / "history.db"),
-        console=Console(file=io.StringIO()),
-    )
+    result = _run(gameday, tmp_path / "runs")
     gameday_s = time.monotonic() - started
     print(
         f"\n{app}: deploy {deployed_s:.1f} s, unchanged {unchanged_s:.1f} s, "
-        f"init {init_s:.2f} s, game day {gameday_s:.1f} s ({len(result.results)} experiments)"
+        f"init {init_s:.2f} s, game day {gameday_s:.1f} s ({len(result.results)} experiments), "
+        f"seed {seed}"
     )
     assert len(result.results) == len(suite.experiments)
-
     resources = first["resources"]
     for run in result.results:
-        view = run.view
-        assert view.status == "completed", (run.path, run.summary())
-        assert not view.failed_steps, run.summary()
-        assert not view.unrestored, run.summary()
-        sent = sent_ids(run.journal)
-        assert sent, f"{run.path}: nothing was sent"
-        processed, dead = _truth(app, aws, resources, run.run_id)
-        lost = sent - processed - dead
-        counts = view.counts
-        assert counts is not None, run.summary()
+        _check_run(app, run, aws, resources, sandbox, seed)
+
+    # The same seed again, for the experiments whose faults roll: the same events are
+    # sent, every invocation fires as its rolls say, and where each invocation carries
+    # one event (so no poller's batching is involved) the same events are hit and lost.
+    rolled = [r for r in result.results if replayable(injected_faults(r.journal))]
+    assert rolled, "no experiment rolled a fault"
+    again = _run(
+        dataclasses.replace(
+            gameday, experiments=tuple(gameday.ordered()[result.results.index(r)] for r in rolled)
+        ),
+        tmp_path / "again",
+    )
+    for before, after in zip(rolled, again.results, strict=True):
+        records = _check_run(app, after, aws, resources, sandbox, seed)
+        assert sent_ids(after.journal) == sent_ids(before.journal), after.summary()
+        first_records = read_run(before.run_id, sandbox)
+        if app in SINGLE_EVENT_INVOCATIONS:
+            assert fired_events(records) == fired_events(first_records), after.summary()
+            lost = set(after.view.counts.lost_ids)
+            assert lost == set(before.view.counts.lost_ids), after.summary()
+            assert after.view.outcome == before.view.outcome, after.summary()
         print(
-            f"  {Path(run.path).name}: {view.outcome}; chaoskit {counts.sent} sent, "
-            f"{counts.processed} processed, {counts.dead_lettered} dead-lettered, "
-            f"{counts.lost} lost; the app's state: {len(processed & sent)} processed, "
-            f"{len(dead & sent)} dead-lettered, {len(lost)} lost"
+            f"  same seed again: {after.view.outcome} (before: {before.view.outcome}); "
+            f"{len(fired_events(records))} events hit (before: {len(fired_events(first_records))})"
         )
-        assert counts.sent == len(sent)
-        assert set(counts.lost_ids) == lost, run.summary()
-        assert counts.dead_lettered == len(dead & sent), run.summary()
-        assert counts.processed == len(processed & sent), run.summary()
-        _check_stages(app, view, resources, processed & sent, dead & sent, run.summary())
-        # The verdict follows the app's truth: it deviates exactly when events were lost.
-        # sns-async really loses events: the function has no on-failure destination or
-        # DLQ, so an event whose three attempts all fail is dropped by Lambda.
-        # No vacuous verdict: a run whose injected fault never fired (a rate roll that
-        # missed every invocation) proves nothing, and must say so rather than pass.
-        injected = [
-            step
-            for step in run.journal["run"]
-            if step["activity"]["provider"].get("func", "").startswith("inject_")
-        ]
-        faults = run.journal["chaoskit"]["ledger"].get("faults") or []
-        unfired = bool(injected) and (not faults or any(f["fired"] == 0 for f in faults))
-        expected = "deviated" if lost else ("inconclusive" if unfired else "passed")
-        assert view.outcome == expected, run.summary()
+
+
+#: Apps whose every invocation carries one event: a rerun with the same seed is exact.
+SINGLE_EVENT_INVOCATIONS = {"sns-async", "scheduler-async-dlq"}
+
+
+def _run(gameday: Any, output_dir: Path) -> Any:
+    return run_gameday(
+        gameday,
+        output_dir=output_dir,
+        history=History(output_dir / "history.db"),
+        console=Console(file=io.StringIO()),
+    )
+
+
+def _check_run(
+    app: str, run: Any, aws: Callable[[str], Any], resources: dict[str, str],
+    sandbox: dict[str, Any], seed: str,
+) -> list[Any]:  # fmt: skip
+    """Check one experiment's verdict and counts against the app's own state; return its records."""
+    view = run.view
+    assert view.status == "completed", (run.path, run.summary())
+    assert not view.failed_steps, run.summary()
+    assert not view.unrestored, run.summary()
+    assert view.seed == seed, run.summary()
+    sent = sent_ids(run.journal)
+    assert sent, f"{run.path}: nothing was sent"
+    processed, dead = _truth(app, aws, resources, run.run_id)
+    lost = sent - processed - dead
+    counts = view.counts
+    assert counts is not None, run.summary()
+    print(
+        f"  {Path(run.path).name}: {view.outcome}; chaoskit {counts.sent} sent, "
+        f"{counts.processed} processed, {counts.dead_lettered} dead-lettered, "
+        f"{counts.lost} lost; the app's state: {len(processed & sent)} processed, "
+        f"{len(dead & sent)} dead-lettered, {len(lost)} lost"
+    )
+    assert counts.sent == len(sent)
+    assert set(counts.lost_ids) == lost, run.summary()
+    assert counts.dead_lettered == len(dead & sent), run.summary()
+    assert counts.processed == len(processed & sent), run.summary()
+    _check_stages(app, view, resources, processed & sent, dead & sent, run.summary())
+    # The verdict follows the app's truth: it deviates exactly when events were lost.
+    # sns-async really loses events: the function has no on-failure destination or
+    # DLQ, so an event whose three attempts all fail is dropped by Lambda.
+    # No vacuous verdict: a run whose injected fault never fired (a rate roll that
+    # missed every invocation) proves nothing, and must say so rather than pass.
+    injected = [
+        step
+        for step in run.journal["run"]
+        if step["activity"]["provider"].get("func", "").startswith("inject_")
+    ]
+    faults = run.journal["chaoskit"]["ledger"].get("faults") or []
+    unfired = bool(injected) and (not faults or any(f["fired"] == 0 for f in faults))
+    expected = "deviated" if lost else ("inconclusive" if unfired else "passed")
+    assert view.outcome == expected, run.summary()
+    # Every invocation fired exactly as the seed's rolls on its events say.
+    records = read_run(run.run_id, sandbox)
+    faults = injected_faults(run.journal)
+    checked, wrong = mismatched_rolls(records, seed, faults)
+    assert not wrong, "\n".join(wrong)
+    assert checked or not replayable(faults), f"{run.path}: no roll to check"
+    return records

@@ -110,6 +110,14 @@ def test_node_ledger_records_and_acks_read_back_through_the_python_reader(
     assert failed["e3"]["error"] == "batchItemFailure" and failed["e4"]["error"] == "Boom"
     assert failed["e4"]["function"] == "node-worker" and failed["e4"]["qualifier"] == "live"
     assert failed["e3"]["queue"] == "arn:aws:sqs:us-east-1:000000000000:orders"
+    # A redelivered message's records carry its delivery count, as Python's do; others none.
+    delivery = {(r.event_id, r.kind): (r.detail or {}).get("delivery") for r in records}
+    assert delivery[("e2", "attempt")] == delivery[("e2", "processed")] == 2
+    assert delivery[("e1", "attempt")] is None and delivery[("e3", "failed")] is None
+    # Attempts carry the invocation's deadline (3 s remained), as Python's do.
+    for r in records:
+        if r.kind == "attempt":
+            assert r.at + 2.9 <= (r.detail or {})["deadline"] <= r.at + 3.1, r
     (fault,) = [r for r in records if r.kind == "fault"]
     assert fault.detail and fault.detail["kind"] == "exception" and fault.detail["fault"] == 0
     assert fault.detail["event_ids"] == ["e4"]

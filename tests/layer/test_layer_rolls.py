@@ -61,6 +61,21 @@ def test_a_roll_depends_on_the_event_the_fault_and_the_delivery_count() -> None:
     assert rolls.invocation_key({}, [], "r") == "request:r"
 
 
+def test_a_redelivered_messages_records_name_the_delivery_its_rolls_were_keyed_on() -> None:
+    written: list[Record] = []
+    layer = make_layer({envvars.CONFIG: _seeded("s", rate=0)})
+    layer.ledger = LedgerWriter(write=written.extend)
+    event = {"Records": [
+        {"eventSource": "aws:sqs", "messageId": f"m{n}", "body": json.dumps(_event(f"e{n}")),
+         "attributes": {"ApproximateReceiveCount": str(n)}} for n in (1, 3)
+    ]}  # fmt: skip
+    layer.invoke(Calls(), event, FakeContext())
+    layer.ledger.flush(5)
+    delivery = {(r.event_id, r.kind): (r.detail or {}).get("delivery") for r in written}
+    assert delivery == {("e1", "attempt"): None, ("e1", "processed"): None,
+                        ("e3", "attempt"): 3, ("e3", "processed"): 3}  # fmt: skip
+
+
 def test_the_seed_must_be_a_string_or_an_integer() -> None:
     assert parse_config(_seeded(42)).seed == "42"
     with pytest.raises(ConfigError, match="'seed' must be a string or an integer, got True"):

@@ -44,10 +44,14 @@ def test_an_sqs_batch_records_attempts_then_outcomes_honouring_batch_item_failur
     attempt = next(r for r in records if r.kind == "attempt")
     assert attempt.source == "sqs"
     queue = "arn:aws:sqs:us-east-1:123456789012:orders-queue"
+    # The deadline: when Lambda ends the invocation at the latest (3 s remained).
+    assert attempt.detail is not None
+    assert attempt.at + 2.9 <= attempt.detail.pop("deadline") <= attempt.at + 3.1
     assert attempt.detail == {"function": "orders-worker", "qualifier": "live",
                               "request_id": "req-1", "source": "sqs", "queue": queue}  # fmt: skip
     failed = next(r for r in records if r.kind == "failed")
     assert failed.detail is not None and failed.detail["error"] == "batchItemFailure"
+    assert "deadline" not in failed.detail  # only attempts can be left without an outcome
     # A quick handler: its attempts were still held when its outcomes came, so one call.
     assert len(writes) == 1
 

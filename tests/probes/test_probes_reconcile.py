@@ -2,7 +2,7 @@
 
 import pytest
 
-from chaoskit.ledger.reconcile import percentile, reconcile
+from chaoskit.ledger.reconcile import DEADLINE_SLACK, percentile, reconcile
 from chaoskit.ledger.records import Record
 
 
@@ -95,6 +95,39 @@ def test_in_flight_is_an_attempt_without_an_outcome_after_it() -> None:
     assert out["in_flight"] == 2 and out["in_flight_ids"] == ["a", "c"]
     assert out["lost_ids"] == ["b", "d"]
     assert out["attempts"] == {"max": 2, "mean": 1.333, "by_event": {"c": 2}}
+
+
+def test_an_attempt_past_its_deadline_with_no_outcome_ended_and_is_not_in_flight() -> None:
+    # "a" was killed at its deadline (100) on its last attempt; "b" is still within its
+    # deadline; "c" ended on its first attempt, then its retry is running; "d" ended, then
+    # its retry processed it; "e" has no deadline on record (an older layer): in flight.
+    records = [
+        *sent("a", "b", "c", "d", "e"),
+        R("a", "attempt", 90.0, function="fn", deadline=100.0),
+        R("b", "attempt", 200.0, function="fn", deadline=210.0),
+        R("c", "attempt", 90.0, function="fn", deadline=100.0),
+        R("c", "attempt", 150.0, function="fn", deadline=160.0),
+        R("d", "attempt", 90.0, function="fn", deadline=100.0),
+        R("d", "attempt", 120.0, function="fn", deadline=130.0),
+        R("d", "processed", 121.0, function="fn"),
+        R("e", "attempt", 90.0, function="fn"),
+    ]
+    now = 100.0 + DEADLINE_SLACK + 1  # past a's deadline and its slack, within b's and c's
+    out = reconcile(records, now=now)
+    assert out["in_flight_ids"] == ["b", "c", "e"]
+    assert out["lost_ids"] == ["a"] and out["processed"] == 1
+    assert out["lost_reasons"] == {"no outcome at fn by its deadline": 1}
+    assert out["stages"]["fn"]["failed"] == 1
+    # Within the slack the clocks may disagree: still in flight.
+    assert reconcile(records, now=100.0 + DEADLINE_SLACK - 1)["in_flight_ids"] == [
+        "a",
+        "b",
+        "c",
+        "e",
+    ]
+    # Once everything's deadline has passed, only the attempt with no deadline is in flight.
+    late = reconcile(records, now=1000.0)
+    assert late["in_flight_ids"] == ["e"] and late["lost_ids"] == ["a", "b", "c"]
 
 
 def test_sink_mode_counts_only_the_application_sink() -> None:

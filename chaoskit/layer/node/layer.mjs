@@ -109,6 +109,16 @@ function remainingMs(context) {
   }
 }
 
+// When Lambda ends the invocation at the latest (epoch seconds); null when the context cannot tell.
+function deadlineOf(context) {
+  try {
+    const ms = Number(context.getRemainingTimeInMillis());
+    return Number.isFinite(ms) ? Date.now() / 1000 + ms / 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 export class Layer {
   constructor({ env = process.env, loader, rng = Math.random, wall = () => Date.now() / 1000, sleepMs = sleep, ledger: sink } = {}) {
     this.env = env;
@@ -224,7 +234,7 @@ export class Layer {
   async traced(plan, handler, event, context) {
     if (!plan.traced.length) return (await this.run(plan, handler, event, context)).result;
     const records = await ledger();
-    const pending = [this.safeWrite(records.attempts(plan.traced, plan.source, plan.detail))];
+    const pending = [this.safeWrite(records.attempts(plan.traced, plan.source, plan.detail, deadlineOf(context)))];
     const items = batchItems(event, plan.source);
     try {
       let outcome;

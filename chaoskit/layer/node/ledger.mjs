@@ -187,11 +187,20 @@ function failedItems(result, event, source, items) {
   return named;
 }
 
-const withQueue = (t, detail, extra = {}) => ({ ...detail, ...(t.queue ? { queue: t.queue } : {}), ...extra });
+// A traced item's record detail: its queue, and SQS's delivery count from the second (what its rolls were keyed on).
+const withQueue = (t, detail, extra = {}) => ({
+  ...detail,
+  ...(t.queue ? { queue: t.queue } : {}),
+  ...(t.delivery > 1 ? { delivery: t.delivery } : {}),
+  ...extra,
+});
 
-export function attempts(traced, source, detail) {
+// `deadline` (epoch seconds) is when Lambda ends the invocation at the latest: an attempt
+// with no outcome after it is not in flight.
+export function attempts(traced, source, detail, deadline = null) {
   const now = Date.now() / 1000;
-  return traced.map((t) => ({ runId: t.trace.runId, eventId: t.trace.eventId, kind: "attempt", at: now, source, detail: withQueue(t, detail) }));
+  const extra = deadline === null ? {} : { deadline: Math.round(deadline * 1000) / 1000 };
+  return traced.map((t) => ({ runId: t.trace.runId, eventId: t.trace.eventId, kind: "attempt", at: now, source, detail: withQueue(t, detail, extra) }));
 }
 
 // One `fault` record per fault that fired in an invocation.
