@@ -7,7 +7,7 @@ latency and failover hold on both variants by design: a stopped, slow or
 failed-over function raises nothing for the bug to swallow.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,10 @@ import pytest
 import reference_app
 
 from chaoskit.gameday.spec import load_gameday
+from chaoskit.ledger.records import SENT
+from chaoskit.ledger.store import read_run
 from chaoskit.pytest_plugin import run_and_check
+from tests.support.app_state import ids_in, kinesis_failed_ids, queue_bodies
 
 APP = reference_app.load()
 
@@ -73,9 +76,64 @@ def _settled(result: Any) -> dict[str, Any]:
     return last
 
 
+def _matches_the_apps_state(
+    result: Any, aws: Callable[[str], Any], sandbox: dict[str, Any]
+) -> None:
+    """chaoskit's lost ids and counts equal a truth read from the app's state alone.
+
+    For the experiments whose orders end in the app's ``orders-table``: an order is
+    processed when the table holds it for this run, dead-lettered when one of the
+    run's dead-letter queues holds it (for a stream's on-failure queue, the records
+    its batch records name, read back from the stream), and lost otherwise.
+    """
+    config = result.journal.get("experiment", {}).get("configuration") or {}
+    if config.get("chaoskit_sink_table") != "orders-table":
+        return
+    run_id = result.run_id
+    processed: set[str] = set()
+    kwargs: dict[str, Any] = {"TableName": "orders-table"}
+    while True:
+        page = aws("dynamodb").scan(**kwargs)
+        processed |= {
+            i["event_id"]["S"]
+            for i in page["Items"]
+            if i.get("run_id", {}).get("S") == run_id and "event_id" in i
+        }
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    dead: set[str] = set()
+    step = next(
+        r
+        for r in result.journal["run"]
+        if r["activity"]["provider"].get("func") == "wait_until_settled"
+    )
+    for name in step["activity"]["provider"]["arguments"].get("dlqs") or []:
+        url = aws("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+        bodies = queue_bodies(aws, url)
+        dead |= ids_in(bodies, run_id) | kinesis_failed_ids(aws, bodies, run_id)
+    # The load action's output lists only a sample of the ids it sent: take them from its
+    # sent records, and check they are as many as it says it sent.
+    sent = {r.event_id for r in read_run(run_id, sandbox) if r.kind == SENT}
+    assert len(sent) == sum(
+        r["output"]["sent"]
+        for r in result.journal["run"]
+        if r["activity"]["provider"].get("func") == "send_events"
+    )
+    settled = _settled(result)
+    summary = result.summary()
+    assert sorted(settled["lost_ids"]) == sorted(sent - processed - dead), summary
+    assert settled["processed"] == len(sent & processed), summary
+    assert settled["dead_lettered"] == len((sent & dead) - processed), summary
+
+
 @pytest.mark.parametrize("name", LIBRARY)
 def test_experiment_holds_on_the_good_app(
-    name: str, sandbox: dict[str, Any], good_app: dict[str, Any], tmp_path: Path
+    name: str,
+    sandbox: dict[str, Any],
+    aws: Callable[[str], Any],
+    good_app: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     result = run_and_check(
         EXPERIMENTS / f"{name}.yaml",
@@ -87,6 +145,7 @@ def test_experiment_holds_on_the_good_app(
     settled = _settled(result)
     assert settled["sent"] > 0
     assert settled["lost"] == 0
+    _matches_the_apps_state(result, aws, sandbox)
     assert settled["processed"] + settled["dead_lettered"] >= settled["sent"]
     assert result.view.unrestored == []
     # Chaos Toolkit does not fail a run on a failed method activity: a fault that was
@@ -112,7 +171,11 @@ def test_experiment_holds_on_the_good_app(
 
 @pytest.mark.parametrize("name", DEVIATE_ON_BROKEN)
 def test_fault_experiment_deviates_on_the_broken_app(
-    name: str, sandbox: dict[str, Any], broken_app: dict[str, Any], tmp_path: Path
+    name: str,
+    sandbox: dict[str, Any],
+    aws: Callable[[str], Any],
+    broken_app: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     result = run_and_check(
         EXPERIMENTS / f"{name}.yaml",
@@ -124,4 +187,5 @@ def test_fault_experiment_deviates_on_the_broken_app(
     settled = _settled(result)
     assert settled["lost"] > 0
     assert len(settled["lost_ids"]) == settled["lost"]  # the lost orders are named
+    _matches_the_apps_state(result, aws, sandbox)  # and they are the orders the app lost
     assert result.view.unrestored == []

@@ -14,7 +14,6 @@ ledger. Timings are printed (run with ``-s``) and recorded in docs/your-app.md.
 
 import dataclasses
 import io
-import json
 import os
 import random
 import time
@@ -31,9 +30,14 @@ from chaoskit.gameday.run import run_gameday
 from chaoskit.gameday.spec import load_gameday
 from chaoskit.ledger.stages import queue_name
 from chaoskit.ledger.store import read_run
-from chaoskit.ledger.trace import find_traces
 from chaoskit.suite import generate_suite, write_suite
-from tests.support.app_state import ids_in, logged_ids, queue_bodies, sent_ids
+from tests.support.app_state import (
+    ids_in,
+    kinesis_failed_ids,
+    logged_ids,
+    queue_bodies,
+    sent_ids,
+)
 from tests.support.rolls_replay import (
     fired_events,
     injected_faults,
@@ -44,37 +48,6 @@ from tests.support.rolls_replay import (
 APPS = Path(__file__).resolve().parents[1] / "apps"
 
 pytestmark = pytest.mark.sandbox
-
-
-def _kinesis_failed_ids(aws: Callable[[str], Any], bodies: list[Any], run_id: str) -> set[str]:
-    """Read the records an on-failure batch record names back from the stream."""
-    kinesis = aws("kinesis")
-    ids: set[str] = set()
-    for body in bodies:
-        info = body.get("KinesisBatchInfo") if isinstance(body, dict) else None
-        if not info:
-            continue
-        start, end = int(info["startSequenceNumber"]), int(info["endSequenceNumber"])
-        iterator = kinesis.get_shard_iterator(
-            StreamARN=info["streamArn"],
-            ShardId=info["shardId"],
-            ShardIteratorType="AT_SEQUENCE_NUMBER",
-            StartingSequenceNumber=info["startSequenceNumber"],
-        )["ShardIterator"]
-        done = False
-        while iterator and not done:
-            out = kinesis.get_records(ShardIterator=iterator, StreamARN=info["streamArn"])
-            for record in out["Records"]:
-                if int(record["SequenceNumber"]) > end:
-                    done = True
-                    break
-                if int(record["SequenceNumber"]) >= start:
-                    data = json.loads(record["Data"])
-                    ids.update(t.event_id for t in find_traces(data) if t.run_id == run_id)
-            if not out["Records"]:
-                break
-            iterator = out.get("NextShardIterator")
-    return ids
 
 
 def _truth(app: str, aws: Callable[[str], Any], resources: dict[str, str], run_id: str):
@@ -98,7 +71,7 @@ def _truth(app: str, aws: Callable[[str], Any], resources: dict[str, str], run_i
         # The handler logs every record it reads, then rejects what lacks its fields,
         # so a record counts as processed only if it never reached the failure queue.
         bodies = queue_bodies(aws, resources["AnomalyDataQueue"])
-        dead = _kinesis_failed_ids(aws, bodies, run_id)
+        dead = kinesis_failed_ids(aws, bodies, run_id)
         seen = logged_ids(aws, resources["KinesisDataStreamProcessor"], "content -->", run_id)
         return seen - dead, dead
     raise AssertionError(app)

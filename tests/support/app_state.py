@@ -11,7 +11,7 @@ from typing import Any
 
 from chaoskit.ledger.trace import find_traces
 
-__all__ = ["ids_in", "logged_ids", "queue_bodies", "sent_ids"]
+__all__ = ["ids_in", "kinesis_failed_ids", "logged_ids", "queue_bodies", "sent_ids"]
 
 
 def sent_ids(journal: dict[str, Any]) -> set[str]:
@@ -51,22 +51,60 @@ def logged_ids(aws: Callable[[str], Any], function: str, marker: str, run_id: st
 
 
 def queue_bodies(aws: Callable[[str], Any], url: str) -> list[Any]:
-    """Every message body in a queue (received once, then made visible again)."""
+    """Every message body in a queue: each received once, all made visible again at the end.
+
+    Messages stay hidden while the queue is read, so that every receive returns ones not
+    yet seen (a message made visible at once would come back and hide the rest).
+    """
     sqs = aws("sqs")
     bodies: dict[str, Any] = {}
-    for _ in range(50):
-        got = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not got:
-            break
-        for message in got:
-            bodies[message["MessageId"]] = json.loads(message["Body"])
-            sqs.change_message_visibility(
-                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
+    handles: list[str] = []
+    try:
+        for _ in range(1000):
+            got = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not got:
+                break
+            for message in got:
+                bodies[message["MessageId"]] = json.loads(message["Body"])
+                handles.append(message["ReceiptHandle"])
+    finally:
+        for handle in handles:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     return list(bodies.values())
 
 
 def ids_in(bodies: list[Any], run_id: str) -> set[str]:
     return {t.event_id for b in bodies for t in find_traces(b) if t.run_id == run_id}
+
+
+def kinesis_failed_ids(aws: Callable[[str], Any], bodies: list[Any], run_id: str) -> set[str]:
+    """Read the records an on-failure batch record names back from the stream."""
+    kinesis = aws("kinesis")
+    ids: set[str] = set()
+    for body in bodies:
+        info = body.get("KinesisBatchInfo") if isinstance(body, dict) else None
+        if not info:
+            continue
+        start, end = int(info["startSequenceNumber"]), int(info["endSequenceNumber"])
+        iterator = kinesis.get_shard_iterator(
+            StreamARN=info["streamArn"],
+            ShardId=info["shardId"],
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber=info["startSequenceNumber"],
+        )["ShardIterator"]
+        done = False
+        while iterator and not done:
+            out = kinesis.get_records(ShardIterator=iterator, StreamARN=info["streamArn"])
+            for record in out["Records"]:
+                if int(record["SequenceNumber"]) > end:
+                    done = True
+                    break
+                if int(record["SequenceNumber"]) >= start:
+                    data = json.loads(record["Data"])
+                    ids.update(t.event_id for t in find_traces(data) if t.run_id == run_id)
+            if not out["Records"]:
+                break
+            iterator = out.get("NextShardIterator")
+    return ids
