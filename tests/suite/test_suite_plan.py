@@ -62,6 +62,18 @@ def test_each_vendored_app_gets_valid_experiments_aimed_at_its_logical_ids(
     assert all(p.slug in readme for p in suite.experiments)
 
 
+def test_an_errors_experiment_sends_enough_events_that_its_fault_rarely_misses_them_all() -> None:
+    # A Kinesis batch takes about four events at four a second: ten events were about three
+    # invocations, and a fault at rate 0.5 missed all of them in one run in four or so.
+    suite = generate_suite(template=APPS / "kinesis-onfailure" / "template.yaml", stack_name="k")
+    events = {p.kind: p.experiment["configuration"]["events"] for p in suite.experiments}
+    assert events == {"errors": 40, "kill switch": 10, "poison pill": 10}
+    errors = next(p for p in suite.experiments if p.kind == "errors").experiment
+    send = next(s for s in errors["method"] if s["provider"].get("func") == "send_events")
+    invocations = events["errors"] / send["provider"]["arguments"]["rate_per_second"]
+    assert 0.5**invocations < 0.01  # four events a batch: P(no fault fired) under 1%
+
+
 def test_the_sqs_app_waits_on_its_queue_and_reads_its_dlq() -> None:
     suite = generate_suite(template=APPS / "sqs-dlq" / "template.yaml", stack_name="s")
     errors = next(p for p in suite.experiments if p.kind == "errors").experiment
