@@ -15,10 +15,8 @@ import pytest
 import reference_app
 
 from chaoskit.gameday.spec import load_gameday
-from chaoskit.ledger.records import SENT
-from chaoskit.ledger.store import read_run
 from chaoskit.pytest_plugin import run_and_check
-from tests.support.app_state import ids_in, kinesis_failed_ids, queue_bodies
+from tests.support.app_state import ids_in, kinesis_failed_ids, queue_bodies, sent_ids
 
 APP = reference_app.load()
 
@@ -112,14 +110,7 @@ def _matches_the_apps_state(
         url = aws("sqs").get_queue_url(QueueName=name)["QueueUrl"]
         bodies = queue_bodies(aws, url)
         dead |= ids_in(bodies, run_id) | kinesis_failed_ids(aws, bodies, run_id)
-    # The load action's output lists only a sample of the ids it sent: take them from its
-    # sent records, and check they are as many as it says it sent.
-    sent = {r.event_id for r in read_run(run_id, sandbox) if r.kind == SENT}
-    assert len(sent) == sum(
-        r["output"]["sent"]
-        for r in result.journal["run"]
-        if r["activity"]["provider"].get("func") == "send_events"
-    )
+    sent = sent_ids(result.journal, sandbox)
     settled = _settled(result)
     summary = result.summary()
     assert sorted(settled["lost_ids"]) == sorted(sent - processed - dead), summary

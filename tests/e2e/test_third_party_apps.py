@@ -188,7 +188,9 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
     )
     for before, after in zip(rolled, again.results, strict=True):
         records = _check_run(app, after, aws, resources, sandbox, seed)
-        assert sent_ids(after.journal) == sent_ids(before.journal), after.summary()
+        assert sent_ids(after.journal, sandbox) == sent_ids(before.journal, sandbox), (
+            after.summary()
+        )
         first_records = read_run(before.run_id, sandbox)
         if app in SINGLE_EVENT_INVOCATIONS:
             assert fired_events(records) == fired_events(first_records), after.summary()
@@ -224,7 +226,7 @@ def _check_run(
     assert not view.failed_steps, run.summary()
     assert not view.unrestored, run.summary()
     assert view.seed == seed, run.summary()
-    sent = sent_ids(run.journal)
+    sent = sent_ids(run.journal, sandbox)
     assert sent, f"{run.path}: nothing was sent"
     processed, dead = _truth(app, aws, resources, run.run_id)
     lost = sent - processed - dead

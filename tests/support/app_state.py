@@ -9,18 +9,32 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from chaoskit.ledger.records import SENT
+from chaoskit.ledger.store import read_run
 from chaoskit.ledger.trace import find_traces
 
 __all__ = ["ids_in", "kinesis_failed_ids", "logged_ids", "queue_bodies", "sent_ids"]
 
 
-def sent_ids(journal: dict[str, Any]) -> set[str]:
+def sent_ids(journal: dict[str, Any], configuration: dict[str, Any]) -> set[str]:
+    """The ids of the events a run sent, as many as its ``send_events`` steps say they sent.
+
+    A step's output lists at most a sample of its ids; the rest are read from the run's
+    ``sent`` records (what the load action wrote as AWS accepted each event).
+    """
     ids: set[str] = set()
+    count = 0
+    sampled = False
     for run in journal.get("run") or []:
         out = run.get("output")
         if run["activity"]["provider"].get("func") == "send_events" and isinstance(out, dict):
-            assert out["sent"] == len(out["event_ids"]), "more events than the output lists"
+            count += int(out["sent"])
+            sampled = sampled or int(out["sent"]) > len(out["event_ids"])
             ids.update(out["event_ids"])
+    if sampled:
+        run_id = str(journal["chaoskit"]["run_id"])
+        ids = {r.event_id for r in read_run(run_id, configuration) if r.kind == SENT}
+    assert len(ids) == count, f"{count} events sent, {len(ids)} ids found"
     return ids
 
 
