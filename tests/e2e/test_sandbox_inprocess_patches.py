@@ -276,3 +276,47 @@ def test_log_lines_go_straight_to_the_logs_backend_only_where_nothing_else_appli
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["True", "['a\\n', 'b\\n']", "False False", "False", "2"]
+
+
+def test_metric_batches_go_straight_to_the_cloudwatch_database_as_put_metric_data(
+    sandbox_endpoint,
+):
+    done = _run(
+        sandbox_endpoint,
+        """
+        from datetime import UTC, datetime
+        from types import SimpleNamespace
+        import localstack.aws.connect as connect
+        from chaoskit_sandbox_plugin import metrics
+
+        stored = []
+        database = SimpleNamespace(add_metric_data=lambda *args: stored.append(args))
+        metrics._cloudwatch_provider = lambda: SimpleNamespace(cloudwatch_database=database)
+
+        class NoClient:  # the API path must not be taken while the provider is there
+            def __getattr__(self, name):
+                raise AssertionError(f"went through the API: {name}")
+
+        connect.connect_to = lambda **kwargs: NoClient()
+        point = {"MetricName": "Invocations", "Value": 1.0, "Timestamp": datetime.now(UTC),
+                 "Dimensions": [{"Name": "FunctionName", "Value": "f"}]}
+        key = ("111111111111", "eu-west-1", "AWS/Lambda")
+        metrics.MetricBatcher.send([(key, point), (key, dict(point))])
+        account, region, namespace, data = stored[0]
+        print(len(stored), account, region, namespace, data[0]["Values"], data[0]["Counts"])
+        print(metrics.put_direct(None, "eu-west-1", "N", data))  # no account: the API decides
+        try:  # the provider's own parameter check still applies
+            metrics.put_direct("111111111111", "eu-west-1", "N",
+                               [{"MetricName": "M", "Values": [1.0], "Counts": [1.0, 2.0]}])
+        except Exception as err:
+            print(type(err).__name__)
+        print(len(stored))
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "1 111111111111 eu-west-1 AWS/Lambda [1.0] [2.0]",
+        "False",
+        "InvalidParameterValueException",
+        "1",
+    ]
