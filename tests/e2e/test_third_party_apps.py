@@ -8,8 +8,13 @@ every experiment's verdict is checked against what the app's own state shows:
 the lines its handler logs for each message it processed, the messages in its
 DLQ or on-failure queue (a Kinesis on-failure record names a range of
 sequence numbers; this test reads those records back from the stream itself).
-The truth is computed here from the app's state only, never from chaoskit's
-ledger. Timings are printed (run with ``-s``) and recorded in docs/your-app.md.
+Where each event went is computed here from the app's state only, never from
+chaoskit's ledger (which ids were sent comes from the load action's own records).
+The game day runs with a fresh seed (printed; ``CHAOSKIT_TEST_SEED`` replays one):
+every invocation's rate roll is replayed from the seed against the faults the
+ledger holds, then the rate experiments run again with the same seed (see
+``tests/support/rolls_replay.py``). Timings are printed (run with ``-s``) and
+recorded in docs/your-app.md.
 """
 
 import dataclasses
