@@ -55,24 +55,20 @@ def _function_name(context: LambdaContext | None, environ: Mapping[str, str]) ->
     return str(name or environ.get("AWS_LAMBDA_FUNCTION_NAME") or "unknown")
 
 
-def _remaining_s(context: LambdaContext | None) -> float:
-    """Return the invocation's remaining seconds (5 when the context cannot tell)."""
+def _remaining(context: LambdaContext | None) -> float | None:
+    """Return the invocation's remaining seconds, ``None`` when the context cannot tell."""
     if context is None:
-        return 5.0
+        return None
     try:
         return max(0.0, float(context.get_remaining_time_in_millis()) / 1000.0)
     except Exception:
-        return 5.0
+        return None
 
 
-def _deadline(context: LambdaContext | None) -> float | None:
-    """Return when Lambda ends the invocation at the latest (epoch seconds), if known."""
-    if context is None:
-        return None
-    try:
-        return time.time() + float(context.get_remaining_time_in_millis()) / 1000.0
-    except Exception:
-        return None
+def _remaining_s(context: LambdaContext | None) -> float:
+    """Return the invocation's remaining seconds (5 when the context cannot tell)."""
+    remaining = _remaining(context)
+    return 5.0 if remaining is None else remaining
 
 
 class Layer:
@@ -213,10 +209,12 @@ class Layer:
     ) -> Any:
         if not plan.traced:
             return self._run(plan, handler, event, context)[0]
-        remaining = _remaining_s(context)
+        remaining = _remaining(context)
+        # The deadline: when Lambda ends the invocation at the latest (epoch seconds).
+        deadline = None if remaining is None else time.time() + remaining
         self.ledger.submit(
-            tracing.attempts(plan.traced, plan.source, plan.detail, _deadline(context)),
-            hold=min(writer.HOLD, remaining / 4),
+            tracing.attempts(plan.traced, plan.source, plan.detail, deadline),
+            hold=min(writer.HOLD, (5.0 if remaining is None else remaining) / 4),
         )
         try:
             result, injected = self._run(plan, handler, event, context)

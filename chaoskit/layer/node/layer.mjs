@@ -101,18 +101,10 @@ function injectedError(type, message) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function remainingMs(context) {
-  try {
-    return Math.max(0, Number(context.getRemainingTimeInMillis()));
-  } catch {
-    return 5000;
-  }
-}
-
 // When Lambda ends the invocation at the latest (epoch seconds); null when the context cannot tell.
 function deadlineOf(context) {
   try {
-    const ms = Number(context.getRemainingTimeInMillis());
+    const ms = Math.max(0, Number(context.getRemainingTimeInMillis()));
     return Number.isFinite(ms) ? Date.now() / 1000 + ms / 1000 : null;
   } catch {
     return null;
