@@ -24,6 +24,7 @@ __all__ = [
     "ORIGINAL_EXEC_WRAPPER",
     "ORIGINAL_HANDLER",
     "RUN_ID",
+    "SANDBOX_FUNCTION_NICE",
     "SANDBOX_HEALTH_INTERVAL",
     "SANDBOX_INTERPRETERS",
     "SANDBOX_KEEPALIVE_MS",
@@ -93,6 +94,8 @@ SANDBOX_HEALTH_INTERVAL = "CHAOSKIT_SANDBOX_HEALTH_INTERVAL"
 SANDBOX_KEEPALIVE_MS = "CHAOSKIT_SANDBOX_KEEPALIVE_MS"
 #: Sandbox speed knob: longest pause in seconds of an idle event source mapping poller.
 SANDBOX_POLL_BACKOFF = "CHAOSKIT_SANDBOX_POLL_BACKOFF"
+#: Sandbox speed knob: niceness (0 to 19) of the functions' processes (default 10).
+SANDBOX_FUNCTION_NICE = "CHAOSKIT_SANDBOX_FUNCTION_NICE"
 #: Set by the sandbox for its plugin: JSON map of Python versions to local interpreters.
 SANDBOX_INTERPRETERS = "CHAOSKIT_SANDBOX_INTERPRETERS"
 #: Set by the sandbox for its plugin: the state folder of the running sandbox.

@@ -45,12 +45,18 @@ def command() -> None:
     type=click.FloatRange(min=0.1),
     help="Longest pause of an idle or failing event source poller, in seconds.",
 )
+@click.option(
+    "--function-nice",
+    type=click.IntRange(min=0, max=19),
+    help="Niceness of the functions' processes: 0 (none) to 19 (lowest priority; default 10).",
+)
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for ready.")
 def up(
     port: int | None,
     retry_base_delay: int | None,
     health_interval: float | None,
     poll_backoff: float | None,
+    function_nice: int | None,
     timeout: float,
 ) -> None:
     """Install (once) and start the sandbox; print its endpoint URL."""
@@ -58,6 +64,7 @@ def up(
         retry_base_delay=retry_base_delay,
         health_interval=health_interval,
         poll_backoff=poll_backoff,
+        function_nice=function_nice,
     )
     endpoint = sandbox.ensure_up(port, progress=_progress, options=options, timeout=timeout)
     click.echo(endpoint)

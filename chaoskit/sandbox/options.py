@@ -14,6 +14,9 @@ knob                   environment variable                  effect
                                                              Lambda environment stops
 ``poll_backoff``       ``CHAOSKIT_SANDBOX_POLL_BACKOFF``      longest pause of an idle or
                                                              failing SQS/Kinesis poller
+``function_nice``      ``CHAOSKIT_SANDBOX_FUNCTION_NICE``     niceness (0 to 19) of the
+                                                             functions' processes
+                                                             (default 10)
 =====================  ====================================  ==========================
 """
 
@@ -32,7 +35,18 @@ _ENV = {
     "health_interval": envvars.SANDBOX_HEALTH_INTERVAL,
     "keepalive_ms": envvars.SANDBOX_KEEPALIVE_MS,
     "poll_backoff": envvars.SANDBOX_POLL_BACKOFF,
+    "function_nice": envvars.SANDBOX_FUNCTION_NICE,
 }
+_INTEGERS = ("retry_base_delay", "keepalive_ms", "function_nice")
+
+#: The functions' processes run at this niceness unless ``function_nice`` says otherwise.
+#: LocalStack is one process whose threads take turns on one GIL; when a function process
+#: holds the core a LocalStack thread wakes up on, every event waits behind it. Measured
+#: alternately on the reference app (``benchmarks/sandbox_speed.py``, 5,000 orders, two
+#: pairs each): 0: 45.3 and 50.7 s; 5: 37.4 and 42.4 s; 10: 39.2 and 36.8 s; 19: 31.2 and
+#: 34.5 s. 10 still leaves a function a tenth of a core when every core is busy with
+#: other work at niceness 0, where 19 leaves it almost nothing (its timeout would fire).
+DEFAULT_FUNCTION_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -43,11 +57,18 @@ class SandboxOptions:
     health_interval: float | None = None
     keepalive_ms: int | None = None
     poll_backoff: float | None = None
+    function_nice: int | None = None
 
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if value is not None and value <= 0:
+            if item.name == "function_nice":
+                if value is not None and (int(value) != value or not 0 <= value <= 19):
+                    raise BadInput(
+                        f"sandbox option function_nice={value!r}: expected a whole number "
+                        "from 0 (no change) to 19 (lowest priority)"
+                    )
+            elif value is not None and value <= 0:
                 raise BadInput(f"sandbox option {item.name}={value!r}: expected a positive number")
         if (
             self.retry_base_delay is not None
@@ -66,7 +87,7 @@ class SandboxOptions:
             raw = env.get(_ENV[item.name])
             if raw in (None, ""):
                 continue
-            kind = int if item.name in ("retry_base_delay", "keepalive_ms") else float
+            kind = int if item.name in _INTEGERS else float
             try:
                 values[item.name] = kind(raw)
             except ValueError as err:
@@ -97,6 +118,8 @@ class SandboxOptions:
             env["LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_ERROR_SEC"] = str(self.poll_backoff)
         if self.health_interval is not None:
             env[envvars.SANDBOX_HEALTH_INTERVAL] = str(self.health_interval)
+        nice = DEFAULT_FUNCTION_NICE if self.function_nice is None else self.function_nice
+        env[envvars.SANDBOX_FUNCTION_NICE] = str(int(nice))
         return env
 
 

@@ -3,8 +3,12 @@
 import base64
 import json
 import time
+from urllib.parse import urlsplit
 
-from tests.support.sandbox import create_function, unique, wait_for
+import boto3
+import pytest
+
+from tests.support.sandbox import create_function, queue, unique, wait_for
 
 
 def _invoke(lam, name, event, **kwargs):
@@ -43,6 +47,7 @@ def test_sync_invoke_round_trips_output_and_context(aws):
     assert body["memory_limit_in_mb"] == "128"
     assert body["endpoint"].startswith("http://127.0.0.1:")
     assert body["boto3"]  # Lambda provides boto3
+    assert body["nice"] == 10  # the sandbox's default function_nice: LocalStack goes first
 
     _, qualified = _invoke(lam, f"{name}:$LATEST", {})
     assert qualified["invoked_function_arn"] == f"{arn}:$LATEST"
@@ -127,3 +132,32 @@ def test_concurrent_invokes_scale_out_to_separate_environments(aws):
     assert all("FunctionError" not in response for response, _ in results)
     streams = _log_streams(aws, name, expect=3)
     assert len(streams) == 3  # three environments served three concurrent invocations
+
+
+def test_functions_reach_localstack_through_the_function_gateway(aws, sandbox_endpoint):
+    """A function's AWS calls go to the sandbox's function gateway (a port of its own on
+    127.0.0.1) and land in the same LocalStack as the user's calls to the main port."""
+    url, _ = queue(aws, unique("gateway-rec"))
+    name = unique("gateway")
+    create_function(aws, name, env={"RECORD_QUEUE_URL": url})
+    _, body = _invoke(aws("lambda"), name, {"echo": "through"})
+    endpoint = urlsplit(body["endpoint"])
+    assert endpoint.hostname == "127.0.0.1"
+    assert endpoint.port != urlsplit(sandbox_endpoint).port
+    # The function's SendMessage (through the function gateway) is read through the main port.
+    received = aws("sqs").receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+    assert json.loads(received[0]["Body"]) == {
+        "request_id": body["aws_request_id"],
+        "event": {"echo": "through"},
+    }
+    # The function gateway answers any SDK call the main port does, errors included.
+    gateway = boto3.client(
+        "sqs",
+        endpoint_url=body["endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    assert url in gateway.list_queues()["QueueUrls"]
+    with pytest.raises(gateway.exceptions.QueueDoesNotExist):
+        gateway.get_queue_url(QueueName=unique("missing"))

@@ -45,13 +45,13 @@ def test_invocations_reuse_one_connection_and_answer_in_order(tmp_path, node_bin
     api.start()
     connections: list[socket.socket] = []
     assert api._server is not None
-    accept = api._server.process_request
+    serve = api._server._serve
 
-    def counting(request: socket.socket, client_address: object) -> None:
-        connections.append(request)
-        accept(request, client_address)  # type: ignore[arg-type]
+    def counting(conn: socket.socket, peer: tuple[str, int]) -> None:
+        connections.append(conn)
+        serve(conn, peer)
 
-    api._server.process_request = counting  # type: ignore[method-assign]
+    api._server._serve = counting  # type: ignore[method-assign]
     env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",

@@ -36,7 +36,7 @@ from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
 from localstack.utils.net import get_free_tcp_port
 
-from . import layout, node
+from . import function_gateway, layout, node
 from .runtime_api import RuntimeApi
 
 LOG = logging.getLogger(__name__)
@@ -119,6 +119,29 @@ def _error_payload(error_type: str, message: str) -> bytes:
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
 
+#: Set by the sandbox from its ``function_nice`` option (``chaoskit.envvars``).
+FUNCTION_NICE_VAR = "CHAOSKIT_SANDBOX_FUNCTION_NICE"
+
+
+def _gateway_url() -> str:
+    """Where a function's calls go: the function gateway, else LocalStack's own port."""
+    return function_gateway.endpoint_url() or f"http://127.0.0.1:{config.GATEWAY_LISTEN[0].port}"
+
+
+def _lower_priority(pid: int) -> None:
+    """Run an environment's process at the sandbox's ``function_nice`` (its processes inherit it).
+
+    LocalStack's threads share one GIL: a function process holding the core that one of
+    them wakes up on delays every event behind it (``chaoskit.sandbox.options``).
+    """
+    nice = int(os.environ.get(FUNCTION_NICE_VAR) or 0)
+    if nice > 0:
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, 0) + nice)
+        except OSError as err:  # the process already exited: its invocation reports that
+            LOG.debug("cannot lower the priority of process %s: %s", pid, err)
+
+
 def _rss_mb(pid: int) -> float:
     # statm's second field is VmRSS in pages: one short line to read and split, where
     # status takes some 50 lines (the watch reads it 20 times a second per environment).
@@ -155,6 +178,8 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
     def start(self, env_vars: dict[str, str]) -> None:
         self.executor_endpoint.start()
         self.env_vars = dict(env_vars)
+        if "AWS_ENDPOINT_URL" in self.env_vars:  # unless LAMBDA_DISABLE_AWS_ENDPOINT_URL
+            self.env_vars["AWS_ENDPOINT_URL"] = _gateway_url()
         self._spawn()
         self.executor_endpoint.wait_for_startup()
 
@@ -247,6 +272,7 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
             process_group=0,
         )
         proc = self.process
+        _lower_priority(proc.pid)
         threading.Thread(
             target=self.capture.pump, args=(proc.stdout,), name=f"lambda-log-{self.id}", daemon=True
         ).start()
@@ -319,8 +345,7 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         return "127.0.0.1"
 
     def get_runtime_endpoint(self) -> str:
-        port = config.GATEWAY_LISTEN[0].port
-        return f"http://127.0.0.1:{port}{self.executor_endpoint.get_endpoint_prefix()}"
+        return f"{_gateway_url()}{self.executor_endpoint.get_endpoint_prefix()}"
 
     # --- invocations ---------------------------------------------------------------
     def _restart(self) -> None:

@@ -46,6 +46,7 @@ def handler(event, context):
         "memory_limit_in_mb": context.memory_limit_in_mb,
         "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
         "boto3": boto3.__version__,
+        "nice": os.nice(0),
     }
 
 

@@ -1,0 +1,140 @@
+"""A second door to LocalStack's gateway, for the calls Lambda functions make.
+
+Every AWS call a function makes (``PutItem``, ``Invoke``, its ledger writes, a
+Python runtime's result) reaches LocalStack over HTTP. Through LocalStack's
+twisted server, one such request passes from the reactor thread to a thread of
+its pool and back to the reactor to write the answer: in a profile of the
+reference app about a fifth of LocalStack's CPU went to that reactor, and every
+hand-over waits for the GIL behind busy threads.
+
+This server hands the same requests to the same gateway (the same handler
+chain: parsers, providers, serializers, the per-request log line) from the
+thread of their connection (:mod:`.http11`). It listens on 127.0.0.1, on a port
+of its own, started with the first execution environment; only the sandbox's
+environments are pointed at it (``AWS_ENDPOINT_URL`` and the Python runtime's
+result endpoint, in :mod:`.executor`). Everything else, the user's SDK and the
+CLI included, goes through the twisted server on the sandbox's port. If it
+cannot start, the functions use that port too.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from .http11 import HttpServer, Reply, Request
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ["endpoint_url", "wsgi_handler"]
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def wsgi_handler(app: WsgiApp) -> Callable[[Request], Reply]:
+    """Adapt a WSGI application (rolo's ``WsgiGateway``) to :class:`.http11.HttpServer`."""
+
+    def handle(request: Request) -> Reply:
+        started: list[Any] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            started[:] = [status, headers]
+            return _no_write
+
+        environ = _environ(request)
+        result = app(environ, start_response)
+        parts = iter(result)
+        first = next(parts, b"")  # a WSGI app may call start_response on its first part
+        status, headers = started
+        return status, headers, _body(first, parts, result)
+
+    return handle
+
+
+def _no_write(data: bytes) -> None:
+    raise NotImplementedError("the WSGI write() callable is not supported")
+
+
+def _body(first: bytes, parts: Iterator[bytes], result: Iterable[bytes]) -> Iterator[bytes]:
+    try:
+        yield first
+        yield from parts
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
+def _environ(request: Request) -> dict[str, Any]:
+    target = request.target
+    host = None
+    if target.startswith(("http://", "https://")):  # absolute form (RFC 9112 3.2.2)
+        url = urlsplit(target)
+        path, query, host = url.path or "/", url.query, url.netloc
+    else:
+        path, _, query = target.partition("?")
+    environ: dict[str, Any] = {
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+        "QUERY_STRING": query,
+        "REQUEST_URI": target,
+        "RAW_URI": target,
+        "REMOTE_ADDR": str(request.peer[0]),
+        "REMOTE_PORT": str(request.peer[1]),
+        "SERVER_NAME": str(request.local[0]),
+        "SERVER_PORT": str(request.local[1]),
+        "SERVER_PROTOCOL": request.version,
+        "CONTENT_LENGTH": str(len(request.body)),  # of the body as read (dechunked)
+        "rolo.headers": request.headers,  # rolo rebuilds the headers from these, names as sent
+    }
+    for name, value in request.headers:
+        key = name.decode("latin-1").upper().replace("-", "_")
+        text = value.decode("latin-1")
+        if key == "CONTENT_TYPE":
+            environ[key] = text
+        elif key != "CONTENT_LENGTH":
+            key = f"HTTP_{key}"
+            environ[key] = f"{environ[key]},{text}" if key in environ else text
+    if host:
+        environ["HTTP_HOST"] = host
+    return environ
+
+
+_LOCK = threading.Lock()
+_STARTED: list[HttpServer | None] = []  # empty until the first call; [None] if it failed
+
+
+def endpoint_url() -> str | None:
+    """The function gateway's URL, started on first use; None if it could not start."""
+    with _LOCK:
+        if not _STARTED:
+            server: HttpServer | None = None
+            try:
+                from localstack.runtime.current import get_current_runtime
+                from rolo.gateway.wsgi import WsgiGateway
+
+                app = WsgiGateway(get_current_runtime().components.gateway)
+                server = HttpServer(wsgi_handler(app), "chaoskit-function-gateway")
+                server.start()
+            except Exception as err:  # the functions keep the twisted server then
+                LOG.warning("function gateway not started (%s): functions use the main port", err)
+                server = None
+            _STARTED.append(server)
+        started = _STARTED[0]
+        return None if started is None else f"http://127.0.0.1:{started.port}"
