@@ -2,10 +2,10 @@
 non-loopback address of the machine's own interfaces.
 
 The sandbox's API has no authentication and runs Lambda code as local processes.
-The test wakes every kind of listener the sandbox starts (the gateway, kinesis-local,
-a warm Lambda environment's runtime API, DynamoDB), lists the listening TCP sockets
-of the sandbox's processes from ``/proc``, and connects to each port through an
-address of a non-loopback interface: every connection must be refused.
+The test wakes every kind of listener the sandbox starts (the gateway, the function
+gateway, kinesis-local, a warm Lambda environment's runtime API, DynamoDB), lists the
+listening TCP sockets of the sandbox's processes from ``/proc``, and connects to each
+port through an address of a non-loopback interface: every connection must be refused.
 """
 
 import contextlib
