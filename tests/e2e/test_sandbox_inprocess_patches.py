@@ -320,3 +320,227 @@ def test_metric_batches_go_straight_to_the_cloudwatch_database_as_put_metric_dat
         "InvalidParameterValueException",
         "1",
     ]
+
+
+SQS_SETUP = """
+    import boto3
+    from localstack.aws.api import RequestContext
+    from localstack.aws.client import parse_response
+    from localstack.aws.protocol.serializer import create_serializer
+    from localstack.aws.spec import load_service
+    from localstack.http import Request
+    from localstack.services.sqs.provider import SqsProvider
+    from chaoskit_sandbox_plugin.sqs import DirectSqsClient
+
+    SERVICE = load_service("sqs")
+
+    def context(operation):
+        ctx = RequestContext(Request("POST", "/"))
+        ctx.service, ctx.operation = SERVICE, SERVICE.operation_model(operation)
+        ctx.region, ctx.account_id = "eu-west-1", "111111111111"
+        return ctx
+
+    def over_the_wire(operation, answer):  # what the poller's boto client made of it
+        op = SERVICE.operation_model(operation)
+        body = {k: v for k, v in answer.items() if k != "ResponseMetadata"}
+        response = create_serializer(SERVICE).serialize_to_response(body, op, {}, "r")
+        return parse_response(op, "json", response, include_response_metadata=False)
+
+    provider = SqsProvider()
+    url = provider.create_queue(context("CreateQueue"), queue_name="orders")["QueueUrl"]
+    for i in range(15):
+        provider.send_message(
+            context("SendMessage"), queue_url=url, message_body=f"order {i}",
+            message_attributes={
+                "kind": {"DataType": "String", "StringValue": "order"},
+                "amount": {"DataType": "Number", "StringValue": str(i)},
+                "raw": {"DataType": "Binary", "BinaryValue": bytes([i, 255])},
+            },
+        )
+    boto = boto3.client("sqs", region_name="eu-west-1", aws_access_key_id="test",
+                        aws_secret_access_key="test", endpoint_url="http://127.0.0.1:9")
+    client = DirectSqsClient(boto, provider)
+"""
+
+
+def test_sqs_mappings_receive_and_delete_in_process_and_answer_as_the_api(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        SQS_SETUP
+        + """
+    answer = client.receive_message(  # as the poller asks, batch size 12
+        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+        MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"],
+        sqs_override_max_message_count=12, sqs_override_wait_time_seconds=0,
+    )
+    messages = answer["Messages"]
+    print(len(messages), answer["ResponseMetadata"]["HTTPStatusCode"])
+    print(answer == {**over_the_wire("ReceiveMessage", answer),
+                     "ResponseMetadata": answer["ResponseMetadata"]})
+    first = messages[0]
+    print(first["Body"], first["MessageAttributes"]["raw"]["BinaryValue"],
+          first["Attributes"]["ApproximateReceiveCount"])
+    deleted = client.delete_message_batch(
+        QueueUrl=url, sqs_override_max_message_count=12,
+        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                 for i, m in enumerate(messages)],
+    )
+    print(len(deleted["Successful"]), deleted.get("Failed", []))
+    left = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    print(len(left["Messages"]))
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "12 200",  # the override header took: 12, above the API's 10
+        "True",  # the same answer the boto client parsed from the wire
+        "order 0 b'\\x00\\xff' 1",
+        "12 []",  # 12 deleted in one call, again above the API's 10
+        "3",
+    ]
+
+
+def test_sqs_mappings_in_process_client_raises_a_boto_clients_errors(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        SQS_SETUP
+        + """
+    from chaoskit_sandbox_plugin import sqs
+
+    gone = url.rsplit("/", 1)[0] + "/no-such-queue"
+    try:
+        client.receive_message(QueueUrl=gone, MaxNumberOfMessages=1, WaitTimeSeconds=0)
+    except boto.exceptions.QueueDoesNotExist as err:
+        print("QueueDoesNotExist", err.response["ResponseMetadata"]["HTTPStatusCode"])
+    try:  # the API's own limit holds without the override
+        client.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": "x"} for i in range(11)]
+        )
+    except boto.exceptions.TooManyEntriesInBatchRequest as err:
+        print("TooManyEntriesInBatchRequest")
+    print(client.get_queue_url == boto.get_queue_url, client.meta is boto.meta)
+
+    class Poller:  # LocalStack's SqsPoller, as the patched poll reads it
+        chaoskit_esm, source_client = {}, boto
+    poller = Poller()
+    sqs._slots(poller)
+    print(type(poller.source_client).__name__, poller.source_client._client is boto)
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "QueueDoesNotExist 400",
+        "TooManyEntriesInBatchRequest",
+        "True True",
+        "DirectSqsClient True",
+    ]
+
+
+def test_moto_lists_a_response_classs_methods_once(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+    import inspect
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+    from chaoskit_sandbox_plugin import dynamodb
+
+    calls = []
+    getmembers = inspect.getmembers
+    inspect.getmembers = lambda *a, **k: calls.append(a[0]) or getmembers(*a, **k)
+    for patch in dynamodb.patches():
+        patch.apply()
+    for _ in range(3):  # as moto's dispatch does on every request
+        names = responses.method_names_from_class(DynamoHandler)
+    print(len(calls), "put_item" in names, "nope" in names)
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "True", "False"]
+
+
+def test_invocations_reach_the_bootstrap_on_one_kept_alive_connection(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+    import http.server, socket, threading
+    from chaoskit_sandbox_plugin.executor import _Channel
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):  # as the bootstrap's /invoke
+        protocol_version = "HTTP/1.1"
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.client_address[1], body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            if len(seen) == 3:  # the process goes away between two invocations
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    channel = _Channel(server.server_address[1])
+    statuses = [channel.post("/invoke", f"event {i}".encode()) for i in range(5)]
+    print(statuses, [body.decode() for _, body in seen])
+    print(len({port for port, _ in seen[:3]}), len({port for port, _ in seen}))
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "[200, 200, 200, 200, 200] ['event 0', 'event 1', 'event 2', 'event 3', 'event 4']",
+        "1 2",  # one connection for three, a new one once the old was gone, each once
+    ]
+
+
+def test_internal_resources_are_matched_only_against_paths_their_routes_start_with(
+    sandbox_endpoint,
+):
+    done = _run(
+        sandbox_endpoint,
+        """
+    from localstack.aws.api import RequestContext
+    from localstack.aws.handlers.internal import LocalstackResourceHandler
+    from localstack.http import Request, Response
+    from localstack.services.internal import get_internal_apis
+    from chaoskit_sandbox_plugin import function_gateway
+
+    for patch in function_gateway.patches():
+        patch.apply()
+    resources = get_internal_apis()
+    dispatched = []
+    dispatch = resources.dispatch
+    resources.dispatch = lambda request: dispatched.append(request.path) or dispatch(request)
+
+    class Chain:
+        def __init__(self):
+            self.stopped, self.status = False, None
+        def stop(self):
+            self.stopped = True
+        def respond(self, status):
+            self.status = status
+
+    def handle(path):
+        chain, response = Chain(), Response()
+        LocalstackResourceHandler(resources)(chain, RequestContext(Request("GET", path)), response)
+        return chain.stopped, chain.status
+
+    print(handle("/_localstack/info")[0], handle("/_localstack/nope"))
+    print(handle("/2015-03-31/functions/orders/invocations"), handle("/"))
+    print(dispatched)
+    resources.add("/<anything>/ping", lambda request, anything: Response("pong"))
+    print(handle("/orders/ping"), dispatched[-1])
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "True (False, 404)",  # served, and a 404 for an unknown internal path, as before
+        "(False, None) (False, None)",  # AWS calls go on down the chain
+        "['/_localstack/info', '/_localstack/nope']",  # without being matched
+        "(True, None) /orders/ping",  # a route that starts with a variable: matched again
+    ]

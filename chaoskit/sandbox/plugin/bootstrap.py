@@ -297,6 +297,10 @@ class Runtime:
         extensions = self.extensions
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            # Kept alive: the sandbox posts every invocation on one connection.
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
             def _reply(self, status: int, doc: dict[str, Any], ident: str = "") -> None:
                 data = json.dumps(doc).encode()
                 self.send_response(status)
@@ -332,6 +336,7 @@ class Runtime:
                     doc = json.loads(self.rfile.read(length) or b"{}")
                 except ValueError:
                     self.send_response(400)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 doc["received_ms"] = time.time() * 1000

@@ -15,6 +15,13 @@ environments are pointed at it (``AWS_ENDPOINT_URL`` and the Python runtime's
 result endpoint, in :mod:`.executor`). Everything else, the user's SDK and the
 CLI included, goes through the twisted server on the sandbox's port. If it
 cannot start, the functions use that port too.
+
+One handler of the chain is made cheaper for every request, on both doors
+(:func:`patches`): LocalStack's internal resources (``/_localstack/health`` and
+the like) were matched against every request's path by werkzeug's router, which
+failed with ``NotFound`` for each AWS call (5% of LocalStack's CPU under the
+reference app's orders). A path whose first segment no internal route starts with
+cannot match one, so it goes on down the chain at once.
 """
 
 from __future__ import annotations
@@ -27,11 +34,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
+from localstack.utils.patch import Patch
+
 from .http11 import HttpServer, Reply, Request
+from .patching import wrap
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["endpoint_url", "wsgi_handler"]
+__all__ = ["endpoint_url", "patches", "wsgi_handler"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -138,3 +148,32 @@ def endpoint_url() -> str | None:
             _STARTED.append(server)
         started = _STARTED[0]
         return None if started is None else f"http://127.0.0.1:{started.port}"
+
+
+def _first_segments(router: Any) -> frozenset[str] | None:
+    """The literal first path segments of ``router``'s rules; ``None`` if one is a variable."""
+    rules = tuple(rule.rule for rule in router.url_map.iter_rules())
+    cached = getattr(router, "chaoskit_first_segments", None)
+    if cached is not None and cached[0] == rules:
+        return cached[1]
+    firsts = {rule.lstrip("/").split("/", 1)[0] for rule in rules}
+    literal = all(first and "<" not in first for first in firsts)
+    segments = frozenset(firsts) if literal else None
+    router.chaoskit_first_segments = (rules, segments)
+    return segments
+
+
+def resource_handler(original: Any, self: Any, chain: Any, context: Any, response: Any) -> None:
+    """Match the internal resources only against a path one of their routes could match."""
+    segments = _first_segments(self.resources)
+    first = context.request.path.lstrip("/").split("/", 1)[0]
+    if segments is not None and first not in segments:
+        return
+    original(self, chain, context, response)
+
+
+def patches() -> list[Patch]:
+    """The internal resources' handler, skipped for paths none of their routes can match."""
+    from localstack.aws.handlers.internal import LocalstackResourceHandler
+
+    return [wrap(LocalstackResourceHandler, "__call__", resource_handler)]

@@ -54,6 +54,7 @@ def chaoskit_patches() -> None:
         dynamodb,
         esm,
         events_dlq,
+        function_gateway,
         logs,
         metrics,
         sqs,
@@ -74,6 +75,7 @@ def chaoskit_patches() -> None:
                 metrics.patches,
                 dynamodb.patches,
                 logs.patches,
+                function_gateway.patches,
             ]
         )
     except UnsupportedLocalStackError as err:
