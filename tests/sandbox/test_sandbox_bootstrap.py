@@ -8,6 +8,7 @@ import contextlib
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -317,3 +318,39 @@ def test_an_old_vendored_botocore_is_pointed_at_the_sandbox(
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [expected, "http://own"]
     assert ("pointed at the sandbox" in out.stdout) is (expected is not None)
+
+
+def test_results_go_on_one_kept_alive_connection_and_a_dropped_one_is_replaced():
+    seen: list[tuple[int, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):  # as the gateway: HTTP/1.1
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.client_address[1], self.path))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            if len(seen) == 2:  # the server lets the connection go after this one
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/_localstack_lambda/env1/invocations"
+    try:
+        for i in range(4):
+            bootstrap._post(f"{url}/req-{i}/response", b"{}")
+    finally:
+        server.shutdown()
+        for conn in bootstrap._CONNECTIONS.values():
+            conn.close()
+        bootstrap._CONNECTIONS.clear()
+    assert [path.rsplit("/", 2)[1] for _, path in seen] == ["req-0", "req-1", "req-2", "req-3"]
+    ports = [port for port, _ in seen]
+    assert ports[0] == ports[1] and ports[2] == ports[3] and ports[1] != ports[2]
