@@ -544,3 +544,26 @@ def test_internal_resources_are_matched_only_against_paths_their_routes_start_wi
         "['/_localstack/info', '/_localstack/nope']",  # without being matched
         "(True, None) /orders/ping",  # a route that starts with a variable: matched again
     ]
+
+
+def test_an_environments_memory_is_read_from_its_own_process_only(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+    import subprocess, sys
+    from chaoskit_sandbox_plugin.executor import _memory
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; b = bytearray(40 * 2**20); b[::4096] = "
+         "b'1' * len(b[::4096]); print('ready', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    proc.stdout.readline()
+    reader = _memory(proc)
+    print(40 <= reader.mb() < 200, _memory(proc) is reader)
+    proc.communicate("")  # exits and is reaped: its pid may go to another process
+    print(reader.mb())
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True True", "0.0"]

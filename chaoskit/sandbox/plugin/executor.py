@@ -155,17 +155,21 @@ class _Memory:
 
     def __init__(self, pid: int) -> None:
         try:
-            self._file: Any = open(f"/proc/{pid}/statm", "rb", buffering=0)  # noqa: SIM115
+            self._fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            self._file = None
+            self._fd = -1
 
     def mb(self) -> float:
-        if self._file is None:
+        if self._fd < 0:
             return 0.0
         try:
-            return int(os.pread(self._file.fileno(), 256, 0).split()[1]) * _PAGE_MB
+            return int(os.pread(self._fd, 256, 0).split()[1]) * _PAGE_MB
         except (OSError, ValueError, IndexError):
             return 0.0
+
+    def __del__(self) -> None:  # closed with its last reference: nobody reads it any more
+        if self._fd >= 0:
+            os.close(self._fd)
 
 
 def _memory(proc: subprocess.Popen[bytes]) -> _Memory:
