@@ -69,20 +69,21 @@ Handler = Callable[[Request], Reply]
 
 
 class HttpServer:
-    """Serve ``handler`` on a free port of ``host``, one thread per connection.
+    """Serve ``handler`` on ``port`` (0: a free one) of ``host``, one thread per connection.
 
     Args:
         handler: answers one request; an exception answers 500 and closes the connection.
         name: names the server's threads.
         host: a loopback address.
+        port: the port to bind, or 0 for a free one.
     """
 
-    def __init__(self, handler: Handler, name: str, host: str = "127.0.0.1") -> None:
+    def __init__(self, handler: Handler, name: str, host: str = "127.0.0.1", port: int = 0) -> None:
         if not (host.startswith("127.") or host == "::1"):
             raise ValueError(f"{name} listens on a loopback address only, not {host!r}")
         self.handler = handler
         self.name = name
-        self.sock = socket.create_server((host, 0))
+        self.sock = socket.create_server((host, port))
         self.host, self.port = self.sock.getsockname()[:2]
         self._closed = threading.Event()
 
