@@ -208,15 +208,25 @@ def _client(endpoint: str, service: str) -> Any:
 
 
 def wait_for_empty_queue(endpoint: str, name: str, timeout: float = 1200) -> None:
-    """Wait until the queue's counters show no message, visible or in flight."""
+    """Wait until the queue's counters show no message, visible or in flight.
+
+    Prints the counters every 10 s: a tail of messages in flight (a batch that failed
+    and waits out its visibility timeout) shows there.
+    """
     sqs = _client(endpoint, "sqs")
     url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    deadline = time.perf_counter() + timeout
+    started = time.perf_counter()
+    deadline = started + timeout
+    shown = started
     while time.perf_counter() < deadline:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         if not any(int(v) for v in attributes.values()):
             return
+        if time.perf_counter() - shown >= 10:
+            shown = time.perf_counter()
+            print(f"  {shown - started:.0f} s: {attributes[names[0]]} waiting, "
+                  f"{attributes[names[1]]} in flight {load()}")  # fmt: skip
         time.sleep(0.5)
 
 
