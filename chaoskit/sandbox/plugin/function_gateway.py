@@ -31,13 +31,13 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from localstack.utils.patch import Patch
-
 from .http11 import HttpServer, Reply, Request
-from .patching import wrap
+
+if TYPE_CHECKING:  # importable without LocalStack: the adapter is tested on its own
+    from localstack.utils.patch import Patch
 
 LOG = logging.getLogger(__name__)
 
@@ -175,5 +175,7 @@ def resource_handler(original: Any, self: Any, chain: Any, context: Any, respons
 def patches() -> list[Patch]:
     """The internal resources' handler, skipped for paths none of their routes can match."""
     from localstack.aws.handlers.internal import LocalstackResourceHandler
+
+    from .patching import wrap
 
     return [wrap(LocalstackResourceHandler, "__call__", resource_handler)]
