@@ -26,6 +26,7 @@ mapping"; LocalStack's AWS-validated ``test_failing_lambda_retries_after_visibil
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -158,7 +159,6 @@ class DirectSqsClient:
     ) -> dict[str, Any]:
         from botocore import xform_name
         from localstack.aws.api import RequestContext, ServiceException
-        from localstack.aws.spec import load_service
         from localstack.http import Request
         from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import (
             DEFAULT_MAX_RECEIVE_COUNT,
@@ -176,7 +176,7 @@ class DirectSqsClient:
         if wait and wait > DEFAULT_MAX_WAIT_TIME_SECONDS:
             headers[HEADER_LOCALSTACK_SQS_OVERRIDE_WAIT_TIME_SECONDS] = str(wait)
         context = RequestContext(Request("POST", "/", headers=headers))
-        context.service = _sqs_service(load_service)
+        context.service = _sqs_service()
         context.operation = context.service.operation_model(operation)
         context.region = self._client.meta.region_name
         context.account_id = _account(queue_url)
@@ -198,13 +198,11 @@ class DirectSqsClient:
         return answer
 
 
-_SERVICE: list[Any] = []
+@functools.cache
+def _sqs_service() -> Any:
+    from localstack.aws.spec import load_service
 
-
-def _sqs_service(load_service: Any) -> Any:
-    if not _SERVICE:
-        _SERVICE.append(load_service("sqs"))
-    return _SERVICE[0]
+    return load_service("sqs")
 
 
 def _account(queue_url: str) -> str:
