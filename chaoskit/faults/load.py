@@ -228,11 +228,15 @@ def _lambda(target: str, configuration: Configuration, options: Mapping[str, Any
                 InvocationType=invocation_type,
                 Payload=json.dumps(event[1]).encode("utf-8"),
             )
+            # Read the answer, even an empty one: an unread payload keeps its connection
+            # out of the SDK's pool, and the next invoke opens a new one.
+            payload = out["Payload"].read() if "Payload" in out else b""
         except (ClientError, BotoCoreError) as err:
             return _code(err)
         if invocation_type == "RequestResponse" and out.get("FunctionError"):
-            payload = out["Payload"].read().decode("utf-8", "replace")[:200]
-            return f"FunctionError {out['FunctionError']}: {payload}"
+            return (
+                f"FunctionError {out['FunctionError']}: {payload.decode('utf-8', 'replace')[:200]}"
+            )
         return None
 
     return _parallel(one)

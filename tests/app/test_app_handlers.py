@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.app import Payments, load_event, table_items
+from tests.support.net import async_invoke_endpoint
 
 
 def test_worker_stores_each_order_with_its_trace(app_env: dict[str, Any]) -> None:
@@ -194,3 +195,22 @@ def test_ingest_decodes_a_base64_body(app_env: dict[str, Any]) -> None:
     event = {"httpMethod": "POST", "path": "/orders", "body": body, "isBase64Encoded": True}
 
     assert ingest.handler(event, None)["statusCode"] == 202
+
+
+def test_worker_notifies_on_one_kept_alive_connection(
+    app_env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each order's notification reuses the SDK's connection instead of opening a new one.
+
+    Lambda answers an asynchronous invoke 202 with an empty streaming payload; left
+    unread, it keeps its connection out of the SDK's pool, so each invoke opened one.
+    """
+    from orders import worker
+
+    with async_invoke_endpoint() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", endpoint.url)
+        monkeypatch.setenv("ORDERS_NOTIFIER_FUNCTION", "orders-notifier")
+        for n in range(3):
+            worker.notify({"order_id": f"o-{n}"})
+
+    assert (endpoint.connections, endpoint.invokes) == (1, 3)

@@ -20,6 +20,7 @@ from chaoskit.errors import AWSActionFailed, BadInput
 from chaoskit.faults import load
 from chaoskit.ledger import store
 from chaoskit.ledger.trace import find_traces
+from tests.support.net import async_invoke_endpoint
 
 RUN = "run-load-1"
 PAYLOAD = json.loads((Path(__file__).parent / "load_events" / "order_placed.json").read_text())
@@ -191,6 +192,20 @@ def test_lambda_async_invokes_are_recorded(cfg: dict[str, Any]) -> None:
     out = load.send_events("lambda", "orders-ingest", count=4, concurrency=2, configuration=cfg)
     assert (out["sent"], out["failed"]) == (4, 0)
     assert len(_sent_ids(cfg, "lambda")) == 4
+
+
+def test_lambda_invokes_reuse_one_connection(cfg: dict[str, Any]) -> None:
+    """Each invoke reads its answer, so the SDK keeps one connection for them all."""
+    with async_invoke_endpoint() as endpoint:
+        sender = load._lambda(
+            "orders-ingest",
+            {**cfg, "chaoskit_endpoint_url": endpoint.url},
+            {"invocation_type": "Event"},
+        )
+        results = [sender([(f"e-{n}", {"n": n})]) for n in range(3)]
+
+    assert results == [[None]] * 3
+    assert (endpoint.connections, endpoint.invokes) == (1, 3)
 
 
 def test_lambda_sync_function_errors_count_as_failed_not_sent(cfg: dict[str, Any]) -> None:

@@ -33,7 +33,12 @@ def notify(order: dict[str, Any]) -> None:
         return
     if _lambda is None:
         _lambda = boto3.client("lambda")
-    _lambda.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(order).encode())
+    response = _lambda.invoke(
+        FunctionName=name, InvocationType="Event", Payload=json.dumps(order).encode()
+    )
+    # Read the (empty) answer: an unread streaming body keeps its connection out of the
+    # SDK's pool, which then closes it and opens a new one for the next call.
+    response["Payload"].read()
 
 
 def process_order(order: dict[str, Any], fallback_id: str = "") -> str:
