@@ -92,9 +92,19 @@ def world(aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPat
     return {"config": aws_env, "path": path, "env": env, "cwd": tmp_path}
 
 
+#: Runs a command with SIGINT at its default, as a terminal's foreground job has it. A
+#: process started with SIGINT ignored (pytest run as a background job, which the test
+#: process passes on) keeps ignoring it: Python installs its ``KeyboardInterrupt``
+#: handler only over the default.
+SIGINT_DEFAULT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def start(world: dict, *argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*argv, str(world["path"])],
+        [sys.executable, "-c", SIGINT_DEFAULT, *argv, str(world["path"])],
         cwd=world["cwd"],
         env=world["env"],
         stdout=subprocess.PIPE,
