@@ -567,3 +567,43 @@ def test_an_environments_memory_is_read_from_its_own_process_only(sandbox_endpoi
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["True True", "0.0"]
+
+
+def test_environments_keepalive_on_the_shared_timers_thread(sandbox_endpoint):
+    """LocalStack's own release/reserve, as each invocation runs them, with the patch applied."""
+    done = _run(
+        sandbox_endpoint,
+        """
+    import threading
+    from localstack import config
+    from localstack.services.lambda_.invocation import execution_environment as ee
+    from chaoskit_sandbox_plugin import timers
+
+    for patch in timers.patches():
+        patch.apply()
+    config.LAMBDA_KEEPALIVE_MS = 200
+    stopped = threading.Event()
+
+    class Environment(ee.ExecutionEnvironment):
+        def __init__(self):  # what release() and reserve() read; no process
+            self.id, self.status_lock = "env-1", threading.RLock()
+            self.status = ee.RuntimeStatus.INVOKING
+            self.initialization_type = ee.InitializationType.on_demand
+            self.keepalive_timer = ee.Timer(0, lambda *args, **kwargs: None)
+
+        def keepalive_passed(self):
+            stopped.set()
+
+    env = Environment()
+    before = {t.ident for t in threading.enumerate()}
+    for _ in range(500):  # an invocation ends (release), the next one starts (reserve)
+        env.release()
+        env.reserve()
+    threads = sorted(t.name for t in threading.enumerate() if t.ident not in before)
+    print(ee.Timer is timers.Deadline, threads, stopped.is_set())
+    env.release()  # the last invocation: idle from here on
+    print(stopped.wait(30), env.status.name)
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True ['chaoskit-timers'] False", "True READY"]

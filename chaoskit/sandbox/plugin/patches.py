@@ -25,8 +25,8 @@ latency was no better).
 
 DynamoDB queries: ``dynamodb.py``. Function logs in batches: ``logs.py``. Event
 source mappings: ``esm.py`` (state), ``streams.py`` (Kinesis, DynamoDB streams),
-``sqs.py`` (SQS). Every patch goes through ``patching.py``, which
-checks the LocalStack version first.
+``sqs.py`` (SQS). The environments' keepalive timers: ``timers.py``. Every patch
+goes through ``patching.py``, which checks the LocalStack version first.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def chaoskit_patches() -> None:
         metrics,
         sqs,
         streams,
+        timers,
     )
 
     try:
@@ -76,6 +77,7 @@ def chaoskit_patches() -> None:
                 dynamodb.patches,
                 logs.patches,
                 function_gateway.patches,
+                timers.patches,
             ]
         )
     except UnsupportedLocalStackError as err:
