@@ -50,6 +50,37 @@ def load() -> str:
     return f"[load {os.getloadavg()[0]:.1f}]"
 
 
+def _loop_ms() -> float:
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def machine() -> str:
+    """How fast the machine is now: a fixed pure-Python loop, alone and on every core at once.
+
+    On a shared machine both change over the day, whatever the load average says (a core
+    whose neighbour on the host is busy runs slower); compare runs only where they are close.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    cores = os.cpu_count() or 1
+    with ProcessPoolExecutor(cores) as pool:
+        together = list(pool.map(_loop_ms_after, [time.time() + 0.5] * cores))
+    return (
+        f"a fixed Python loop: {_loop_ms():.1f} ms alone, "
+        f"{', '.join(f'{ms:.1f}' for ms in sorted(together))} ms on {cores} cores at once"
+    )
+
+
+def _loop_ms_after(start_at: float) -> float:
+    time.sleep(max(0.0, start_at - time.time()))  # the workers start together
+    return _loop_ms()
+
+
 def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) the process has used: less sensitive to a shared machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -64,7 +95,7 @@ def main() -> None:
         "--orders", type=int, default=0, help="also send this many orders through the reference app"
     )
     args = parser.parse_args()
-    print(f"load average: {os.getloadavg()}")
+    print(f"load average: {os.getloadavg()}; {machine()}")
     port = free_port()
 
     # Install if needed (not measured), then measure a warm-cache start.
@@ -82,6 +113,7 @@ def main() -> None:
         if args.orders:
             orders(endpoint, port, args.orders)
             print(f"RSS after the orders: {sandbox.status(port)['rss_mb']} MB {load()}")
+        print(machine())
     finally:
         sandbox.down(port, purge=True)
 
