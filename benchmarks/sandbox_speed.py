@@ -6,6 +6,8 @@ run installs the sandbox venv, about 3 minutes; that time is not what is measure
     .venv/bin/python benchmarks/sandbox_speed.py [--invokes 50] [--events 1000]
 
 Measures, on a private sandbox on a free port that it stops at the end:
+- how fast the machine is, at the start and the end (a fixed Python loop alone and on
+  every core at once);
 - time to ``up`` with a warm cache (venv installed, sandbox stopped);
 - the sandbox's RSS (LocalStack and its Lambda processes) when idle and after the load;
 - cold and warm sync invoke latency of a trivial Python handler (p50, p99);
