@@ -44,6 +44,12 @@ class Deadlines:
         self._thread: threading.Thread | None = None
 
     def __len__(self) -> int:
+        """Deadlines waiting to pass (not cancelled, not yet run)."""
+        with self._cond:
+            return len(self._heap) - self._cancelled
+
+    def stored(self) -> int:
+        """Entries in the heap, cancelled ones not yet dropped included."""
         with self._cond:
             return len(self._heap)
 
@@ -66,14 +72,15 @@ class Deadlines:
 
     def cancel(self, deadline: Deadline) -> None:
         with self._cond:
-            if deadline.state == "waiting":
+            if deadline.state == "new":
+                deadline.state = "cancelled"
+            elif deadline.state == "waiting":
+                deadline.state = "cancelled"
                 self._cancelled += 1
                 if self._cancelled > COMPACT_AFTER and 2 * self._cancelled > len(self._heap):
                     self._heap = [e for e in self._heap if e[2].state != "cancelled"]
                     heapq.heapify(self._heap)
                     self._cancelled = 0
-            if deadline.state in ("new", "waiting"):
-                deadline.state = "cancelled"
 
     def _next(self) -> Deadline:
         with self._cond:
