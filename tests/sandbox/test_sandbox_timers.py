@@ -14,67 +14,57 @@ from chaoskit.sandbox.plugin import timers
 from chaoskit.sandbox.plugin.timers import Deadline, Deadlines
 
 
-def _recorder() -> tuple[list[str], threading.Condition]:
-    return [], threading.Condition()
+class _Recorder:
+    """Names recorded by deadlines' functions, in the order they ran, and a wait for them."""
 
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self._cond = threading.Condition()
 
-def _wait_for(cond: threading.Condition, check: Callable[[], bool], timeout: float = 10) -> None:
-    with cond:
-        assert cond.wait_for(check, timeout), "timed out"
+    def record(self, name: str) -> None:
+        with self._cond:
+            self.ran.append(name)
+            self._cond.notify_all()
+
+    def wait_for(self, check: Callable[[list[str]], bool], timeout: float = 10) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: check(self.ran), timeout), "timed out"
 
 
 def test_deadlines_run_once_each_in_order_of_when_they_are_due() -> None:
     deadlines = Deadlines()
-    ran, cond = _recorder()
-
-    def record(name: str) -> None:
-        with cond:
-            ran.append(name)
-            cond.notify_all()
-
+    recorder = _Recorder()
     for name, interval in (("late", 0.3), ("early", 0.05), ("middle", 0.15)):
-        Deadline(interval, record, args=(name,), deadlines=deadlines).start()
+        Deadline(interval, recorder.record, args=(name,), deadlines=deadlines).start()
 
-    _wait_for(cond, lambda: len(ran) == 3)
-    assert ran == ["early", "middle", "late"]
+    recorder.wait_for(lambda ran: len(ran) == 3)
+    assert recorder.ran == ["early", "middle", "late"]
     assert len(deadlines) == 0
 
 
 def test_a_cancelled_deadline_never_runs() -> None:
     deadlines = Deadlines()
-    ran, cond = _recorder()
-
-    def record(name: str) -> None:
-        with cond:
-            ran.append(name)
-            cond.notify_all()
-
-    cancelled = Deadline(0.05, record, args=("cancelled",), deadlines=deadlines)
+    recorder = _Recorder()
+    cancelled = Deadline(0.05, recorder.record, args=("cancelled",), deadlines=deadlines)
     cancelled.start()
-    never_started = Deadline(0.05, record, args=("never started",), deadlines=deadlines)
+    never_started = Deadline(0.05, recorder.record, args=("never started",), deadlines=deadlines)
     never_started.cancel()
     never_started.start()  # as a Timer: cancelled first, started after, it never runs
     cancelled.cancel()
-    Deadline(0.2, record, args=("after",), deadlines=deadlines).start()
+    Deadline(0.2, recorder.record, args=("after",), deadlines=deadlines).start()
 
-    _wait_for(cond, lambda: "after" in ran)
-    assert ran == ["after"]
+    recorder.wait_for(lambda ran: "after" in ran)
+    assert recorder.ran == ["after"]
     assert (cancelled.state, never_started.state) == ("cancelled", "cancelled")
 
 
 def test_an_earlier_deadline_wakes_the_thread_waiting_for_a_later_one() -> None:
     deadlines = Deadlines()
-    ran, cond = _recorder()
+    recorder = _Recorder()
+    Deadline(3600, recorder.record, args=("in an hour",), deadlines=deadlines).start()
+    Deadline(0.05, recorder.record, args=("now",), deadlines=deadlines).start()
 
-    def record(name: str) -> None:
-        with cond:
-            ran.append(name)
-            cond.notify_all()
-
-    Deadline(3600, record, args=("in an hour",), deadlines=deadlines).start()
-    Deadline(0.05, record, args=("now",), deadlines=deadlines).start()
-
-    _wait_for(cond, lambda: ran == ["now"])
+    recorder.wait_for(lambda ran: ran == ["now"])
     assert len(deadlines) == 1
 
 
