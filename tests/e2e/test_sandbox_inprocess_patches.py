@@ -6,6 +6,7 @@ to end (retries, destinations, throttles) is covered by ``test_sandbox_async.py`
 ``test_sandbox_concurrency.py`` and ``test_conformance_aws_recorded.py``.
 """
 
+import os
 import subprocess
 import textwrap
 
@@ -607,3 +608,102 @@ def test_environments_keepalive_on_the_shared_timers_thread(sandbox_endpoint):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["True ['chaoskit-timers'] False", "True READY"]
+
+
+def test_sqs_mappings_add_a_batch_only_while_a_core_is_idle(sandbox_endpoint, tmp_path):
+    # The CPU statistics as the kernel writes them (total ticks since boot, per state);
+    # each step of the test writes the next reading, one second's worth of ticks later.
+    stat = tmp_path / "stat"
+    done = _run(
+        sandbox_endpoint,
+        f"""
+    import os, threading
+    from chaoskit_sandbox_plugin import sqs
+
+    cores = os.cpu_count() or 1
+    ticks = {{"user": 0, "idle": 0}}
+
+    def second(idle_cores):  # one second on every core, idle_cores of them idle
+        ticks["user"] += round(100 * (cores - idle_cores))
+        ticks["idle"] += round(100 * idle_cores)
+        with open({str(stat)!r}, "w") as out:
+            out.write(f"cpu  {{ticks['user']}} 0 0 {{ticks['idle']}} 0 0 0 0 0 0\\n")
+
+    second(cores)
+    idle = sqs.IdleCpu({str(stat)!r}, window=0)
+    slots = sqs._Slots(limit=8, idle=idle)
+    stopped = threading.Event()
+
+    def full_batch_arrives():  # every slot busy, a second since the last growth
+        while slots.busy < slots.target:
+            slots.acquire(stopped)
+        slots.grown_at = 0.0
+        slots.grow()
+
+    for idle_cores in (0, 0.5, 1, cores):
+        second(idle_cores)
+        full_batch_arrives()
+        print(idle_cores, slots.target)
+    os.remove({str(stat)!r})  # unknown: grow on the backlog alone
+    full_batch_arrives()
+    print("unknown", slots.target)
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    cores = os.cpu_count() or 1
+    assert done.stdout.splitlines() == ["0 5", "0.5 5", "1 6", f"{cores} 7", "unknown 8"]
+
+
+def test_a_router_remembers_the_requests_no_route_matched_until_its_routes_change(
+    sandbox_endpoint,
+):
+    done = _run(
+        sandbox_endpoint,
+        """
+    from rolo import Request, Response, Router
+    from werkzeug.exceptions import NotFound
+    from chaoskit_sandbox_plugin import function_gateway
+
+    for patch in function_gateway.patches():
+        patch.apply()
+
+    router, handled = Router(), []
+
+    def gone(request, args):  # a matched route whose handler says not found
+        handled.append(request.path)
+        raise NotFound()
+
+    router.add("/gone", gone)
+
+    def request(path, host="localhost:4566"):
+        return Request("GET", path, headers={"Host": host}, raw_path=path)
+
+    def outcome(path, host="localhost:4566"):
+        binds = []
+        bind = router.url_map.bind
+        router.url_map.bind = lambda **kw: binds.append(kw) or bind(**kw)
+        try:
+            answer = router.dispatch(request(path, host)).get_data(as_text=True)
+        except NotFound:
+            answer = "not found"
+        finally:
+            del router.url_map.bind
+        return f"{path} {host}: {answer}, matched {len(binds)}"
+
+    print(outcome("/orders"))
+    print(outcome("/orders"))                   # remembered: not matched again
+    print(outcome("/orders", "other:4566"))     # another host is another request
+    router.add("/orders", lambda request, args: Response("listed"))
+    print(outcome("/orders"))                   # a new route: a new table
+    print(outcome("/gone"), outcome("/gone"), handled)
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "/orders localhost:4566: not found, matched 1",
+        "/orders localhost:4566: not found, matched 0",
+        "/orders other:4566: not found, matched 1",
+        "/orders localhost:4566: listed, matched 1",
+        "/gone localhost:4566: not found, matched 1 /gone localhost:4566: not found, matched 1"
+        " ['/gone', '/gone']",
+    ]

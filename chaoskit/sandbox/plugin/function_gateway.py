@@ -21,7 +21,11 @@ One handler of the chain is made cheaper for every request, on both doors
 the like) were matched against every request's path by werkzeug's router, which
 failed with ``NotFound`` for each AWS call (5% of LocalStack's CPU under the
 reference app's orders). A path whose first segment no internal route starts with
-cannot match one, so it goes on down the chain at once.
+cannot match one, so it goes on down the chain at once. And LocalStack's edge routes
+(API Gateway, function URLs and the like, some of them matched on the host) were
+matched against every AWS call too, with the same ``NotFound`` (4% under the same
+load): a router now remembers, per routing table, the requests none of its routes
+matched (:func:`dispatch`).
 """
 
 from __future__ import annotations
@@ -172,10 +176,50 @@ def resource_handler(original: Any, self: Any, chain: Any, context: Any, respons
     original(self, chain, context, response)
 
 
+#: Requests remembered as matching no route, per routing table; past this many the
+#: table's memory starts again (each S3 object's path, say, is a request of its own).
+MISSES_KEPT = 4096
+
+
+def dispatch(original: Any, self: Any, request: Any) -> Any:
+    """Rolo's ``Router.dispatch``, remembering which requests no route of the table matched.
+
+    Whether a request matches depends on its host, method and path, and on the table,
+    which rolo never changes in place: adding or removing a route makes a new one, so
+    what is remembered is kept on the table. Only a failed match is remembered, never
+    a ``NotFound`` that a matched route's handler raised.
+    """
+    from rolo.request import get_raw_path
+    from werkzeug.exceptions import NotFound
+
+    url_map = self.url_map
+    raw = request.environ.get("RAW_URI") if hasattr(request, "environ") else None
+    if not raw:
+        return original(self, request)
+    key = (request.host, request.method, raw)  # the path and its query: no parsing
+    misses: set[tuple[str, str, str]] | None = url_map.__dict__.get("chaoskit_misses")
+    if misses is not None and key in misses:
+        raise NotFound()
+    matcher = url_map.bind(server_name=request.host)
+    try:
+        handler, args = matcher.match(get_raw_path(request), method=request.method)
+    except NotFound:
+        if misses is None or len(misses) >= MISSES_KEPT:
+            misses = url_map.chaoskit_misses = set()
+        misses.add(key)
+        raise
+    args.pop("__host__", None)
+    return self.dispatcher(request, handler, args)
+
+
 def patches() -> list[Patch]:
-    """The internal resources' handler, skipped for paths none of their routes can match."""
+    """Routing without the matches that cannot succeed: internal resources, edge routes."""
     from localstack.aws.handlers.internal import LocalstackResourceHandler
+    from rolo.routing.router import Router
 
     from .patching import wrap
 
-    return [wrap(LocalstackResourceHandler, "__call__", resource_handler)]
+    return [
+        wrap(LocalstackResourceHandler, "__call__", resource_handler),
+        wrap(Router, "dispatch", dispatch),
+    ]
