@@ -8,6 +8,8 @@ bodies, ``Expect: 100-continue``) and answer so a client reads it whole.
 import http.client
 import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -161,6 +163,70 @@ def test_bad_request_and_failing_handler_answer_an_error_and_close(serve):
     )
     failed = _read_all(_raw(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
     assert failed.startswith(b"HTTP/1.1 500 ")
+
+
+def _thread_name(request: Request) -> Reply:
+    name = threading.current_thread().name.encode()
+    return "200 OK", [("Content-Length", str(len(name)))], [name]
+
+
+def _wait_for(check, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_connection_per_request_reuses_the_thread_of_the_last_one():
+    server = HttpServer(_thread_name, "test-reuse")
+    server.start()
+    try:
+        served_by = set()
+        for _ in range(20):  # as urllib does: a new connection for each request
+            client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+            client.request("GET", "/")
+            served_by.add(client.getresponse().read().decode())
+            client.close()
+            _wait_for(lambda: server.workers()[1] == 1)  # the thread is free again
+        assert len(served_by) == 1
+        assert server.workers() == (1, 1)
+    finally:
+        server.close()
+
+
+def test_connections_at_once_each_get_a_thread_and_idle_threads_end():
+    server = HttpServer(_thread_name, "test-idle", worker_idle=0.3)
+    server.start()
+    try:
+        clients = [
+            http.client.HTTPConnection("127.0.0.1", server.port, timeout=5) for _ in range(5)
+        ]
+        for client in clients:  # five kept-alive connections open together
+            client.request("GET", "/")
+        names = {client.getresponse().read().decode() for client in clients}
+        assert len(names) == 5
+        assert server.workers() == (5, 0)
+        for client in clients:
+            client.close()
+        _wait_for(lambda: server.workers() == (0, 0))  # free, then gone after 0.3 s
+        late = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        late.request("GET", "/")
+        assert late.getresponse().status == 200  # a new thread for a new connection
+        late.close()
+    finally:
+        server.close()
+
+
+def test_closing_the_server_ends_its_free_threads():
+    server = HttpServer(_thread_name, "test-close")
+    server.start()
+    client = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    client.request("GET", "/")
+    client.getresponse().read()
+    client.close()
+    _wait_for(lambda: server.workers() == (1, 1))
+    server.close()
+    _wait_for(lambda: server.workers() == (0, 0))
 
 
 def test_listens_on_loopback_only():
