@@ -14,7 +14,10 @@ Measures, on a private sandbox on a free port that it stops at the end:
 - events per second through SQS -> Lambda (event source mapping) -> DynamoDB, first with
   ``ScalingConfig.MaximumConcurrency`` 2 (the least AWS allows) as the same-run baseline,
   then with the default scaling (five concurrent batches, growing); the machine may be
-  shared, so compare the two rates of one run, not runs.
+  shared, so compare the two rates of one run, not runs;
+- with ``--orders N``, the reference app's N orders: the time until every order was stored
+  and notified, and where the machine's CPU went per order (LocalStack, each function's
+  processes, this benchmark, everything else).
 """
 
 import argparse
@@ -87,6 +90,66 @@ def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) the process has used: less sensitive to a shared machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _environ_value(pid: int, name: str) -> str:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return ""
+    prefix = name.encode() + b"="
+    return next((v[len(prefix) :].decode() for v in environ if v.startswith(prefix)), "")
+
+
+def cpu_by_process(root: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds of ``root``, each process under it (labelled by the function it runs)
+    and this benchmark."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[1])
+    found: dict[int, tuple[str, float]] = {}
+    for pid in parents:
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor != root:
+            continue
+        label = "LocalStack" if pid == root else _environ_value(pid, "AWS_LAMBDA_FUNCTION_NAME")
+        try:
+            found[pid] = (label or "other processes", cpu_s(pid))
+        except OSError:
+            continue
+    found[os.getpid()] = ("this benchmark", cpu_s(os.getpid()))
+    return found
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (every core), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_breakdown(before: dict[int, tuple[str, float]], root: int, busy: float, count: int) -> str:
+    """CPU per order since ``before``: LocalStack, each function's processes, the rest."""
+    spent: dict[str, float] = {}
+    processes: dict[str, int] = {}
+    for pid, (label, cpu) in cpu_by_process(root).items():
+        spent[label] = spent.get(label, 0.0) + cpu - before.get(pid, (label, 0.0))[1]
+        processes[label] = processes.get(label, 0) + 1
+    total = machine_busy_s() - busy
+    spent["everything else"] = total - sum(spent.values())
+    parts = sorted(spent.items(), key=lambda item: -item[1])
+    return f"machine CPU {total * 1000 / count:.1f} ms per order: " + ", ".join(
+        f"{label} {cpu * 1000 / count:.1f}"
+        + (f" ({processes[label]} processes)" if processes.get(label, 1) > 1 else "")
+        for label, cpu in parts
+    )
 
 
 def main() -> None:
@@ -205,6 +268,8 @@ def orders(endpoint: str, port: int, count: int) -> None:
     configuration.update({"chaoskit_processed_from": "sink", "chaoskit_sink_table": "orders-table"})
     pid = sandbox.status(port)["pid"]
     cpu = cpu_s(pid)
+    before = cpu_by_process(pid)
+    busy = machine_busy_s()
     started = time.perf_counter()
     sent = send_events("sqs", "orders-queue", count=count, configuration=configuration)
     sent_s = time.perf_counter() - started
@@ -219,6 +284,7 @@ def orders(endpoint: str, port: int, count: int) -> None:
     notified = wait_for_invocations(endpoint, "orders-notifier", count)
     done = time.perf_counter() - started
     cpu_ms = (cpu_s(pid) - cpu) * 1000 / count
+    breakdown = cpu_breakdown(before, pid, busy, count)
     settled = wait_until_settled(
         timeout=1200, queues=["orders-queue"], quiet_seconds=5, configuration=configuration
     )
@@ -226,6 +292,7 @@ def orders(endpoint: str, port: int, count: int) -> None:
           f"{stored:.1f} s; {notified:.0f} notifier invocations after {done:.1f} s "
           f"({count / done:.0f} orders/s); LocalStack CPU {cpu_ms:.1f} ms per order "
           f"{load()}")  # fmt: skip
+    print(f"  {breakdown}")
     print(f"  settled after {time.perf_counter() - started:.1f} s (5 quiet seconds included): "
           f"processed {settled.get('processed')}, dead-lettered {settled.get('dead_lettered')}, "
           f"lost {settled.get('lost')}")  # fmt: skip
