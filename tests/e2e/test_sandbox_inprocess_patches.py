@@ -617,7 +617,7 @@ def test_sqs_mappings_add_a_batch_only_while_a_core_is_idle(sandbox_endpoint, tm
     done = _run(
         sandbox_endpoint,
         f"""
-    import os, threading
+    import os, threading, time
     from chaoskit_sandbox_plugin import sqs
 
     cores = os.cpu_count() or 1
@@ -629,29 +629,43 @@ def test_sqs_mappings_add_a_batch_only_while_a_core_is_idle(sandbox_endpoint, tm
         with open({str(stat)!r}, "w") as out:
             out.write(f"cpu  {{ticks['user']}} 0 0 {{ticks['idle']}} 0 0 0 0 0 0\\n")
 
-    second(cores)
-    idle = sqs.IdleCpu({str(stat)!r}, window=0)
-    slots = sqs._Slots(limit=8, idle=idle)
+    idle = sqs.IdleCpu({str(stat)!r}, window=0, stale=0.5)
+    slots = sqs._Slots(limit=10, idle=idle)
     stopped = threading.Event()
 
-    def full_batch_arrives():  # every slot busy, a second since the last growth
+    def full_batch_arrives(idle_cores, label=None):  # every slot busy, a second later
+        second(idle_cores)
         while slots.busy < slots.target:
             slots.acquire(stopped)
         slots.grown_at = 0.0
         slots.grow()
+        print(idle_cores if label is None else label, slots.target)
 
+    full_batch_arrives(cores, "first")  # a first reading only starts
     for idle_cores in (0, 0.5, 1, cores):
-        second(idle_cores)
-        full_batch_arrives()
-        print(idle_cores, slots.target)
+        full_batch_arrives(idle_cores)
+    time.sleep(0.6)
+    full_batch_arrives(cores, "after a pause")  # a stale reading starts again
+    full_batch_arrives(cores)
     os.remove({str(stat)!r})  # unknown: grow on the backlog alone
-    full_batch_arrives()
+    slots.grown_at = 0.0
+    slots.acquire(stopped)
+    slots.grow()
     print("unknown", slots.target)
     """,
     )
     assert done.returncode == 0, done.stderr
     cores = os.cpu_count() or 1
-    assert done.stdout.splitlines() == ["0 5", "0.5 5", "1 6", f"{cores} 7", "unknown 8"]
+    assert done.stdout.splitlines() == [
+        "first 5",
+        "0 5",
+        "0.5 5",
+        "1 6",
+        f"{cores} 7",
+        "after a pause 7",
+        f"{cores} 8",
+        "unknown 9",
+    ]
 
 
 def test_a_router_remembers_the_requests_no_route_matched_until_its_routes_change(

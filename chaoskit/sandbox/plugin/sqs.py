@@ -62,25 +62,31 @@ RECEIVE_ROUND = 2.0
 
 
 class IdleCpu:
-    """How many cores' worth of CPU the machine left idle, over the last second or more.
+    """How many cores' worth of CPU the machine left idle, over the last second or so.
 
     Reads ``/proc/stat`` (Linux); a reading spans at least ``window`` seconds, so that
     mappings asking one after the other share it rather than each measure a few
-    milliseconds. Where the file cannot be read, the answer is ``None``, and a
-    mapping grows on its backlog alone.
+    milliseconds, and at most ``stale`` seconds: the first question after a quiet
+    spell (a mapping's first full batch, say) only starts a new reading and is answered
+    0.0, so a burst is never judged by the idle minutes before it. Where the file cannot
+    be read, the answer is ``None``, and a mapping grows on its backlog alone.
 
     Args:
         path: the kernel's CPU statistics.
         window: least seconds one reading spans.
+        stale: most seconds one reading spans.
     """
 
-    def __init__(self, path: str = "/proc/stat", window: float = GROW_INTERVAL) -> None:
+    def __init__(
+        self, path: str = "/proc/stat", window: float = GROW_INTERVAL, stale: float = 5.0
+    ) -> None:
         self._path = path
         self._window = window
+        self._stale = max(stale, window)
         self._lock = threading.Lock()
-        self._ticks = self._read()
-        self._at = time.monotonic()
-        self._cores: float | None = None
+        self._ticks: tuple[float, float] | None = None
+        self._at = 0.0
+        self._cores: float | None = 0.0
 
     def _read(self) -> tuple[float, float] | None:
         """``(total, idle)`` CPU ticks of every core so far, or ``None``."""
@@ -97,12 +103,14 @@ class IdleCpu:
         """Idle cores on average over the last reading (``None`` if unknown)."""
         with self._lock:
             now = time.monotonic()
-            if now - self._at < self._window:
+            if self._ticks is not None and now - self._at < self._window:
                 return self._cores
-            ticks, last = self._read(), self._ticks
+            ticks, last, since = self._read(), self._ticks, now - self._at
             self._ticks, self._at = ticks, now
-            if ticks is None or last is None or ticks[0] <= last[0]:
+            if ticks is None:
                 self._cores = None
+            elif last is None or since > self._stale or ticks[0] <= last[0]:
+                self._cores = 0.0  # a reading starts here
             else:
                 share = (ticks[1] - last[1]) / (ticks[0] - last[0])
                 self._cores = share * (os.cpu_count() or 1)
