@@ -267,7 +267,6 @@ def orders(endpoint: str, port: int, count: int) -> None:
     print(f"reference app deployed in {time.perf_counter() - started:.1f} s {load()}")
     configuration.update({"chaoskit_processed_from": "sink", "chaoskit_sink_table": "orders-table"})
     pid = sandbox.status(port)["pid"]
-    cpu = cpu_s(pid)
     before = cpu_by_process(pid)
     busy = machine_busy_s()
     started = time.perf_counter()
@@ -283,7 +282,7 @@ def orders(endpoint: str, port: int, count: int) -> None:
     stored = time.perf_counter() - started
     notified = wait_for_invocations(endpoint, "orders-notifier", count)
     done = time.perf_counter() - started
-    cpu_ms = (cpu_s(pid) - cpu) * 1000 / count
+    cpu_ms = (cpu_s(pid) - before[pid][1]) * 1000 / count
     breakdown = cpu_breakdown(before, pid, busy, count)
     settled = wait_until_settled(
         timeout=1200, queues=["orders-queue"], quiet_seconds=5, configuration=configuration
