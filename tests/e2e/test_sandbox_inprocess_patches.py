@@ -323,6 +323,44 @@ def test_metric_batches_go_straight_to_the_cloudwatch_database_as_put_metric_dat
     ]
 
 
+def test_sqs_metrics_are_queued_on_the_requests_thread_not_handed_to_a_pool(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+        import threading
+        from types import SimpleNamespace
+        from localstack.services.sqs.provider import CloudwatchDispatcher
+        from chaoskit_sandbox_plugin import metrics
+
+        for patch in metrics.patches():
+            patch.apply()
+        queued = []
+        metrics.BATCHER.put = lambda account, region, namespace, datum: queued.append(
+            (threading.current_thread() is threading.main_thread(), account, region, namespace,
+             datum["MetricName"], datum["Value"], datum["Unit"], datum["Dimensions"][0]["Value"]))
+
+        def pool(*args, **kwargs):
+            raise AssertionError("handed to the thread pool")
+
+        dispatcher = CloudwatchDispatcher()
+        dispatcher.executor.submit = pool
+        queue = SimpleNamespace(account_id="111111111111", region="eu-west-1", name="orders")
+        dispatcher.dispatch_metric_message_sent(queue, 12)
+        dispatcher.dispatch_metric_message_deleted(queue, deleted=3)
+        dispatcher.shutdown()  # LocalStack's provider stopped: no more points
+        dispatcher.dispatch_metric_message_deleted(queue)
+        for point in queued:
+            print(*point)
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "True 111111111111 eu-west-1 AWS/SQS NumberOfMessagesSent 1 Count orders",
+        "True 111111111111 eu-west-1 AWS/SQS SentMessageSize 12 Bytes orders",
+        "True 111111111111 eu-west-1 AWS/SQS NumberOfMessagesDeleted 3 Count orders",
+    ]
+
+
 SQS_SETUP = """
     import boto3
     from localstack.aws.api import RequestContext

@@ -24,6 +24,10 @@
    The batch goes straight to what ``PutMetricData`` ends in (the CloudWatch
    provider's parameter check, then its database), not through botocore and
    LocalStack's request chain; through the API when the provider is not found.
+3. SQS hands each of those data points (two per message sent, one per receive and
+   per delete) to a thread pool, which then only queues it: a future, a lock and a
+   thread woken per point, on the request's own thread. Here the request's thread
+   queues it itself (:func:`dispatch_sqs_metric`).
 """
 
 from __future__ import annotations
@@ -227,6 +231,21 @@ def publish_sqs_metric(
     )  # fmt: skip
 
 
+def dispatch_sqs_metric(
+    original: Any,
+    dispatcher: Any,
+    account_id: str,
+    region: str,
+    queue_name: str,
+    metric: str,
+    value: float = 1,
+    unit: str = "Count",
+) -> None:
+    """``CloudwatchDispatcher.dispatch_sqs_metric`` without its thread pool hop."""
+    if getattr(dispatcher, "running", False):
+        publish_sqs_metric(account_id, region, queue_name, metric, value, unit)
+
+
 def start_thread(original: Any, method: Any, *args: Any, **kwargs: Any) -> Any:
     """Run Lambda's per-invocation metric "threads" inline: they only queue now."""
     if str(kwargs.get("name") or "").startswith("record-cloudwatch-metric"):
@@ -245,5 +264,6 @@ def patches() -> list[Patch]:
         replace(cloudwatch_database_helper, "sqlite3", _FastSqlite()),
         replace(metrics, "publish_lambda_metric", publish_lambda_metric),
         replace(sqs_provider, "publish_sqs_metric", publish_sqs_metric),
+        wrap(sqs_provider.CloudwatchDispatcher, "dispatch_sqs_metric", dispatch_sqs_metric),
         wrap(version_manager, "start_thread", start_thread),
     ]
