@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from chaoskit.sandbox.plugin import http11
 from chaoskit.sandbox.plugin.function_gateway import wsgi_handler
 from chaoskit.sandbox.plugin.http11 import HttpServer, Reply, Request
 
@@ -227,6 +228,21 @@ def test_closing_the_server_ends_its_free_threads():
     _wait_for(lambda: server.workers() == (1, 1))
     server.close()
     _wait_for(lambda: server.workers() == (0, 0))
+
+
+def test_idle_and_stalled_connections_are_let_go_after_the_kernels_time_limit(serve, monkeypatch):
+    monkeypatch.setattr(http11, "IDLE_TIMEOUT", 0.3)
+    server, connections = serve(_echo)
+    idle = _raw(server.port, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    stalled = _raw(server.port, b"POST /b HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+    started = time.monotonic()
+    answered = _read_all(idle)  # the answer, then the close once idle for 0.3 s
+    assert answered.startswith(b"HTTP/1.1 200 OK") and answered.endswith(b"}")
+    assert _read_all(stalled) == b""  # seven bytes of its body never came
+    assert 0.25 < time.monotonic() - started < 5
+    _wait_for(lambda: server.workers() == (2, 2))  # both threads free for the next
+    # Blocking sockets: one system call per read or write, no poll before each.
+    assert [conn.gettimeout() for conn in connections] == [None, None]
 
 
 def test_listens_on_loopback_only():

@@ -38,7 +38,7 @@ from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
 from localstack.utils.net import get_free_tcp_port
 
-from . import function_gateway, layout, node
+from . import function_gateway, http11, layout, node
 from .runtime_api import RuntimeApi
 
 LOG = logging.getLogger(__name__)
@@ -216,6 +216,9 @@ class _Channel:
             conn.connect()
             assert conn.sock is not None
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # No poll before each read and write (http11.kernel_timeouts); a stall past
+            # the limit reads as the connection's close and is retried like one.
+            http11.kernel_timeouts(conn.sock, 30)
             self._conn = conn
         conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
         response = conn.getresponse()

@@ -14,6 +14,13 @@ rather than end: a client that opens a connection per request (``urllib``, a
 boto3 client created per invocation) then costs no thread start per request,
 which was about 40% of such a request's CPU in the reference app's payments stub.
 
+Connections are blocking sockets whose idle limit the kernel keeps
+(``SO_RCVTIMEO``/``SO_SNDTIMEO``, :func:`kernel_timeouts`). A Python socket with a
+timeout polls before every read and write: two system calls, and two chances to
+lose the GIL to another of LocalStack's threads and sleep until it is handed back
+(the largest cause of that process's context switches in a profile of the
+reference app). A blocking socket makes one.
+
 What it speaks: HTTP/1.1 and 1.0, keep-alive (closed on ``Connection: close``,
 or after an HTTP/1.0 request without ``keep-alive``), ``Content-Length`` and
 chunked request bodies, ``Expect: 100-continue``, and answers of unknown length
@@ -25,9 +32,11 @@ WebSockets. It binds loopback addresses only. Nothing here may import
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import queue
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -184,8 +193,11 @@ class HttpServer:
     def _serve(self, conn: socket.socket, peer: tuple[str, int]) -> None:
         # Without TCP_NODELAY a small answer waits for the client's delayed ACK (40 ms).
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.settimeout(IDLE_TIMEOUT)
-        rfile = conn.makefile("rb", buffering=65536)
+        rfile: Any = (
+            io.BufferedReader(_Reader(conn), 65536)
+            if kernel_timeouts(conn, IDLE_TIMEOUT)
+            else conn.makefile("rb", buffering=65536)
+        )
         try:
             local = conn.getsockname()[:2]
             while self._serve_one(conn, rfile, peer, local):
@@ -193,7 +205,7 @@ class HttpServer:
         except BadRequest as err:
             LOG.debug("%s: bad request from %s: %s", self.name, peer, err)
             _send_error(conn, "400 Bad Request", str(err))
-        except (OSError, ValueError) as err:  # the client left, or stayed idle too long
+        except (OSError, ValueError) as err:  # the client left, or stalled too long
             LOG.debug("%s: connection from %s ended: %s", self.name, peer, err)
         finally:
             rfile.close()
@@ -231,6 +243,41 @@ class HttpServer:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
+
+
+class _Reader(io.RawIOBase):
+    """A blocking socket's reads, where the kernel's time limit raises ``TimeoutError``."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self._conn.recv_into(buffer)
+        except BlockingIOError:  # SO_RCVTIMEO passed with nothing received
+            raise TimeoutError("no data within the connection's time limit") from None
+
+
+def kernel_timeouts(conn: socket.socket, seconds: float) -> bool:
+    """Make ``conn`` blocking, its reads and writes limited to ``seconds`` by the kernel.
+
+    Past the limit a read or write fails with ``EAGAIN`` (``BlockingIOError``).
+    Returns ``False`` where the kernel has no such options: ``conn`` then keeps a
+    Python timeout instead (a poll before each call).
+    """
+    whole = int(seconds)
+    limit = struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
+    try:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+    except (OSError, AttributeError):
+        conn.settimeout(seconds)
+        return False
+    conn.settimeout(None)
+    return True
 
 
 def _write(
