@@ -361,6 +361,44 @@ def test_sqs_metrics_are_queued_on_the_requests_thread_not_handed_to_a_pool(sand
     ]
 
 
+def test_random_uuids_read_the_systems_random_bytes_a_block_at_a_time(sandbox_endpoint):
+    done = _run(
+        sandbox_endpoint,
+        """
+        import os, threading, uuid
+        from chaoskit_sandbox_plugin import uuids
+
+        reads = []
+        urandom = os.urandom
+        os.urandom = lambda n: reads.append(n) or urandom(n)
+        for patch in uuids.patches():
+            patch.apply()
+        made = []
+
+        def make():
+            made.extend(uuid.uuid4() for _ in range(2500))
+
+        threads = [threading.Thread(target=make) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(len(made), len(set(made)), {(u.version, u.variant) for u in made})
+        print(len(reads) <= 10000 // 256 + 4, set(reads))
+        pid = os.fork()
+        if pid == 0:  # a forked child reads its own bytes, never the parent's pool
+            os._exit(0 if uuid.uuid4() not in set(made) and len(uuids._pool) == 255 else 1)
+        print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "10000 10000 {(4, 'specified in RFC 4122')}",
+        "True {4096}",
+        "0",
+    ]
+
+
 SQS_SETUP = """
     import boto3
     from localstack.aws.api import RequestContext

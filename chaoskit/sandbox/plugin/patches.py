@@ -25,7 +25,8 @@ latency was no better).
 
 DynamoDB queries: ``dynamodb.py``. Function logs in batches: ``logs.py``. Event
 source mappings: ``esm.py`` (state), ``streams.py`` (Kinesis, DynamoDB streams),
-``sqs.py`` (SQS). The environments' keepalive timers: ``timers.py``. Every patch
+``sqs.py`` (SQS). The environments' keepalive timers: ``timers.py``. Random
+UUIDs without a system call each: ``uuids.py``. Every patch
 goes through ``patching.py``, which checks the LocalStack version first.
 """
 
@@ -60,6 +61,7 @@ def chaoskit_patches() -> None:
         sqs,
         streams,
         timers,
+        uuids,
     )
 
     try:
@@ -78,6 +80,7 @@ def chaoskit_patches() -> None:
                 logs.patches,
                 function_gateway.patches,
                 timers.patches,
+                uuids.patches,
             ]
         )
     except UnsupportedLocalStackError as err:
