@@ -231,19 +231,10 @@ def publish_sqs_metric(
     )  # fmt: skip
 
 
-def dispatch_sqs_metric(
-    original: Any,
-    dispatcher: Any,
-    account_id: str,
-    region: str,
-    queue_name: str,
-    metric: str,
-    value: float = 1,
-    unit: str = "Count",
-) -> None:
+def dispatch_sqs_metric(original: Any, dispatcher: Any, *args: Any, **kwargs: Any) -> None:
     """``CloudwatchDispatcher.dispatch_sqs_metric`` without its thread pool hop."""
     if getattr(dispatcher, "running", False):
-        publish_sqs_metric(account_id, region, queue_name, metric, value, unit)
+        publish_sqs_metric(*args, **kwargs)
 
 
 def start_thread(original: Any, method: Any, *args: Any, **kwargs: Any) -> Any:
