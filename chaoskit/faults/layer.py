@@ -205,24 +205,40 @@ def _wait_live(
     timeout: float,
     ping: bool,
     configuration: Configuration,
+    ttl: float = 0.0,
+    written: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Any]:
+    """Wait for the first acknowledgement of ``version``, then until every cache has expired.
+
+    One acknowledgement proves one environment: another one warm may still hold what it
+    read before the write for up to ``ttl`` seconds (the layer reads the store at most
+    once per TTL). So the fault is live once an environment acknowledged it and ``ttl``
+    seconds have passed since the write was known done: the start of the wait when the
+    store already held ``version`` (``written``), else the first acknowledgement.
+    """
     start = clock()
     delay = 0.25
+    settled_from = start if written else None
     while True:
         if ping:
             _ping(name, configuration)
         acks = _acks(name, configuration)
         live = sorted(a["environment"] for a in acks if a.get("version") == version)
-        waited = round(clock() - start, 3)
+        now = clock()
+        waited = round(now - start, 3)
         if live:
+            settled_from = now if settled_from is None else settled_from
+            left = settled_from + ttl - now
+            if left > 0:  # until what environments read before the write has expired
+                sleep(left)
             return {
                 "function_name": name,
                 "version": version,
                 "live": True,
                 "environments": len(live),
-                "waited_s": waited,
+                "waited_s": round(clock() - start, 3),
             }
         if waited >= timeout:
             seen = sorted({str(a.get("version")) for a in acks}) or ["none"]
@@ -267,7 +283,9 @@ def wait_for_fault_live(
 
     Polls the layer's acknowledgements in the ledger instead of sleeping a fixed
     time: the fault is live once an execution environment acknowledged the
-    written version. Something must invoke the function meanwhile (the load
+    written version and the layer's config TTL (``CHAOSKIT_CONFIG_TTL``) has
+    passed since the write, so no other warm environment still serves what it
+    read before. Something must invoke the function meanwhile (the load
     action does), or set ``ping`` to invoke it with a ``chaoskit_ping`` event the
     layer answers without running the handler or any fault.
 
@@ -280,18 +298,23 @@ def wait_for_fault_live(
     Returns:
         ``{"function_name", "version", "live", "environments", "waited_s"}``.
     """
+    from chaoskit.layer.loader import ConfigLoader
+
     name = lc.function_name_of(function_name)
-    if version is None:
-        config = lc.get_configuration(name, configuration)
-        parameter = (lc.environment_of(config) or {}).get(envvars.CONFIG_PARAMETER)
-        parameter = parameter or lc.fault_parameter_name(name)
-        raw = lc.read_fault_parameter(parameter, configuration)
-        try:
-            version = json.loads(raw)["version"] if raw else None
-        except (ValueError, KeyError, TypeError):
-            version = None
-        if not version:
-            raise FaultRefused(
-                f"no readable fault config in '{parameter}' for '{name}': inject a fault first"
-            )
-    return _wait_live(name, str(version), float(timeout), ping, configuration)
+    variables = lc.environment_of(lc.get_configuration(name, configuration)) or {}
+    parameter = variables.get(envvars.CONFIG_PARAMETER) or lc.fault_parameter_name(name)
+    raw = lc.read_fault_parameter(parameter, configuration)
+    try:
+        stored = json.loads(raw)["version"] if raw else None
+    except (ValueError, KeyError, TypeError):
+        stored = None
+    if version is None and not stored:
+        raise FaultRefused(
+            f"no readable fault config in '{parameter}' for '{name}': inject a fault first"
+        )
+    version = str(version or stored)
+    # How long an environment may keep what it read before the write: the layer's TTL.
+    ttl = min(ConfigLoader(variables).ttl(), float(timeout))
+    return _wait_live(
+        name, version, float(timeout), ping, configuration, ttl=ttl, written=stored == version
+    )

@@ -344,7 +344,7 @@ def _ack(cfg: dict[str, Any], version: str, environment: str) -> None:
 def test_wait_for_fault_live_returns_once_the_written_version_is_acknowledged(
     cfg: dict[str, Any],
 ) -> None:
-    _make_function(cfg, variables={"A": "1"})
+    _make_function(cfg, variables={"A": "1", envvars.CONFIG_TTL: "0.2"})
     injected = inject.inject_latency(FUNCTION, ms=5, configuration=cfg)
     _ack(cfg, "v-older", "env-1")
     _ack(cfg, injected["version"], "env-2")
@@ -554,3 +554,41 @@ def test_the_fault_document_carries_the_run_seed(cfg: dict[str, Any]) -> None:
     assert json.loads(_parameter(cfg) or "{}")["seed"] == "77"
     inject.inject_exception(FUNCTION, rate=0.3, configuration=cfg)  # no seed: the run id
     assert json.loads(_parameter(cfg) or "{}")["seed"] == "run-layer-1"
+
+
+def test_one_acknowledgement_is_not_live_until_every_warm_environments_cache_expired(
+    cfg: dict[str, Any],
+) -> None:
+    # A second warm environment that read "no faults" just before the write serves
+    # that for up to a TTL more, whatever the first environment acknowledged: the
+    # wait must cover it (a Node.js app's batches went to such an environment
+    # and ran without the fault after the wait had said "live").
+    _make_function(cfg, variables={"A": "1"})
+    _ack(cfg, "v-new", "env-1")
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    out = layer._wait_live(
+        FUNCTION, "v-new", 30.0, False, cfg, ttl=5.0, sleep=sleep, clock=lambda: now[0]
+    )
+    assert out["live"] is True and now[0] >= 105.0 and out["waited_s"] == 5.0
+    # Written after the wait began (a version named ahead): the TTL runs from the first ack.
+    now[0], slept[:] = 200.0, []
+    layer._wait_live(
+        FUNCTION, "v-new", 30.0, False, cfg, ttl=2.0, written=False, sleep=sleep,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    assert slept == [2.0]
+
+
+def test_wait_for_fault_live_waits_the_functions_own_config_ttl(cfg: dict[str, Any]) -> None:
+    _make_function(cfg, variables={"A": "1", envvars.CONFIG_TTL: "0.75"})
+    injected = inject.inject_latency(FUNCTION, ms=5, configuration=cfg)
+    _ack(cfg, injected["version"], "env-1")
+    started = time.monotonic()
+    out = layer.wait_for_fault_live(FUNCTION, timeout=5, configuration=cfg)
+    assert out["live"] is True and time.monotonic() - started >= 0.75
