@@ -442,7 +442,10 @@ def inject_http_fault(
 def clear_faults(
     function_name: str, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
-    """Clear every fault of a function now, with a new config version the layer acknowledges.
+    """Clear every fault of a function, with a new config version the layer acknowledges.
+
+    Each environment stops injecting when it next reads the store, within the
+    function's ``CHAOSKIT_CONFIG_TTL``.
 
     Clearing only removes harm, so it is not journaled; a rollback still puts
     the fault config back exactly as it was before the run.
