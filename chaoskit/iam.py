@@ -143,7 +143,12 @@ NEEDS: dict[str, list[Need]] = {
     f"{_F}throttle:restore_table_capacity": _TABLE,
     f"{_F}layer:enable_chaoskit_layer": _LAYER,
     f"{_F}layer:disable_chaoskit_layer": _LAYER,
-    f"{_F}layer:wait_for_fault_live": [*_LEDGER_READ, ("lambda:InvokeFunction", "function")],
+    f"{_F}layer:wait_for_fault_live": [
+        *_LEDGER_READ,
+        ("lambda:GetFunctionConfiguration", "function"),
+        ("ssm:GetParameter", "ssm_faults"),
+        ("lambda:InvokeFunction", "function"),
+    ],
     **{
         f"{_F}inject:{name}": _FAULT_CONFIG
         for name in (

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from chaoskit import aws
+from chaoskit import aws, envvars
 from chaoskit.cli.main import main
 from chaoskit.faults import canary, inject, kill_switch, layer, load, route53, throttle
 from chaoskit.iam import NEEDS, covers, iam_action, policy
+from chaoskit.ledger import store
 from chaoskit.undo import rollback_run
 
 Calls = set[str]
@@ -46,6 +47,7 @@ def recorded(
     }
     _world(cfg)
     calls: Calls = set()
+    cfg["_calls"] = calls
     real = aws._session
 
     def session(target: Any, *args: Any, **kwargs: Any) -> Any:
@@ -112,6 +114,23 @@ def _world(cfg: dict[str, Any]) -> None:
 F = "chaoskit.faults."
 Act = Callable[[dict[str, Any]], Any]
 
+
+def _wait_for_a_live_fault(c: dict[str, Any]) -> Any:
+    # A fault written and acknowledged by another run before the calls that count.
+    setup = {**c, "chaoskit_run_id": "run-iam-setup"}
+    aws.client("lambda", setup).update_function_configuration(
+        FunctionName="orders-worker", Environment={"Variables": {envvars.CONFIG_TTL: "0"}}
+    )
+    written = inject.inject_latency("orders-worker", ms=10, configuration=setup)
+    aws.client("dynamodb", setup).put_item(
+        TableName=store.ensure_table(setup),
+        Item={"run_id": {"S": "ack#orders-worker"}, "sk": {"S": "env-1"},
+              "version": {"S": written["version"]}, "at": {"N": "1"}},
+    )  # fmt: skip
+    c["_calls"].clear()
+    return layer.wait_for_fault_live("orders-worker", timeout=5, configuration=c)
+
+
 CASES: dict[str, Act] = {
     f"{F}kill_switch:set_reserved_concurrency": lambda c: kill_switch.set_reserved_concurrency(
         tags={"app": "orders"}, configuration=c
@@ -141,6 +160,7 @@ CASES: dict[str, Act] = {
         "orders-worker", ms=10, configuration=c
     ),
     f"{F}inject:clear_faults": lambda c: inject.clear_faults("orders-worker", configuration=c),
+    f"{F}layer:wait_for_fault_live": _wait_for_a_live_fault,
     f"{F}load:send_events": lambda c: load.send_events(
         target_type="sqs", target="orders-queue", count=3, configuration=c
     ),
@@ -159,6 +179,7 @@ KEY_CALL = {
     f"{F}layer:enable_chaoskit_layer": "lambda:UpdateFunctionConfiguration",
     f"{F}inject:inject_latency": "ssm:PutParameter",
     f"{F}inject:clear_faults": "ssm:GetParameter",
+    f"{F}layer:wait_for_fault_live": "dynamodb:Query",
     f"{F}load:send_events": "sqs:SendMessageBatch",
 }
 
