@@ -341,6 +341,21 @@ def _ack(cfg: dict[str, Any], version: str, environment: str) -> None:
     )
 
 
+class _FakeTime:
+    """A clock that moves only when the wait sleeps; what it slept is kept in order."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
 def test_wait_for_fault_live_returns_once_the_written_version_is_acknowledged(
     cfg: dict[str, Any],
 ) -> None:
@@ -359,16 +374,10 @@ def test_wait_for_fault_live_fails_after_the_timeout_naming_what_it_saw(
 ) -> None:
     _make_function(cfg, variables={"A": "1"})
     _ack(cfg, "v-older", "env-1")
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
+    t = _FakeTime()
     with pytest.raises(layer.FaultNotLive, match=r"'v-new'.*v-older"):
-        layer._wait_live(FUNCTION, "v-new", 3.0, False, cfg, sleep=sleep, clock=lambda: now[0])
-    assert slept[:3] == [0.25, 0.5, 1.0] and sum(slept) >= 3.0
+        layer._wait_live(FUNCTION, "v-new", 3.0, False, cfg, sleep=t.sleep, clock=t.clock)
+    assert t.slept[:3] == [0.25, 0.5, 1.0] and sum(t.slept) >= 3.0
 
 
 def test_wait_for_fault_live_without_a_fault_config_is_refused(cfg: dict[str, Any]) -> None:
@@ -392,14 +401,10 @@ def test_the_layer_version_is_published_once_per_content(
 def test_enable_creates_the_ledger_table_the_layer_acknowledges_into(cfg: dict[str, Any]) -> None:
     ck = _publish(cfg, "chaoskit")
     _make_function(cfg, variables={"A": "1"})
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
+    t = _FakeTime()
     # Before: no table at all, which reads as "nothing acknowledged yet".
     with pytest.raises(layer.FaultNotLive, match="acknowledged versions: none"):
-        layer._wait_live(FUNCTION, "v-1", 1.0, False, cfg, sleep=sleep, clock=lambda: now[0])
+        layer._wait_live(FUNCTION, "v-1", 1.0, False, cfg, sleep=t.sleep, clock=t.clock)
     layer.enable_chaoskit_layer(FUNCTION, layer_arn=ck, configuration=cfg)
     tables = aws.client("dynamodb", cfg).list_tables()["TableNames"]
     assert "chaoskit-ledger" in tables
@@ -565,24 +570,17 @@ def test_one_acknowledgement_is_not_live_until_every_warm_environments_cache_exp
     # and ran without the fault after the wait had said "live").
     _make_function(cfg, variables={"A": "1"})
     _ack(cfg, "v-new", "env-1")
-    now = [100.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
+    t = _FakeTime(100.0)
     out = layer._wait_live(
-        FUNCTION, "v-new", 30.0, False, cfg, ttl=5.0, sleep=sleep, clock=lambda: now[0]
+        FUNCTION, "v-new", 30.0, False, cfg, ttl=5.0, sleep=t.sleep, clock=t.clock
     )
-    assert out["live"] is True and now[0] >= 105.0 and out["waited_s"] == 5.0
+    assert out["live"] is True and t.now >= 105.0 and out["waited_s"] == 5.0
     # Written after the wait began (a version named ahead): the TTL runs from the first ack.
-    now[0], slept[:] = 200.0, []
+    t = _FakeTime(200.0)
     layer._wait_live(
-        FUNCTION, "v-new", 30.0, False, cfg, ttl=2.0, written=False, sleep=sleep,
-        clock=lambda: now[0],
-    )  # fmt: skip
-    assert slept == [2.0]
+        FUNCTION, "v-new", 30.0, False, cfg, ttl=2.0, written=False, sleep=t.sleep, clock=t.clock
+    )
+    assert t.slept == [2.0]
 
 
 def test_wait_for_fault_live_waits_the_functions_own_config_ttl(cfg: dict[str, Any]) -> None:
