@@ -17,11 +17,13 @@ never replace them. ``None`` as the desired variables means "no environment".
 
 The function's fault config lives here too: the SSM parameter
 ``/chaoskit/faults/<function>`` (contract 1), read, written and restored by
-:func:`read_fault_parameter`, :func:`write_fault_parameter` and the restorer
-:func:`restore_fault_parameter`.
+:func:`read_fault_parameter`, :func:`write_fault_parameter`, the restorer
+:func:`restore_fault_parameter` and :func:`settle_fault_parameter`, which waits
+until no warm environment still serves what the restore replaced.
 """
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chaoskit import aws
+from chaoskit import aws, envvars
 from chaoskit.errors import AWSActionFailed, BadInput, aws_failure
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "layer_name_of",
     "read_fault_parameter",
     "restore_fault_parameter",
+    "settle_fault_parameter",
     "update_configuration",
     "wait_until_updated",
     "write_fault_parameter",
@@ -51,6 +54,8 @@ __all__ = [
 
 #: What a planner returns: ``{"Layers": [...]}`` and/or ``{"Variables": {...} | None}``.
 Plan = dict[str, Any]
+
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 _UPDATE = "lambda:UpdateFunctionConfiguration"
 _RETRYABLE = ("ResourceConflictException", "PreconditionFailedException")
@@ -303,3 +308,58 @@ def restore_fault_parameter(snapshot: dict[str, Any], configuration: dict[str, A
     if read_fault_parameter(parameter, configuration) == previous:
         return
     write_fault_parameter(parameter, previous, configuration)
+
+
+#: The longest a restore waits for warm environments to reread the fault config: a
+#: function whose ``CHAOSKIT_CONFIG_TTL`` is longer is warned about instead.
+SETTLE_LIMIT = 60.0
+
+#: Injectable for tests: how :func:`settle_fault_parameter` waits.
+_sleep: Callable[[float], None] = time.sleep
+
+
+def settle_fault_parameter(
+    snapshot: dict[str, Any], configuration: dict[str, Any], restored_at: float
+) -> float:
+    """Wait until no warm environment still injects the faults a restore replaced.
+
+    The layer reads the store at most once per ``CHAOSKIT_CONFIG_TTL``, so an
+    environment that read it just before the restore keeps the old faults for
+    that long. Where the function still reads this parameter (the layer stays:
+    installed by the user), wait until ``restored_at`` plus its TTL; where it no
+    longer does (the rollback removed the layer, and Lambda replaced its
+    environments with the update), or the function is gone, there is nothing to
+    wait for.
+
+    Returns:
+        The seconds waited.
+    """
+    from chaoskit.layer.loader import ConfigLoader
+
+    name = str(snapshot["function_name"])
+    try:
+        variables = environment_of(get_configuration(name, configuration)) or {}
+    except AWSActionFailed as err:
+        if err.code == "ResourceNotFoundException":
+            return 0.0
+        raise
+    reads = variables.get(envvars.CONFIG_PARAMETER) == snapshot["parameter"]
+    disabled = envvars.is_truthy(variables.get(envvars.DISABLED))
+    if not reads or disabled or variables.get(envvars.CONFIG):  # inline config wins
+        return 0.0
+    ttl = ConfigLoader(variables).ttl()
+    if ttl > SETTLE_LIMIT:
+        logger.warning(
+            "'%s' caches its fault config for %g s (%s): its warm environments may inject "
+            "the restored faults for that long; waiting %g s",
+            name, ttl, envvars.CONFIG_TTL, SETTLE_LIMIT,
+        )  # fmt: skip
+    left = restored_at + min(ttl, SETTLE_LIMIT) - time.time()
+    if left <= 0:
+        return 0.0
+    logger.info(
+        "waiting %.1f s until every warm environment of '%s' has reread its fault config (%s)",
+        left, name, envvars.CONFIG_TTL,
+    )  # fmt: skip
+    _sleep(left)
+    return left

@@ -3,7 +3,8 @@
 Public API (see ``docs/undo.md``):
 
 - :func:`mutation` records a change durably before an action makes it;
-- :func:`rollback_run` restores what a run changed, newest first;
+- :func:`rollback_run` restores what a run changed, newest first, then
+  :func:`settle` waits until each restore took effect where that comes later;
 - :func:`pending_runs` lists runs that left changes behind;
 - :func:`guard` refuses resources outside the allowlist.
 
@@ -13,7 +14,7 @@ is ``chaoskit.undo.actions.rollback_current_run``.
 
 from chaoskit.undo.guard import guard
 from chaoskit.undo.journal import Change, is_dry_run, mutation
-from chaoskit.undo.restore import pending_runs, restore_change, rollback_run
+from chaoskit.undo.restore import pending_runs, restore_change, rollback_run, settle
 from chaoskit.undo.store import changes
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "pending_runs",
     "restore_change",
     "rollback_run",
+    "settle",
 ]

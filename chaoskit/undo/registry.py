@@ -22,6 +22,7 @@ from chaoskit.errors import BadInput
 
 __all__ = [
     "BUILTIN",
+    "SETTLERS",
     "Restorer",
     "SnapshotSchema",
     "check_snapshot",
@@ -29,9 +30,12 @@ __all__ = [
     "registered",
     "resolve_restorer",
     "resource_of",
+    "settler_of",
 ]
 
 Restorer = Callable[[dict[str, Any], dict[str, Any]], None]
+#: ``settler(snapshot, configuration, restored_at) -> seconds waited``.
+Settler = Callable[[dict[str, Any], dict[str, Any], float], float]
 
 _STR = (str,)
 _OPT_STR = (str, type(None))
@@ -194,12 +198,31 @@ BUILTIN: dict[str, tuple[str, str, SnapshotSchema]] = {
     ),
 }
 
+#: restorer name -> (module key, function name) of what waits, after a rollback's
+#: restores, until that restore has taken effect where it takes effect only later.
+SETTLERS: dict[str, tuple[str, str]] = {
+    name: ("functions_config", "settle_fault_parameter")
+    for name in (
+        "chaoskit.functions.config:restore_fault_parameter",
+        "chaoskit.faults.lambda_config:restore_fault_parameter",
+    )
+}
+
 _extra: dict[str, Restorer] = {}
 
 
 def register_restorer(name: str, func: Restorer) -> None:
     """Register a restorer for changes this process records (not for mirrored ones)."""
     _extra[name] = func
+
+
+def settler_of(spec: str) -> Settler | None:
+    """Return what waits until a restore by the restorer ``spec`` took effect, if anything."""
+    if spec not in SETTLERS:
+        return None
+    module_key, func_name = SETTLERS[spec]
+    settler: Settler = getattr(importlib.import_module(_MODULES[module_key]), func_name)
+    return settler
 
 
 def registered(name: str) -> bool:

@@ -23,6 +23,7 @@ __all__ = [
     "resolve_restorer",
     "restore_change",
     "rollback_run",
+    "settle",
     "target_of",
 ]
 
@@ -160,6 +161,32 @@ def restore_change(
     return {**row, "status": status, "restored_at": now}
 
 
+def settle(
+    done: Collection[tuple[Mapping[str, Any], Mapping[str, Any]]],
+    configuration: Mapping[str, Any] | None = None,
+) -> None:
+    """Wait until each restored change has taken effect, where that comes later.
+
+    A fault config restored in the store still fires in warm environments until
+    they reread it (``registry.SETTLERS``). Called once the whole batch is
+    restored, so a layer the same rollback removed is already gone and costs no
+    wait. ``done`` pairs each change with its :func:`restore_change` row; a
+    failed wait is logged, never raised: the change itself is restored.
+    """
+    for change, row in done:
+        settler = registry.settler_of(str(change.get("restorer")))
+        if settler is None or row.get("status") != "restored":
+            continue
+        try:
+            snapshot = dict(change.get("snapshot") or {})
+            settler(snapshot, _config_for(change, configuration), float(row["restored_at"]))
+        except Exception as err:
+            logger.warning(
+                "restored %s on '%s', but could not wait until it took effect: %s: %s",
+                change.get("action"), change.get("resource"), type(err).__name__, err,
+            )  # fmt: skip
+
+
 def rollback_run(
     run_id: str,
     configuration: Mapping[str, Any] | None = None,
@@ -191,7 +218,9 @@ def rollback_run(
         and (resource is None or c.get("resource") == resource)
         and (expired_before is None or float(c.get("expires_at") or 0) < expired_before)
     ]
-    results = [restore_change(c, configuration) for c in reversed(todo)]
+    ordered = list(reversed(todo))
+    results = [restore_change(c, configuration) for c in ordered]
+    settle(list(zip(ordered, results, strict=True)), configuration)
     if not store.unrestored(run_id):
         locked = [c for c in store.changes(run_id) if c.get("remote_lock")]
         if locked:

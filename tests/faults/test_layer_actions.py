@@ -590,3 +590,93 @@ def test_wait_for_fault_live_waits_the_functions_own_config_ttl(cfg: dict[str, A
     started = time.monotonic()
     out = layer.wait_for_fault_live(FUNCTION, timeout=5, configuration=cfg)
     assert out["live"] is True and time.monotonic() - started >= 0.75
+
+
+# --- after a rollback, no warm environment keeps the restored faults ---------------
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The seconds each settle slept (none really)."""
+    slept: list[float] = []
+    monkeypatch.setattr(lc, "_sleep", slept.append)
+    return slept
+
+
+def _install_layer_outside_any_run(cfg: dict[str, Any], ttl: str) -> None:
+    variables = {
+        "AWS_LAMBDA_EXEC_WRAPPER": "/opt/chaoskit-wrapper",
+        envvars.CONFIG_PARAMETER: f"/chaoskit/faults/{FUNCTION}",
+        envvars.CONFIG_TTL: ttl,
+    }
+    _make_function(cfg, layers=[_publish(cfg, "chaoskit")], variables=variables)
+
+
+def test_a_rollback_waits_the_config_ttl_where_the_layer_stays_on_the_function(
+    cfg: dict[str, Any], waits: list[float]
+) -> None:
+    _install_layer_outside_any_run(cfg, ttl="3")
+    inject.inject_exception(FUNCTION, configuration=cfg)
+    started = time.time()
+
+    rows = rollback_run("run-layer-1", cfg)
+
+    assert [r["status"] for r in rows] == ["restored"]
+    assert _parameter(cfg) is None
+    assert len(waits) == 1 and 3 - (time.time() - started) <= waits[0] <= 3, waits
+    assert rollback_run("run-layer-1", cfg) == [] and len(waits) == 1  # nothing restored twice
+
+
+def test_restore_fault_config_waits_too_and_a_ttl_past_the_limit_is_capped(
+    cfg: dict[str, Any], waits: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    _install_layer_outside_any_run(cfg, ttl="3600")
+    inject.inject_latency(FUNCTION, ms=100, configuration=cfg)
+
+    with caplog.at_level("WARNING", logger="chaostoolkit.chaoskit"):
+        inject.restore_fault_config(FUNCTION, configuration=cfg)
+
+    assert len(waits) == 1 and lc.SETTLE_LIMIT - 5 <= waits[0] <= lc.SETTLE_LIMIT, waits
+    assert "caches its fault config for 3600 s" in caplog.text
+
+
+def test_no_wait_where_the_same_rollback_removed_the_layer(
+    cfg: dict[str, Any], waits: list[float]
+) -> None:
+    _make_function(cfg)
+    layer.enable_chaoskit_layer(
+        FUNCTION, layer_arn=_publish(cfg, "chaoskit"), config_ttl=3, configuration=cfg
+    )
+    inject.inject_exception(FUNCTION, configuration=cfg)
+
+    rows = rollback_run("run-layer-1", cfg)
+
+    assert sorted(r["status"] for r in rows) == ["restored", "restored"]
+    variables = lc.environment_of(lc.get_configuration(FUNCTION, cfg)) or {}
+    assert envvars.CONFIG_PARAMETER not in variables
+    assert waits == []
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {envvars.CONFIG_PARAMETER: "/chaoskit/faults/another"},
+        {envvars.CONFIG_PARAMETER: f"/chaoskit/faults/{FUNCTION}", envvars.DISABLED: "1"},
+        {envvars.CONFIG_PARAMETER: f"/chaoskit/faults/{FUNCTION}", envvars.CONFIG: "{}"},
+    ],
+    ids=["reads-another-parameter", "layer-disabled", "inline-config-wins"],
+)
+def test_no_wait_where_the_function_does_not_read_the_restored_parameter(
+    cfg: dict[str, Any], waits: list[float], variables: dict[str, str]
+) -> None:
+    _make_function(cfg, variables=variables)
+    snapshot = {"function_name": FUNCTION, "parameter": f"/chaoskit/faults/{FUNCTION}"}
+
+    assert lc.settle_fault_parameter(snapshot, cfg, time.time()) == 0.0
+    assert waits == []
+
+
+def test_no_wait_for_a_function_that_is_gone(cfg: dict[str, Any], waits: list[float]) -> None:
+    snapshot = {"function_name": "deleted-function", "parameter": "/chaoskit/faults/x"}
+    assert lc.settle_fault_parameter(snapshot, cfg, time.time()) == 0.0
+    assert waits == []
