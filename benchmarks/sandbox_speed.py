@@ -17,7 +17,7 @@ Measures, on a private sandbox on a free port that it stops at the end:
   shared, so compare the two rates of one run, not runs;
 - with ``--orders N``, the reference app's N orders: the time until every order was stored
   and notified, and where the machine's CPU went per order (LocalStack, each function's
-  processes, this benchmark, everything else).
+  processes, this benchmark, everything else), and the CPU time the hypervisor stole.
 """
 
 import argparse
