@@ -2,7 +2,7 @@
 
 The layer reads the fault store at most once per ``CHAOSKIT_CONFIG_TTL``: a warm
 environment keeps what it read for that long. Where the layer stays on the function
-after the run (installed by the user, or by another run), restoring the fault
+after the run (the user installed it, in their template), restoring the fault
 parameter is not enough: the next experiment, or production traffic, would meet the
 old fault until every cache expired.
 """
