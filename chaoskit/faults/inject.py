@@ -29,7 +29,7 @@ from chaoskit.errors import BadInput, expect_state
 from chaoskit.functions import config as lc
 from chaoskit.layer.config import DEFAULT_MAX_FAULT_SECONDS
 from chaoskit.run_context import current_run_id
-from chaoskit.undo import guard, mutation, restore_change, settle
+from chaoskit.undo import guard, mutation, restore_newest_first
 from chaoskit.undo.guard import max_fault_duration
 from chaoskit.undo.store import unrestored
 
@@ -498,7 +498,4 @@ def restore_fault_config(
         and (name is None or change.get("resource") == name)
     ]
     # Newest first, across fault kinds, so the oldest snapshot's value wins.
-    ordered = list(reversed(todo))
-    rows = [restore_change(change, configuration) for change in ordered]
-    settle(list(zip(ordered, rows, strict=True)), configuration)
-    return rows
+    return restore_newest_first(todo, configuration)

@@ -14,7 +14,13 @@ is ``chaoskit.undo.actions.rollback_current_run``.
 
 from chaoskit.undo.guard import guard
 from chaoskit.undo.journal import Change, is_dry_run, mutation
-from chaoskit.undo.restore import pending_runs, restore_change, rollback_run, settle
+from chaoskit.undo.restore import (
+    pending_runs,
+    restore_change,
+    restore_newest_first,
+    rollback_run,
+    settle,
+)
 from chaoskit.undo.store import changes
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "mutation",
     "pending_runs",
     "restore_change",
+    "restore_newest_first",
     "rollback_run",
     "settle",
 ]

@@ -7,9 +7,10 @@ called with the target recorded with the change, so ``chaoskit rollback``
 needs no configuration to find the resource again.
 """
 
+import json
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from chaoskit.undo import lock, mirror, registry, store
@@ -22,6 +23,7 @@ __all__ = [
     "pending_runs",
     "resolve_restorer",
     "restore_change",
+    "restore_newest_first",
     "rollback_run",
     "settle",
     "target_of",
@@ -170,13 +172,19 @@ def settle(
     A fault config restored in the store still fires in warm environments until
     they reread it (``registry.SETTLERS``). Called once the whole batch is
     restored, so a layer the same rollback removed is already gone and costs no
-    wait. ``done`` pairs each change with its :func:`restore_change` row; a
-    failed wait is logged, never raised: the change itself is restored.
+    wait; several changes of one resource (faults injected one after the other)
+    are settled once, from the last restore. ``done`` pairs each change with its
+    :func:`restore_change` row, in the order restored; a failed wait is logged,
+    never raised: the change itself is restored.
     """
+    last: dict[tuple[str, str, str], tuple[registry.Settler, Mapping, Mapping]] = {}
     for change, row in done:
-        settler = registry.settler_of(str(change.get("restorer")))
-        if settler is None or row.get("status") != "restored":
-            continue
+        restorer = str(change.get("restorer"))
+        settler = registry.settler_of(restorer)
+        if settler is not None and row.get("status") == "restored":
+            where = json.dumps(_where(change, configuration), sort_keys=True, default=str)
+            last[(restorer, str(change.get("resource")), where)] = (settler, change, row)
+    for settler, change, row in last.values():
         try:
             snapshot = dict(change.get("snapshot") or {})
             settler(snapshot, _config_for(change, configuration), float(row["restored_at"]))
@@ -185,6 +193,20 @@ def settle(
                 "restored %s on '%s', but could not wait until it took effect: %s: %s",
                 change.get("action"), change.get("resource"), type(err).__name__, err,
             )  # fmt: skip
+
+
+def restore_newest_first(
+    todo: Sequence[Mapping[str, Any]], configuration: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Restore ``todo`` (changes in journal order) newest first, then :func:`settle` them.
+
+    Returns:
+        One :func:`restore_change` row per change, in the order restored.
+    """
+    ordered = list(reversed(todo))
+    rows = [restore_change(change, configuration) for change in ordered]
+    settle(list(zip(ordered, rows, strict=True)), configuration)
+    return rows
 
 
 def rollback_run(
@@ -218,9 +240,7 @@ def rollback_run(
         and (resource is None or c.get("resource") == resource)
         and (expired_before is None or float(c.get("expires_at") or 0) < expired_before)
     ]
-    ordered = list(reversed(todo))
-    results = [restore_change(c, configuration) for c in ordered]
-    settle(list(zip(ordered, results, strict=True)), configuration)
+    results = restore_newest_first(todo, configuration)
     if not store.unrestored(run_id):
         locked = [c for c in store.changes(run_id) if c.get("remote_lock")]
         if locked:

@@ -680,3 +680,23 @@ def test_no_wait_for_a_function_that_is_gone(cfg: dict[str, Any], waits: list[fl
     snapshot = {"function_name": "deleted-function", "parameter": "/chaoskit/faults/x"}
     assert lc.settle_fault_parameter(snapshot, cfg, time.time()) == 0.0
     assert waits == []
+
+
+def test_a_rollback_settles_each_function_once_however_many_faults_it_restored(
+    cfg: dict[str, Any], waits: list[float]
+) -> None:
+    _install_layer_outside_any_run(cfg, ttl="3")
+    inject.inject_exception(FUNCTION, configuration=cfg)
+    inject.inject_latency(FUNCTION, ms=100, configuration=cfg)
+    reads: list[dict[str, Any]] = []
+    aws.client("lambda", cfg).meta.events.register(
+        "before-call.lambda.GetFunctionConfiguration",
+        lambda params, **kwargs: reads.append(params),
+    )
+
+    rows = rollback_run("run-layer-1", cfg)
+
+    assert [r["status"] for r in rows] == ["restored", "restored"]
+    assert _parameter(cfg) is None
+    assert len(waits) == 1 and 2 <= waits[0] <= 3, waits
+    assert len(reads) == 1, reads  # one read of the function, after its last restore
