@@ -169,6 +169,7 @@ NEEDS: dict[str, list[Need]] = {
         ("sns:ListTopics", "*"),
         ("events:PutEvents", "bus"),
         *_each("stream", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"),
+        *_each("table", "dynamodb:DescribeTable", "dynamodb:BatchWriteItem"),
         ("lambda:InvokeFunction", "function"),
     ],
     # Not recorded by a test on moto (it has no message move tasks): read from the code.

@@ -1,10 +1,11 @@
-"""Load: send N traced events to a queue, topic, bus, function, stream or HTTP endpoint.
+"""Load: send N traced events to a queue, topic, bus, stream, table, function or HTTP endpoint.
 
 Every event carries a chaoskit trace mark (run id, event id, send time; see
 :mod:`chaoskit.ledger.trace`) and is recorded as ``sent`` in the ledger once
 AWS accepted it, so probes can later prove where each one ended up. Batch
 APIs are used where AWS has them (SendMessageBatch, PublishBatch, PutEvents,
-PutRecords); Lambda invokes and HTTP posts go one by one, ``concurrency`` at
+PutRecords, BatchWriteItem: one item per event, for a function reading the
+table's stream); Lambda invokes and HTTP posts go one by one, ``concurrency`` at
 a time. Batch calls run ``concurrency`` at a time too (default 8), and the
 ``sent`` records go to the ledger from background threads, so sending is
 bound by the target, not by round trips. Payloads can be shaped like the
@@ -28,7 +29,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws
 from chaoskit.errors import BadInput, aws_failure
-from chaoskit.faults import _payload
+from chaoskit.faults import _payload, _table_items
 from chaoskit.ledger import store
 from chaoskit.ledger.records import SENT, Record
 from chaoskit.ledger.trace import ATTR_EVENT_ID, ATTR_RUN_ID, new_event_id, stamp
@@ -39,18 +40,24 @@ __all__ = ["TARGET_TYPES", "send_events"]
 
 logger = logging.getLogger("chaostoolkit.chaoskit")
 
-TARGET_TYPES = ("sqs", "sns", "eventbridge", "lambda", "kinesis", "http")
+TARGET_TYPES = ("sqs", "sns", "eventbridge", "lambda", "kinesis", "dynamodb", "http")
 #: The most events one call can carry, per target type.
-_MAX_BATCH = {"sqs": 10, "sns": 10, "eventbridge": 10, "kinesis": 500, "lambda": 1, "http": 1}
+_MAX_BATCH = {"sqs": 10, "sns": 10, "eventbridge": 10, "kinesis": 500, "dynamodb": 25,
+              "lambda": 1, "http": 1}  # fmt: skip
 #: The most bytes one batch call may carry (AWS quotas; the smallest where they changed).
 _MAX_BATCH_BYTES = {"sqs": 256 * 1024, "sns": 256 * 1024, "eventbridge": 256 * 1000,
-                    "kinesis": 5 * 1024 * 1024}  # fmt: skip
+                    "kinesis": 5 * 1024 * 1024, "dynamodb": 16 * 1024 * 1024}  # fmt: skip
+#: BatchWriteItem's unprocessed items: retries, and the first wait (doubling) before one.
+_UNPROCESSED_RETRIES = 5
+_UNPROCESSED_DELAY_S = 0.05
+# Injected in tests: waits never really sleep there.
+_sleep = time.sleep
 #: Room per entry for attributes, ids and envelope fields.
 _ENTRY_OVERHEAD = 512
 _SAMPLE_IDS = 20
 _SAMPLE_ERRORS = 5
 _LEDGER_FLUSH = 100
-#: Batch calls in flight at once for the batch APIs (SQS, SNS, EventBridge, Kinesis).
+#: Batch calls in flight at once for the batch APIs (SQS, SNS, EventBridge, Kinesis, DynamoDB).
 _DEFAULT_WORKERS = 8
 #: Loads sent so far per (run, target type, target): each gets its own id stream.
 _calls: dict[tuple[str, str, str], int] = {}
@@ -60,6 +67,8 @@ _PROGRESS_EVERY_S = 5.0
 Event = tuple[str, dict[str, Any]]
 #: Sends a batch; returns, per event, ``None`` when accepted or an error text.
 Sender = Callable[[Sequence[Event]], list[str | None]]
+#: One BatchWriteItem call's items by key: (the event's position in its batch, the item).
+_Call = dict[_table_items.Key, tuple[int, dict[str, Any]]]
 
 
 def _code(err: Exception) -> str:
@@ -203,6 +212,84 @@ def _kinesis(target: str, configuration: Configuration, options: Mapping[str, An
     return _whole_batch(send)
 
 
+def _describe_table(ddb: Any, target: str) -> dict[str, Any]:
+    _table_items.check_target(target)
+    try:
+        table: dict[str, Any] = ddb.describe_table(TableName=target)["Table"]
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise BadInput(
+                f"no DynamoDB table '{target}': expected the name or ARN of an existing table"
+            ) from err
+        raise aws_failure("dynamodb:DescribeTable", target, err) from err
+    stream = table.get("StreamSpecification") or {}
+    if not stream.get("StreamEnabled") or stream.get("StreamViewType") not in (
+        "NEW_IMAGE",
+        "NEW_AND_OLD_IMAGES",
+    ):
+        logger.warning("load: table '%s' has no stream showing new images (NEW_IMAGE or "
+                       "NEW_AND_OLD_IMAGES): a function reading it will not see the trace "
+                       "marks", target)  # fmt: skip
+    return table
+
+
+def _dynamodb(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
+    ddb = aws.client("dynamodb", configuration)
+    keys = _table_items.key_types(_describe_table(ddb, target))
+
+    def write(call: _Call, errors: list[str | None]) -> None:
+        # A failed call fails only the events it carried: the batch's earlier calls
+        # (a pinned key's earlier writes, the items a retry left behind) were written.
+        delay = _UNPROCESSED_DELAY_S
+        for attempt in range(_UNPROCESSED_RETRIES + 1):
+            if attempt:
+                _sleep(delay)
+                delay *= 2
+            requests = [{"PutRequest": {"Item": item}} for _, item in call.values()]
+            try:
+                out = ddb.batch_write_item(RequestItems={target: requests})
+            except (ClientError, BotoCoreError, OSError) as err:
+                for position, _ in call.values():
+                    errors[position] = _code(err)
+                return
+            left = [
+                _table_items.key_of(r["PutRequest"]["Item"], keys)
+                for unprocessed in out.get("UnprocessedItems", {}).values()
+                for r in unprocessed
+            ]
+            call = {key: call[key] for key in left if key in call}
+            if not call:
+                return
+        for position, _ in call.values():
+            errors[position] = (
+                f"UnprocessedItems: still unprocessed after {_UNPROCESSED_RETRIES} retries"
+            )
+
+    def send(batch: Sequence[Event]) -> list[str | None]:
+        errors: list[str | None] = [None] * len(batch)
+        call: _Call = {}
+        for position, (event_id, body) in enumerate(batch):
+            try:
+                item = _table_items.to_item(body, event_id, keys)
+            except (TypeError, ValueError, ArithmeticError) as err:
+                errors[position] = f"{type(err).__name__}: {err}"
+                continue
+            size = _table_items.item_size(item)
+            if size > _table_items.MAX_ITEM_BYTES:
+                errors[position] = f"ItemTooLarge: {size} bytes, over DynamoDB's 400 KB"
+                continue
+            key = _table_items.key_of(item, keys)
+            if key in call:  # one call may not write an item twice: the later write goes next
+                write(call, errors)
+                call = {}
+            call[key] = (position, item)
+        if call:
+            write(call, errors)
+        return errors
+
+    return send
+
+
 def _parallel(one: Callable[[Event], str | None]) -> Sender:
     def send(batch: Sequence[Event]) -> list[str | None]:
         if len(batch) == 1:
@@ -269,6 +356,7 @@ _SENDERS = {
     "sns": _sns,
     "eventbridge": _eventbridge,
     "kinesis": _kinesis,
+    "dynamodb": _dynamodb,
     "lambda": _lambda,
     "http": _http,
 }
@@ -439,11 +527,22 @@ def send_events(
     events AWS (or the endpoint) accepted are recorded as sent; the others are
     counted as failed.
 
+    A ``dynamodb`` target gets one item per event (BatchWriteItem), for a
+    function reading the table's stream: the mark is in the record's
+    ``NewImage``, so the stream must show new images (``NEW_IMAGE`` or
+    ``NEW_AND_OLD_IMAGES``). Every key attribute the payload does not carry at
+    its top level is filled from the event id (``S``: the id, ``N``: a number
+    from it, ``B``: its bytes), so each event writes its own item; a payload
+    that pins a key (``{"pk": "order-1"}``) keeps it, and later events then
+    overwrite the same item (``MODIFY`` records). JSON floats are written as
+    numbers, ``null`` as NULL.
+
     Args:
-        target_type: ``sqs``, ``sns``, ``eventbridge``, ``lambda``, ``kinesis`` or ``http``.
+        target_type: ``sqs``, ``sns``, ``eventbridge``, ``lambda``, ``kinesis``,
+            ``dynamodb`` or ``http``.
         target: queue name or URL; topic name or ARN; event bus name; function name
-            or ARN; stream name or ARN; or the URL to POST JSON to (API Gateway,
-            a function URL).
+            or ARN; stream name or ARN; table name or ARN; or the URL to POST JSON
+            to (API Gateway, a function URL).
         count: how many events to send.
         rate_per_second: pace the sending; by default as fast as possible.
         payload: JSON object every event starts from (a template).
@@ -457,7 +556,7 @@ def send_events(
             can be read past its first 10 messages). Give one value to test ordering.
         headers: extra HTTP headers for ``http``.
         concurrency: calls in parallel: batch calls for ``sqs``, ``sns``,
-            ``eventbridge`` and ``kinesis`` (default 8), invokes or requests for
+            ``eventbridge``, ``kinesis`` and ``dynamodb`` (default 8), invokes or requests for
             ``lambda`` and ``http`` (default 1).
         run_id: the run to record the events under; by default the current run.
         samples: sample events: a JSON lines file, a JSON file, or a folder of

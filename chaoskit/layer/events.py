@@ -21,6 +21,7 @@ __all__ = [
 
 _RECORD_SOURCES = {"aws:sqs": "sqs", "aws:kinesis": "kinesis", "aws:dynamodb": "dynamodb"}
 _MISSING = object()
+_MAX_DEPTH = 32  # DynamoDB's own limit on nesting within an item
 
 
 def detect_source(event: Any) -> str:
@@ -81,8 +82,9 @@ def matches(match: Match | None, event: Any, source: str, qualifier: str) -> boo
     if all(field_value(event, path) == value for path, value in match.fields):
         return True
     # A field may also name a record's own payload (an SQS body, a Kinesis record's
-    # data, an SNS message): a batch matches when one of its records does, which is
-    # how a poison pill fails every batch it is in until bisection isolates it.
+    # data, an SNS message, a DynamoDB stream record's new image): a batch matches when
+    # one of its records does, which is how a poison pill fails every batch it is in
+    # until bisection isolates it.
     return bool(match.fields) and any(
         all(field_value(payload, path) == value for path, value in match.fields)
         for payload in record_payloads(event, source)
@@ -110,17 +112,65 @@ def _decoded(text: Any, maybe_base64: bool) -> Any:
         return None
 
 
+def _member(record: dict[str, Any], key: str) -> dict[str, Any]:
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _number(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """Return a DynamoDB typed value (``{"N": "12"}``) as a plain one; odd input as is."""
+    if not isinstance(value, dict) or len(value) != 1 or depth > _MAX_DEPTH:
+        return value
+    ((kind, inner),) = value.items()
+    if kind in ("S", "B", "BS", "BOOL"):
+        return inner
+    if kind == "N":
+        return _number(inner)
+    if kind == "NULL":
+        return None
+    if kind == "M" and isinstance(inner, dict):
+        return {key: _plain(item, depth + 1) for key, item in inner.items()}
+    if kind == "L" and isinstance(inner, list):
+        return [_plain(item, depth + 1) for item in inner]
+    if kind == "SS" and isinstance(inner, list):
+        return list(inner)
+    if kind == "NS" and isinstance(inner, list):
+        return [_number(item) for item in inner]
+    return value
+
+
 def record_payloads(event: Any, source: str) -> Iterator[Any]:
-    """Yield the decoded JSON payload of each record of a batch (SQS, Kinesis, SNS)."""
+    """Yield the decoded payload of each record of a batch.
+
+    An SQS body, a Kinesis record's data and an SNS message are JSON objects (Kinesis
+    data base64 encoded); a DynamoDB stream record's payload is its ``NewImage`` as
+    plain values. A record without one (``KEYS_ONLY``, ``REMOVE``) yields nothing.
+    """
     for record, _ in batch_items(event, source):
         if record is event or not isinstance(record, dict):
             return
         if source == "sqs":
             payload = _decoded(record.get("body"), False)
         elif source == "kinesis":
-            payload = _decoded((record.get("kinesis") or {}).get("data"), True)
+            payload = _decoded(_member(record, "kinesis").get("data"), True)
         elif source == "sns":
-            payload = _decoded((record.get("Sns") or {}).get("Message"), False)
+            payload = _decoded(_member(record, "Sns").get("Message"), False)
+        elif source == "dynamodb":
+            image = _member(record, "dynamodb").get("NewImage")
+            payload = _plain({"M": image}) if isinstance(image, dict) else None
         else:
             payload = None
         if payload is not None:
@@ -141,9 +191,9 @@ def batch_items(event: Any, source: str) -> Iterator[tuple[Any, str | None]]:
                 if source == "sqs":
                     ident = record.get("messageId")
                 elif source == "kinesis":
-                    ident = (record.get("kinesis") or {}).get("sequenceNumber")
+                    ident = _member(record, "kinesis").get("sequenceNumber")
                 elif source == "dynamodb":
-                    ident = (record.get("dynamodb") or {}).get("SequenceNumber")
+                    ident = _member(record, "dynamodb").get("SequenceNumber")
             yield record, ident if isinstance(ident, str) else None
     else:
         yield event, None

@@ -21,7 +21,13 @@ __all__ = ["StageStats", "as_json", "infer_terminal", "merge_counts", "queue_nam
 
 
 def queue_name(queue: str) -> str:
-    """Return the short name of a queue, topic or stream from its ARN, URL or name."""
+    """Return the short name of a queue, topic or stream from its ARN, URL or name.
+
+    A DynamoDB stream goes by its table's name: its ARN ends ``table/NAME/stream/LABEL``,
+    and the label is a time with colons in it.
+    """
+    if queue.startswith("arn:") and ":table/" in queue and "/stream/" in queue:
+        return queue.split(":table/", 1)[1].split("/stream/", 1)[0]
     tail = queue.rstrip("/").rsplit("/", 1)[-1]
     return tail.rsplit(":", 1)[-1]
 

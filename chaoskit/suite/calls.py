@@ -1,12 +1,14 @@
 """Which AWS services a function's code calls: static analysis of its code folder.
 
-Python: reads every ``.py`` file under the folder (without importing it) and
-collects the service names given to ``boto3.client(...)``, ``boto3.resource(...)``,
-``session.client(...)`` and the like, as a string literal, positionally or
-as ``service_name=``, when the client is used (one stored in a name nothing
-reads is never called). Node.js (:func:`aws_services_called_js`): the AWS SDK
-for JavaScript modules the ``.js``/``.mjs``/``.cjs``/``.ts`` files import or
-require (``@aws-sdk/client-dynamodb``, ``@aws-sdk/lib-dynamodb``), and v2's
+Python: reads the handler's module and the folder's modules it imports (every
+``.py`` file of the folder when the handler's module is not there), without
+importing them, and collects the service names given to ``boto3.client(...)``,
+``boto3.resource(...)``, ``session.client(...)`` and the like, as a string
+literal, positionally or as ``service_name=``, when the client is used (one
+stored in a name nothing reads is never called). Node.js
+(:func:`aws_services_called_js`): the AWS SDK for JavaScript modules the
+``.js``/``.mjs``/``.cjs``/``.ts`` files import or require
+(``@aws-sdk/client-dynamodb``, ``@aws-sdk/lib-dynamodb``), and v2's
 ``new AWS.DynamoDB(...)`` clients. Dependencies installed into the folder
 (``*.dist-info`` siblings, ``site-packages``, ``node_modules``) are skipped:
 their calls are not the function's.
@@ -69,21 +71,90 @@ def _service_of(call: ast.Call) -> str | None:
     return None
 
 
-def aws_services_called(code_dir: str | Path | None, inline_code: str | None = None) -> list[str]:
+def aws_services_called(
+    code_dir: str | Path | None, inline_code: str | None = None, handler: str | None = None
+) -> list[str]:
     """Return the AWS services the function's code creates clients for, sorted.
 
     Args:
         code_dir: the function's code folder (``CodeUri``); missing folders give ``[]``.
         inline_code: the function's inline code (``InlineCode``/``ZipFile``), if any.
+        handler: the function's ``Handler`` (``module.function``). When its module is in
+            the folder, only that module and the folder's modules it imports (directly
+            or not) are read: functions often share one folder, and another function's
+            clients are not this one's. Otherwise every module of the folder is read.
     """
+    modules = _handler_modules(code_dir, handler) if handler and not inline_code else None
+    if modules is not None:
+        sources = [text for _, text in modules]
+    else:
+        sources = _sources(code_dir, inline_code, (".py",))
     found: set[str] = set()
-    for source in _sources(code_dir, inline_code, (".py",)):
+    for source in sources:
         try:
             tree = ast.parse(source)
         except SyntaxError:
             continue
         found.update(_used_services(tree))
     return sorted(found)
+
+
+def _module_file(root: Path, dotted: str) -> Path | None:
+    """Return the folder's own file of a module (``a.b`` -> ``a/b.py`` or ``a/b/__init__.py``)."""
+    if not dotted or any(not part.isidentifier() for part in dotted.split(".")):
+        return None
+    base = root.joinpath(*dotted.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file() and not _vendored(path, root):
+            return path
+    return None
+
+
+def _imported(tree: ast.AST, package: str) -> list[str]:
+    """Return the modules a module's imports may name (``from a import b``: ``a`` and ``a.b``)."""
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                names.extend(".".join(parts[: i + 1]) for i in range(len(parts)))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".") if package else []
+                anchor = anchor[: len(anchor) - (node.level - 1)] if node.level > 1 else anchor
+                base = ".".join([*anchor, *([base] if base else [])])
+            if base:
+                names.append(base)
+            names.extend(f"{base}.{a.name}" if base else a.name for a in node.names)
+    return names
+
+
+def _handler_modules(code_dir: str | Path | None, handler: str) -> list[tuple[Path, str]] | None:
+    """Return the handler's module and the folder's modules it imports, ``None`` if not found."""
+    root = Path(code_dir) if code_dir else None
+    module = handler.rsplit(".", 1)[0] if "." in handler else ""
+    start = _module_file(root, module.replace("/", ".")) if root and root.is_dir() else None
+    if root is None or start is None:
+        return None
+    todo = [(start, module.replace("/", "."))]
+    seen = {start}
+    out: list[tuple[Path, str]] = []
+    while todo and len(out) < _MAX_FILES:
+        path, dotted = todo.pop()
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            tree = ast.parse(text)
+        except (OSError, SyntaxError, ValueError):
+            continue
+        out.append((path, text))
+        package = dotted if path.name == "__init__.py" else dotted.rpartition(".")[0]
+        for name in _imported(tree, package):
+            found = _module_file(root, name)
+            if found is not None and found not in seen:
+                seen.add(found)
+                todo.append((found, name))
+    return out
 
 
 def _target_name(target: ast.expr) -> str | None:
@@ -154,12 +225,15 @@ def aws_services_called_js(
 
 
 def services_for_runtime(
-    runtime: str | None, code_dir: str | Path | None, inline_code: str | None = None
+    runtime: str | None,
+    code_dir: str | Path | None,
+    inline_code: str | None = None,
+    handler: str | None = None,
 ) -> list[str] | None:
     """Return the AWS services the code calls, or ``None`` when its language is not read."""
     runtime = str(runtime or "")
     if runtime.startswith("python"):
-        return aws_services_called(code_dir, inline_code)
+        return aws_services_called(code_dir, inline_code, handler)
     if runtime.startswith("nodejs"):
         return aws_services_called_js(code_dir, inline_code)
     return None

@@ -1,9 +1,10 @@
 """How traced events reach each function of a topology, and what absorbs their failures.
 
 An :class:`Entry` is one way ``send_events`` can put traced events in front of
-a function (its queue, stream, topic, rule, or a direct asynchronous invoke),
-with the queues to drain, the failure sinks chaoskit can read (SQS), and the
-retry path in words, for the experiment's description and the README.
+a function (its queue, stream, table with a stream, topic, rule, or a direct
+asynchronous invoke), with the queues to drain, the failure sinks chaoskit can
+read (SQS), and the retry path in words, for the experiment's description and
+the README.
 References are ``stack:LogicalId``, resolved at run time.
 """
 
@@ -27,7 +28,7 @@ def ref(logical_id: str) -> str:
 class Entry:
     """One way traced events reach a function."""
 
-    kind: str  # sqs | kinesis | sns | eventbridge | lambda
+    kind: str  # sqs | kinesis | dynamodb | sns | eventbridge | lambda
     label: str  # "queue ProcessingQueue"
     send: dict[str, Any]  # send_events arguments besides count
     queues: list[str] = field(default_factory=list)
@@ -39,6 +40,9 @@ class Entry:
     mapping: EventSourceMapping | None = None
     #: Asynchronous retries come minutes apart on AWS: the settle wait must allow for them.
     asynchronous: bool = False
+    #: A table's key attributes: ``send_events`` fills them from each event's id, so a
+    #: sample payload must not pin them (every event would rewrite one item).
+    item_keys: list[str] = field(default_factory=list)
 
     def settle(self) -> dict[str, Any]:
         """Return the wait_until_settled arguments this entry needs."""
@@ -98,9 +102,33 @@ def _sqs_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
     )
 
 
+#: DynamoDB stream views whose records carry the written item (where the trace mark is).
+_IMAGE_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
+
+
+def _unsendable(topo: Topology, m: EventSourceMapping) -> str | None:
+    """Return why traced events cannot reach a mapping's source, ``None`` when they can."""
+    sid = m.source.logical_id if m.source else None
+    if m.source_kind not in ("sqs", "kinesis", "dynamodb"):
+        return "send_events writes to SQS, Kinesis and DynamoDB tables, not to this source"
+    if sid is None:
+        return "it is not a resource of this stack, so it cannot be named for send_events"
+    if m.source_kind != "dynamodb":
+        return None
+    table = topo.element(sid)
+    spec = (table.properties.get("StreamSpecification") if table else None) or {}
+    view = spec.get("StreamViewType") if isinstance(spec, dict) else None
+    if isinstance(view, str) and view not in _IMAGE_VIEWS:
+        return (
+            f"its stream view type is {view}: the records carry no new item, so the trace "
+            f"mark written with it is not seen (needs {' or '.join(_IMAGE_VIEWS)})"
+        )
+    return None
+
+
 def _stream_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
     sid = m.source.logical_id if m.source else None
-    if sid is None or m.source_kind != "kinesis":
+    if sid is None or m.source_kind not in ("kinesis", "dynamodb"):
         return None
     sinks, unreadable = _queue_sink(topo, m.on_failure)
     retries = (
@@ -116,15 +144,23 @@ def _stream_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
     else:
         path += ", then skips it: with no on-failure destination those records are lost"
         loses = "a batch that keeps failing is skipped with no on-failure destination"
+    kind = m.source_kind
+    table = topo.element(sid) if kind == "dynamodb" else None
+    schema = (table.properties.get("KeySchema") if table else None) or []
     return Entry(
-        "kinesis",
-        f"stream {sid}",
-        {"target_type": "kinesis", "target": ref(sid)},
+        kind,
+        f"stream {sid}" if kind == "kinesis" else f"table {sid}'s stream",
+        {"target_type": kind, "target": ref(sid)},
         sinks=sinks,
         retry_path=path,
         loses=loses,
         stream=True,
         mapping=m,
+        item_keys=[
+            str(k["AttributeName"])
+            for k in schema
+            if isinstance(k, dict) and isinstance(k.get("AttributeName"), str)
+        ],
     )
 
 
@@ -172,17 +208,14 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
     for m in topo.mappings.values():
         if topo.function_of(m.function) is not fn:
             continue
-        if m.source_kind == "sqs":
-            entry = _sqs_entry(topo, m)
-        elif m.source_kind == "kinesis":
-            entry = _stream_entry(topo, m)
-        else:
-            entry = None
+        why = _unsendable(topo, m)
+        entry = None
+        if why is None:
+            entry = _sqs_entry(topo, m) if m.source_kind == "sqs" else _stream_entry(topo, m)
         if entry is None:
             notes.append(
-                f"{lid}: its {m.source_kind} event source {m.source} cannot be sent to "
-                "(send_events writes to SQS, SNS, EventBridge, Kinesis, Lambda and HTTP; "
-                "a DynamoDB stream needs writes to the table)"
+                f"{lid}: its {m.source_kind} event source {m.source} cannot be sent to: "
+                + (why or "not found in the stack")
             )
         else:
             out.append(entry)

@@ -276,8 +276,9 @@ def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
             count=1,
             payload={**entry.send.get("payload", {}), "chaoskit_poison_pill": True},
         ),
+        # The fault stays until the rollback: the verdict is read while the poison pill
+        # still fails, so records a batch holds behind it are counted where they stand.
         act.wait_settled(**tracing.settle(entry)),
-        act.clear_faults(f),
     ]
     description = (
         f"One record among good ones on {entry.label} fails {fn.logical_id} every time it is "
@@ -327,7 +328,7 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
     for entry in entries:
         sample = suite.samples.get(entry.kind)
         if sample is not None:
-            entry.send["payload"] = dict(sample[0])
+            entry.send["payload"] = {k: v for k, v in sample[0].items() if k not in entry.item_keys}
     suite.found.append(
         f"function {fn.logical_id} ({fn.runtime or fn.package_type}): "
         + (", ".join(e.label for e in entries) or "no event source chaoskit can send through")
@@ -342,11 +343,11 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
         return
     tracing = _tracing(topo, fn, suite)
     for entry in entries:
-        if entry.kind in ("sqs", "kinesis"):
+        if entry.mapping is not None:  # a queue or stream holds events while it is stopped
             suite.experiments.append(_kill_switch(fn, entry, suite.stack, tracing))
     for entry in entries:
         suite.experiments.append(_errors(fn, entry, suite.stack, tracing))
-    read = services_for_runtime(fn.runtime, fn.code_dir, fn.inline_code)
+    read = services_for_runtime(fn.runtime, fn.code_dir, fn.inline_code, fn.handler)
     services = read or []
     if entries and read is None:
         suite.uncovered.append(

@@ -1,7 +1,8 @@
 """Find a sample payload of the app's own in its folder, so generated load looks like it.
 
 Apps often keep sample events beside the template: Lambda test events
-(``{"Records": [...]}`` with SQS bodies, Kinesis data, SNS messages),
+(``{"Records": [...]}`` with SQS bodies, Kinesis data, SNS messages, DynamoDB
+stream images),
 EventBridge events (``{"detail": {...}}``) or ``aws kinesis put-records`` input
 (``[{"Data": "<base64>", "PartitionKey": ...}]``). The first JSON object payload
 found per event source kind becomes the generated experiments' ``payload``.
@@ -14,8 +15,11 @@ import base64
 import binascii
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from boto3.dynamodb.types import Binary, TypeDeserializer
 
 __all__ = ["sample_payloads"]
 
@@ -48,6 +52,28 @@ def _object(text: Any, b64: bool = False) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Binary):
+        return base64.b64encode(value.value).decode("ascii")
+    if isinstance(value, (set, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _item(image: Any) -> dict[str, Any] | None:
+    """Return a DynamoDB stream image (typed attribute values) as a plain JSON object."""
+    if not isinstance(image, dict):
+        return None
+    try:
+        return {str(k): _plain(TypeDeserializer().deserialize(v)) for k, v in image.items()}
+    except (TypeError, ValueError, AttributeError, ArithmeticError):
+        return None
+
+
 def _from_document(doc: Any) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
     if isinstance(doc, list):
@@ -66,6 +92,8 @@ def _from_document(doc: Any) -> list[tuple[str, dict[str, Any]]]:
                 payload, kind = _object((record.get("kinesis") or {}).get("data"), True), "kinesis"
             elif record.get("EventSource") == "aws:sns":
                 payload, kind = _object((record.get("Sns") or {}).get("Message")), "sns"
+            elif record.get("eventSource") == "aws:dynamodb":
+                payload, kind = _item((record.get("dynamodb") or {}).get("NewImage")), "dynamodb"
             else:
                 payload = None
             if payload is not None:
@@ -78,7 +106,7 @@ def _from_document(doc: Any) -> list[tuple[str, dict[str, Any]]]:
 def sample_payloads(folder: str | Path) -> dict[str, tuple[dict[str, Any], str]]:
     """Return ``{kind: (payload, file it came from)}`` for sample events under ``folder``.
 
-    ``kind`` is ``sqs``, ``kinesis``, ``sns`` or ``eventbridge``.
+    ``kind`` is ``sqs``, ``kinesis``, ``sns``, ``dynamodb`` or ``eventbridge``.
     """
     root = Path(folder)
     if not root.is_dir():

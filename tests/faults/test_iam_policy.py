@@ -197,6 +197,20 @@ def test_the_policy_of_an_action_allows_every_call_it_and_its_restore_make(
     assert missing == [], f"{activity} calls {missing}: add them to chaoskit.iam.NEEDS"
 
 
+def test_the_load_policy_allows_writing_events_to_a_table(
+    recorded: tuple[dict[str, Any], Calls],
+) -> None:
+    cfg, calls = recorded
+    load.send_events(target_type="dynamodb", target="orders-table", count=3, configuration=cfg)
+    assert "dynamodb:BatchWriteItem" in calls
+    document = policy([f"{F}load:send_events"], names=["orders-*"])
+    missing = sorted(c for c in calls if not covers(document, c))
+    assert missing == [], f"send_events calls {missing}: add them to chaoskit.iam.NEEDS"
+    tables = next(s for s in document["Statement"] if s["Sid"] == "ChaoskitTable")
+    assert "arn:aws:dynamodb:*:*:table/orders-*" in tables["Resource"]
+    assert {"dynamodb:DescribeTable", "dynamodb:BatchWriteItem"} <= set(tables["Action"])
+
+
 def test_every_action_module_has_its_needs_declared() -> None:
     import inspect
 

@@ -7,6 +7,8 @@ import pytest
 from layer_helpers import Calls, Sleeps, config, load_event, make_layer
 
 from chaoskit import envvars
+from chaoskit.layer import events
+from chaoskit.layer.config import Match
 from chaoskit.layer.exceptions import ChaosKitInjectedTimeout
 from chaoskit.layer.runtime import Layer
 from tests.support.lambda_context import FakeContext
@@ -167,6 +169,15 @@ def test_match_on_event_fields_uses_dotted_paths() -> None:
     assert handler.count == 1
 
 
+def _typed(value: Any) -> dict[str, Any]:
+    # DynamoDB's typed JSON for the few plain values the tests put in a stream image.
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": value}
+
+
 def _with_payloads(source: str, payloads: list[dict[str, Any]]) -> dict[str, Any]:
     import base64
     import copy
@@ -182,6 +193,9 @@ def _with_payloads(source: str, payloads: list[dict[str, Any]]) -> dict[str, Any
             record["body"], record["messageId"] = text, f"m-{i}"
         elif source == "kinesis":
             record["kinesis"]["data"] = base64.b64encode(text.encode()).decode()
+        elif source == "dynamodb":
+            record["dynamodb"]["NewImage"] = {k: _typed(v) for k, v in payload.items()}
+            record["dynamodb"]["SequenceNumber"] = str(100 + i)
         else:
             record["Sns"]["Message"] = text
         records.append(record)
@@ -189,7 +203,7 @@ def _with_payloads(source: str, payloads: list[dict[str, Any]]) -> dict[str, Any
     return event
 
 
-@pytest.mark.parametrize("source", ["sqs", "kinesis", "sns"])
+@pytest.mark.parametrize("source", ["sqs", "kinesis", "sns", "dynamodb"])
 def test_a_field_of_one_records_payload_fails_every_batch_that_holds_it(source: str) -> None:
     # The poison pill: a batch fails while it holds the record, so bisection isolates it.
     pill = {**EXCEPTION, "rate": 1, "match": {"fields": {"chaoskit_poison_pill": True}}}
@@ -200,6 +214,66 @@ def test_a_field_of_one_records_payload_fails_every_batch_that_holds_it(source: 
     without = _with_payloads(source, [{"id": 1}, {"id": 3, "chaoskit_poison_pill": False}])
     make_layer(_env(pill)).invoke(handler, without, FakeContext())
     assert handler.count == 1
+
+
+def _stream(*streamed: Any) -> dict[str, Any]:
+    return {"Records": [{"eventSource": "aws:dynamodb", "dynamodb": d} for d in streamed]}
+
+
+def test_a_dynamodb_new_image_is_matched_as_plain_values() -> None:
+    image = {
+        "pk": {"S": "o-1"},
+        "order": {"M": {"amount": {"N": "12"}, "lines": {"L": [{"S": "a"}, {"N": "1.5"}]}}},
+        "paid": {"BOOL": False},
+        "note": {"NULL": True},
+        "tags": {"SS": ["x", "y"]},
+        "sizes": {"NS": ["1", "2.5"]},
+        "blob": {"B": "AQI="},
+        "blobs": {"BS": ["AQI="]},
+    }
+    event = _stream({"Keys": {"pk": {"S": "o-1"}}, "NewImage": image, "SequenceNumber": "1"})
+    assert list(events.record_payloads(event, "dynamodb")) == [{
+        "pk": "o-1", "order": {"amount": 12, "lines": ["a", 1.5]}, "paid": False, "note": None,
+        "tags": ["x", "y"], "sizes": [1, 2.5], "blob": "AQI=", "blobs": ["AQI="],
+    }]  # fmt: skip
+    for fields, hit in [
+        ((("order.amount", 12),), True),
+        ((("order.amount", "12"),), False),
+        ((("order.lines.1", 1.5), ("paid", False)), True),
+        ((("note", None), ("pk", "o-2")), False),
+    ]:
+        assert events.matches(Match(fields=fields), event, "dynamodb", "$LATEST") is hit, fields
+
+
+def test_a_stream_record_without_a_new_image_has_no_payload() -> None:
+    keys_only = {"Keys": {"pk": {"S": "o-1"}}, "SequenceNumber": "1"}
+    old_image = {**keys_only, "OldImage": {"pk": {"S": "o-1"}}}
+    event = _stream(keys_only, old_image)
+    assert list(events.record_payloads(event, "dynamodb")) == []
+    assert not events.matches(Match(fields=(("pk", "o-1"),)), event, "dynamodb", "$LATEST")
+
+
+def test_malformed_stream_records_do_not_raise() -> None:
+    deep: dict[str, Any] = {"S": "bottom"}
+    for _ in range(2000):
+        deep = {"M": {"a": deep}}
+    odd = {
+        "plain": "x",
+        "number": {"N": "twelve"},
+        "unknown": {"Q": 1},
+        "bad_map": {"M": [1]},
+        "two_tags": {"S": "x", "N": "1"},
+        "numbers": {"NS": ["1", "x", None]},
+        "deep": deep,
+    }
+    event = _stream("x", {"NewImage": "x"}, {"NewImage": None}, {"NewImage": odd})
+    event["Records"].insert(1, {"eventSource": "aws:dynamodb"})
+    (payload,) = events.record_payloads(event, "dynamodb")
+    assert payload["plain"] == "x" and payload["number"] == "twelve"
+    assert payload["unknown"] == {"Q": 1} and payload["bad_map"] == {"M": [1]}
+    assert payload["two_tags"] == {"S": "x", "N": "1"} and payload["numbers"] == [1, "x", None]
+    assert not events.matches(Match(fields=(("x", 1),)), event, "dynamodb", "$LATEST")
+    assert [ident for _, ident in events.batch_items(event, "dynamodb")] == [None] * 5
 
 
 # --- fail-open -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { EVENTS, LAYER, readJson } from "./helpers.mjs";
+import { EVENTS, LAYER, readJson, withPayloads } from "./helpers.mjs";
 
 const events = await import(path.join(LAYER, "events.mjs"));
 
@@ -39,4 +39,91 @@ test("a match needs every field, the source and the qualifier", () => {
   assert.equal(events.matches(match, { order: { kind: "ok" } }, "direct", "live"), false);
   assert.equal(events.matches(match, { order: { kind: "poison" } }, "sqs", "live"), false);
   assert.equal(events.matches(match, { order: { kind: "poison" } }, "direct", "$LATEST"), false);
+});
+
+const fields = (entries) => ({ qualifiers: [], source: null, fields: Object.entries(entries) });
+const PILL = fields({ chaoskit_poison_pill: true });
+
+test("a field of one record's payload matches every batch that holds the record", () => {
+  for (const source of ["sqs", "kinesis", "sns", "dynamodb"]) {
+    const withPill = withPayloads(source, [{ id: 1 }, { id: 2, chaoskit_poison_pill: true }]);
+    assert.equal(events.matches(PILL, withPill, source, "$LATEST"), true, source);
+    const without = withPayloads(source, [{ id: 1 }, { id: 3, chaoskit_poison_pill: false }]);
+    assert.equal(events.matches(PILL, without, source, "$LATEST"), false, source);
+    assert.equal(events.matches(fields({ id: 1, chaoskit_poison_pill: true }), withPill, source, "$LATEST"), false, source);
+  }
+});
+
+test("record payloads are JSON objects only, as Python decodes them", () => {
+  const sqs = (...bodies) => ({ Records: bodies.map((body) => ({ eventSource: "aws:sqs", body })) });
+  const payloads = (event, source) => [...events.recordPayloads(event, source)];
+  assert.deepEqual(payloads(sqs(' \n{"a": 1}', "[1]", "plain", "{broken", 7), "sqs"), [{ a: 1 }]);
+  const kinesis = (...data) => ({ Records: data.map((d) => ({ eventSource: "aws:kinesis", kinesis: { data: d } })) });
+  const b64 = (text) => Buffer.from(text).toString("base64");
+  assert.deepEqual(payloads(kinesis(b64('{"a": 1}'), '{"a": 2}', b64('{"a": 3}').slice(0, -1), "@@@@", b64("not json"),
+    Buffer.from([0x7b, 0xff, 0x7d]).toString("base64")), "kinesis"), [{ a: 1 }]);
+  const sns = { Records: [{ EventSource: "aws:sns", Sns: { Message: '{"a": 1}' } }, { EventSource: "aws:sns", Sns: "x" }] };
+  assert.deepEqual(payloads(sns, "sns"), [{ a: 1 }]);
+  assert.deepEqual(payloads({ body: '{"a": 1}' }, "direct"), []);
+});
+
+const stream = (...streamed) => ({ Records: streamed.map((d) => ({ eventSource: "aws:dynamodb", dynamodb: d })) });
+
+test("a DynamoDB new image is matched as plain values", () => {
+  const image = {
+    pk: { S: "o-1" },
+    order: { M: { amount: { N: "12" }, lines: { L: [{ S: "a" }, { N: "1.5" }] } } },
+    paid: { BOOL: false },
+    note: { NULL: true },
+    tags: { SS: ["x", "y"] },
+    sizes: { NS: ["1", "2.5"] },
+    blob: { B: "AQI=" },
+    blobs: { BS: ["AQI="] },
+  };
+  const event = stream({ Keys: { pk: { S: "o-1" } }, NewImage: image, SequenceNumber: "1" });
+  assert.deepEqual([...events.recordPayloads(event, "dynamodb")], [{
+    pk: "o-1", order: { amount: 12, lines: ["a", 1.5] }, paid: false, note: null,
+    tags: ["x", "y"], sizes: [1, 2.5], blob: "AQI=", blobs: ["AQI="],
+  }]);
+  for (const [entries, hit] of [
+    [{ "order.amount": 12 }, true],
+    [{ "order.amount": "12" }, false],
+    [{ "order.lines.1": 1.5, paid: false }, true],
+    [{ note: null, pk: "o-2" }, false],
+  ]) {
+    assert.equal(events.matches(fields(entries), event, "dynamodb", "$LATEST"), hit, JSON.stringify(entries));
+  }
+});
+
+test("a stream record without a new image has no payload", () => {
+  const keysOnly = { Keys: { pk: { S: "o-1" } }, SequenceNumber: "1" };
+  const event = stream(keysOnly, { ...keysOnly, OldImage: { pk: { S: "o-1" } } });
+  assert.deepEqual([...events.recordPayloads(event, "dynamodb")], []);
+  assert.equal(events.matches(fields({ pk: "o-1" }), event, "dynamodb", "$LATEST"), false);
+});
+
+test("malformed stream records do not throw", () => {
+  let deep = { S: "bottom" };
+  for (let i = 0; i < 20000; i++) deep = { M: { a: deep } };
+  const odd = {
+    plain: "x",
+    number: { N: "twelve" },
+    unknown: { Q: 1 },
+    bad_map: { M: [1] },
+    two_tags: { S: "x", N: "1" },
+    numbers: { NS: ["1", "x", null] },
+    deep,
+  };
+  const event = stream("x", { NewImage: "x" }, { NewImage: null }, { NewImage: odd });
+  event.Records.splice(1, 0, { eventSource: "aws:dynamodb" });
+  const [payload, ...rest] = events.recordPayloads(event, "dynamodb");
+  assert.deepEqual(rest, []);
+  assert.equal(payload.plain, "x");
+  assert.equal(payload.number, "twelve");
+  assert.deepEqual(payload.unknown, { Q: 1 });
+  assert.deepEqual(payload.bad_map, { M: [1] });
+  assert.deepEqual(payload.two_tags, { S: "x", N: "1" });
+  assert.deepEqual(payload.numbers, [1, "x", null]);
+  assert.equal(events.matches(fields({ x: 1 }), event, "dynamodb", "$LATEST"), false);
+  assert.deepEqual(events.batchItems(event, "dynamodb").map(([, ident]) => ident), [null, null, null, null, null]);
 });

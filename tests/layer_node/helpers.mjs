@@ -56,3 +56,25 @@ export async function server(handler = (req, res) => res.end("ok")) {
   await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
   return { port: srv.address().port, hits, close: () => new Promise((r) => srv.close(r)) };
 }
+
+// DynamoDB's typed JSON for the few plain values the tests put in a stream image.
+const typed = (v) => (typeof v === "boolean" ? { BOOL: v } : typeof v === "number" ? { N: String(v) } : { S: v });
+
+// A sample batch of `source` with one record per payload, each carrying it where AWS does.
+export function withPayloads(source, payloads) {
+  const event = readJson(path.join(EVENTS, `${source}.json`));
+  const template = event.Records[0];
+  event.Records = payloads.map((payload, i) => {
+    const record = structuredClone(template);
+    const text = JSON.stringify(payload);
+    if (source === "sqs") Object.assign(record, { body: text, messageId: `m-${i}` });
+    else if (source === "kinesis") record.kinesis.data = Buffer.from(text).toString("base64");
+    else if (source === "sns") record.Sns.Message = text;
+    else {
+      record.dynamodb.NewImage = Object.fromEntries(Object.entries(payload).map(([k, v]) => [k, typed(v)]));
+      record.dynamodb.SequenceNumber = String(100 + i);
+    }
+    return record;
+  });
+  return event;
+}

@@ -1,7 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { EVENTS, LAYER, config, context, harness, readJson } from "./helpers.mjs";
+import { EVENTS, LAYER, config, context, harness, readJson, withPayloads } from "./helpers.mjs";
 
 const sqs = readJson(path.join(EVENTS, "sqs.json"));
 const counted = () => {
@@ -137,6 +137,19 @@ test("a fault matched to another source leaves this invocation alone", async () 
   await h.layer.invoke(handler, sqs, context());
   assert.equal(calls.length, 1);
   h.restore();
+});
+
+test("a poison pill in one record fails every batch that holds it", async () => {
+  const pill = { kind: "exception", rate: 1, type: "Poison", match: { fields: { chaoskit_poison_pill: true } } };
+  for (const source of ["sqs", "kinesis", "sns", "dynamodb"]) {
+    const h = await harness({ CHAOSKIT_CONFIG: config([pill]) });
+    const { calls, handler } = counted();
+    const withPill = withPayloads(source, [{ id: 1 }, { id: 2, chaoskit_poison_pill: true }]);
+    await assert.rejects(h.layer.invoke(handler, withPill, context()), (err) => err.name === "Poison", source);
+    await h.layer.invoke(handler, withPayloads(source, [{ id: 1 }, { id: 3 }]), context());
+    assert.equal(calls.length, 1, source);
+    h.restore();
+  }
 });
 
 test("with a seed, the same events fire the same faults every time", async () => {

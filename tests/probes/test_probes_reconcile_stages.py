@@ -127,3 +127,15 @@ def test_in_sink_mode_a_stage_still_shows_what_it_processed() -> None:
     assert out["stages"]["writer"]["processed"] == 1
     assert out["stages"]["sink:orders"]["processed"] == 1
     assert out["processed"] == 1
+
+
+def test_streams_are_counted_under_their_names_a_dynamodb_stream_under_its_tables() -> None:
+    # A DynamoDB stream's label is a time with colons: its last segment was the count's
+    # name ("38.304053"), where the report and the probes name the table.
+    table = "arn:aws:dynamodb:us-east-1:000000000000:table/Orders/stream/2026-12-02T05:38:04.053"
+    kinesis = "arn:aws:kinesis:us-east-1:000000000000:stream/clicks"
+    records = [Record("run-1", e, "sent", 0.0) for e in ("a", "b")]
+    records += hop("a", "consumer", table, 1.0) + hop("b", "reader", kinesis, 1.0)
+    out = reconcile(records)
+    assert set(out["queues"]) == {"Orders", "clicks"}
+    assert out["queues"]["Orders"]["processed"] == out["queues"]["clicks"]["processed"] == 1

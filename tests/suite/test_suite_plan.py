@@ -37,6 +37,8 @@ def _kinds(template: Path, **kwargs: Any) -> list[tuple[str, str]]:
         ("kinesis-onfailure", {"kill switch", "errors", "poison pill"}),
         ("sns-async", {"errors"}),
         ("scheduler-async-dlq", {"errors"}),
+        # Its folder holds both functions' modules: only the producer's calls DynamoDB.
+        ("dynamodb-stream", {"kill switch", "errors", "poison pill"}),
     ],
 )
 def test_each_vendored_app_gets_valid_experiments_aimed_at_its_logical_ids(
@@ -227,7 +229,7 @@ def test_unsupported_runtimes_and_unreachable_sources_are_reported_not_generated
                 "Properties": {
                     "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
                     "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                    "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
+                    "StreamSpecification": {"StreamViewType": "KEYS_ONLY"},
                 },
             },
             "Old": _function("python3.9"),
@@ -247,7 +249,9 @@ def test_unsupported_runtimes_and_unreachable_sources_are_reported_not_generated
     assert "Old: no experiment" in notes and "'python3.9'" in notes
     assert "Ruby: no experiment" in notes and "'ruby3.3'" in notes
     assert "Node: SDK throttling" not in notes
-    assert "Streamer: its dynamodb event source" in notes
+    # A KEYS_ONLY stream's records carry no item, so no trace mark reaches the function.
+    assert "Streamer: its dynamodb event source Table cannot be sent to" in notes
+    assert "stream view type is KEYS_ONLY" in notes
 
 
 def test_a_weighted_alias_gets_a_canary_and_a_failover_pair_gets_failover(tmp_path: Path) -> None:
@@ -408,3 +412,114 @@ def test_a_scheduled_function_is_invoked_asynchronously_and_its_dlq_read() -> No
     assert settle["dlqs"] == ["stack:LambdaExecutionDLQ"]
     assert "then sends it to its DLQ LambdaExecutionDLQ" in errors.experiment["description"]
     assert "Expect a deviation" not in errors.experiment["description"]
+
+
+def test_a_dynamodb_stream_consumer_is_fed_by_writes_to_its_table(tmp_path: Path) -> None:
+    suite = generate_suite(template=APPS / "dynamodb-stream" / "template.yaml", stack_name="d")
+    found = "\n".join(suite.found)
+    assert "function ConsumerFunction (python3.13): table DynamoDBTable's stream" in found
+    by_kind = {p.kind: p.experiment for p in suite.experiments}
+    for experiment in by_kind.values():
+        sends = [s for s in experiment["method"] if s["provider"].get("func") == "send_events"]
+        assert sends and all(
+            s["provider"]["arguments"]["target_type"] == "dynamodb"
+            and s["provider"]["arguments"]["target"] == "stack:DynamoDBTable"
+            for s in sends
+        )
+        settle = experiment["method"][-1]
+        assert settle["provider"]["arguments"]["quiet_seconds"] == 30
+        assert settle["provider"]["arguments"]["queues"] == []
+    kill = by_kind["kill switch"]["method"]
+    assert [s["name"] for s in kill][1:3] == [
+        "stop-the-function",
+        "send-to-the-dynamodb-while-stopped",
+    ]
+    # No bisection and no on-failure destination: a record that keeps failing is lost.
+    pill = by_kind["poison pill"]
+    assert (
+        "retries a failed batch until the records expire, whole (no bisection)"
+        in (pill["description"])
+    )
+    assert "Expect a deviation" in pill["description"]
+    # The verdict is read while the pill still fails: only the rollback clears the fault.
+    assert "clear_faults" not in [s["provider"].get("func") for s in pill["method"]]
+    assert pill["rollbacks"][0]["provider"]["func"] == "rollback_current_run"
+
+
+def test_a_dynamodb_sample_event_shapes_the_items_but_never_pins_the_tables_key(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "app"
+    (folder / "events").mkdir(parents=True)
+    image = {
+        "pk": {"S": "customer-1"},
+        "sk": {"N": "7"},
+        "order": {"M": {"amount": {"N": "12.5"}, "items": {"L": [{"S": "book"}]}}},
+        "paid": {"BOOL": True},
+    }
+    record = {"eventSource": "aws:dynamodb", "eventName": "INSERT", "dynamodb": {"NewImage": image}}
+    (folder / "events" / "insert.json").write_text(json.dumps({"Records": [record]}))
+    template = _write_template(
+        tmp_path,
+        {
+            "Table": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "AttributeDefinitions": [
+                        {"AttributeName": "pk", "AttributeType": "S"},
+                        {"AttributeName": "sk", "AttributeType": "N"},
+                    ],
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "sk", "KeyType": "RANGE"},
+                    ],
+                    "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+                },
+            },
+            "Streamer": _function(),
+            "StreamerTable": _mapping("Streamer", "Table", "dynamodb"),
+        },
+    )
+    suite = generate_suite(template=template, stack_name="d")
+    payload = {"order": {"amount": 12.5, "items": ["book"]}, "paid": True}
+    assert suite.samples["dynamodb"] == (
+        {**payload, "pk": "customer-1", "sk": 7},
+        "events/insert.json",
+    )
+    errors = next(p for p in suite.experiments if p.kind == "errors").experiment
+    send = next(s for s in errors["method"] if s["provider"].get("func") == "send_events")
+    # send_events fills the key from each event's id, so every event is its own item.
+    assert send["provider"]["arguments"]["payload"] == payload
+
+
+def test_a_functions_clients_are_read_from_its_handlers_module_and_what_it_imports(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "producer.py").write_text("import boto3\nboto3.client('sqs').send_message()\n")
+    (tmp_path / "consumer.py").write_text(
+        "import json\nfrom shop import store\nfrom shop.audit import log\n"
+        "def handler(e, c):\n    store.put(e)\n"
+    )
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (tmp_path / "shop" / "store.py").write_text(
+        "import boto3\nfrom . import keys\nT = boto3.resource('dynamodb')\n"
+        "def put(e):\n    T.Table(keys.NAME).put_item(Item=e)\n"
+    )
+    (tmp_path / "shop" / "keys.py").write_text(
+        "import boto3\nS = boto3.client('ssm')\nS.get_parameter()\n"
+    )
+    (tmp_path / "shop" / "audit.py").write_text(
+        "import boto3\nL = boto3.client('logs')\ndef log(x):\n    L.put_log_events()\n"
+    )
+    (tmp_path / "shop" / "unused.py").write_text("import boto3\nboto3.client('kms').encrypt()\n")
+    assert aws_services_called(tmp_path, handler="consumer.handler") == ["dynamodb", "logs", "ssm"]
+    assert aws_services_called(tmp_path, handler="producer.handler") == ["sqs"]
+    assert services_for_runtime("python3.12", tmp_path, None, "shop.store.put") == [
+        "dynamodb",
+        "ssm",
+    ]
+    # A handler whose module is not in the folder (a layer's, a typo): the whole folder.
+    everything = ["dynamodb", "kms", "logs", "sqs", "ssm"]
+    assert aws_services_called(tmp_path, handler="missing.handler") == everything
+    assert aws_services_called(tmp_path) == everything

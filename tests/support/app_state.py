@@ -38,19 +38,29 @@ def sent_ids(journal: dict[str, Any], configuration: dict[str, Any]) -> set[str]
     return ids
 
 
-def logged_ids(aws: Callable[[str], Any], function: str, marker: str, run_id: str) -> set[str]:
-    """Event ids in the function's log lines that contain ``marker`` (what it processed)."""
+def logged_ids(
+    aws: Callable[[str], Any], function: str, marker: str, run_id: str, before: float | None = None
+) -> set[str]:
+    """Event ids in the function's log lines that contain ``marker`` (what it processed).
+
+    A line logs a JSON object or a Python dict's repr, or a list of them (a handler that
+    prints its batch's records). ``before`` (epoch seconds) keeps only lines written earlier.
+    """
     logs = aws("logs")
     group = f"/aws/lambda/{function}"
     ids: set[str] = set()
     kwargs: dict[str, Any] = {"logGroupName": group}
+    if before is not None:
+        kwargs["endTime"] = int(before * 1000)
     try:
         while True:
             page = logs.filter_log_events(**kwargs)
             for event in page.get("events", []):
                 line = event["message"]
                 if marker in line and run_id in line:
-                    text = line[line.index("{") :].strip()
+                    start = line.index("{")
+                    start -= 1 if line[start - 1 : start] == "[" else 0
+                    text = line[start:].strip()
                     try:
                         logged = json.JSONDecoder().raw_decode(text)[0]
                     except ValueError:

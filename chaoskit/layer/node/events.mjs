@@ -57,11 +57,85 @@ function equal(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+const fieldsMatch = (fields, node) => fields.every(([path, value]) => equal(fieldValue(node, path), value));
+
 export function matches(match, event, source, qualifier) {
   if (!match) return true;
   if (match.qualifiers.length && !match.qualifiers.includes(qualifier)) return false;
   if (match.source !== null && match.source !== source) return false;
-  return match.fields.every(([path, value]) => equal(fieldValue(event, path), value));
+  if (fieldsMatch(match.fields, event)) return true;
+  // A field may also name a record's own payload (an SQS body, a Kinesis record's data,
+  // an SNS message, a DynamoDB stream record's new image): a batch matches when one of
+  // its records does, which is how a poison pill fails every batch it is in until
+  // bisection isolates it.
+  if (!match.fields.length) return false;
+  for (const payload of recordPayloads(event, source)) {
+    if (fieldsMatch(match.fields, payload)) return true;
+  }
+  return false;
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const NUMBER = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+const DYNAMODB_MAX_DEPTH = 32; // DynamoDB's own limit on nesting within an item
+
+// A JSON object from a record's text (base64 first if asked), or null: as Python's _decoded.
+function decoded(text, maybeBase64) {
+  if (typeof text !== "string") return null;
+  if (maybeBase64) {
+    if (text.length % 4 !== 0 || !BASE64.test(text)) return null;
+    try {
+      text = UTF8.decode(Buffer.from(text, "base64"));
+    } catch {
+      return null;
+    }
+  }
+  if (!text.trimStart().startsWith("{")) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+const number = (text) => (typeof text === "string" && NUMBER.test(text) ? Number(text) : text);
+
+// A DynamoDB typed value ({"N": "12"}) as a plain one; odd input as is.
+function plain(value, depth = 0) {
+  if (!isObject(value) || depth > DYNAMODB_MAX_DEPTH) return value;
+  const keys = Object.keys(value);
+  if (keys.length !== 1) return value;
+  const [kind] = keys;
+  const inner = value[kind];
+  if (["S", "B", "BS", "BOOL"].includes(kind)) return inner;
+  if (kind === "N") return number(inner);
+  if (kind === "NULL") return null;
+  if (kind === "M" && isObject(inner)) {
+    return Object.fromEntries(Object.entries(inner).map(([k, v]) => [k, plain(v, depth + 1)]));
+  }
+  if (kind === "L" && Array.isArray(inner)) return inner.map((item) => plain(item, depth + 1));
+  if (kind === "SS" && Array.isArray(inner)) return [...inner];
+  if (kind === "NS" && Array.isArray(inner)) return inner.map(number);
+  return value;
+}
+
+// The decoded payload of each record of a batch, as Python's record_payloads: an SQS body,
+// a Kinesis record's data (base64) and an SNS message when they are JSON objects, a DynamoDB
+// stream record's NewImage as plain values. A record without one yields nothing.
+export function* recordPayloads(event, source) {
+  for (const [record] of batchItems(event, source)) {
+    if (record === event || !isObject(record)) return;
+    let payload = null;
+    if (source === "sqs") payload = decoded(record.body, false);
+    else if (source === "kinesis") payload = decoded((record.kinesis || {}).data, true);
+    else if (source === "sns") payload = decoded((record.Sns || {}).Message, false);
+    else if (source === "dynamodb") {
+      const image = (record.dynamodb || {}).NewImage;
+      payload = isObject(image) ? plain({ M: image }) : null;
+    }
+    if (payload !== null) yield payload;
+  }
 }
 
 // [record, item identifier] per batch record, as batchItemFailures names them.
