@@ -36,6 +36,8 @@ class Entry:
     retry_path: str = ""
     #: Failures end somewhere chaoskit cannot read, or nowhere: losses are expected.
     loses: str | None = None
+    #: Why a record that fails every time is lost, where only such a record is.
+    poison_loses: str | None = None
     stream: bool = False
     mapping: EventSourceMapping | None = None
     #: Asynchronous retries come minutes apart on AWS: the settle wait must allow for them.
@@ -138,12 +140,22 @@ def _stream_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
     )
     bisect = "splitting it in two on each error" if m.bisect_on_error else "whole (no bisection)"
     path = f"the mapping retries a failed batch {retries}, {bisect}"
-    loses = unreadable
+    loses = poison_loses = unreadable
     if m.on_failure is not None:
         path += f", then sends it to {m.on_failure}"
+    elif m.maximum_retry_attempts in (None, -1) and m.maximum_record_age_seconds in (None, -1):
+        # Retried until the records leave the stream: a failure that passes is absorbed;
+        # one that never does holds its shard, then is skipped.
+        path += ", then skips it: with no on-failure destination those records are lost"
+        poison_loses = (
+            "a record that fails every time holds its batch (and the shard behind it) "
+            "until the records expire, then is skipped with no on-failure destination"
+        )
     else:
         path += ", then skips it: with no on-failure destination those records are lost"
-        loses = "a batch that keeps failing is skipped with no on-failure destination"
+        loses = poison_loses = (
+            "a batch that keeps failing is skipped with no on-failure destination"
+        )
     kind = m.source_kind
     table = topo.element(sid) if kind == "dynamodb" else None
     schema = (table.properties.get("KeySchema") if table else None) or []
@@ -154,6 +166,7 @@ def _stream_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
         sinks=sinks,
         retry_path=path,
         loses=loses,
+        poison_loses=poison_loses,
         stream=True,
         mapping=m,
         item_keys=[

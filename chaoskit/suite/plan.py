@@ -120,9 +120,10 @@ def _experiment(
     }
 
 
-def _expect(entry: Entry) -> str:
-    if entry.loses:
-        return f" Expect a deviation: {entry.loses}."
+def _expect(entry: Entry, poison: bool = False) -> str:
+    why = entry.poison_loses if poison else entry.loses
+    if why:
+        return f" Expect a deviation: {why}."
     return ""
 
 
@@ -283,7 +284,7 @@ def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
     description = (
         f"One record among good ones on {entry.label} fails {fn.logical_id} every time it is "
         f"in a batch. Retry path: {entry.retry_path}. Only the poison pill should end in the "
-        "failure destination; every other record is processed." + _expect(entry)
+        "failure destination; every other record is processed." + _expect(entry, poison=True)
     )
     return Planned(
         _slug("poison-pill", fn.logical_id),
@@ -297,7 +298,12 @@ def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
             tracing,
             entry,
         ),
-        f"a poison pill on {entry.label} does not block or lose the records around it",
+        (
+            f"whether a poison pill on {entry.label} blocks or loses the records around it "
+            f"(expected: {entry.poison_loses})"
+            if entry.poison_loses
+            else f"a poison pill on {entry.label} does not block or lose the records around it"
+        ),
     )
 
 

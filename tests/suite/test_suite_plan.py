@@ -434,13 +434,17 @@ def test_a_dynamodb_stream_consumer_is_fed_by_writes_to_its_table(tmp_path: Path
         "stop-the-function",
         "send-to-the-dynamodb-while-stopped",
     ]
-    # No bisection and no on-failure destination: a record that keeps failing is lost.
+    # No bisection and no on-failure destination, but retried until the records expire:
+    # an error that passes is absorbed, a record that fails every time holds its shard
+    # and is then lost.
+    assert "Expect a deviation" not in by_kind["errors"]["description"]
     pill = by_kind["poison pill"]
-    assert (
-        "retries a failed batch until the records expire, whole (no bisection)"
-        in (pill["description"])
-    )
-    assert "Expect a deviation" in pill["description"]
+    text = pill["description"]
+    assert "retries a failed batch until the records expire, whole (no bisection)" in text
+    assert "Expect a deviation: a record that fails every time holds its batch" in text
+    proves = {p.kind: p.proves for p in suite.experiments}
+    assert proves["poison pill"].startswith("whether a poison pill")
+    assert proves["errors"].startswith("failures of ConsumerFunction")
     # The verdict is read while the pill still fails: only the rollback clears the fault.
     assert "clear_faults" not in [s["provider"].get("func") for s in pill["method"]]
     assert pill["rollbacks"][0]["provider"]["func"] == "rollback_current_run"
@@ -523,3 +527,32 @@ def test_a_functions_clients_are_read_from_its_handlers_module_and_what_it_impor
     everything = ["dynamodb", "kms", "logs", "sqs", "ssm"]
     assert aws_services_called(tmp_path, handler="missing.handler") == everything
     assert aws_services_called(tmp_path) == everything
+
+
+def test_a_stream_with_few_retries_and_no_destination_is_expected_to_lose_failed_batches(
+    tmp_path: Path,
+) -> None:
+    mapping = _mapping("Streamer", "Table", "dynamodb")
+    mapping["Properties"]["MaximumRetryAttempts"] = 2
+    template = _write_template(
+        tmp_path,
+        {
+            "Table": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                    "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
+                },
+            },
+            "Streamer": _function(),
+            "StreamerTable": mapping,
+        },
+    )
+    suite = generate_suite(template=template, stack_name="d")
+    by_kind = {p.kind: p.experiment["description"] for p in suite.experiments}
+    lost = (
+        "Expect a deviation: a batch that keeps failing is skipped with no on-failure destination"
+    )
+    assert lost in by_kind["errors"] and lost in by_kind["poison pill"]
+    assert "retries a failed batch 2 times" in by_kind["errors"]
