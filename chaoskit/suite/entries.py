@@ -272,12 +272,19 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
                     asynchronous=True,
                 )
             )
-    if not out and fn.async_sources:
-        sources = ", ".join(sorted(fn.async_sources))
+    if not out and (fn.async_sources or fn.async_config or fn.dead_letter):
+        # No source in the stack, but retries and destinations (or a DLQ) set for
+        # asynchronous invokes: it is invoked asynchronously from outside the stack.
+        if fn.async_sources:
+            how = f"as {', '.join(sorted(fn.async_sources))} does"
+        else:
+            expects = "EventInvokeConfig" if fn.async_config else "DLQ"
+            how = f"from outside the stack, as its {expects} expects"
+
         out.append(
             Entry(
                 "lambda",
-                f"asynchronous invoke (as {sources} does)",
+                f"asynchronous invoke ({how})",
                 {"target_type": "lambda", "target": ref(lid), "invocation_type": "Event"},
                 sinks=sinks,
                 retry_path=path,
@@ -364,11 +371,21 @@ def _failure_sinks(topo: Topology, fn: Function) -> set[str]:
     return out
 
 
+def _leads_to(current: Function, g: Function, named: set[str], feeds: set[str]) -> bool:
+    """Whether events ``current`` processed go on to ``g``."""
+    if named & feeds:
+        return True
+    success = current.async_config.on_success if current.async_config else None
+    target = success.logical_id if success else None
+    return target is not None and (target == g.logical_id or target in feeds)
+
+
 def pipeline(topo: Topology, fn: Function) -> tuple[list[Function], list[Function]]:
     """Return the functions events entering ``fn`` go through, and the last ones.
 
     A function leads to another when its environment names a queue, stream,
-    topic or bus of the stack that feeds the other (how apps pass those names).
+    topic or bus of the stack that feeds the other (how apps pass those names),
+    or when its on-success destination is the other or feeds it.
     A function consuming the DLQ or failure destination of one on the way is
     on the way too, but never terminal: what reaches it was dead-lettered, and
     its traces are how chaoskit learns that without racing it for the DLQ.
@@ -387,7 +404,9 @@ def pipeline(topo: Topology, fn: Function) -> tuple[list[Function], list[Functio
         nxt = [
             g
             for g in topo.functions.values()
-            if g is not current and named & feeds[id(g)] and not any(g is s for s in seen)
+            if g is not current
+            and _leads_to(current, g, named, feeds[id(g)])
+            and not any(g is s for s in seen)
         ]
         if not nxt:
             terminal.append(current)

@@ -283,8 +283,9 @@ def from_stack(stack_name: str, configuration: Mapping[str, Any] | None = None) 
             base = topo.resources.get(lid)
             if base is not None:
                 el.physical_id, el.arn = base.physical_id, base.arn
-    _overlay_functions(topo, configuration)
+    # Queues first: functions' destinations and DLQs name them by ARN.
     _overlay_queues(topo, configuration)
+    _overlay_functions(topo, configuration)
     _overlay_mappings(topo, configuration)
     _overlay_subscriptions(topo, configuration)
     _overlay_expiry_tags(topo, configuration)

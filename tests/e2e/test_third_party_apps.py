@@ -83,6 +83,12 @@ def _truth(
         dead = kinesis_failed_ids(aws, bodies, run_id)
         seen = logged_ids(aws, resources["KinesisDataStreamProcessor"], "content -->", run_id)
         return seen - dead, dead
+    if app == "lambda-destinations":
+        # Each function logs the event it is given as JSON: the last one's lines are what
+        # went all the way (a destination record carries the event as requestPayload).
+        processed = logged_ids(aws, resources["OnSuccessLambdaFunction"], "chaoskit", run_id)
+        dead = ids_in(queue_bodies(aws, resources["OnFailureSqsQueue"]), run_id)
+        return processed, dead
     if app == "dynamodb-stream":
         # The consumer prints each batch's records (their new images); it has no
         # on-failure destination: a batch that keeps failing is retried until it expires.
@@ -100,7 +106,12 @@ TOPOLOGY = {
     # Invoked asynchronously by the experiment itself: no queue delivers its events.
     "scheduler-async-dlq": ("ScheduledFunction", None, "LambdaExecutionDLQ"),
     "dynamodb-stream": ("ConsumerFunction", "DynamoDBTable", None),
+    # Two stages: MainLambdaFunction (invoked by the experiment; it dead-letters to its
+    # on-failure queue) hands what it processed to OnSuccessLambdaFunction, the last.
+    "lambda-destinations": ("OnSuccessLambdaFunction", None, "OnFailureSqsQueue"),
 }
+#: Apps with more than one stage: the one before the last, which dead-letters.
+FIRST_STAGE = {"lambda-destinations": "MainLambdaFunction"}
 
 
 def _check_stages(
@@ -110,11 +121,15 @@ def _check_stages(
     """The per-stage and per-queue counts equal the app's truth (its logs and its DLQ)."""
     function, source, dlq = TOPOLOGY[app]
     stage = resources[function]
-    # One stage: the app's only function, named as Lambda names it.
-    assert set(view.stages) <= {stage}, summary
+    first = resources[FIRST_STAGE.get(app, function)]
+    # The app's functions, named as Lambda names them: events end at the last one.
+    assert set(view.stages) <= {stage, first}, summary
     assert view.stages.get(stage, {}).get("processed", 0) == len(processed), summary
-    if view.stages:
+    if stage in view.stages:
         assert view.stages[stage]["attempts"] >= len(processed), summary
+    if first != stage and first in view.stages:
+        # Each event the last stage processed was handed on by the first.
+        assert view.stages[first]["processed"] >= len(processed), summary
     if source is not None:
         delivered = queue_name(resources[source])
         assert view.queues.get(delivered, {}).get("processed", 0) == len(processed), summary
@@ -122,7 +137,7 @@ def _check_stages(
         assert view.queues.get(queue_name(resources[dlq]), {}).get("dead_lettered", 0) == len(
             dead
         ), summary
-        assert view.stages.get(stage, {}).get("dead_lettered", 0) == len(dead), summary
+        assert view.stages.get(first, {}).get("dead_lettered", 0) == len(dead), summary
 
 
 #: Kinds of experiment each app must get (the rest of the plan is unit-tested).
@@ -134,6 +149,9 @@ EXPECTED = {
     "scheduler-async-dlq": {"errors"},
     # Its folder holds both functions' modules; the consumer's own calls no AWS service.
     "dynamodb-stream": {"kill switch", "errors", "poison pill"},
+    # One errors experiment per function: Main, invoked as its EventInvokeConfig expects,
+    # and its on-success destination, invoked asynchronously on its own.
+    "lambda-destinations": {"errors"},
 }
 
 
@@ -231,7 +249,7 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
 
 
 #: Apps whose every invocation carries one event: a rerun with the same seed is exact.
-SINGLE_EVENT_INVOCATIONS = {"sns-async", "scheduler-async-dlq"}
+SINGLE_EVENT_INVOCATIONS = {"sns-async", "scheduler-async-dlq", "lambda-destinations"}
 
 
 def _run(gameday: Any, output_dir: Path) -> Any:

@@ -39,6 +39,7 @@ def _kinds(template: Path, **kwargs: Any) -> list[tuple[str, str]]:
         ("scheduler-async-dlq", {"errors"}),
         # Its folder holds both functions' modules: only the producer's calls DynamoDB.
         ("dynamodb-stream", {"kill switch", "errors", "poison pill"}),
+        ("lambda-destinations", {"errors"}),
     ],
 )
 def test_each_vendored_app_gets_valid_experiments_aimed_at_its_logical_ids(
@@ -556,3 +557,47 @@ def test_a_stream_with_few_retries_and_no_destination_is_expected_to_lose_failed
     )
     assert lost in by_kind["errors"] and lost in by_kind["poison pill"]
     assert "retries a failed batch 2 times" in by_kind["errors"]
+
+
+def test_a_function_with_destinations_but_no_source_is_invoked_and_traced_to_its_successor() -> (
+    None
+):
+    # Invoked asynchronously from outside the stack: its EventInvokeConfig is the only sign.
+    suite = generate_suite(template=APPS / "lambda-destinations" / "template.yaml", stack_name="d")
+    found = "\n".join(suite.found)
+    assert (
+        "function MainLambdaFunction (nodejs24.x): asynchronous invoke "
+        "(from outside the stack, as its EventInvokeConfig expects)" in found
+    )
+    assert "asynchronous invoke (as lambda-destination does)" in found
+    by_slug = {p.slug: p.experiment for p in suite.experiments}
+    main = by_slug["errors-mainlambdafunction-lambda"]
+    # What Main processed goes on to its on-success destination: traced there, and last.
+    assert _enabled(main) == ["stack:MainLambdaFunction", "stack:OnSuccessLambdaFunction"]
+    assert main["configuration"]["chaoskit_terminal_stages"] == ["stack:OnSuccessLambdaFunction"]
+    send = next(s for s in main["method"] if s["provider"].get("func") == "send_events")
+    assert send["provider"]["arguments"]["target"] == "stack:MainLambdaFunction"
+    assert send["provider"]["arguments"]["invocation_type"] == "Event"
+    assert main["method"][-1]["provider"]["arguments"]["dlqs"] == ["stack:OnFailureSqsQueue"]
+    assert "Expect a deviation" not in main["description"]
+    # The successor has no destination of its own: an event failing there is dropped.
+    assert "Expect a deviation" in by_slug["errors-onsuccesslambdafunction-lambda"]["description"]
+
+
+def test_a_function_with_only_a_dlq_is_invoked_asynchronously(tmp_path: Path) -> None:
+    template = _write_template(
+        tmp_path,
+        {
+            "Dlq": {"Type": "AWS::SQS::Queue"},
+            "Fn": _function(DeadLetterConfig={"TargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}}),
+            "Plain": _function(),
+        },
+    )
+    suite = generate_suite(template=template, stack_name="d")
+    assert [p.slug for p in suite.experiments] == ["errors-fn-lambda", "sdk-throttling-fn-dynamodb"]
+    errors = suite.experiments[0]
+    assert errors.experiment["method"][-1]["provider"]["arguments"]["dlqs"] == ["stack:Dlq"]
+    assert "as its DLQ expects" in "\n".join(suite.found)
+    assert "Plain: no event source in the stack that chaoskit can send through" in (
+        "\n".join(suite.uncovered)
+    )

@@ -89,3 +89,33 @@ def test_from_stack_reads_physical_ids_and_live_settings(aws_env: dict[str, str]
 def test_from_stack_missing_stack_is_bad_input(aws_env: dict[str, str]) -> None:
     with pytest.raises(TemplateError, match="'nope'"):
         from_stack("nope", aws_env)
+
+
+def test_a_live_async_destination_is_named_by_the_stacks_logical_id(
+    aws_env: dict[str, str],
+) -> None:
+    # The live invoke config names its destinations by ARN; a queue's ARN is read after the
+    # functions were, so it was left an ARN, and init called the DLQ one it cannot read.
+    cfn = aws.client("cloudformation", aws_env)
+    cfn.create_stack(StackName="orders", TemplateBody=json.dumps(TEMPLATE))
+    sqs = aws.client("sqs", aws_env)
+    arn = {
+        name: sqs.get_queue_attributes(
+            QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        for name in ("orders", "orders-dlq")
+    }
+    aws.client("lambda", aws_env).put_function_event_invoke_config(
+        FunctionName="orders-worker",
+        MaximumRetryAttempts=1,
+        DestinationConfig={
+            "OnFailure": {"Destination": arn["orders-dlq"]},
+            "OnSuccess": {"Destination": arn["orders"]},
+        },
+    )
+
+    cfg = from_stack("orders", aws_env).functions["Worker"].async_config
+
+    assert cfg is not None and cfg.maximum_retry_attempts == 1
+    assert cfg.on_failure == Ref(logical_id="Dlq")
+    assert cfg.on_success == Ref(logical_id="Orders")
