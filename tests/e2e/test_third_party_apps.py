@@ -225,6 +225,8 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
     # one event (so no poller's batching is involved) the same events are hit and lost.
     rolled = [r for r in result.results if replayable(injected_faults(r.journal))]
     assert rolled, "no experiment rolled a fault"
+    if app not in REPLAYED:
+        return
     again = _run(
         dataclasses.replace(
             gameday, experiments=tuple(gameday.ordered()[result.results.index(r)] for r in rolled)
@@ -248,6 +250,10 @@ def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_st
         )
 
 
+#: Apps whose rate experiments run a second time with the same seed (the others only have
+#: their rolls checked against the seed, to keep the suite's time down): a batched
+#: stream, a batched queue, and two asynchronous apps.
+REPLAYED = {"kinesis-onfailure", "sqs-dlq", "sns-async", "scheduler-async-dlq"}
 #: Apps whose every invocation carries one event: a rerun with the same seed is exact.
 SINGLE_EVENT_INVOCATIONS = {"sns-async", "scheduler-async-dlq", "lambda-destinations"}
 
