@@ -11,12 +11,10 @@ References are ``stack:LogicalId``, resolved at run time.
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaoskit.suite.patterns import example
 from chaoskit.topology import EventSourceMapping, Function, Ref, Rule, Topology
 
 __all__ = ["Entry", "entries_of", "parked_queues", "pipeline", "ref"]
-
-#: EventBridge pattern keys a generated event can satisfy (source and detail-type).
-_SIMPLE_PATTERN_KEYS = {"source", "detail-type", "account", "region"}
 
 
 def ref(logical_id: str) -> str:
@@ -197,17 +195,15 @@ def _async_path(topo: Topology, fn: Function) -> tuple[list[str], str, str | Non
 
 
 def _rule_send(rule: Rule) -> dict[str, Any] | None:
-    pattern = rule.pattern if isinstance(rule.pattern, dict) else None
-    if not pattern or set(pattern) - _SIMPLE_PATTERN_KEYS:
+    built = example(rule.pattern)
+    if built is None:
         return None
     send: dict[str, Any] = {"target_type": "eventbridge"}
     for key, arg in (("source", "source"), ("detail-type", "detail_type")):
-        values = pattern.get(key)
-        if values is None:
-            continue
-        if not (isinstance(values, list) and len(values) >= 1 and isinstance(values[0], str)):
-            return None
-        send[arg] = values[0]
+        if key in built:
+            send[arg] = built[key]
+    if built["detail"]:
+        send["payload"] = built["detail"]
     bus = rule.bus
     send["target"] = ref(bus.logical_id) if bus and bus.logical_id else str(bus or "default")
     return send
@@ -257,8 +253,9 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
             send = _rule_send(rule)
             if send is None:
                 notes.append(
-                    f"{lid}: rule {rule.logical_id} matches on more than source and "
-                    "detail-type (or on a schedule): no generated event is sure to match it"
+                    f"{lid}: rule {rule.logical_id} runs on a schedule, or its pattern uses a "
+                    "field or filter no generated event is sure to match (an aws. source, "
+                    "cidr, a field besides source, detail-type and detail)"
                 )
                 continue
             out.append(

@@ -307,6 +307,17 @@ def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
     )
 
 
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``over`` merged in, object by object, ``over`` winning."""
+    out = dict(base)
+    for key, value in over.items():
+        mine = out.get(key)
+        if isinstance(mine, dict) and isinstance(value, dict):
+            value = _merged(mine, value)
+        out[key] = value
+    return out
+
+
 def _refusal(fn: Function) -> str | None:
     return runtimes.refusal(fn.logical_id, {"Runtime": fn.runtime, "PackageType": fn.package_type})
 
@@ -334,7 +345,9 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
     for entry in entries:
         sample = suite.samples.get(entry.kind)
         if sample is not None:
-            entry.send["payload"] = {k: v for k, v in sample[0].items() if k not in entry.item_keys}
+            own = {k: v for k, v in sample[0].items() if k not in entry.item_keys}
+            # What the entry needs (a rule's pattern) wins over the app's sample.
+            entry.send["payload"] = _merged(own, entry.send.get("payload") or {})
     suite.found.append(
         f"function {fn.logical_id} ({fn.runtime or fn.package_type}): "
         + (", ".join(e.label for e in entries) or "no event source chaoskit can send through")
