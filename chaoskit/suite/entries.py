@@ -277,7 +277,6 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
         else:
             expects = "EventInvokeConfig" if fn.async_config else "DLQ"
             how = f"from outside the stack, as its {expects} expects"
-
         out.append(
             Entry(
                 "lambda",
