@@ -192,6 +192,10 @@ def main() -> None:
         print(machine())
     finally:
         sandbox.down(port, purge=True)
+        if args.orders:  # the reference app's deploy started its payments stub
+            from chaoskit.cli.demo import load_app_deploy
+
+            load_app_deploy(ROOT / "experiments" / "app").stop_payments_stub()
 
 
 def run(endpoint: str, port: int, args: argparse.Namespace) -> None:
