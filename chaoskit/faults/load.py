@@ -32,7 +32,13 @@ from chaoskit.errors import BadInput, aws_failure
 from chaoskit.faults import _payload, _table_items
 from chaoskit.ledger import store
 from chaoskit.ledger.records import SENT, Record
-from chaoskit.ledger.trace import ATTR_EVENT_ID, ATTR_RUN_ID, new_event_id, stamp
+from chaoskit.ledger.trace import (
+    ATTR_EVENT_ID,
+    ATTR_RUN_ID,
+    NEW_IMAGE_VIEWS,
+    new_event_id,
+    stamp,
+)
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import is_dry_run
 
@@ -223,10 +229,7 @@ def _describe_table(ddb: Any, target: str) -> dict[str, Any]:
             ) from err
         raise aws_failure("dynamodb:DescribeTable", target, err) from err
     stream = table.get("StreamSpecification") or {}
-    if not stream.get("StreamEnabled") or stream.get("StreamViewType") not in (
-        "NEW_IMAGE",
-        "NEW_AND_OLD_IMAGES",
-    ):
+    if not stream.get("StreamEnabled") or stream.get("StreamViewType") not in NEW_IMAGE_VIEWS:
         logger.warning("load: table '%s' has no stream showing new images (NEW_IMAGE or "
                        "NEW_AND_OLD_IMAGES): a function reading it will not see the trace "
                        "marks", target)  # fmt: skip

@@ -15,6 +15,7 @@ __all__ = [
     "detect_source",
     "field_value",
     "matches",
+    "plain_image",
     "qualifier_of",
     "record_payloads",
 ]
@@ -152,6 +153,11 @@ def _plain(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def plain_image(image: Any) -> dict[str, Any] | None:
+    """Return a DynamoDB stream image (typed attribute values) as a plain object, or ``None``."""
+    return _plain({"M": image}) if isinstance(image, dict) else None
+
+
 def record_payloads(event: Any, source: str) -> Iterator[Any]:
     """Yield the decoded payload of each record of a batch.
 
@@ -169,8 +175,7 @@ def record_payloads(event: Any, source: str) -> Iterator[Any]:
         elif source == "sns":
             payload = _decoded(_member(record, "Sns").get("Message"), False)
         elif source == "dynamodb":
-            image = _member(record, "dynamodb").get("NewImage")
-            payload = _plain({"M": image}) if isinstance(image, dict) else None
+            payload = plain_image(_member(record, "dynamodb").get("NewImage"))
         else:
             payload = None
         if payload is not None:

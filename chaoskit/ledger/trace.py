@@ -25,6 +25,7 @@ __all__ = [
     "ATTR_EVENT_ID",
     "ATTR_RUN_ID",
     "MARK",
+    "NEW_IMAGE_VIEWS",
     "Trace",
     "find_traces",
     "new_event_id",
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 MARK = "chaoskit"
+#: DynamoDB stream views whose records carry the item written, and so its mark.
+NEW_IMAGE_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
 ATTR_RUN_ID = "chaoskit-run-id"
 ATTR_EVENT_ID = "chaoskit-event-id"
 

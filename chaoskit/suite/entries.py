@@ -11,6 +11,7 @@ References are ``stack:LogicalId``, resolved at run time.
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaoskit.ledger.trace import NEW_IMAGE_VIEWS
 from chaoskit.suite.patterns import example
 from chaoskit.topology import EventSourceMapping, Function, Ref, Rule, Topology
 
@@ -102,10 +103,6 @@ def _sqs_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
     )
 
 
-#: DynamoDB stream views whose records carry the written item (where the trace mark is).
-_IMAGE_VIEWS = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
-
-
 def _unsendable(topo: Topology, m: EventSourceMapping) -> str | None:
     """Return why traced events cannot reach a mapping's source, ``None`` when they can."""
     sid = m.source.logical_id if m.source else None
@@ -118,10 +115,10 @@ def _unsendable(topo: Topology, m: EventSourceMapping) -> str | None:
     table = topo.element(sid)
     spec = (table.properties.get("StreamSpecification") if table else None) or {}
     view = spec.get("StreamViewType") if isinstance(spec, dict) else None
-    if isinstance(view, str) and view not in _IMAGE_VIEWS:
+    if isinstance(view, str) and view not in NEW_IMAGE_VIEWS:
         return (
             f"its stream view type is {view}: the records carry no new item, so the trace "
-            f"mark written with it is not seen (needs {' or '.join(_IMAGE_VIEWS)})"
+            f"mark written with it is not seen (needs {' or '.join(NEW_IMAGE_VIEWS)})"
         )
     return None
 

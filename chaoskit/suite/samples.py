@@ -15,11 +15,10 @@ import base64
 import binascii
 import json
 import re
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from boto3.dynamodb.types import Binary, TypeDeserializer
+from chaoskit.layer.events import plain_image
 
 __all__ = ["sample_payloads"]
 
@@ -52,28 +51,6 @@ def _object(text: Any, b64: bool = False) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Binary):
-        return base64.b64encode(value.value).decode("ascii")
-    if isinstance(value, (set, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _item(image: Any) -> dict[str, Any] | None:
-    """Return a DynamoDB stream image (typed attribute values) as a plain JSON object."""
-    if not isinstance(image, dict):
-        return None
-    try:
-        return {str(k): _plain(TypeDeserializer().deserialize(v)) for k, v in image.items()}
-    except (TypeError, ValueError, AttributeError, ArithmeticError):
-        return None
-
-
 def _from_document(doc: Any) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
     if isinstance(doc, list):
@@ -93,7 +70,10 @@ def _from_document(doc: Any) -> list[tuple[str, dict[str, Any]]]:
             elif record.get("EventSource") == "aws:sns":
                 payload, kind = _object((record.get("Sns") or {}).get("Message")), "sns"
             elif record.get("eventSource") == "aws:dynamodb":
-                payload, kind = _item((record.get("dynamodb") or {}).get("NewImage")), "dynamodb"
+                payload, kind = (
+                    plain_image((record.get("dynamodb") or {}).get("NewImage")),
+                    "dynamodb",
+                )
             else:
                 payload = None
             if payload is not None:
