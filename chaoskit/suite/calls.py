@@ -133,11 +133,11 @@ def _imported(tree: ast.AST, package: str) -> list[str]:
 def _handler_modules(code_dir: str | Path | None, handler: str) -> list[tuple[Path, str]] | None:
     """Return the handler's module and the folder's modules it imports, ``None`` if not found."""
     root = Path(code_dir) if code_dir else None
-    module = handler.rsplit(".", 1)[0] if "." in handler else ""
-    start = _module_file(root, module.replace("/", ".")) if root and root.is_dir() else None
+    module = handler.rsplit(".", 1)[0].replace("/", ".") if "." in handler else ""
+    start = _module_file(root, module) if root and root.is_dir() else None
     if root is None or start is None:
         return None
-    todo = [(start, module.replace("/", "."))]
+    todo = [(start, module)]
     seen = {start}
     out: list[tuple[Path, str]] = []
     while todo and len(out) < _MAX_FILES:

@@ -128,6 +128,22 @@ def _function(runtime: str = "python3.12", **properties: Any) -> dict[str, Any]:
     }
 
 
+def _table(view: str, *keys: tuple[str, str]) -> dict[str, Any]:
+    """A DynamoDB table with a stream of ``view``; its keys (name, type) hash first, ``id`` S."""
+    keys = keys or (("id", "S"),)
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in keys],
+            "KeySchema": [
+                {"AttributeName": n, "KeyType": "HASH" if i == 0 else "RANGE"}
+                for i, (n, _) in enumerate(keys)
+            ],
+            "StreamSpecification": {"StreamViewType": view},
+        },
+    }
+
+
 def _mapping(function: str, source: str, kind: str = "sqs") -> dict[str, Any]:
     props: dict[str, Any] = {
         "FunctionName": {"Ref": function},
@@ -225,14 +241,7 @@ def test_unsupported_runtimes_and_unreachable_sources_are_reported_not_generated
         tmp_path,
         {
             "Q": {"Type": "AWS::SQS::Queue"},
-            "Table": {
-                "Type": "AWS::DynamoDB::Table",
-                "Properties": {
-                    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-                    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                    "StreamSpecification": {"StreamViewType": "KEYS_ONLY"},
-                },
-            },
+            "Table": _table("KEYS_ONLY"),
             "Old": _function("python3.9"),
             "Ruby": _function("ruby3.3"),
             "Node": _function("nodejs20.x"),
@@ -467,20 +476,7 @@ def test_a_dynamodb_sample_event_shapes_the_items_but_never_pins_the_tables_key(
     template = _write_template(
         tmp_path,
         {
-            "Table": {
-                "Type": "AWS::DynamoDB::Table",
-                "Properties": {
-                    "AttributeDefinitions": [
-                        {"AttributeName": "pk", "AttributeType": "S"},
-                        {"AttributeName": "sk", "AttributeType": "N"},
-                    ],
-                    "KeySchema": [
-                        {"AttributeName": "pk", "KeyType": "HASH"},
-                        {"AttributeName": "sk", "KeyType": "RANGE"},
-                    ],
-                    "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
-                },
-            },
+            "Table": _table("NEW_AND_OLD_IMAGES", ("pk", "S"), ("sk", "N")),
             "Streamer": _function(),
             "StreamerTable": _mapping("Streamer", "Table", "dynamodb"),
         },
@@ -538,14 +534,7 @@ def test_a_stream_with_few_retries_and_no_destination_is_expected_to_lose_failed
     template = _write_template(
         tmp_path,
         {
-            "Table": {
-                "Type": "AWS::DynamoDB::Table",
-                "Properties": {
-                    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
-                    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
-                    "StreamSpecification": {"StreamViewType": "NEW_IMAGE"},
-                },
-            },
+            "Table": _table("NEW_IMAGE"),
             "Streamer": _function(),
             "StreamerTable": mapping,
         },
