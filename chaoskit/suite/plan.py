@@ -281,10 +281,15 @@ def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
         # still fails, so records a batch holds behind it are counted where they stand.
         act.wait_settled(**tracing.settle(entry)),
     ]
+    outcome = (
+        "Only the poison pill should end in the failure destination; every other record is "
+        "processed."
+        if entry.sinks
+        else "Every other record should be processed."
+    )
     description = (
         f"One record among good ones on {entry.label} fails {fn.logical_id} every time it is "
-        f"in a batch. Retry path: {entry.retry_path}. Only the poison pill should end in the "
-        "failure destination; every other record is processed." + _expect(entry, poison=True)
+        f"in a batch. Retry path: {entry.retry_path}. {outcome}" + _expect(entry, poison=True)
     )
     return Planned(
         _slug("poison-pill", fn.logical_id),

@@ -103,6 +103,7 @@ def test_the_stream_poison_pill_matches_one_records_payload_and_reads_the_destin
     assert steps["fail-on-the-poison-pill"]["match"] == {"fields": {"chaoskit_poison_pill": True}}
     assert steps["send-a-poison-pill"]["payload"]["chaoskit_poison_pill"] is True
     assert steps["wait-until-settled"]["dlqs"] == ["stack:AnomalyDataQueue"]
+    assert "Only the poison pill should end in the failure destination" in pill["description"]
 
 
 def _write_template(tmp_path: Path, resources: dict[str, Any]) -> Path:
@@ -452,6 +453,7 @@ def test_a_dynamodb_stream_consumer_is_fed_by_writes_to_its_table(tmp_path: Path
     text = pill["description"]
     assert "retries a failed batch until the records expire, whole (no bisection)" in text
     assert "Expect a deviation: a record that fails every time holds its batch" in text
+    assert "failure destination;" not in text  # it has none to end in
     proves = {p.kind: p.proves for p in suite.experiments}
     assert proves["poison pill"].startswith("whether a poison pill")
     assert proves["errors"].startswith("failures of ConsumerFunction")
