@@ -109,6 +109,7 @@ def _message_entries(
             "Id": str(index),
             body_key: json.dumps(body),
             "MessageAttributes": {
+                **options.get("message_attributes", {}),
                 ATTR_RUN_ID: {"DataType": "String", "StringValue": body["chaoskit"]["run_id"]},
                 ATTR_EVENT_ID: {"DataType": "String", "StringValue": event_id},
             },
@@ -118,6 +119,41 @@ def _message_entries(
             entry["MessageDeduplicationId"] = event_id
         entries.append(entry)
     return entries
+
+
+def _message_attributes(target_type: str, given: Any) -> dict[str, dict[str, str]]:
+    """Return SQS/SNS message attributes from ``{name: value}``, or raise :class:`BadInput`.
+
+    A string is ``String``, a number ``Number``, a list of strings ``String.Array``
+    (SNS only: SQS has no such type).
+    """
+    if given in (None, ""):
+        return {}
+    if target_type not in ("sqs", "sns"):
+        raise BadInput(f"message_attributes are for sqs and sns targets, not {target_type!r}")
+    if not isinstance(given, Mapping):
+        raise BadInput(f"invalid message_attributes {given!r}: expected an object of name: value")
+    out: dict[str, dict[str, str]] = {}
+    for name, value in given.items():
+        where = f"message_attributes.{name}"
+        if not isinstance(name, str) or not name or name in (ATTR_RUN_ID, ATTR_EVENT_ID):
+            raise BadInput(f"invalid {where}: expected a name other than chaoskit's own")
+        if isinstance(value, str):
+            out[name] = {"DataType": "String", "StringValue": value}
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[name] = {"DataType": "Number", "StringValue": str(value)}
+        elif (
+            target_type == "sns"
+            and isinstance(value, list)
+            and all(isinstance(v, str) for v in value)
+        ):
+            out[name] = {"DataType": "String.Array", "StringValue": json.dumps(value)}
+        else:
+            kinds = "a string, a number or (sns) a list of strings"
+            raise BadInput(f"invalid {where} {value!r}: expected {kinds}")
+    if len(out) > 8:  # SQS and SNS take 10 a message, and chaoskit sets 2
+        raise BadInput(f"{len(out)} message_attributes: expected at most 8")
+    return out
 
 
 def _batch_errors(out: Mapping[str, Any], size: int) -> list[str | None]:
@@ -511,6 +547,7 @@ def send_events(
     partition_key: str | None = None,
     message_group_id: str | None = None,
     headers: dict[str, str] | None = None,
+    message_attributes: dict[str, Any] | None = None,
     concurrency: int | None = None,
     run_id: str | None = None,
     samples: str | None = None,
@@ -558,6 +595,9 @@ def send_events(
             failing event does not hold the others back, and a FIFO dead-letter queue
             can be read past its first 10 messages). Give one value to test ordering.
         headers: extra HTTP headers for ``http``.
+        message_attributes: message attributes of every ``sqs`` and ``sns`` message,
+            ``{name: value}``: a string, a number, or (``sns``) a list of strings; for a
+            subscription's filter policy on attributes.
         concurrency: calls in parallel: batch calls for ``sqs``, ``sns``,
             ``eventbridge``, ``kinesis`` and ``dynamodb`` (default 8), invokes or requests for
             ``lambda`` and ``http`` (default 1).
@@ -593,6 +633,7 @@ def send_events(
         raise BadInput(f"invalid rate_per_second {rate_per_second!r}: expected more than 0")
     if parallel is not None and parallel < 1:
         raise BadInput(f"invalid concurrency {concurrency!r}: expected 1 or more")
+    attributes = _message_attributes(target_type, message_attributes)
     if payload is not None and not isinstance(payload, Mapping):
         raise BadInput(f"invalid payload {payload!r}: expected a JSON object")
     run = run_id or current_run_id(configuration)
@@ -610,6 +651,7 @@ def send_events(
         "partition_key": partition_key,
         "message_group_id": message_group_id,
         "headers": headers,
+        "message_attributes": attributes,
     }
     if is_dry_run(configuration):
         logger.info("dry run: would send %d events to %s '%s'", count, target_type, target)

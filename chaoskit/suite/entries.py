@@ -8,14 +8,15 @@ the README.
 References are ``stack:LogicalId``, resolved at run time.
 """
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaoskit.ledger.trace import NEW_IMAGE_VIEWS
-from chaoskit.suite.patterns import example
+from chaoskit.suite.patterns import Fields, Path, example, policy_example, record_example
 from chaoskit.topology import EventSourceMapping, Function, Ref, Rule, Topology
 
-__all__ = ["Entry", "entries_of", "parked_queues", "pipeline", "ref"]
+__all__ = ["Entry", "behind_filters", "entries_of", "parked_queues", "pipeline", "ref"]
 
 
 def ref(logical_id: str) -> str:
@@ -44,6 +45,20 @@ class Entry:
     #: A table's key attributes: ``send_events`` fills them from each event's id, so a
     #: sample payload must not pin them (every event would rewrite one item).
     item_keys: list[str] = field(default_factory=list)
+    #: Payload fields a filter on the way wants missing: a sample must not fill them.
+    absent: tuple[Path, ...] = ()
+    #: What the filter on the way (FilterCriteria, a filter policy) lets through.
+    filtered: str | None = None
+
+    def through(self, fields: Fields, what: str) -> None:
+        """Make every event carry what a filter on the way lets through."""
+        if fields.payload:
+            self.send["payload"] = fields.payload
+        self.send.update(fields.send)
+        self.absent = fields.absent
+        shown = [f"payload {json.dumps(fields.payload, sort_keys=True)}"] if fields.payload else []
+        shown += [f"{k} {json.dumps(v, sort_keys=True)}" for k, v in sorted(fields.send.items())]
+        self.filtered = f"{what} lets through events with {' and '.join(shown) or 'any content'}"
 
     def settle(self) -> dict[str, Any]:
         """Return the wait_until_settled arguments this entry needs."""
@@ -191,7 +206,7 @@ def _async_path(topo: Topology, fn: Function) -> tuple[list[str], str, str | Non
     return sinks, f"{path}, then sends it to its {kind} {target}", unreadable
 
 
-def _rule_send(rule: Rule) -> dict[str, Any] | None:
+def _rule_send(rule: Rule) -> tuple[dict[str, Any], tuple[Path, ...]] | None:
     built = example(rule.pattern)
     if built is None:
         return None
@@ -203,7 +218,7 @@ def _rule_send(rule: Rule) -> dict[str, Any] | None:
         send["payload"] = built["detail"]
     bus = rule.bus
     send["target"] = ref(bus.logical_id) if bus and bus.logical_id else str(bus or "default")
-    return send
+    return send, built.absent
 
 
 def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
@@ -223,8 +238,20 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
                 f"{lid}: its {m.source_kind} event source {m.source} cannot be sent to: "
                 + (why or "not found in the stack")
             )
-        else:
-            out.append(entry)
+            continue
+        if m.filter_patterns:
+            fields = record_example(m.source_kind, m.filter_patterns, entry.item_keys)
+            if fields is None:
+                drops = "deletes" if m.source_kind == "sqs" else "skips"
+                notes.append(
+                    f"{lid}: the FilterCriteria of its {m.source_kind} event source "
+                    f"{m.source} lets through no event chaoskit is sure to generate (it "
+                    "filters on what send_events does not set, or with a filter chaoskit "
+                    f"cannot satisfy), and Lambda {drops} what a filter drops"
+                )
+                continue
+            entry.through(fields, "its FilterCriteria")
+        out.append(entry)
     sinks, path, loses = _async_path(topo, fn)
     for sub in topo.subscriptions.values():
         if sub.protocol != "lambda" or topo.function_of(sub.endpoint) is not fn:
@@ -232,38 +259,47 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
         if sub.topic is None or not sub.topic.logical_id:
             notes.append(f"{lid}: subscribed to a topic outside the stack ({sub.topic})")
             continue
-        out.append(
-            Entry(
-                "sns",
-                f"topic {sub.topic.logical_id}",
-                {"target_type": "sns", "target": ref(sub.topic.logical_id)},
-                sinks=sinks,
-                retry_path=f"SNS delivers asynchronously; {path}",
-                loses=loses,
-                asynchronous=True,
-            )
+        entry = Entry(
+            "sns",
+            f"topic {sub.topic.logical_id}",
+            {"target_type": "sns", "target": ref(sub.topic.logical_id)},
+            sinks=sinks,
+            retry_path=f"SNS delivers asynchronously; {path}",
+            loses=loses,
+            asynchronous=True,
         )
+        if sub.filter_policy is not None:
+            fields = policy_example(sub.filter_policy, sub.filter_policy_scope)
+            if fields is None:
+                notes.append(
+                    f"{lid}: the filter policy of its subscription to topic "
+                    f"{sub.topic.logical_id} accepts no message chaoskit is sure to generate"
+                )
+                continue
+            entry.through(fields, "the subscription's filter policy")
+        out.append(entry)
     for rule in topo.rules.values():
         for target in rule.targets:
             if rule.kind != "events" or topo.function_of(target.target) is not fn:
                 continue
-            send = _rule_send(rule)
-            if send is None:
+            routed = _rule_send(rule)
+            if routed is None:
                 notes.append(
                     f"{lid}: rule {rule.logical_id} runs on a schedule, or its pattern uses a "
                     "field or filter no generated event is sure to match (an aws. source, "
-                    "cidr, a field besides source, detail-type and detail)"
+                    "a field besides source, detail-type and detail)"
                 )
                 continue
             out.append(
                 Entry(
                     "eventbridge",
                     f"rule {rule.logical_id}",
-                    send,
+                    routed[0],
                     sinks=sinks,
                     retry_path=f"EventBridge invokes asynchronously; {path}",
                     loses=loses,
                     asynchronous=True,
+                    absent=routed[1],
                 )
             )
     if not out and (fn.async_sources or fn.async_config or fn.dead_letter):
@@ -302,7 +338,7 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
                 f"{lid}: a task of state machine(s) {', '.join(tasks)}: send_events cannot start "
                 "executions, so no traced event reaches it"
             )
-        else:
+        elif not notes:  # each source it has was said above to be unusable, and why
             notes.append(f"{lid}: no event source in the stack that chaoskit can send through")
     return out, notes
 
@@ -331,18 +367,27 @@ def _logical_ids(node: Any) -> set[str]:
     return found
 
 
-def _sources_of(topo: Topology, fn: Function) -> set[str]:
-    """Return the logical IDs of the queues, streams, topics and buses that feed ``fn``."""
+def _sources_of(topo: Topology, fn: Function, filtered: bool = False) -> set[str]:
+    """Return the logical IDs of the queues, streams, topics and buses that feed ``fn``.
+
+    With ``filtered``, only those that feed it through a filter that decides by the
+    event's content (an event source mapping's FilterCriteria, a subscription's filter
+    policy, a rule's pattern on ``detail``); without, only the others.
+    """
     out: set[str] = set()
     for m in topo.mappings.values():
-        if topo.function_of(m.function) is fn and m.source and m.source.logical_id:
-            out.add(m.source.logical_id)
+        source = m.source.logical_id if m.source else None
+        if topo.function_of(m.function) is fn and source and bool(m.filter_patterns) == filtered:
+            out.add(source)
     for sub in topo.subscriptions.values():
-        if topo.function_of(sub.endpoint) is fn and sub.topic and sub.topic.logical_id:
-            out.add(sub.topic.logical_id)
+        topic = sub.topic.logical_id if sub.topic else None
+        on_content = sub.filter_policy is not None
+        if topo.function_of(sub.endpoint) is fn and topic and on_content == filtered:
+            out.add(topic)
     for rule in topo.rules.values():
         feeds_fn = any(topo.function_of(t.target) is fn for t in rule.targets)
-        if feeds_fn and rule.bus and rule.bus.logical_id:
+        on_detail = isinstance(rule.pattern, dict) and "detail" in rule.pattern
+        if feeds_fn and rule.bus and rule.bus.logical_id and on_detail == filtered:
             out.add(rule.bus.logical_id)
     return out
 
@@ -412,6 +457,27 @@ def pipeline(topo: Topology, fn: Function) -> tuple[list[Function], list[Functio
             if sinks & feeds[id(g)] and not any(g is s for s in seen)
         )
     return seen, terminal
+
+
+def behind_filters(topo: Topology, functions: list[Function]) -> list[str]:
+    """Say which functions events of ``functions`` reach only through a content filter.
+
+    Which of the app's own events pass such a filter is the app's business, so
+    :func:`pipeline` does not follow events through it: the stage before it is terminal.
+    """
+    notes: list[str] = []
+    for current in functions:
+        named = _logical_ids(current.environment)
+        for g in topo.functions.values():
+            through = named & _sources_of(topo, g, filtered=True)
+            if g is current or not through or any(g is f for f in functions):
+                continue
+            notes.append(
+                f"{g.logical_id}: fed by {current.logical_id} through a filter on "
+                f"{', '.join(sorted(through))}: which of its events pass is the app's "
+                f"data, so {current.logical_id}'s experiments follow events no further"
+            )
+    return notes
 
 
 def parked_queues(topo: Topology, functions: list[Function]) -> list[str]:

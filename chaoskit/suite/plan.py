@@ -19,7 +19,14 @@ from typing import Any
 from chaoskit.layer import runtimes
 from chaoskit.suite import activities as act
 from chaoskit.suite.calls import services_for_runtime
-from chaoskit.suite.entries import Entry, entries_of, parked_queues, pipeline, ref
+from chaoskit.suite.entries import (
+    Entry,
+    behind_filters,
+    entries_of,
+    parked_queues,
+    pipeline,
+    ref,
+)
 from chaoskit.suite.samples import sample_payloads
 from chaoskit.topology import Function, Topology
 
@@ -323,6 +330,17 @@ def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _without(payload: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
+    """Return ``payload`` without the fields at ``paths`` (a filter wants them missing)."""
+    out = dict(payload)
+    for path in paths:
+        if len(path) == 1:
+            out.pop(path[0], None)
+        elif isinstance(out.get(path[0]), dict):
+            out[path[0]] = _without(out[path[0]], (path[1:],))
+    return out
+
+
 def _refusal(fn: Function) -> str | None:
     return runtimes.refusal(fn.logical_id, {"Runtime": fn.runtime, "PackageType": fn.package_type})
 
@@ -336,6 +354,9 @@ def _tracing(topo: Topology, fn: Function, suite: Suite) -> Tracing:
                 f"{g.logical_id}: downstream of {fn.logical_id} but cannot carry the layer, "
                 "so events are not traced there"
             )
+    for note in behind_filters(topo, on_the_way):
+        if note not in suite.uncovered:
+            suite.uncovered.append(note)
     terminal = [g for g in last if g in traced] or [traced[-1]]
     return Tracing(
         [ref(g.logical_id) for g in traced],
@@ -350,13 +371,16 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
     for entry in entries:
         sample = suite.samples.get(entry.kind)
         if sample is not None:
-            own = {k: v for k, v in sample[0].items() if k not in entry.item_keys}
-            # What the entry needs (a rule's pattern) wins over the app's sample.
+            own = _without(
+                {k: v for k, v in sample[0].items() if k not in entry.item_keys}, entry.absent
+            )
+            # What the entry needs (a rule's pattern, a filter) wins over the app's sample.
             entry.send["payload"] = _merged(own, entry.send.get("payload") or {})
     suite.found.append(
         f"function {fn.logical_id} ({fn.runtime or fn.package_type}): "
         + (", ".join(e.label for e in entries) or "no event source chaoskit can send through")
     )
+    suite.found.extend(f"  {e.label}: {e.filtered}" for e in entries if e.filtered)
     refused = _refusal(fn)
     if refused:
         if entries:

@@ -128,7 +128,8 @@ def _subscription(
         dead_letter=b.r.ref(redrive.get("deadLetterTargetArn"))
         if isinstance(redrive, Mapping)
         else None,
-        filter_policy=props.get("FilterPolicy"),
+        filter_policy=b.r.json_or_object(props.get("FilterPolicy")),
+        filter_policy_scope=b.r.text(props.get("FilterPolicyScope")),
     )
 
 

@@ -189,6 +189,8 @@ class Subscription(Element):
     endpoint: Ref | None = None
     dead_letter: Ref | None = None
     filter_policy: Any = None
+    #: ``MessageAttributes`` (AWS's default when unset) or ``MessageBody``.
+    filter_policy_scope: str | None = None
 
 
 @dataclass

@@ -17,6 +17,7 @@ from chaoskit import aws
 from chaoskit.errors import aws_failure
 from chaoskit.topology.build import build
 from chaoskit.topology.exceptions import TemplateError
+from chaoskit.topology.intrinsics import json_or_none
 from chaoskit.topology.model import AsyncConfig, Ref, Topology
 
 __all__ = ["from_stack"]
@@ -167,6 +168,11 @@ def _overlay_mappings(topo: Topology, configuration: Any) -> None:
         conc = (got.get("ScalingConfig") or {}).get("MaximumConcurrency")
         if conc is not None:
             m.maximum_concurrency = int(conc)
+        filters = (got.get("FilterCriteria") or {}).get("Filters")
+        if filters is not None:  # the live filters decide what reaches the function
+            m.filter_patterns = [
+                json_or_none(f.get("Pattern")) for f in filters if f.get("Pattern")
+            ]
 
 
 def _overlay_subscriptions(topo: Topology, configuration: Any) -> None:
@@ -179,6 +185,9 @@ def _overlay_subscriptions(topo: Topology, configuration: Any) -> None:
         )
         attrs = (got or {}).get("Attributes") or {}
         s.arn = s.physical_id
+        if attrs.get("FilterPolicy"):
+            s.filter_policy = json_or_none(attrs["FilterPolicy"])
+            s.filter_policy_scope = attrs.get("FilterPolicyScope") or s.filter_policy_scope
         redrive = attrs.get("RedrivePolicy")
         s.dead_letter = (
             _by_arn(topo, json.loads(redrive).get("deadLetterTargetArn")) if redrive else None

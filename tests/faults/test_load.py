@@ -131,6 +131,26 @@ def test_sns_topic_by_name_reaches_a_subscribed_queue(cfg: dict[str, Any]) -> No
     assert _traced_ids(_drain(cfg, url)) == _sent_ids(cfg, "sns")
 
 
+def test_message_attributes_are_sent_with_their_types_beside_chaoskits(
+    cfg: dict[str, Any],
+) -> None:
+    url, _ = _queue(cfg)
+    attributes = {"kind": "order", "priority": 3, "weight": 1.5}
+    out = load.send_events("sqs", url, count=2, message_attributes=attributes, configuration=cfg)
+    assert out["sent"] == 2
+    for message in _drain(cfg, url):
+        got = {
+            k: (v["DataType"], v["StringValue"]) for k, v in message["MessageAttributes"].items()
+        }
+        assert got.pop("chaoskit-event-id")[0] == "String"
+        assert got == {
+            "kind": ("String", "order"),
+            "priority": ("Number", "3"),
+            "weight": ("Number", "1.5"),
+            "chaoskit-run-id": ("String", RUN),
+        }
+
+
 def test_an_unknown_topic_name_is_bad_input(cfg: dict[str, Any]) -> None:
     with pytest.raises(BadInput, match="'nope'"):
         load.send_events("sns", "nope", count=1, configuration=cfg)
@@ -311,6 +331,30 @@ def test_a_missing_queue_names_the_call(cfg: dict[str, Any]) -> None:
         (
             {"target_type": "lambda", "target": "f", "invocation_type": "DryRun"},
             "invocation_type",
+        ),
+        (
+            {"target_type": "kinesis", "target": "s", "message_attributes": {"a": "b"}},
+            "message_attributes are for sqs and sns targets, not 'kinesis'",
+        ),
+        (
+            {"target_type": "sqs", "target": "q", "message_attributes": {"tags": ["a", "b"]}},
+            r"invalid message_attributes.tags \['a', 'b'\]: expected a string, a number",
+        ),
+        (
+            {"target_type": "sns", "target": "t", "message_attributes": {"chaoskit-run-id": "x"}},
+            "invalid message_attributes.chaoskit-run-id: expected a name other than chaoskit's",
+        ),
+        (
+            {"target_type": "sqs", "target": "q", "message_attributes": {"flag": True}},
+            "invalid message_attributes.flag True",
+        ),
+        (
+            {
+                "target_type": "sqs",
+                "target": "q",
+                "message_attributes": {f"a{i}": "x" for i in range(9)},
+            },
+            "9 message_attributes: expected at most 8",
         ),
     ],
 )

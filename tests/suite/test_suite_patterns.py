@@ -30,6 +30,8 @@ MATCHED = [
     {"detail": {"path": [{"wildcard": "orders/*/items"}]}},
     {"detail": {"$or": [{"a": [{"cidr": "10.0.0.0/24"}]}, {"b": ["yes"]}]}},
     {"source": ["orders"], "account": ["123456789012"], "region": ["us-east-1"]},
+    {"detail": {"ip": [{"cidr": "10.0.0.0/24"}], "v6": [{"cidr": "2001:db8::/64"}]}},
+    {"detail": {"host": [{"cidr": "192.168.1.7/32"}]}},
     # The reference layout of a real rule: a detail filter on top of source and type.
     {
         "source": ["bankbranch.events"],
@@ -41,7 +43,6 @@ MATCHED = [
 NOT_COVERED = [
     {"source": ["aws.s3"], "detail-type": ["Object Created"]},  # PutEvents refuses aws.*
     {"resources": ["arn:aws:s3:::bucket"]},  # send_events does not set resources
-    {"detail": {"ip": [{"cidr": "10.0.0.0/24"}]}},
     {"detail": {"n": [{"numeric": [">", 5, "<", 5]}]}},  # no number fits
     {"detail": {"x": [{"unknown-filter": 1}]}},
     {"detail": {"chaoskit": ["x"]}},  # chaoskit's own mark would break it

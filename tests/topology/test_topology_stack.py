@@ -119,3 +119,18 @@ def test_a_live_async_destination_is_named_by_the_stacks_logical_id(
     assert cfg is not None and cfg.maximum_retry_attempts == 1
     assert cfg.on_failure == Ref(logical_id="Dlq")
     assert cfg.on_success == Ref(logical_id="Orders")
+
+
+def test_the_live_filters_of_a_mapping_are_read(aws_env: dict[str, str]) -> None:
+    # Filters decide which events reach the function; one set outside CloudFormation is
+    # what the suite's load must pass.
+    cfn = aws.client("cloudformation", aws_env)
+    cfn.create_stack(StackName="orders", TemplateBody=json.dumps(TEMPLATE))
+    mapping = from_stack("orders", aws_env).mappings["Mapping"]
+    assert mapping.filter_patterns == []
+    pattern = {"body": {"kind": ["order"]}}
+    aws.client("lambda", aws_env).update_event_source_mapping(
+        UUID=mapping.physical_id, FilterCriteria={"Filters": [{"Pattern": json.dumps(pattern)}]}
+    )
+
+    assert from_stack("orders", aws_env).mappings["Mapping"].filter_patterns == [pattern]
