@@ -287,8 +287,12 @@ def _plain_image(pattern: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
     plain: dict[str, Any] = {}
     types: dict[str, Any] = {}
     for name, spec in pattern.items():
-        if isinstance(spec, list):  # {"exists": ...} on the attribute itself
-            plain[name] = spec
+        if isinstance(spec, list):
+            # A filter without the type names the attribute's map, not a value: AWS
+            # matches {"exists": false} on it always, and anything else never
+            # (AWS-recorded: LocalStack's test_dynamodb_event_filter).
+            if spec != [{"exists": False}]:
+                return None
             continue
         if not isinstance(spec, Mapping) or len(spec) != 1:
             return None

@@ -3,8 +3,9 @@
 The facts are snapshot excerpts LocalStack's test suite recorded against real AWS,
 vendored in ``tests/conformance/aws_recorded`` (source, commit and licence there).
 Each test sets up the recorded scenario on the sandbox (same mapping settings,
-same failure), then compares what matters: where the failure record landed, its
-fields and their types (:func:`shape`), the condition and the invoke count.
+same failure, same filters), then compares what matters: where the failure record
+landed, its fields and their types (:func:`shape`), the condition and the invoke count,
+and which records an event filter let through to the function.
 The table of scenarios and results is in ``docs/sandbox.md``.
 """
 
@@ -301,3 +302,208 @@ def test_dynamodb_partial_batch_failure_record(aws):
     assert got["requestContext"]["approximateInvokeCount"] == count
     assert got["DDBStreamBatchInfo"]["batchSize"] == expected["DDBStreamBatchInfo"]["batchSize"]
     assert drain(aws("sqs"), dest_url, expect=1, timeout=3) == []  # only the failing item
+
+
+#: LocalStack's ``test_sqs_event_filter`` cases (its source at the vendored commit):
+#: the mapping's filter, a message it lets through, one it drops. AWS invoked the function
+#: once with the first only, and the queue was empty after: the second was deleted.
+SQS_FILTERS: dict[str, tuple[dict[str, Any], Any, Any]] = {
+    "single": (
+        {"body": {"my-key": ["my-value"]}},
+        {"my-key": "my-value"},
+        {"my-key": "other-value"},
+    ),
+    "or": (
+        {"body": {"my-key": ["my-value-one", "my-value-two"]}},
+        {"my-key": "my-value-two"},
+        {"my-key": "other-value"},
+    ),
+    "and": (
+        {"body": {"my-key-one": ["other-filter", "my-value-one"], "my-key-two": ["my-value-two"]}},
+        {"my-key-one": "my-value-one", "my-key-two": "my-value-two"},
+        {"my-key-one": "other-value-", "my-key-two": "my-value-two"},
+    ),
+    "exists": (
+        {"body": {"my-key": [{"exists": True}]}},
+        {"my-key": "any-value-one"},
+        {"other-key": "any-value-two"},
+    ),
+    "numeric-bigger": (
+        {"body": {"my-number": [{"numeric": [">", 100]}]}},
+        {"my-number": 101},
+        {"my-number": 100},
+    ),
+    "numeric-smaller": (
+        {"body": {"my-number": [{"numeric": ["<", 100]}]}},
+        {"my-number": 99},
+        {"my-number": 100},
+    ),
+    "numeric-range": (
+        {"body": {"my-number": [{"numeric": [">=", 100, "<", 200]}]}},
+        {"my-number": 100},
+        {"my-number": 200},
+    ),
+    "prefix": (
+        {"body": {"my-key": [{"prefix": "yes"}]}},
+        {"my-key": "yes-value"},
+        {"my-key": "no-value"},
+    ),
+    "valid-json-filter": (
+        {"body": {"my-key": ["my-value"]}},
+        {"my-key": "my-value"},
+        "plain-string",
+    ),
+}
+
+
+def _delivered(aws: Any, recorder: dict[str, str], expect: int, timeout: float) -> list[Any]:
+    """Return every record the recording function got: ``expect`` of them, then any late one."""
+    got = attempts(aws, recorder, expect=expect, timeout=timeout)
+    time.sleep(5)  # a record the filter should have dropped comes within the next polls
+    got += attempts(aws, recorder, expect=1, timeout=1)
+    return [record for attempt in got for record in attempt["event"]["Records"]]
+
+
+def test_sqs_filters_deliver_what_aws_delivered_and_delete_the_rest(aws, recorder):
+    sqs, lam = aws("sqs"), aws("lambda")
+    name = unique("conf-sqs-filter")
+    create_function(aws, name, env={"RECORD_QUEUE_URL": recorder["url"]})
+    cases: dict[str, tuple[str, str]] = {}
+    for case, (pattern, passes, dropped) in SQS_FILTERS.items():
+        url, arn = queue(aws, unique("conf-filter"))
+        for item in (passes, dropped):  # both sent first, as the recorded test did
+            sqs.send_message(
+                QueueUrl=url, MessageBody=item if isinstance(item, str) else json.dumps(item)
+            )
+        lam.create_event_source_mapping(
+            EventSourceArn=arn,
+            FunctionName=name,
+            MaximumBatchingWindowInSeconds=1,
+            FilterCriteria={"Filters": [{"Pattern": json.dumps(pattern)}]},
+        )
+        cases[arn] = (case, url)
+    records = _delivered(aws, recorder, expect=len(cases), timeout=120)
+    got: dict[str, list[Any]] = {}
+    for record in records:
+        got.setdefault(cases[record["eventSourceARN"]][0], []).append(json.loads(record["body"]))
+    aws_got = {
+        case: [
+            r["body"]
+            for event in recorded(f"test_sqs_event_filter[{case}]", "invocation_events")
+            for r in event["Records"]
+        ]
+        for case in SQS_FILTERS
+    }
+    assert got == aws_got
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    for case, url in cases.values():  # what a filter drops is deleted, not left in the queue
+        wait_for(
+            lambda url=url: (
+                not any(
+                    int(v)
+                    for v in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)[
+                        "Attributes"
+                    ].values()
+                )
+            ),
+            timeout=30,
+            what=f"queue of case {case} to be empty",
+        )
+
+
+#: LocalStack's ``test_dynamodb_event_filter`` cases: two items put in turn (the second
+#: with the first one's key is a MODIFY), and the mapping's filter. What AWS delivered is
+#: recorded as ``lambda-multiple-log-events``.
+DYNAMODB_FILTERS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
+    "insert_same_entry_twice": (
+        {"id": {"S": "id_value"}, "id2": {"S": "id2_value"}},
+        {"id": {"S": "id_value"}, "id2": {"S": "id2_value"}},
+        {"eventName": ["INSERT"]},
+    ),
+    "content_or_filter": (
+        {"id": {"S": "id_value"}},
+        {"id": {"S": "id_value"}, "id2": {"S": "id2_new_value"}},
+        {"eventName": ["INSERT", "MODIFY"]},
+    ),
+    "content_filter_type": (
+        {"id": {"S": "id_value_1"}, "presentKey": {"S": "presentValue"}},
+        {"id": {"S": "id_value_2"}},
+        {"dynamodb": {"NewImage": {"presentKey": {"S": ["presentValue"]}}}},
+    ),
+    "exists_filter_type": (
+        {"id": {"S": "id_value_1"}, "presentKey": {"S": "presentValue"}},
+        {"id": {"S": "id_value_2"}},
+        {"dynamodb": {"NewImage": {"presentKey": {"S": [{"exists": True}]}}}},
+    ),
+    "exists_false_filter": (
+        {"id": {"S": "id_value_1"}},
+        {"id": {"S": "id_value_2"}, "presentKey": {"S": "presentValue"}},
+        {"dynamodb": {"NewImage": {"presentKey": [{"exists": False}]}}},
+    ),
+    "numeric_filter": (
+        {"id": {"S": "id_value_1"}, "numericFilter": {"N": "42"}},
+        {"id": {"S": "id_value_2"}, "numericFilter": {"N": "101"}},
+        {"dynamodb": {"NewImage": {"numericFilter": {
+            "N": [{"numeric": [">", 100]}, {"anything-but": "101"}]}}}},
+    ),
+    "prefix_filter": (
+        {"id": {"S": "id_value_1"}, "prefix": {"S": "us-1-other-suffix"}},
+        {"id": {"S": "id_value_1"}, "prefix": {"S": "other-suffix"}},
+        {"dynamodb": {"NewImage": {"prefix": {"S": [{"prefix": "us-1"}]}}}},
+    ),
+    "date_time_conversion": (
+        {"id": {"S": "id_value_1"}},
+        {"id": {"S": "id_value_2"}},
+        {"dynamodb": {"ApproximateCreationDateTime": [{"numeric": [">", 0]}]}},
+    ),
+}  # fmt: skip
+
+
+def test_dynamodb_stream_filters_deliver_what_aws_delivered(aws, recorder):
+    dynamodb, lam = aws("dynamodb"), aws("lambda")
+    name = unique("conf-ddb-filter")
+    create_function(aws, name, env={"RECORD_QUEUE_URL": recorder["url"]})
+    cases: dict[str, str] = {}
+    tables: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for case, (first, second, pattern) in DYNAMODB_FILTERS.items():
+        table = unique("conf-filter")
+        stream_arn = dynamodb.create_table(  # the recorded table: key id, both images
+            TableName=table,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        uuid = lam.create_event_source_mapping(  # the recorded mapping's settings
+            FunctionName=name,
+            EventSourceArn=stream_arn,
+            BatchSize=1,
+            StartingPosition="TRIM_HORIZON",
+            MaximumBatchingWindowInSeconds=1,
+            MaximumRetryAttempts=1,
+            FilterCriteria={"Filters": [{"Pattern": json.dumps(pattern)}]},
+        )["UUID"]
+        cases[stream_arn] = case
+        tables[table] = (first, second)
+        wait_for(
+            lambda uuid=uuid: lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled",
+            timeout=30,
+            what="the mapping",
+        )
+    for table, (first, second) in tables.items():
+        dynamodb.put_item(TableName=table, Item=first)
+        dynamodb.put_item(TableName=table, Item=second)
+    aws_got = {
+        case: [
+            (r["eventName"], r["dynamodb"].get("NewImage"))
+            for event in recorded(f"dynamodb_event_filter[{case}]", "lambda-multiple-log-events")
+            for r in event["Records"]
+        ]
+        for case in DYNAMODB_FILTERS
+    }  # fmt: skip
+    records = _delivered(aws, recorder, expect=sum(map(len, aws_got.values())), timeout=120)
+    got: dict[str, list[Any]] = {}
+    for record in records:
+        image = record["dynamodb"].get("NewImage")
+        got.setdefault(cases[record["eventSourceARN"]], []).append((record["eventName"], image))
+    assert got == aws_got

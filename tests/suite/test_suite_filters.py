@@ -73,6 +73,7 @@ DYNAMODB = [
     ],
     [{"dynamodb": {"NewImage": {"region": {"S": [{"prefix": "us-"}]}}}}],
     [{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"price": {"N": ["12.5"]}}}}],
+    [{"dynamodb": {"NewImage": {"kind": {"S": [{"exists": True}]}, "gone": [{"exists": False}]}}}],
 ]
 NOT_COVERED = [
     ("sqs", [{"messageAttributes": {"kind": {"stringValue": ["x"]}}}]),  # not the load's
@@ -87,6 +88,9 @@ NOT_COVERED = [
     # The record holds numbers as text: a numeric range never matches them.
     ("dynamodb", [{"dynamodb": {"NewImage": {"n": {"N": [{"numeric": [">", 1]}]}}}}]),
     ("dynamodb", [{"dynamodb": {"NewImage": {"tags": {"SS": ["a"]}}}}]),
+    # Without the type, a filter names the attribute's map: AWS never matches a value there.
+    ("dynamodb", [{"dynamodb": {"NewImage": {"kind": ["Event"]}}}]),
+    ("dynamodb", [{"dynamodb": {"NewImage": {"kind": [{"exists": True}]}}}]),
     ("sqs", [{"body": {"chaoskit": ["x"]}}]),  # chaoskit's own mark would break it
 ]
 

@@ -9,6 +9,12 @@ from pathlib import Path
 REPO = sys.argv[1]
 COMMIT = subprocess.check_output(["git", "-C", REPO, "rev-parse", "HEAD"], text=True).strip()
 base = "tests/aws/services/"
+#: The event filtering cases last validated against AWS (2025-11-25).
+SQS_FILTERS = ["single", "or", "and", "exists", "numeric-bigger", "numeric-smaller",
+               "numeric-range", "prefix", "valid-json-filter"]  # fmt: skip
+DYNAMODB_FILTERS = ["insert_same_entry_twice", "content_or_filter", "content_filter_type",
+                    "exists_filter_type", "exists_false_filter", "numeric_filter",
+                    "prefix_filter", "date_time_conversion"]  # fmt: skip
 W = {
     "lambda_/event_source_mapping/test_lambda_integration_kinesis": {
         "TestKinesisSource::test_kinesis_event_source_mapping_with_on_failure_destination_config": [
@@ -35,12 +41,22 @@ W = {
             "destination_queue_messages"
         ],
         "TestDynamoDBEventSourceMapping::test_disabled_dynamodb_event_source_mapping": None,
+        **{
+            f"TestDynamoDBEventSourceMapping::test_dynamodb_event_filter[{case}]": [
+                "lambda-multiple-log-events"
+            ]
+            for case in DYNAMODB_FILTERS
+        },
     },
     "lambda_/event_source_mapping/test_lambda_integration_sqs": {
         "test_redrive_policy_with_failing_lambda": None,
         "test_report_batch_item_failures": None,
         "test_failing_lambda_retries_after_visibility_timeout": None,
         "TestSQSEventSourceMapping::test_sqs_event_source_mapping_batching_reserved_concurrency": None,
+        **{
+            f"TestSQSEventSourceMapping::test_sqs_event_filter[{case}]": ["invocation_events"]
+            for case in SQS_FILTERS
+        },
     },
     "lambda_/test_lambda_destinations": {
         "TestLambdaDestinationSqs::test_retries": None,
