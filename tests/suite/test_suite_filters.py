@@ -73,6 +73,7 @@ DYNAMODB = [
     ],
     [{"dynamodb": {"NewImage": {"region": {"S": [{"prefix": "us-"}]}}}}],
     [{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"price": {"N": ["12.5"]}}}}],
+    [{"eventName": [{"prefix": "INS"}]}, {"eventName": [{"anything-but": ["REMOVE"]}]}],
     [{"dynamodb": {"NewImage": {"kind": {"S": [{"exists": True}]}, "gone": [{"exists": False}]}}}],
 ]
 NOT_COVERED = [
@@ -85,6 +86,7 @@ NOT_COVERED = [
     ("dynamodb", [{"eventName": ["INSERT"], "dynamodb": {"Keys": {"id": {"S": ["a"]}}}}]),
     ("dynamodb", [{"dynamodb": {"NewImage": {"id": {"S": ["pinned"]}}}}]),
     ("dynamodb", [{"eventName": ["MODIFY"]}]),
+    ("dynamodb", [{"eventName": [{"anything-but": ["INSERT", "MODIFY"]}]}]),
     # The record holds numbers as text: a numeric range never matches them (AWS-recorded:
     # LocalStack's test_dynamodb_event_filter[numeric_filter], replayed in
     # tests/e2e/test_conformance_aws_recorded.py, as are the two cases without a type).
