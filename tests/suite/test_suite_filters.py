@@ -222,6 +222,12 @@ def test_init_sends_what_each_sqs_filter_lets_through_and_reports_what_none_can(
         "stack:EsmSqsFilterQueueOr": {"rating": 4},
     }
     assert any("EsmSqsFilterQueueOr: its FilterCriteria lets through" in f for f in suite.found)
+    # Each experiment says so too, where a user editing its payload reads.
+    ip = next(p for p in suite.experiments if p.slug == "kill-switch-esmsqsfilterfunctionip")
+    assert (
+        'On the way, its FilterCriteria lets through events with payload {"sourceIPAddress": '
+        '"10.0.0.1"}: the load carries that, and an edited payload must keep it'
+    ) in ip.experiment["description"]
 
 
 def test_a_sample_does_not_fill_a_field_the_filter_wants_missing(tmp_path: Path) -> None:
