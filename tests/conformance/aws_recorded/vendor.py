@@ -66,6 +66,16 @@ W = {
         "TestLambdaDLQ::test_dead_letter_queue": ["receive_result"],
     },
     "sns/test_sns": {"TestSNSSubscriptionLambda::test_sns_topic_as_lambda_dead_letter_queue": None},
+    "sns/test_sns_filter_policy": {
+        "TestSNSFilterPolicyAttributes::test_filter_policy": [f"messages-{i}" for i in range(1, 5)],
+        "TestSNSFilterPolicyAttributes::test_exists_filter_policy": [
+            f"messages-{i}" for i in range(1, 5)
+        ],
+        "TestSNSFilterPolicyBody::test_filter_policy_on_message_body[True]": [
+            "recv-passed-msg-0",
+            "recv-passed-msg-1",
+        ],
+    },
 }
 out = {}
 sources = []
