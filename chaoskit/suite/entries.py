@@ -58,7 +58,8 @@ class Entry:
         self.absent = fields.absent
         shown = [f"payload {json.dumps(fields.payload, sort_keys=True)}"] if fields.payload else []
         shown += [f"{k} {json.dumps(v, sort_keys=True)}" for k, v in sorted(fields.send.items())]
-        self.filtered = f"{what} lets through events with {' and '.join(shown) or 'any content'}"
+        through = f"events with {' and '.join(shown)}" if shown else "the events as sent"
+        self.filtered = f"{what} lets through {through}"
 
     def settle(self) -> dict[str, Any]:
         """Return the wait_until_settled arguments this entry needs."""

@@ -111,6 +111,9 @@ def _prepare_sam(
             if props.get("PackageType") == "Image" and "ImageUri" not in props:
                 props["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/offline:latest"
             elif "CodeUri" not in props and "InlineCode" not in props and not global_code:
+                # No CodeUri: SAM builds from the template's own folder (an esbuild
+                # function names its entry points in Metadata, relative to it).
+                code_dirs[lid] = str(base.resolve())
                 props["CodeUri"] = _PLACEHOLDER_CODE
         elif kind == "AWS::Serverless::LayerVersion" and _is_local(props.get("ContentUri")):
             props["ContentUri"] = _PLACEHOLDER_CODE

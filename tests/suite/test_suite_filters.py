@@ -21,7 +21,7 @@ from chaoskit.faults._table_items import to_item
 from chaoskit.faults.load import send_events
 from chaoskit.suite import generate_suite
 from chaoskit.suite.patterns import policy_example, record_example
-from tests.suite.test_suite_plan import _function, _write_template
+from tests.suite.test_suite_plan import _function, _mapping, _table, _write_template
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 MARK = {"run_id": "r", "event_id": "e0", "sent_at": 1.0}
@@ -376,3 +376,20 @@ def test_a_source_whose_filter_no_load_passes_is_named_once_with_the_reason(
     assert len(notes) == 1, notes
     assert "FilterCriteria of its sqs event source" in notes[0]
     assert "Lambda deletes what a filter drops" in notes[0]
+
+
+def test_a_stream_filter_on_inserts_alone_passes_the_loads_writes_as_they_are(
+    tmp_path: Path,
+) -> None:
+    mapping = _mapping("Fn", "Table", "dynamodb")
+    mapping["Properties"]["FilterCriteria"] = {
+        "Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]
+    }
+    resources = {"Table": _table("NEW_IMAGE"), "Fn": _function(), "Mapping": mapping}
+    suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
+    assert "  table Table's stream: its FilterCriteria lets through the events as sent" in (
+        suite.found
+    )
+    errors = next(p for p in suite.experiments if p.kind == "errors").experiment
+    send = next(s for s in errors["method"] if s["provider"].get("func") == "send_events")
+    assert "payload" not in send["provider"]["arguments"]

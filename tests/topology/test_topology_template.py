@@ -175,3 +175,33 @@ def test_missing_definition_file_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(TemplateError, match=r"state machine definition '.*flow\.asl\.json'"):
         load_template(tmp_path / "template.yaml")
+
+
+def test_a_sam_function_without_code_uri_is_built_from_the_templates_folder(
+    tmp_path: Path,
+) -> None:
+    # An esbuild function often names no CodeUri: SAM builds it from the template's folder
+    # (its entry points, in Metadata, are relative to it), where its code is read.
+    (tmp_path / "template.yaml").write_text(
+        """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: nodejs22.x
+      Handler: handler.handler
+    Metadata:
+      BuildMethod: esbuild
+      BuildProperties: {EntryPoints: [src/handler.ts]}
+  Inline:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.13
+      Handler: index.handler
+      InlineCode: "def handler(event, context):\\n    return None\\n"
+"""
+    )
+    topo = load_template(tmp_path / "template.yaml")
+    assert topo.functions["Fn"].code_dir == str(tmp_path.resolve())
+    assert topo.functions["Inline"].code_dir is None
