@@ -49,6 +49,8 @@ class Entry:
     absent: tuple[Path, ...] = ()
     #: What the filter on the way (FilterCriteria, a filter policy) lets through.
     filtered: str | None = None
+    #: Whether the load must carry something for that filter (else it passes as sent).
+    filter_needs: bool = False
 
     def through(self, fields: Fields, what: str) -> None:
         """Make every event carry what a filter on the way lets through."""
@@ -60,6 +62,7 @@ class Entry:
         shown += [f"{k} {json.dumps(v, sort_keys=True)}" for k, v in sorted(fields.send.items())]
         through = f"events with {' and '.join(shown)}" if shown else "the events as sent"
         self.filtered = f"{what} lets through {through}"
+        self.filter_needs = bool(shown)
 
     def settle(self) -> dict[str, Any]:
         """Return the wait_until_settled arguments this entry needs."""

@@ -115,7 +115,7 @@ def _experiment(
     if entry is not None and entry.asynchronous:
         # AWS retries an asynchronous event about 1 and 2 minutes after a failure.
         config["retry_grace"] = 200
-    if entry is not None and entry.filtered:
+    if entry is not None and entry.filtered and entry.filter_needs:
         description += (
             f" On the way, {entry.filtered}: the load carries that, and an edited payload "
             "must keep it, or the filter drops the events and they count lost."

@@ -393,3 +393,4 @@ def test_a_stream_filter_on_inserts_alone_passes_the_loads_writes_as_they_are(
     errors = next(p for p in suite.experiments if p.kind == "errors").experiment
     send = next(s for s in errors["method"] if s["provider"].get("func") == "send_events")
     assert "payload" not in send["provider"]["arguments"]
+    assert "On the way" not in errors["description"]  # nothing for an edit to keep
