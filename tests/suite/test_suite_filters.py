@@ -26,6 +26,23 @@ from tests.suite.test_suite_plan import _function, _mapping, _table, _write_temp
 APPS = Path(__file__).resolve().parents[1] / "apps"
 MARK = {"run_id": "r", "event_id": "e0", "sent_at": 1.0}
 
+
+def _filtered(function: str, source: str, pattern: Any, kind: str = "sqs") -> dict[str, Any]:
+    """A mapping of ``source`` to ``function`` through the filter ``pattern``."""
+    mapping = _mapping(function, source, kind)
+    text = pattern if isinstance(pattern, str) else json.dumps(pattern)
+    mapping["Properties"]["FilterCriteria"] = {"Filters": [{"Pattern": text}]}
+    return mapping
+
+
+def _load(experiment: dict[str, Any]) -> dict[str, Any]:
+    """Return the arguments of an experiment's send_events step."""
+    method = experiment["method"]
+    return next(s for s in method if s["provider"].get("func") == "send_events")["provider"][
+        "arguments"
+    ]
+
+
 #: Filters of tests/apps/sqs-filters (SQS) and of the same authors' Kinesis and DynamoDB
 #: patterns (lambda-esm-kinesis-filters-sam, lambda-esm-ddb-filters-sam), plus the rest of
 #: what the rules allow.
@@ -206,10 +223,8 @@ def test_init_sends_what_each_sqs_filter_lets_through_and_reports_what_none_can(
     for planned in suite.experiments:
         if planned.kind != "errors":
             continue
-        send = next(s for s in planned.experiment["method"] if s["name"].startswith("send"))
-        payloads[send["provider"]["arguments"]["target"]] = send["provider"]["arguments"].get(
-            "payload"
-        )
+        load = _load(planned.experiment)
+        payloads[load["target"]] = load.get("payload")
     assert payloads == {
         "stack:EsmSqsFilterQueueNoFilter": None,
         "stack:EsmSqsFilterQueuePrefix": {"region": "us-"},
@@ -239,20 +254,12 @@ def test_a_sample_does_not_fill_a_field_the_filter_wants_missing(tmp_path: Path)
     resources = {
         "Queue": {"Type": "AWS::SQS::Queue"},
         "Fn": _function(),
-        "Mapping": {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Properties": {
-                "EventSourceArn": {"Fn::GetAtt": ["Queue", "Arn"]},
-                "FunctionName": {"Ref": "Fn"},
-                "FilterCriteria": {"Filters": [{"Pattern": json.dumps(pattern)}]},
-            },
-        },
+        "Mapping": _filtered("Fn", "Queue", pattern),
     }
     suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
     errors = next(p for p in suite.experiments if p.kind == "errors").experiment
-    send = next(s for s in errors["method"] if s["provider"].get("func") == "send_events")
     # The sample's shape is kept, its kind overridden, its retry dropped.
-    assert send["provider"]["arguments"]["payload"] == {"kind": "order", "n": 2}
+    assert _load(errors)["payload"] == {"kind": "order", "n": 2}
 
 
 def test_events_are_not_followed_through_a_filter_between_two_stages(tmp_path: Path) -> None:
@@ -263,21 +270,8 @@ def test_events_are_not_followed_through_a_filter_between_two_stages(tmp_path: P
         "Between": {"Type": "AWS::SQS::Queue"},
         "First": _function(Environment={"Variables": {"NEXT": {"Ref": "Between"}}}),
         "Second": _function(),
-        "InMapping": {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Properties": {
-                "EventSourceArn": {"Fn::GetAtt": ["In", "Arn"]},
-                "FunctionName": {"Ref": "First"},
-            },
-        },
-        "BetweenMapping": {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Properties": {
-                "EventSourceArn": {"Fn::GetAtt": ["Between", "Arn"]},
-                "FunctionName": {"Ref": "Second"},
-                "FilterCriteria": {"Filters": [{"Pattern": '{"body": {"urgent": [true]}}'}]},
-            },
-        },
+        "InMapping": _mapping("First", "In"),
+        "BetweenMapping": _filtered("Second", "Between", '{"body": {"urgent": [true]}}'),
     }
     suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
     assert _traced(suite, "errors-first") == (["stack:First"], ["stack:First"])
@@ -342,10 +336,7 @@ Resources:
 """
     )
     suite = generate_suite(template=template, stack_name="s")
-    sends = {}
-    for planned in suite.experiments:
-        send = next(s for s in planned.experiment["method"] if s["name"].startswith("send"))
-        sends[planned.slug] = send["provider"]["arguments"]
+    sends = {planned.slug: _load(planned.experiment) for planned in suite.experiments}
     fn = sends["errors-fn-sns"]
     assert fn["message_attributes"] == {"kind": "order", "total": 101}
     assert "payload" not in fn
@@ -361,14 +352,7 @@ def test_a_source_whose_filter_no_load_passes_is_named_once_with_the_reason(
     resources = {
         "Queue": {"Type": "AWS::SQS::Queue"},
         "Fn": _function(),
-        "Mapping": {
-            "Type": "AWS::Lambda::EventSourceMapping",
-            "Properties": {
-                "EventSourceArn": {"Fn::GetAtt": ["Queue", "Arn"]},
-                "FunctionName": {"Ref": "Fn"},
-                "FilterCriteria": {"Filters": [{"Pattern": json.dumps(pattern)}]},
-            },
-        },
+        "Mapping": _filtered("Fn", "Queue", pattern),
     }
     suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
     assert suite.experiments == []
@@ -381,16 +365,12 @@ def test_a_source_whose_filter_no_load_passes_is_named_once_with_the_reason(
 def test_a_stream_filter_on_inserts_alone_passes_the_loads_writes_as_they_are(
     tmp_path: Path,
 ) -> None:
-    mapping = _mapping("Fn", "Table", "dynamodb")
-    mapping["Properties"]["FilterCriteria"] = {
-        "Filters": [{"Pattern": '{"eventName": ["INSERT"]}'}]
-    }
+    mapping = _filtered("Fn", "Table", {"eventName": ["INSERT"]}, "dynamodb")
     resources = {"Table": _table("NEW_IMAGE"), "Fn": _function(), "Mapping": mapping}
     suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
     assert "  table Table's stream: its FilterCriteria lets through the events as sent" in (
         suite.found
     )
     errors = next(p for p in suite.experiments if p.kind == "errors").experiment
-    send = next(s for s in errors["method"] if s["provider"].get("func") == "send_events")
-    assert "payload" not in send["provider"]["arguments"]
+    assert "payload" not in _load(errors)
     assert "On the way" not in errors["description"]  # nothing for an edit to keep
