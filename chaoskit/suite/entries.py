@@ -470,10 +470,11 @@ def behind_filters(topo: Topology, functions: list[Function]) -> list[str]:
     :func:`pipeline` does not follow events through it: the stage before it is terminal.
     """
     notes: list[str] = []
+    behind = {id(g): _sources_of(topo, g, filtered=True) for g in topo.functions.values()}
     for current in functions:
         named = _logical_ids(current.environment)
         for g in topo.functions.values():
-            through = named & _sources_of(topo, g, filtered=True)
+            through = named & behind[id(g)]
             if g is current or not through or any(g is f for f in functions):
                 continue
             notes.append(
