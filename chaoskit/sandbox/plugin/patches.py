@@ -23,11 +23,12 @@ profile put a fifth of its time in the kernel's task switching, and the
 reference app needed a fifth more CPU per order than with 5 ms (warm invoke
 latency was no better).
 
-DynamoDB queries: ``dynamodb.py``. Function logs in batches: ``logs.py``. Event
-source mappings: ``esm.py`` (state), ``streams.py`` (Kinesis, DynamoDB streams),
-``sqs.py`` (SQS). The environments' keepalive timers: ``timers.py``. Random
-UUIDs without a system call each: ``uuids.py``. Every patch
-goes through ``patching.py``, which checks the LocalStack version first.
+How environments start: ``environments.py``. DynamoDB queries: ``dynamodb.py``.
+Function logs in batches: ``logs.py``. Event source mappings: ``esm.py`` (state),
+``streams.py`` (Kinesis, DynamoDB streams), ``sqs.py`` (SQS). The environments'
+keepalive timers: ``timers.py``. Random UUIDs without a system call each:
+``uuids.py``. Every patch goes through ``patching.py``, which checks the LocalStack
+version first.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def chaoskit_patches() -> None:
         alias_invoke_config,
         async_invoke,
         dynamodb,
+        environments,
         esm,
         events_dlq,
         function_gateway,
@@ -71,6 +73,7 @@ def chaoskit_patches() -> None:
                 lambda_alias_patches,
                 alias_invoke_config.patches,
                 async_invoke.patches,
+                environments.patches,
                 events_dlq.patches,
                 esm.patches,
                 streams.patches,

@@ -47,6 +47,7 @@ def handler(event, context):
         "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
         "boto3": boto3.__version__,
         "nice": os.nice(0),
+        "pid": os.getpid(),  # which environment ran it
     }
 
 
