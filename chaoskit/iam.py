@@ -171,6 +171,8 @@ NEEDS: dict[str, list[Need]] = {
         *_each("stream", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"),
         *_each("table", "dynamodb:DescribeTable", "dynamodb:BatchWriteItem"),
         ("lambda:InvokeFunction", "function"),
+        ("states:StartExecution", "state_machine"),
+        ("states:ListStateMachines", "*"),
     ],
     # Not recorded by a test on moto (it has no message move tasks): read from the code.
     f"{_F}dlq:redrive_dlq_messages": _each(
@@ -220,6 +222,7 @@ _ARNS: dict[str, tuple[str, ...]] = {
     "topic": ("arn:aws:sns:*:*:*",),
     "bus": ("arn:aws:events:*:*:event-bus/*",),
     "stream": ("arn:aws:kinesis:*:*:stream/*",),
+    "state_machine": ("arn:aws:states:*:*:stateMachine:*",),
     "*": ("*",),
 }
 

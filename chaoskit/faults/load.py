@@ -46,10 +46,12 @@ __all__ = ["TARGET_TYPES", "send_events"]
 
 logger = logging.getLogger("chaostoolkit.chaoskit")
 
-TARGET_TYPES = ("sqs", "sns", "eventbridge", "lambda", "kinesis", "dynamodb", "http")
+TARGET_TYPES = (
+    "sqs", "sns", "eventbridge", "lambda", "kinesis", "dynamodb", "stepfunctions", "http",
+)  # fmt: skip
 #: The most events one call can carry, per target type.
 _MAX_BATCH = {"sqs": 10, "sns": 10, "eventbridge": 10, "kinesis": 500, "dynamodb": 25,
-              "lambda": 1, "http": 1}  # fmt: skip
+              "lambda": 1, "stepfunctions": 1, "http": 1}  # fmt: skip
 #: The most bytes one batch call may carry (AWS quotas; the smallest where they changed).
 _MAX_BATCH_BYTES = {"sqs": 256 * 1024, "sns": 256 * 1024, "eventbridge": 256 * 1000,
                     "kinesis": 5 * 1024 * 1024, "dynamodb": 16 * 1024 * 1024}  # fmt: skip
@@ -368,6 +370,37 @@ def _lambda(target: str, configuration: Configuration, options: Mapping[str, Any
     return _parallel(one)
 
 
+def _state_machine_arn(sfn: Any, target: str) -> str:
+    if target.startswith("arn:"):
+        return target
+    try:
+        for page in sfn.get_paginator("list_state_machines").paginate():
+            for machine in page.get("stateMachines", []):
+                if machine.get("name") == target:
+                    return str(machine["stateMachineArn"])
+    except ClientError as err:
+        raise aws_failure("states:ListStateMachines", target, err) from err
+    raise BadInput(f"no state machine named '{target}': expected a state machine name or ARN")
+
+
+def _stepfunctions(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
+    sfn = aws.client("stepfunctions", configuration)
+    arn = _state_machine_arn(sfn, target)
+
+    def one(event: Event) -> str | None:
+        # The event id names the execution: a StartExecution the SDK retries after a lost
+        # answer finds the execution already started (same name, same input), not a second.
+        try:
+            sfn.start_execution(
+                stateMachineArn=arn, name=f"chaoskit-{event[0]}", input=json.dumps(event[1])
+            )
+        except (ClientError, BotoCoreError) as err:
+            return _code(err)
+        return None
+
+    return _parallel(one)
+
+
 def _http(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
     if not target.startswith(("http://", "https://")):
         raise BadInput(f"invalid URL '{target}': expected http:// or https://")
@@ -397,6 +430,7 @@ _SENDERS = {
     "kinesis": _kinesis,
     "dynamodb": _dynamodb,
     "lambda": _lambda,
+    "stepfunctions": _stepfunctions,
     "http": _http,
 }
 
@@ -579,10 +613,11 @@ def send_events(
 
     Args:
         target_type: ``sqs``, ``sns``, ``eventbridge``, ``lambda``, ``kinesis``,
-            ``dynamodb`` or ``http``.
+            ``dynamodb``, ``stepfunctions`` or ``http``.
         target: queue name or URL; topic name or ARN; event bus name; function name
-            or ARN; stream name or ARN; table name or ARN; or the URL to POST JSON
-            to (API Gateway, a function URL).
+            or ARN; stream name or ARN; table name or ARN; state machine name or ARN
+            (one execution per event, named ``chaoskit-<event id>``, the event its
+            input); or the URL to POST JSON to (API Gateway, a function URL).
         count: how many events to send.
         rate_per_second: pace the sending; by default as fast as possible.
         payload: JSON object every event starts from (a template).
@@ -599,8 +634,8 @@ def send_events(
             ``{name: value}``: a string, a number, or (``sns``) a list of strings; for a
             subscription's filter policy on attributes.
         concurrency: calls in parallel: batch calls for ``sqs``, ``sns``,
-            ``eventbridge``, ``kinesis`` and ``dynamodb`` (default 8), invokes or requests for
-            ``lambda`` and ``http`` (default 1).
+            ``eventbridge``, ``kinesis`` and ``dynamodb`` (default 8), invokes, executions or
+            requests for ``lambda``, ``stepfunctions`` and ``http`` (default 1).
         run_id: the run to record the events under; by default the current run.
         samples: sample events: a JSON lines file, a JSON file, or a folder of
             ``*.json`` files (the app's ``events/`` folder); used in turn.
@@ -662,7 +697,7 @@ def send_events(
     store.ensure_table(configuration)
     batch = _MAX_BATCH[target_type]
     workers = parallel or _DEFAULT_WORKERS
-    if target_type in ("lambda", "http"):
+    if target_type in ("lambda", "stepfunctions", "http"):
         batch, workers = max(1, parallel or 1), 1  # the batch is the concurrency
     if rate:
         batch = max(1, min(batch, int(rate)))

@@ -1,10 +1,10 @@
 """How traced events reach each function of a topology, and what absorbs their failures.
 
 An :class:`Entry` is one way ``send_events`` can put traced events in front of
-a function (its queue, stream, table with a stream, topic, rule, or a direct
-asynchronous invoke), with the queues to drain, the failure sinks chaoskit can
-read (SQS), and the retry path in words, for the experiment's description and
-the README.
+a function (its queue, stream, table with a stream, topic, rule, a direct
+asynchronous invoke, or the start of a state machine that runs it as a task), with
+the queues to drain, the failure sinks chaoskit can read (SQS), and the retry path
+in words, for the experiment's description and the README.
 References are ``stack:LogicalId``, resolved at run time.
 """
 
@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaoskit.ledger.trace import NEW_IMAGE_VIEWS
+from chaoskit.suite import workflows
 from chaoskit.suite.patterns import Fields, Path, example, policy_example, record_example
-from chaoskit.topology import EventSourceMapping, Function, Ref, Rule, Topology
+from chaoskit.topology import (
+    EventSourceMapping,
+    Function,
+    Ref,
+    Rule,
+    RuleTarget,
+    StateMachine,
+    TaskState,
+    Topology,
+)
 
 __all__ = ["Entry", "behind_filters", "entries_of", "parked_queues", "pipeline", "ref"]
 
@@ -28,7 +38,7 @@ def ref(logical_id: str) -> str:
 class Entry:
     """One way traced events reach a function."""
 
-    kind: str  # sqs | kinesis | dynamodb | sns | eventbridge | lambda
+    kind: str  # sqs | kinesis | dynamodb | sns | eventbridge | lambda | stepfunctions
     label: str  # "queue ProcessingQueue"
     send: dict[str, Any]  # send_events arguments besides count
     queues: list[str] = field(default_factory=list)
@@ -306,6 +316,9 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
                     absent=routed[1],
                 )
             )
+    flows, flow_notes = _workflow_entries(topo, fn)
+    out.extend(flows)
+    notes.extend(flow_notes)
     if not out and (fn.async_sources or fn.async_config or fn.dead_letter):
         # No source in the stack, but retries and destinations (or a DLQ) set for
         # asynchronous invokes: it is invoked asynchronously from outside the stack.
@@ -327,23 +340,100 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
         )
     if not out:
         callers = [r.logical_id for r in topo.routes.values() if topo.function_of(r.function) is fn]
-        tasks = [
-            sm.logical_id
-            for sm in topo.state_machines.values()
-            if any(topo.function_of(t.function) is fn for t in sm.tasks)
-        ]
         if callers:
             notes.append(
                 f"{lid}: called synchronously by API route(s) {', '.join(callers)}: errors return "
                 "to the caller, no retry path of the app absorbs them"
             )
-        elif tasks:
-            notes.append(
-                f"{lid}: a task of state machine(s) {', '.join(tasks)}: send_events cannot start "
-                "executions, so no traced event reaches it"
-            )
         elif not notes:  # each source it has was said above to be unusable, and why
             notes.append(f"{lid}: no event source in the stack that chaoskit can send through")
+    return out, notes
+
+
+def _target_mark(target: RuleTarget) -> tuple[str, ...] | None:
+    """Return where the mark is in what a rule target receives, ``None`` if it is left out."""
+    given = target.input or {}
+    if not given:
+        return workflows.mark_at_start(via_rule=True)
+    if "InputPath" in given:
+        return workflows.select(workflows.mark_at_start(via_rule=True), given["InputPath"])
+    return None  # Input is a constant; an InputTransformer builds its own text
+
+
+#: How events start a state machine: label prefix, send_events arguments, where the mark
+#: is in the execution's input, and payload fields the rule's pattern wants missing.
+_Start = tuple[str, dict[str, Any], tuple[str, ...], tuple[Path, ...]]
+
+
+def _starts(topo: Topology, sm: StateMachine) -> list[_Start]:
+    """Return the ways traced events can start ``sm``: its rules, else a direct start."""
+    out: list[_Start] = []
+    for rule in topo.rules.values():
+        for target in rule.targets:
+            if rule.kind != "events" or target.target is None:
+                continue
+            if target.target.logical_id != sm.logical_id:
+                continue
+            routed = _rule_send(rule)
+            mark = _target_mark(target)
+            if routed is not None and mark is not None:
+                out.append((f"rule {rule.logical_id} -> ", routed[0], mark, routed[1]))
+    if not out:  # started outside the stack (an API, a pipe, another app): start it directly
+        direct = {"target_type": "stepfunctions", "target": ref(sm.logical_id)}
+        out.append(("", direct, workflows.mark_at_start(via_rule=False), ()))
+    return out
+
+
+def _task_entry(
+    sm: StateMachine, task: TaskState, starts: list[_Start]
+) -> tuple[Entry | None, str]:
+    """Return the entry through the first start whose mark reaches ``task``, or why none does."""
+    why = ""
+    for how, send, mark, absent in starts:
+        reached = workflows.reach(sm, task, mark)
+        if reached.payload is None or reached.state_input is None:
+            why = why or reached.why
+            continue
+        failure = workflows.failure_path(sm, task, reached.state_input)
+        then = (
+            f"then its Catch sends the event to queue {failure.sink}"
+            if failure.sink
+            else "then the event is lost to the app"
+        )
+        entry = Entry(
+            "stepfunctions",
+            f"{how}state machine {sm.logical_id} (task {task.path})",
+            dict(send),
+            sinks=[ref(failure.sink)] if failure.sink else [],
+            retry_path=f"{failure.retries}; {then}",
+            loses=failure.loses,
+            absent=absent,
+        )
+        return entry, ""
+    return None, why
+
+
+def _workflow_entries(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
+    """Return the entries through the state machines that run ``fn`` as a task."""
+    out: list[Entry] = []
+    notes: list[str] = []
+    for sm in topo.state_machines.values():
+        tasks = [t for t in sm.tasks if topo.function_of(t.function) is fn]
+        if not tasks:
+            continue
+        starts = _starts(topo, sm)
+        why = ""
+        for task in tasks:  # the first task of fn that the mark reaches
+            entry, not_reached = _task_entry(sm, task, starts)
+            if entry is not None:
+                out.append(entry)
+                break
+            why = why or not_reached
+        else:
+            notes.append(
+                f"{fn.logical_id}: a task of state machine {sm.logical_id} that traced events "
+                f"do not reach: {why}"
+            )
     return out, notes
 
 

@@ -161,6 +161,7 @@ def _target(b: Builder, t: Mapping[str, Any], default_id: str) -> RuleTarget:
         maximum_event_age_seconds=b.r.number(retry.get("MaximumEventAgeInSeconds")),
         role=b.r.ref(t.get("RoleArn")),
         kind=b.kind_of(target),
+        input={k: t[k] for k in ("Input", "InputPath", "InputTransformer") if k in t} or None,
     )
 
 

@@ -205,6 +205,9 @@ class RuleTarget:
     role: Ref | None = None
     #: Kind of target resource: ``lambda``, ``sqs``, ``sns``, ``states``...
     kind: str = "unknown"
+    #: What the target receives instead of the whole event: ``Input`` (constant JSON),
+    #: ``InputPath`` or ``InputTransformer``, as set on the target; ``None``: the event.
+    input: dict[str, Any] | None = None
 
 
 @dataclass
@@ -231,6 +234,8 @@ class TaskState:
     location: Location | None = None
     #: Whether an enclosing Parallel or Map state has a Catch (it catches this task's failure).
     enclosing_catch: bool = False
+    #: The queue or topic an ``sqs:sendMessage`` or ``sns:publish`` task sends to.
+    sends_to: Ref | None = None
 
     @property
     def retried_errors(self) -> set[str]:

@@ -17,8 +17,9 @@ from chaoskit import aws
 from chaoskit.errors import aws_failure
 from chaoskit.topology.build import build
 from chaoskit.topology.exceptions import TemplateError
-from chaoskit.topology.intrinsics import json_or_none
+from chaoskit.topology.intrinsics import Resolver, json_or_none
 from chaoskit.topology.model import AsyncConfig, Ref, Topology
+from chaoskit.topology.stepfunctions import task_states
 
 __all__ = ["from_stack"]
 
@@ -114,6 +115,35 @@ def _overlay_functions(topo: Topology, configuration: Any) -> None:
                 on_success=_by_arn(topo, (dest.get("OnSuccess") or {}).get("Destination")),
                 logical_id=fn.async_config.logical_id if fn.async_config else None,
             )
+
+
+def _overlay_state_machines(topo: Topology, configuration: Any) -> None:
+    """Read each state machine's live definition: the one that runs, substitutions applied.
+
+    A packaged template names its definition by S3 location, which the stack's template
+    does not carry; the live definition names functions and queues by ARN or URL, which
+    the stack's physical IDs map back to logical IDs.
+    """
+    machines = [sm for sm in topo.state_machines.values() if sm.arn]
+    if not machines:
+        return
+    client = aws.client("stepfunctions", configuration)
+    names: dict[str, str] = {}
+    for lid, el in topo.resources.items():
+        for value in (el.physical_id, el.arn):
+            if value:
+                names[value] = lid
+                if value.startswith("arn:") and el.type == "AWS::Lambda::Function":
+                    names[value.split(":")[6]] = lid
+    resolver = Resolver(topo.resources, names=names)
+    for sm in machines:
+        got = _call(client, "describe_state_machine", str(sm.arn), stateMachineArn=sm.arn)
+        parsed = json_or_none((got or {}).get("definition"))
+        if not isinstance(parsed, dict):
+            continue
+        sm.definition = parsed
+        sm.definition_file = None
+        sm.tasks = task_states(parsed, None, resolver)
 
 
 def _overlay_queues(topo: Topology, configuration: Any) -> None:
@@ -295,6 +325,7 @@ def from_stack(stack_name: str, configuration: Mapping[str, Any] | None = None) 
     # Queues first: functions' destinations and DLQs name them by ARN.
     _overlay_queues(topo, configuration)
     _overlay_functions(topo, configuration)
+    _overlay_state_machines(topo, configuration)
     _overlay_mappings(topo, configuration)
     _overlay_subscriptions(topo, configuration)
     _overlay_expiry_tags(topo, configuration)

@@ -58,14 +58,36 @@ def _function_ref(
         candidate = resource
     if candidate is None:
         return None
-    if isinstance(candidate, str):
-        match = _TOKEN.fullmatch(candidate.strip())
+    return _resolved(candidate, substitutions, resolver)
+
+
+def _resolved(value: Any, substitutions: Mapping[str, Any], resolver: Resolver) -> Ref | None:
+    if isinstance(value, str):
+        match = _TOKEN.fullmatch(value.strip())
         if match:
             name = match.group(1)
             if name in substitutions:
                 return resolver.ref(substitutions[name])
             return resolver.ref("${" + name + "}")
-    return resolver.ref(candidate)
+    return resolver.ref(value)
+
+
+#: Service integrations that send the state's input on: resource prefix -> parameter.
+_SENDS = {
+    "arn:aws:states:::sqs:sendMessage": "QueueUrl",
+    "arn:aws:states:::sns:publish": "TopicArn",
+}
+
+
+def _sends_to(
+    state: dict[str, Any], substitutions: Mapping[str, Any], resolver: Resolver
+) -> Ref | None:
+    resource = state.get("Resource")
+    params = state.get("Parameters") or state.get("Arguments") or {}
+    for prefix, key in _SENDS.items():
+        if isinstance(resource, str) and resource.startswith(prefix) and isinstance(params, dict):
+            return _resolved(params.get(key), substitutions, resolver)
+    return None
 
 
 def _is_lambda(state: dict[str, Any], function: Ref | None) -> bool:
@@ -112,6 +134,7 @@ def task_states(
             catch=[c for c in state.get("Catch") or [] if isinstance(c, dict)],
             location=location,
             enclosing_catch=caught,
+            sends_to=_sends_to(state, subs, resolver),
         )
         out.append(task)
     return out

@@ -127,6 +127,15 @@ def _prepare_sam(
                 props["Definition"] = plain
             elif isinstance(props.get("Definition"), dict):
                 definitions[lid] = (props["Definition"], "", None)
+        elif kind == "AWS::StepFunctions::StateMachine" and isinstance(
+            props.get("DefinitionS3Location"), str
+        ):
+            # A local file that `aws cloudformation package` (and chaoskit deploy) uploads.
+            uri = props["DefinitionS3Location"]
+            if _is_local(uri):
+                file = (base / uri).resolve()
+                plain, node = _definition(file)
+                definitions[lid] = (plain, str(file), node)
         elif kind in ("AWS::Serverless::Api", "AWS::Serverless::HttpApi"):
             _inline_api_definition(props, base, kind)
         elif kind == "AWS::Serverless::Application":

@@ -211,6 +211,23 @@ def test_the_load_policy_allows_writing_events_to_a_table(
     assert {"dynamodb:DescribeTable", "dynamodb:BatchWriteItem"} <= set(tables["Action"])
 
 
+def test_the_load_policy_allows_starting_executions_of_a_state_machine_by_name(
+    recorded: tuple[dict[str, Any], Calls],
+) -> None:
+    cfg, calls = recorded
+    role = aws.client("iam", cfg).create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    aws.client("stepfunctions", cfg).create_state_machine(
+        name="orders-flow", definition=json.dumps(definition), roleArn=role["Role"]["Arn"]
+    )
+    calls.clear()
+    load.send_events(target_type="stepfunctions", target="orders-flow", count=2, configuration=cfg)
+    assert {"states:ListStateMachines", "states:StartExecution"} <= set(calls)
+    document = policy([f"{F}load:send_events"], names=["orders-*"])
+    missing = sorted(c for c in calls if not covers(document, c))
+    assert missing == [], f"send_events calls {missing}: add them to chaoskit.iam.NEEDS"
+
+
 def test_every_action_module_has_its_needs_declared() -> None:
     import inspect
 

@@ -200,6 +200,46 @@ def test_kinesis_records_are_put_in_one_batch(cfg: dict[str, Any]) -> None:
     assert _traced_ids(shaped) == _sent_ids(cfg, "kinesis")
 
 
+def _state_machine(cfg: dict[str, Any], name: str = "orders-flow") -> str:
+    role = aws.client("iam", cfg).create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")
+    definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+    return str(
+        aws.client("stepfunctions", cfg).create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=role["Role"]["Arn"]
+        )["stateMachineArn"]
+    )
+
+
+def test_state_machine_executions_carry_the_event_and_are_named_after_it(
+    cfg: dict[str, Any],
+) -> None:
+    arn = _state_machine(cfg)
+    out = load.send_events(
+        "stepfunctions", "orders-flow", count=3, payload=PAYLOAD, configuration=cfg
+    )
+    assert (out["sent"], out["failed"]) == (3, 0)
+    sfn = aws.client("stepfunctions", cfg)
+    executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+    inputs = [
+        json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
+        for e in executions
+    ]
+    assert all(i["type"] == PAYLOAD["type"] for i in inputs)
+    sent = _sent_ids(cfg, "stepfunctions")
+    assert _traced_ids(inputs) == sent
+    # One execution per event, named after it: a retried start cannot start a second.
+    assert sorted(e["name"] for e in executions) == [f"chaoskit-{i}" for i in sent]
+
+
+def test_a_state_machine_is_found_by_arn_and_an_unknown_name_is_bad_input(
+    cfg: dict[str, Any],
+) -> None:
+    arn = _state_machine(cfg)
+    assert load.send_events("stepfunctions", arn, count=1, configuration=cfg)["sent"] == 1
+    with pytest.raises(BadInput, match="no state machine named 'nope'"):
+        load.send_events("stepfunctions", "nope", count=1, configuration=cfg)
+
+
 def test_lambda_async_invokes_are_recorded(cfg: dict[str, Any]) -> None:
     role = aws.client("iam", cfg).create_role(RoleName="r", AssumeRolePolicyDocument="{}")
     aws.client("lambda", cfg).create_function(

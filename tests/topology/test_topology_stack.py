@@ -134,3 +134,52 @@ def test_the_live_filters_of_a_mapping_are_read(aws_env: dict[str, str]) -> None
     )
 
     assert from_stack("orders", aws_env).mappings["Mapping"].filter_patterns == [pattern]
+
+
+def test_a_state_machines_live_definition_names_its_functions_and_queues_by_logical_id(
+    aws_env: dict[str, str],
+) -> None:
+    # A packaged template names its definition by S3 location: the stack's template does
+    # not carry it, the state machine does (substitutions applied: ARNs and URLs).
+    cfn = aws.client("cloudformation", aws_env)
+    cfn.create_stack(StackName="orders", TemplateBody=json.dumps(TEMPLATE))
+    topo = from_stack("orders", aws_env)
+    worker, queue_url = topo.functions["Worker"], topo.queues["Dlq"].physical_id  # as Ref gives
+    definition = {
+        "StartAt": "Fulfil",
+        "States": {
+            "Fulfil": {
+                "Type": "Task",
+                "Resource": worker.arn,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "Park"}],
+                "End": True,
+            },
+            "Park": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage",
+                "Parameters": {"QueueUrl": queue_url, "MessageBody.$": "$"},
+                "End": True,
+            },
+        },
+    }
+    template = json.loads(json.dumps(TEMPLATE))
+    template["Resources"]["Flow"] = {
+        "Type": "AWS::StepFunctions::StateMachine",
+        "Properties": {
+            "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+            "DefinitionS3Location": {"Bucket": "artifacts", "Key": "flow.asl.json"},
+        },
+    }
+    cfn.update_stack(StackName="orders", TemplateBody=json.dumps(template))
+    arn = cfn.describe_stack_resource(StackName="orders", LogicalResourceId="Flow")[
+        "StackResourceDetail"
+    ]["PhysicalResourceId"]
+    aws.client("stepfunctions", aws_env).update_state_machine(
+        stateMachineArn=arn, definition=json.dumps(definition)
+    )
+
+    flow = from_stack("orders", aws_env).state_machines["Flow"]
+    assert [(t.path, t.function, t.sends_to) for t in flow.tasks] == [
+        ("Fulfil", Ref(logical_id="Worker"), None),
+        ("Park", None, Ref(logical_id="Dlq")),
+    ]
