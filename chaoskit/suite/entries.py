@@ -304,6 +304,13 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
                     "a field besides source, detail-type and detail)"
                 )
                 continue
+            if not _target_keeps_mark(target):
+                given = next(iter(target.input or {}))
+                notes.append(
+                    f"{lid}: rule {rule.logical_id} hands it what its target's {given} builds, "
+                    "not the event's detail, so the events' trace mark never reaches it"
+                )
+                continue
             out.append(
                 Entry(
                     "eventbridge",
@@ -348,6 +355,26 @@ def entries_of(topo: Topology, fn: Function) -> tuple[list[Entry], list[str]]:
         elif not notes:  # each source it has was said above to be unusable, and why
             notes.append(f"{lid}: no event source in the stack that chaoskit can send through")
     return out, notes
+
+
+def _target_keeps_mark(target: RuleTarget) -> bool:
+    """Tell whether what a rule target receives holds the mark (somewhere: the layer walks it)."""
+    if _target_mark(target) is not None:
+        return True
+    transformer = (target.input or {}).get("InputTransformer")
+    if not isinstance(transformer, dict):
+        return False
+    template = transformer.get("InputTemplate")
+    paths = transformer.get("InputPathsMap") or {}
+    if not isinstance(template, str) or not isinstance(paths, dict):
+        return False
+    if "<aws.events.event>" in template or "<aws.events.event.json>" in template:
+        return True
+    mark = workflows.mark_at_start(via_rule=True)
+    return any(
+        f"<{name}>" in template and workflows.select(mark, path) is not None
+        for name, path in paths.items()
+    )
 
 
 def _target_mark(target: RuleTarget) -> tuple[str, ...] | None:

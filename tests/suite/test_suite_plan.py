@@ -9,6 +9,7 @@ import pytest
 from chaoskit.runner import load_experiment_file
 from chaoskit.suite import generate_suite, write_suite
 from chaoskit.suite.calls import aws_services_called, aws_services_called_js, services_for_runtime
+from chaoskit.suite.entries import entries_of
 from chaoskit.topology import load_template
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -592,3 +593,44 @@ def test_a_function_with_only_a_dlq_is_invoked_asynchronously(tmp_path: Path) ->
     assert "Plain: no event source in the stack that chaoskit can send through" in (
         "\n".join(suite.uncovered)
     )
+
+
+@pytest.mark.parametrize(
+    ("target", "covered"),
+    [
+        ({}, True),
+        ({"InputPath": "$.detail"}, True),
+        ({"InputPath": "$.detail.order"}, False),
+        ({"Input": '{"kind": "nightly"}'}, False),
+        (
+            {"InputTransformer": {"InputPathsMap": {"d": "$.detail"},
+                                  "InputTemplate": '{"order": <d>}'}},
+            True,
+        ),
+        (
+            {"InputTransformer": {"InputPathsMap": {"id": "$.id", "d": "$.detail"},
+                                  "InputTemplate": '{"id": <id>}'}},
+            False,
+        ),
+        ({"InputTransformer": {"InputTemplate": "<aws.events.event.json>"}}, True),
+    ],
+)  # fmt: skip
+def test_a_rule_target_that_leaves_the_event_out_of_what_it_passes_is_not_sent_through(
+    tmp_path: Path, target: dict[str, Any], covered: bool
+) -> None:
+    # The mark is in the event's detail: a constant Input, or a transformer that does not
+    # place the detail, hands the function events the ledger cannot trace: every one sent
+    # would count lost on a healthy app. The function is then invoked asynchronously, as
+    # the rule invokes it (the same retry path), with the events themselves.
+    rule = {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "EventPattern": {"source": ["shop.orders"]},
+            "Targets": [{"Id": "fn", "Arn": {"Fn::GetAtt": ["Fn", "Arn"]}, **target}],
+        },
+    }
+    path = _write_template(tmp_path, {"Fn": _function(), "Placed": rule})
+    topo = load_template(path)
+    (entry,), notes = entries_of(topo, topo.functions["Fn"])
+    assert entry.send["target_type"] == ("eventbridge" if covered else "lambda")
+    assert len([n for n in notes if "trace mark never reaches it" in n]) == (not covered)
