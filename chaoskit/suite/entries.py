@@ -52,6 +52,9 @@ class Entry:
     mapping: EventSourceMapping | None = None
     #: Asynchronous retries come minutes apart on AWS: the settle wait must allow for them.
     asynchronous: bool = False
+    #: Seconds before each retry of a failed event (a state machine task's Retry): the
+    #: settle wait must allow for them too.
+    retry_waits: tuple[float, ...] = ()
     #: A table's key attributes: ``send_events`` fills them from each event's id, so a
     #: sample payload must not pin them (every event would rewrite one item).
     item_keys: list[str] = field(default_factory=list)
@@ -77,7 +80,7 @@ class Entry:
     def settle(self) -> dict[str, Any]:
         """Return the wait_until_settled arguments this entry needs."""
         extra: dict[str, Any] = {}
-        if self.asynchronous:
+        if self.asynchronous or self.retry_waits:
             extra["retry_grace"] = "${retry_grace}"
         if self.stream:
             # Records behind a failing batch get no attempt until it is retried or skipped.
@@ -435,6 +438,7 @@ def _task_entry(
             retry_path=f"{failure.retries}; {then}",
             loses=failure.loses,
             absent=absent,
+            retry_waits=failure.waits,
         )
         return entry, ""
     return None, why

@@ -12,6 +12,7 @@ Every experiment has the ledger hypothesis (none lost, none in flight), names
 resources by logical ID (``stack:LogicalId``) and ends with the rollback.
 """
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,10 @@ def _experiment(
     if entry is not None and entry.asynchronous:
         # AWS retries an asynchronous event about 1 and 2 minutes after a failure.
         config["retry_grace"] = 200
+    elif entry is not None and entry.retry_waits:
+        # A failed event waits this long for its next attempt: not lost meanwhile.
+        config["retry_grace"] = math.ceil(max(entry.retry_waits)) + 10
+        config["settle_timeout"] = max(300, math.ceil(sum(entry.retry_waits)) + 120)
     if entry is not None and entry.filtered and entry.filter_needs:
         description += (
             f" On the way, {entry.filtered}: the load carries that, and an edited payload "

@@ -262,7 +262,9 @@ def reach(sm: StateMachine, task: TaskState, mark: Location) -> Reach:
 class Failure:
     """What happens to an event whose task function fails."""
 
-    retries: str  # "retried 2 time(s), 1 s apart and then 2 s" or why not
+    retries: str  # "Step Functions retries the task 2 time(s)..." or why it does not
+    #: Seconds Step Functions waits before each retry of a function's error.
+    waits: tuple[float, ...] = ()
     #: The queue (logical ID) a caught event is sent to, on an input that holds the mark.
     sink: str | None = None
     #: Why a failing event is lost, or lost to chaoskit's view.
@@ -279,21 +281,29 @@ def _matching(rules: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
-def _retries(task: TaskState) -> str:
+def _retries(task: TaskState) -> tuple[str, tuple[float, ...]]:
+    """Return the task's retries of a function's error in words, and the wait before each."""
     rule = _matching(task.retry)
     if rule is None:
         named = sorted(task.retried_errors)
         if named:
-            return f"its Retry names only {', '.join(named)}, not a function's own errors"
-        return "the task has no Retry"
+            return f"its Retry names only {', '.join(named)}, not a function's own errors", ()
+        return "the task has no Retry", ()
     attempts = rule.get("MaxAttempts", 3)
-    if not isinstance(attempts, int) or attempts <= 0:
-        return "its matching Retry rule allows no attempt"
     interval = rule.get("IntervalSeconds", 1)
     backoff = rule.get("BackoffRate", 2.0)
+    cap = rule.get("MaxDelaySeconds")
+    if not isinstance(attempts, int) or attempts <= 0:
+        return "its matching Retry rule allows no attempt", ()
+    if not isinstance(interval, int | float) or not isinstance(backoff, int | float):
+        return f"Step Functions retries the task {attempts} time(s)", ()
+    waits = [float(interval) * float(backoff) ** i for i in range(attempts)]
+    if isinstance(cap, int | float):
+        waits = [min(w, float(cap)) for w in waits]
     return (
         f"Step Functions retries the task {attempts} time(s), {interval} s apart at first "
-        f"(backoff {backoff})"
+        f"(backoff {backoff})",
+        tuple(waits),
     )
 
 
@@ -305,7 +315,7 @@ def failure_path(sm: StateMachine, task: TaskState, mark: Location) -> Failure:
         task: one of its Lambda task states.
         mark: where the mark is in the task state's own input (before its InputPath).
     """
-    retries = _retries(task)
+    retries, waits = _retries(task)
     rule = _matching(task.catch)
     if rule is None:
         if task.enclosing_catch:
@@ -315,7 +325,7 @@ def failure_path(sm: StateMachine, task: TaskState, mark: Location) -> Failure:
                 "the task has no Catch for a function's errors: an execution whose task fails "
                 "every attempt fails, and its event stays only in the execution's history"
             )
-        return Failure(retries, loses=why)
+        return Failure(retries, waits, loses=why)
     definition = sm.definition or {}
     states = _states_around(definition, task.path)
     result_path = rule.get("ResultPath", "$")
@@ -345,32 +355,45 @@ def failure_path(sm: StateMachine, task: TaskState, mark: Location) -> Failure:
             if body is None:
                 return Failure(
                     retries,
+                    waits,
                     loses=f"its Catch leads to state {name}, which sends a message without the "
                     "event's mark",
                 )
             if "sqs:sendMessage" in resource and target.sends_to.logical_id:
-                return Failure(retries, sink=target.sends_to.logical_id)
+                return Failure(retries, waits, sink=target.sends_to.logical_id)
             return Failure(
                 retries,
+                waits,
                 loses=f"its Catch sends the event to {where} (state {name}), which chaoskit "
                 "cannot read",
             )
         if kind in ("Fail", "Succeed") or state.get("End") or kind != "Pass":
             what = {"Fail": "fails the execution", "Succeed": "ends the execution"}.get(
-                str(kind), f"is a {kind} state chaoskit does not follow"
+                str(kind),
+                "ends the execution"
+                if kind == "Pass"
+                else f"is a {kind} state chaoskit does not follow",
             )
             return Failure(
                 retries,
+                waits,
                 loses=f"its Catch leads to state {name}, which {what}: the event goes nowhere "
                 "chaoskit can read",
             )
-        caught, _ = _output(state, caught, caught, jsonata)
+        caught, why = _output(state, caught, caught, jsonata)
+        if caught is None:
+            return Failure(
+                retries, waits, loses=f"Pass state {name} after its Catch: {why}, the mark with it"
+            )
         name = state.get("Next")
-    return Failure(
-        retries,
-        loses="its Catch replaces the event with the error (ResultPath $), so where it ends "
-        "carries no mark",
-    )
+    if caught is None:
+        return Failure(
+            retries,
+            waits,
+            loses="its Catch replaces the event with the error (ResultPath $), so where it ends "
+            "carries no mark",
+        )
+    return Failure(retries, waits, loses="its Catch leads nowhere chaoskit can follow")
 
 
 def _sent_body(state: Mapping[str, Any], mark: Location, jsonata: bool) -> Location | None:

@@ -172,6 +172,12 @@ def test_retries_of_lambdas_own_errors_only_do_not_absorb_a_functions_errors(
             },
             "cannot read",
         ),
+        # A Pass state with a constant result replaces the caught event on the way.
+        (
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Fallback"},
+            {"Type": "Pass", "Result": {"failed": True}, "Next": "Fulfil"},
+            "Pass state Fallback after its Catch",
+        ),
         # Only a named error is caught, not a function's own.
         ({"ErrorEquals": ["Timeout"], "Next": "Fallback"}, _fallback(), "no Catch"),
     ],
@@ -328,3 +334,25 @@ def test_the_reference_workflow_is_planned_from_its_packaged_definition_file() -
     assert method["wait-until-settled"]["dlqs"] == ["stack:WorkflowFallback"]
     assert errors.experiment["configuration"]["chaoskit_terminal_stages"] == ["stack:Step"]
     assert not [n for n in suite.uncovered if n.startswith("Step:")]
+
+
+def test_the_settle_wait_allows_for_the_tasks_retries(tmp_path: Path) -> None:
+    # Step Functions waits 30, 60 (capped at 45), then 45 s before the three retries: an
+    # event whose attempt failed is not lost meanwhile.
+    retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 30, "MaxAttempts": 3,
+              "BackoffRate": 2, "MaxDelaySeconds": 45}]  # fmt: skip
+    states = {"Fulfil": _task(Retry=retry, Catch=CATCH_KEEPING_INPUT, End=True),
+              "Fallback": _fallback()}  # fmt: skip
+    suite = generate_suite(template=_template(tmp_path, states, "Fulfil"), stack_name="app")
+    (errors,) = [p for p in suite.experiments if p.kind == "errors"]
+    config = errors.experiment["configuration"]
+    assert (config["retry_grace"], config["settle_timeout"]) == (55, 300)
+    settle = next(a for a in errors.experiment["method"] if a["name"] == "wait-until-settled")
+    assert settle["provider"]["arguments"]["retry_grace"] == "${retry_grace}"
+
+    retry[0].update(MaxAttempts=6, MaxDelaySeconds=100)  # 30 + 60 + 4 x 100 s
+    states["Fulfil"]["Retry"] = retry
+    suite = generate_suite(template=_template(tmp_path, states, "Fulfil"), stack_name="app")
+    (errors,) = [p for p in suite.experiments if p.kind == "errors"]
+    config = errors.experiment["configuration"]
+    assert (config["retry_grace"], config["settle_timeout"]) == (110, 610)
