@@ -128,13 +128,9 @@ def _overlay_state_machines(topo: Topology, configuration: Any) -> None:
     if not machines:
         return
     client = aws.client("stepfunctions", configuration)
-    names: dict[str, str] = {}
-    for lid, el in topo.resources.items():
-        for value in (el.physical_id, el.arn):
-            if value:
-                names[value] = lid
-                if value.startswith("arn:") and el.type == "AWS::Lambda::Function":
-                    names[value.split(":")[6]] = lid
+    # Physical IDs: function names (which a function ARN's name part resolves to), queue
+    # URLs, topic and state machine ARNs; and the ARNs read from the live resources.
+    names = {v: lid for lid, el in topo.resources.items() for v in (el.physical_id, el.arn) if v}
     resolver = Resolver(topo.resources, names=names)
     for sm in machines:
         got = _call(client, "describe_state_machine", str(sm.arn), stateMachineArn=sm.arn)
