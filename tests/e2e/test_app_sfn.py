@@ -22,7 +22,7 @@ from chaoskit.deploy import deploy_template
 from chaoskit.ledger import store
 from chaoskit.runner import run_experiment_file
 from chaoskit.suite import generate_suite, write_suite
-from tests.support.sandbox import unique
+from tests.support.sandbox import unique, wait_for
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "sfn-lambda-lambda" / "template.yaml"
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
@@ -57,10 +57,16 @@ def test_a_task_without_catch_loses_the_events_its_function_fails(
     assert result.deviated
     counts = result.view.counts
     assert counts is not None and (counts.sent, counts.dead_lettered) == (12, 0)
-    # The app's own record: each execution is named after its event.
+    # The app's own record: each execution is named after its event. The second function
+    # runs after the first, the last stage traced: wait until every execution has ended.
     sfn = aws("stepfunctions")
     machine = deployed["resources"]["StateMachineStandardInvokeLambda"]
-    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+
+    def ended() -> list[dict[str, Any]]:
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        return [] if any(e["status"] == "RUNNING" for e in executions) else executions
+
+    executions = wait_for(ended, timeout=60, what="every execution to end")
     by_status: dict[str, set[str]] = {}
     for execution in executions:
         event = execution["name"].removeprefix("chaoskit-")
