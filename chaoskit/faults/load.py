@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -192,17 +192,33 @@ def _sqs(target: str, configuration: Configuration, options: Mapping[str, Any]) 
     return _whole_batch(send)
 
 
-def _topic_arn(sns: Any, target: str) -> str:
+def _arn_by_name(
+    target: str, arns: Callable[[], Iterator[str]], operation: str, missing: str
+) -> str:
+    """Return ``target`` if it is an ARN, else the listed ARN whose last part it names.
+
+    Raises:
+        BadInput: no listed ARN ends in that name (``missing`` says what was expected).
+        AWSActionFailed: the listing (``operation``) failed.
+    """
     if target.startswith("arn:"):
         return target
     try:
-        for page in sns.get_paginator("list_topics").paginate():
-            for topic in page.get("Topics", []):
-                if topic["TopicArn"].rsplit(":", 1)[-1] == target:
-                    return str(topic["TopicArn"])
+        for arn in arns():
+            if arn.rsplit(":", 1)[-1] == target:
+                return arn
     except ClientError as err:
-        raise aws_failure("sns:ListTopics", target, err) from err
-    raise BadInput(f"no SNS topic named '{target}': expected a topic name or ARN")
+        raise aws_failure(operation, target, err) from err
+    raise BadInput(missing)
+
+
+def _topic_arn(sns: Any, target: str) -> str:
+    def arns() -> Iterator[str]:
+        for page in sns.get_paginator("list_topics").paginate():
+            yield from (str(t["TopicArn"]) for t in page.get("Topics", []))
+
+    missing = f"no SNS topic named '{target}': expected a topic name or ARN"
+    return _arn_by_name(target, arns, "sns:ListTopics", missing)
 
 
 def _sns(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
@@ -371,16 +387,12 @@ def _lambda(target: str, configuration: Configuration, options: Mapping[str, Any
 
 
 def _state_machine_arn(sfn: Any, target: str) -> str:
-    if target.startswith("arn:"):
-        return target
-    try:
+    def arns() -> Iterator[str]:  # arn:aws:states:REGION:ACCOUNT:stateMachine:NAME
         for page in sfn.get_paginator("list_state_machines").paginate():
-            for machine in page.get("stateMachines", []):
-                if machine.get("name") == target:
-                    return str(machine["stateMachineArn"])
-    except ClientError as err:
-        raise aws_failure("states:ListStateMachines", target, err) from err
-    raise BadInput(f"no state machine named '{target}': expected a state machine name or ARN")
+            yield from (str(m["stateMachineArn"]) for m in page.get("stateMachines", []))
+
+    missing = f"no state machine named '{target}': expected a state machine name or ARN"
+    return _arn_by_name(target, arns, "states:ListStateMachines", missing)
 
 
 def _stepfunctions(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
