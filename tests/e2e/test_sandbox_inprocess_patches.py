@@ -686,6 +686,70 @@ def test_environments_keepalive_on_the_shared_timers_thread(sandbox_endpoint):
     assert done.stdout.splitlines() == ["True ['chaoskit-timers'] False", "True READY"]
 
 
+def test_an_invocation_waits_for_a_busy_environment_but_not_where_there_is_none(
+    sandbox_endpoint,
+):
+    """A function's first invocation starts an environment at once; the next waits for it."""
+    done = _run(
+        sandbox_endpoint,
+        """
+    import threading
+    from localstack.services.lambda_.invocation.assignment import AssignmentService
+    from localstack.services.lambda_.invocation.execution_environment import (
+        InvalidStatusException,
+    )
+    from localstack.services.lambda_.invocation.lambda_models import InitializationType
+    from chaoskit_sandbox_plugin import environments
+
+    for patch in environments.patches():
+        patch.apply()
+    environments.PATIENCE = 3600  # a wait for an environment to come free outlasts the test
+    ON_DEMAND = InitializationType.on_demand
+
+    class Environment:  # what the assignment reads and calls; no process
+        initialization_type = ON_DEMAND
+
+        def __init__(self, number):
+            self.id, self.busy = f"env-{number}", False
+
+        def reserve(self):
+            if self.busy:
+                raise InvalidStatusException("busy")
+            self.busy = True
+
+        def release(self):
+            self.busy = False
+
+    class Service:  # LocalStack's AssignmentService, as the patch uses it
+        def __init__(self):
+            self.environments = {"f": {}}
+            self.on_demand_start_semaphore = threading.Semaphore(16)
+            self.started = []
+
+        def start_environment(self, manager, function_version):
+            self.started.append(Environment(len(self.started) + 1))
+            return self.started[-1]
+
+    service, taken = Service(), []
+
+    def invoke():
+        with AssignmentService.get_environment(service, "f", None, ON_DEMAND) as environment:
+            taken.append(environment.id)
+
+    with AssignmentService.get_environment(service, "f", None, ON_DEMAND) as first:
+        taken.append(first.id)
+        second = threading.Thread(target=invoke, daemon=True)
+        second.start()
+        second.join(0.5)  # it waits for env-1 rather than starting another
+        print(second.is_alive(), [e.id for e in service.started])
+    second.join(30)
+    print(taken, [e.id for e in service.started])
+    """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True ['env-1']", "['env-1', 'env-1'] ['env-1']"]
+
+
 def test_sqs_mappings_add_a_batch_only_while_a_core_is_idle(sandbox_endpoint, tmp_path):
     # The CPU statistics as the kernel writes them (total ticks since boot, per state);
     # each step of the test writes the next reading, one second's worth of ticks later.

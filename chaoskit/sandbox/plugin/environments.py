@@ -16,7 +16,8 @@ becomes idle (a warm invoke ends in milliseconds; a start takes a second or more
 here), so a burst is served by about as many environments as it keeps busy. After
 ``WAIT_LIMIT`` seconds without a turn or a free environment it starts one anyway.
 The cost is up to a quarter second more before an invocation that needs a new
-environment starts; on AWS it would not wait. What stays
+environment starts while others are busy (a function with none at all does not
+wait); on AWS it would not wait. What stays
 LocalStack's: throttling (decided by its concurrency counting before an
 environment is assigned, so reserved concurrency behaves as before), provisioned
 concurrency, and what happens to an environment whose invocation failed.
@@ -98,7 +99,11 @@ def patches() -> list[Patch]:
 
     def assign(service: Any, manager: str, function_version: Any, kind: Any) -> Any:
         now = time.monotonic()
-        environment = idle_by(now + PATIENCE, service, manager, kind)
+        # Only an environment that exists can come free: a function's first invocation
+        # (or its first after the idle ones stopped) does not wait the patience out.
+        environments = list(service.environments[manager].values())
+        existing = any(e.initialization_type == kind for e in environments)
+        environment = idle_by(now + (PATIENCE if existing else 0.0), service, manager, kind)
         deadline = now + WAIT_LIMIT
         while environment is None:
             if slots.acquire(blocking=False):
