@@ -424,7 +424,7 @@ def _task_entry(
         if reached.payload is None or reached.state_input is None:
             why = why or reached.why
             continue
-        failure = workflows.failure_path(sm, task, reached.state_input)
+        failure = workflows.failure_path(sm, task, reached.state_input, mark)
         then = (
             f"then its Catch sends the event to queue {failure.sink}"
             if failure.sink

@@ -307,13 +307,14 @@ def _retries(task: TaskState) -> tuple[str, tuple[float, ...]]:
     )
 
 
-def failure_path(sm: StateMachine, task: TaskState, mark: Location) -> Failure:
+def failure_path(sm: StateMachine, task: TaskState, mark: Location, origin: Location) -> Failure:
     """Return how ``task``'s failures are retried, and where a failing event ends.
 
     Args:
         sm: the state machine.
         task: one of its Lambda task states.
         mark: where the mark is in the task state's own input (before its InputPath).
+        origin: where it is in the execution's input (for ``$$.Execution.Input``).
     """
     retries, waits = _retries(task)
     rule = _matching(task.catch)
@@ -349,7 +350,7 @@ def failure_path(sm: StateMachine, task: TaskState, mark: Location) -> Failure:
         jsonata = _jsonata(state, definition)
         target = by_path.get(name)
         if kind == "Task" and target is not None and target.sends_to is not None:
-            body = _sent_body(state, caught, jsonata)
+            body = _sent_body(state, caught, origin, jsonata)
             resource = str(state.get("Resource"))
             where = target.sends_to.logical_id or target.sends_to.symbol or "?"
             if body is None:
@@ -380,7 +381,7 @@ def failure_path(sm: StateMachine, task: TaskState, mark: Location) -> Failure:
                 loses=f"its Catch leads to state {name}, which {what}: the event goes nowhere "
                 "chaoskit can read",
             )
-        caught, why = _output(state, caught, caught, jsonata)
+        caught, why = _output(state, caught, origin, jsonata)
         if caught is None:
             return Failure(
                 retries, waits, loses=f"Pass state {name} after its Catch: {why}, the mark with it"
@@ -396,22 +397,24 @@ def failure_path(sm: StateMachine, task: TaskState, mark: Location) -> Failure:
     return Failure(retries, waits, loses="its Catch leads nowhere chaoskit can follow")
 
 
-def _sent_body(state: Mapping[str, Any], mark: Location, jsonata: bool) -> Location | None:
+def _sent_body(
+    state: Mapping[str, Any], mark: Location, origin: Location, jsonata: bool
+) -> Location | None:
     """Return where the mark is in the message an ``sqs:sendMessage`` state sends."""
     if jsonata:
         args = state.get("Arguments")
         body = args.get("MessageBody") if isinstance(args, Mapping) else None
         return mark if body == _INPUT else None
-    effective = _effective_input(state, mark, mark, jsonata)
+    effective = _effective_input(state, mark, origin, jsonata)
     params = state.get("Parameters")
     if effective is None or not isinstance(params, Mapping):
         return None
     if "MessageBody.$" in params:
-        return select(effective, params["MessageBody.$"], mark)
+        return select(effective, params["MessageBody.$"], origin)
     if isinstance(params.get("MessageBody"), Mapping):
-        return _parameters(effective, params["MessageBody"], mark)
+        return _parameters(effective, params["MessageBody"], origin)
     if "Message.$" in params:
-        return select(effective, params["Message.$"], mark)
+        return select(effective, params["Message.$"], origin)
     return None
 
 

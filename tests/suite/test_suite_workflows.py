@@ -204,6 +204,25 @@ def test_a_pass_state_between_the_catch_and_the_queue_keeps_the_event(tmp_path: 
     assert entry.sinks == ["stack:Fallback"] and entry.loses is None
 
 
+def test_a_pass_state_after_the_catch_reads_the_executions_own_input(tmp_path: Path) -> None:
+    rule = {"source": ["shop.orders"]}
+    body = {"QueueUrl": "${FallbackUrl}", "MessageBody.$": "$.event.detail"}
+    states = {
+        # The task's input is the event's detail under a key of its own ...
+        "Prepare": {"Type": "Pass", "Parameters": {"order.$": "$.detail"}, "Next": "Fulfil"},
+        "Fulfil": _task(
+            Catch=[{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Keep"}],
+            End=True,
+        ),
+        # ... and the fallback sends the detail of the execution's input, the event.
+        "Keep": {"Type": "Pass", "Parameters": {"event.$": "$$.Execution.Input"}, "Next": "DLQ"},
+        "DLQ": _fallback(Parameters=body),
+    }
+    (entry,), _ = _entries(_template(tmp_path, states, "Prepare", rule))
+    assert entry.send["target_type"] == "eventbridge"
+    assert entry.sinks == ["stack:Fallback"] and entry.loses is None
+
+
 @pytest.mark.parametrize(
     ("states", "start", "why"),
     [
