@@ -58,14 +58,29 @@ def refusal(name: str, config: Mapping[str, Any]) -> str | None:
     runtime = str(config.get("Runtime") or "")
     if runtime in SUPPORTED_RUNTIMES:
         return None
-    if runtime.startswith("python"):
+    for family in ("python", "nodejs"):
+        known = [r for r in SUPPORTED_RUNTIMES if r.startswith(family)]
+        if not runtime.startswith(family):
+            continue
+        if _version(runtime) < _version(known[0]):
+            return (
+                f"function '{name}' runs on '{runtime}', which the chaoskit layer does not "
+                f"support (it supports {_supported()}): set the function's Runtime to "
+                f"{known[0]} or newer, then enable the layer; " + _NO_LAYER_NEEDED
+            )
         return (
-            f"function '{name}' runs on '{runtime}', which the chaoskit layer does not "
-            f"support (it supports {_supported()}): set the function's Runtime to "
-            f"{SUPPORTED_RUNTIMES[0]} or newer, then enable the layer"
+            f"function '{name}' runs on '{runtime}', which this chaoskit's layer does not "
+            f"know yet (it supports {_supported()}): upgrade chaoskit, or set the "
+            f"function's Runtime to {known[-1]}; " + _NO_LAYER_NEEDED
         )
     family = runtime.rstrip("0123456789.x") or "an unknown runtime"
     return (
         f"function '{name}' runs on '{runtime or 'no runtime'}': the chaoskit layer wraps "
         f"handlers of {_supported()} only, not {family}; " + _NO_LAYER_NEEDED
     )
+
+
+def _version(runtime: str) -> tuple[int, ...]:
+    """``python3.9`` -> (3, 9); ``nodejs16.x`` -> (16,)."""
+    digits = runtime.lstrip("abcdefghijklmnopqrstuvwxyz").removesuffix(".x")
+    return tuple(int(part) for part in digits.split(".") if part.isdigit())

@@ -26,7 +26,7 @@ from chaoskit.topology.model import (
     Topic,
     Topology,
 )
-from chaoskit.topology.stepfunctions import definition_of, task_states
+from chaoskit.topology.stepfunctions import definition_of, substitutions_of, task_states
 
 __all__ = ["build"]
 
@@ -208,7 +208,7 @@ def _state_machine(
         definition, file, nodes = definitions[source]
     else:
         definition = definition_of(p, b.r)  # type: ignore[assignment]
-    subs = p.get("DefinitionSubstitutions") or {}
+    subs = substitutions_of(p)
     tasks = task_states(definition, subs, b.r, file, nodes) if definition else []
     topo.state_machines[lid] = StateMachine(
         **b.common(lid, res),

@@ -8,7 +8,7 @@ from typing import Any
 from chaoskit.topology.intrinsics import Resolver, json_or_none
 from chaoskit.topology.model import Location, Ref, TaskState
 
-__all__ = ["definition_of", "task_states"]
+__all__ = ["definition_of", "substitutions_of", "task_states"]
 
 _TOKEN = re.compile(r"\$\{([^}]+)\}")
 
@@ -156,6 +156,25 @@ def definition_of(properties: Mapping[str, Any], resolver: Resolver) -> dict[str
         return None
     parsed = json_or_none(_flatten(raw, resolver))
     return parsed if isinstance(parsed, dict) else None
+
+
+def substitutions_of(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """Return what each ``${Name}`` of a state machine's definition stands for.
+
+    ``DefinitionSubstitutions``, and the variable map of a ``DefinitionString``
+    written as ``Fn::Sub: [text, {Name: value}]`` (its tokens name those
+    variables, not resources).
+    """
+    subs: dict[str, Any] = {}
+    raw = properties.get("DefinitionString")
+    if isinstance(raw, dict) and len(raw) == 1 and isinstance(raw.get("Fn::Sub"), list):
+        parts = raw["Fn::Sub"]
+        if len(parts) == 2 and isinstance(parts[1], dict):
+            subs.update(parts[1])
+    given = properties.get("DefinitionSubstitutions")
+    if isinstance(given, dict):
+        subs.update(given)
+    return subs
 
 
 def _flatten(raw: Any, resolver: Resolver) -> str | None:

@@ -524,7 +524,13 @@ def test_restore_keeps_what_someone_else_changed_during_the_run(cfg: dict[str, A
     ("runtime", "expected"),
     [
         ("python3.9", r"'python3\.9'.*supports python3\.10.*set the function's Runtime"),
-        ("python3.8", r"'python3\.8'.*python3\.10 or newer"),
+        ("python3.8", r"'python3\.8'.*python3\.10 or newer.*set_reserved_concurrency"),
+        ("nodejs16.x", r"'nodejs16\.x'.*supports.*nodejs18\.x or newer.*set_reserved_concurrency"),
+        (
+            "python3.99",
+            r"'python3\.99'.*does not know yet.*set the function's Runtime to "
+            r"python3\.14",
+        ),
         ("java21", r"'java21'.*not java.*set_reserved_concurrency"),
         ("dotnet8", r"'dotnet8'.*not dotnet"),
         ("ruby3.3", r"'ruby3\.3'.*not ruby"),

@@ -1,8 +1,10 @@
 """The topology model read offline from SAM, CloudFormation JSON and CDK templates."""
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from chaoskit.topology import Ref, TemplateError, load_template, load_templates
 
@@ -113,6 +115,56 @@ def test_cdk_out_folder_with_definition_string_join() -> None:
     assert task.function == Ref(logical_id="StepFn1A2B3C4D")
     assert "Lambda.SdkClientException" in task.retried_errors
     assert len(load_templates(HERE / "cdk.out")) == 1
+
+
+def test_definition_string_sub_with_a_variable_map(tmp_path: Path) -> None:
+    # Fn::Sub's second form: the tokens name variables of its own map, not resources.
+    definition = {
+        "StartAt": "Sum",
+        "States": {
+            "Sum": {"Type": "Task", "Resource": "${SumArn}", "Next": "Square"},
+            "Square": {"Type": "Task", "Resource": "${Square.Arn}", "Next": "Keep"},
+            "Keep": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage",
+                "Parameters": {"QueueUrl": "${Url}", "MessageBody.$": "$"},
+                "End": True,
+            },
+        },
+    }
+    function = {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "python3.12"}}
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "Resources": {
+                    "Sum": function,
+                    "Square": function,
+                    "Kept": {"Type": "AWS::SQS::Queue"},
+                    "Flow": {
+                        "Type": "AWS::StepFunctions::StateMachine",
+                        "Properties": {
+                            "DefinitionString": {
+                                "Fn::Sub": [
+                                    json.dumps(definition, indent=2),
+                                    {
+                                        "SumArn": {"Fn::GetAtt": ["Sum", "Arn"]},
+                                        "Url": {"Ref": "Kept"},
+                                    },
+                                ]
+                            }
+                        },
+                    },
+                }
+            }
+        )
+    )
+    tasks = load_template(path).state_machines["Flow"].tasks
+    assert [(t.path, t.function, t.sends_to) for t in tasks] == [
+        ("Sum", Ref(logical_id="Sum"), None),
+        ("Square", Ref(logical_id="Square"), None),
+        ("Keep", None, Ref(logical_id="Kept")),
+    ]
 
 
 def test_bad_inputs_name_the_file(tmp_path: Path) -> None:
