@@ -95,6 +95,22 @@ class ProgressHandler(RunEventHandler):
         self._show(escape(f"{activity.get('type', 'activity')} {activity.get('name', '')}"))
 
 
+class _LineHandler(logging.Handler):
+    """Prints warnings and errors as whole lines (without a terminal)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _line(self.console, f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+def _line(console: Console, text: str) -> None:
+    """Print ``text`` as it is: no markup, no highlighting, never cut to the width."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _write_reports(result: GameDayResult) -> None:
     views = [r.view for r in result.results]
     title = f"Game day: {result.gameday.name}"
@@ -141,19 +157,32 @@ def run_gameday(
     console = console or Console(stderr=True)
     ordered = gameday.ordered()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    # Without a terminal (a CI log, a scheduled run's file) a live display shows nothing
+    # until the end, then cuts each line to the console's width: print whole lines instead.
+    live = console.is_terminal
     # Log lines of chaoslib and chaoskit print above the live display instead of through it.
-    handler = RichHandler(console=console, show_path=False, level=logging.WARNING)
+    handler: logging.Handler = (
+        RichHandler(console=console, show_path=False, level=logging.WARNING)
+        if live
+        else _LineHandler(console)
+    )
     # chaoslib warns on every run that rollbacks were requested: chaoskit always requests them.
     handler.addFilter(lambda record: not record.getMessage().startswith("Rollbacks were"))
     # chaoskit logs under chaostoolkit.chaoskit: one handler on chaostoolkit sees both.
     loggers = [logging.getLogger("chaostoolkit")]
     for logger in loggers:
         logger.addHandler(handler)
+    if not live:
+        _line(console, f"game day {gameday.name}: {len(ordered)} experiment(s)")
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
+        with Progress(*columns, console=console, transient=False, disable=not live) as progress:
             overall = progress.add_task(escape(f"game day {gameday.name}"), total=len(ordered))
             for index, item in enumerate(ordered, start=1):
                 task = progress.add_task(escape(item.name), total=1)
+                step = f"[{index}/{len(ordered)}] {item.name}"
+                if not live:
+                    _line(console, f"{step}: running")
+                begun = time.monotonic()
                 journal = folder / "journals" / f"{index:02d}-{_slug(item.name)}.json"
                 run = runner(
                     item.path,
@@ -165,6 +194,8 @@ def run_gameday(
                 )
                 result.results.append(run)
                 outcome = run.view.outcome
+                if not live:
+                    _line(console, f"{step}: {outcome} ({time.monotonic() - begun:.0f} s)")
                 progress.update(
                     task,
                     completed=1,

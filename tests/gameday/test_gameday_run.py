@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -62,6 +63,24 @@ def test_continue_runs_everything_and_writes_the_folder(fixtures: Path, tmp_path
     assert (tmp_path / "rolled-back").read_text() == "ran"  # rollbacks not skipped
     assert "test day" in console.file.getvalue()  # type: ignore[attr-defined]
     assert history.run_count() == 1
+
+
+def test_without_a_terminal_each_experiment_is_a_whole_line_as_it_starts_and_ends(
+    fixtures: Path, tmp_path: Path
+) -> None:
+    gameday = load_gameday(_gameday(tmp_path, fixtures, "continue"))
+    console = Console(file=io.StringIO(), width=30)  # a CI log: no terminal, narrow
+    run_gameday(gameday, tmp_path / "runs", history=History(tmp_path / "h.sqlite"), console=console)
+    names = [item.name for item in gameday.ordered()]
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    progress = [line for line in lines if line.startswith("[")]
+    expected = []
+    for index, (name, outcome) in enumerate(zip(names, ["passed", "failed", "passed"]), start=1):
+        expected += [rf"\[{index}/3\] {re.escape(name)}: running"]
+        expected += [rf"\[{index}/3\] {re.escape(name)}: {outcome} \(\d+ s\)"]
+    assert len(progress) == len(expected), lines
+    for line, pattern in zip(progress, expected):
+        assert re.fullmatch(pattern, line), (line, pattern)
 
 
 def test_stop_skips_the_rest_and_junit_lists_them(fixtures: Path, tmp_path: Path) -> None:
