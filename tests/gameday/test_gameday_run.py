@@ -75,11 +75,13 @@ def test_without_a_terminal_each_experiment_is_a_whole_line_as_it_starts_and_end
     lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
     progress = [line for line in lines if line.startswith("[")]
     expected = []
-    for index, (name, outcome) in enumerate(zip(names, ["passed", "failed", "passed"]), start=1):
+    for index, (name, outcome) in enumerate(
+        zip(names, ["passed", "failed", "passed"], strict=True), start=1
+    ):
         expected += [rf"\[{index}/3\] {re.escape(name)}: running"]
         expected += [rf"\[{index}/3\] {re.escape(name)}: {outcome} \(\d+ s\)"]
     assert len(progress) == len(expected), lines
-    for line, pattern in zip(progress, expected):
+    for line, pattern in zip(progress, expected, strict=True):
         assert re.fullmatch(pattern, line), (line, pattern)
 
 
