@@ -35,6 +35,7 @@ __all__ = [
     "build_timeline",
     "check_faults_fired",
     "enrich_journal",
+    "own_failures",
     "uses_chaoskit_activities",
     "uses_ledger",
 ]
@@ -211,6 +212,60 @@ def check_faults_fired(
     return checked, reasons
 
 
+def own_failures(records: Iterable[Record]) -> dict[tuple[str, str], int]:
+    """Return how many events failed only in a function's own code, per function and error.
+
+    An event counts when it failed somewhere, was processed nowhere, and no fault
+    of the run fired on it: what failed it is the function's code meeting that
+    event (a payload the app rejects, or a poison record sent on purpose), not
+    chaoskit. It is counted once, at its last failure.
+    """
+    faulted: set[str] = set()
+    processed: set[str] = set()
+    failed: dict[str, tuple[float, str, str]] = {}
+    for r in records:
+        if r.kind == kinds.FAULT:
+            faulted.update(str(e) for e in (r.detail or {}).get("event_ids") or ())
+        elif r.kind == kinds.PROCESSED:
+            processed.add(r.event_id)
+        elif r.kind == kinds.FAILED:
+            detail = r.detail or {}
+            where = str(detail.get("function") or r.source or "unknown")
+            error = str(detail.get("error") or "an error")
+            if r.event_id not in failed or r.at >= failed[r.event_id][0]:
+                failed[r.event_id] = (r.at, where, error)
+    counts: dict[tuple[str, str], int] = {}
+    for event, (_, where, error) in failed.items():
+        if event not in processed and event not in faulted:
+            counts[(where, error)] = counts.get((where, error), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _own_failure_notes(
+    counts: Mapping[tuple[str, str], int], processed: int
+) -> tuple[list[str], list[str]]:
+    """Return the warnings on events that failed in the app's own code, and the reason the
+    run is inconclusive when no event was processed at all."""
+    if not counts:
+        return [], []
+    parts = [f"{n} at {where} ({error})" for (where, error), n in counts.items()]
+    total = sum(counts.values())
+    warning = (
+        f"{total} event(s) failed in the function's own code with no fault fired on them, "
+        f"and were never processed: {', '.join(parts)}. Unless the experiment sent them broken "
+        "on purpose, the events' payload is not one the app accepts: give the experiment "
+        "one it does ('payload:' of its send_events action)"
+    )
+    if processed:
+        return [warning], []
+    reason = (
+        f"no event was processed, and {total} failed in the function's own code with no "
+        f"fault fired on them ({', '.join(parts)}): the run tested the app rejecting "
+        "chaoskit's events, not the fault; give the experiment a payload the app accepts"
+    )
+    return [warning], [reason]
+
+
 def _failover(journal: Mapping[str, Any]) -> list[FailoverStep]:
     out: list[FailoverStep] = []
     for run in journal.get("run") or []:
@@ -295,4 +350,8 @@ def enrich_journal(
         ext["unfired_faults_allowed"] = reasons
     else:
         ext["inconclusive"] = reasons
+    warnings, rejected = _own_failure_notes(own_failures(records), int(ledger["processed"]))
+    if warnings:
+        ledger["warnings"] = [*(ledger.get("warnings") or []), *warnings]
+    ext["inconclusive"] = [*ext["inconclusive"], *rejected]
     return ext

@@ -88,3 +88,50 @@ def test_enrich_keeps_control_changes_and_derives_windows() -> None:
     assert ext["timeline"][-1]["lost"] == 1
     skipped = enrich_journal({}, "r", {}, "aws", read_records=None, with_ledger=False)
     assert "timeline" not in skipped and skipped["target"] == "aws"
+
+
+def _failed(event: str, at: float, error: str = "KeyError") -> Record:
+    return Record("r", event, "failed", at, "layer", {"function": "writer", "error": error})
+
+
+def _fault(events: list[str], at: float) -> Record:
+    detail = {"fault": 0, "kind": "exception", "function": "writer", "event_ids": events}
+    return Record("r", f"fault#{at}", "fault", at, "layer", detail)
+
+
+def test_events_failed_by_the_apps_own_code_are_named_apart_from_the_faults() -> None:
+    records = [
+        *(R(e, "sent", 0.0) for e in "abcd"),
+        _fault(["a"], 1.0),
+        _failed("a", 1.0, "ChaosKitInjectedError"),  # the fault's doing
+        _failed("a", 2.0, "KeyError"),  # and then its own, on a later attempt
+        _failed("b", 1.0),  # its own code, twice: counted once
+        _failed("b", 2.0),
+        _failed("c", 1.0),  # its own code, then processed on a retry
+        R("c", "processed", 3.0, "layer"),
+        R("d", "processed", 1.0, "layer"),
+    ]
+    ext = enrich_journal({}, "r", {}, "sandbox", read_records=lambda r, c: records)
+    (warning,) = [w for w in ext["ledger"]["warnings"] if "own code" in w]
+    assert warning.startswith("1 event(s) failed in the function's own code")
+    assert "1 at writer (KeyError)" in warning
+    assert ext["inconclusive"] == []  # others were processed: the run tested something
+
+
+def test_a_run_where_the_app_rejected_every_event_on_its_own_is_inconclusive() -> None:
+    # No event processed; the fault hit one, the function's own code failed the others
+    # (a payload it rejects): the hypothesis may hold, but the fault made no difference.
+    records = [
+        *(R(e, "sent", 0.0) for e in "abc"),
+        _fault(["a"], 1.0),
+        _failed("a", 1.0, "ChaosKitInjectedError"),
+        R("a", "dead_lettered", 5.0, "sqs:dlq"),
+        _failed("b", 1.0),
+        R("b", "dead_lettered", 5.0, "sqs:dlq"),
+        _failed("c", 1.0, "ValueError"),
+        R("c", "dead_lettered", 5.0, "sqs:dlq"),
+    ]
+    ext = enrich_journal({}, "r", {}, "sandbox", read_records=lambda r, c: records)
+    (reason,) = ext["inconclusive"]
+    assert reason.startswith("no event was processed, and 2 failed in the function's own code")
+    assert "1 at writer (KeyError), 1 at writer (ValueError)" in reason
