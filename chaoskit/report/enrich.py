@@ -244,8 +244,8 @@ def own_failures(records: Iterable[Record]) -> dict[tuple[str, str], int]:
 def _own_failure_notes(
     counts: Mapping[tuple[str, str], int], processed: int
 ) -> tuple[list[str], list[str]]:
-    """Return the warnings on events that failed in the app's own code, and the reason the
-    run is inconclusive when no event was processed at all."""
+    """Return the warning on events that failed in the app's own code, or, when no event was
+    processed at all, the reason the run is inconclusive instead."""
     if not counts:
         return [], []
     parts = [f"{n} at {where} ({error})" for (where, error), n in counts.items()]
@@ -263,7 +263,7 @@ def _own_failure_notes(
         f"fault fired on them ({', '.join(parts)}): the run tested the app rejecting "
         "chaoskit's events, not the fault; give the experiment a payload the app accepts"
     )
-    return [warning], [reason]
+    return [], [reason]
 
 
 def _failover(journal: Mapping[str, Any]) -> list[FailoverStep]:
