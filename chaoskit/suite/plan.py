@@ -28,7 +28,7 @@ from chaoskit.suite.entries import (
     pipeline,
     ref,
 )
-from chaoskit.suite.samples import sample_payloads
+from chaoskit.suite.samples import fresh_fields, sample_payloads
 from chaoskit.topology import Function, Topology
 
 __all__ = ["Planned", "Suite", "plan_suite"]
@@ -440,8 +440,10 @@ def plan_suite(topo: Topology, stack: str, samples: str | Path | None = None) ->
 
     suite = Suite(stack=stack, source=topo.source)
     suite.samples = sample_payloads(samples) if samples else {}
-    for kind, (_, file) in sorted(suite.samples.items()):
-        suite.found.append(f"sample {kind} payload: {file}")
+    for kind, (payload, file) in sorted(suite.samples.items()):
+        fresh = fresh_fields(payload)
+        drawn = f" (each event draws its own {', '.join(fresh)}: UUIDs in the sample)"
+        suite.found.append(f"sample {kind} payload: {file}" + (drawn if fresh else ""))
     code = any(fn.code_dir or fn.inline_code for fn in topo.functions.values())
     for fn in topo.functions.values():
         _function_plans(topo, fn, suite, code)

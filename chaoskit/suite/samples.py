@@ -9,6 +9,11 @@ found per event source kind becomes the generated experiments' ``payload``.
 Files named as bad input (``poison``, ``invalid``, ``malformed``, ``bad``,
 ``error``, ``fail``, but not ``without-poison``) are skipped: their records
 are meant to fail.
+
+A value that is a UUID names one thing (an order, a batch, a request): copied
+into every event, it would make them all the same thing, which an app rejects
+(a batch write with duplicate keys) or keeps once (an idempotent write). Each
+becomes ``{{uuid}}``, drawn afresh for every event (from the run's seed).
 """
 
 import base64
@@ -20,12 +25,35 @@ from typing import Any
 
 from chaoskit.layer.events import plain_image
 
-__all__ = ["sample_payloads"]
+__all__ = ["FRESH", "fresh_fields", "sample_payloads"]
 
 _BAD_NAMES = ("poison", "invalid", "malformed", "bad", "error", "fail")
 _MAX_BYTES = 256 * 1024
 _MAX_FILES = 200
 _SKIP_DIRS = {"node_modules", ".aws-sam", "cdk.out", ".git", "__pycache__", ".venv"}
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: What a sample's UUID becomes: a placeholder ``send_events`` fills per event.
+FRESH = "{{uuid}}"
+
+
+def _fresh(value: Any) -> Any:
+    """Return ``value`` with every string that is a UUID replaced by :data:`FRESH`."""
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fresh(v) for v in value]
+    if isinstance(value, str) and _UUID.fullmatch(value):
+        return FRESH
+    return value
+
+
+def fresh_fields(value: Any, path: str = "") -> list[str]:
+    """Return the paths (``id``, ``order.ref``, ``tags[0]``) where ``value`` holds :data:`FRESH`."""
+    if isinstance(value, dict):
+        return [f for k, v in value.items() for f in fresh_fields(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [f for i, v in enumerate(value) for f in fresh_fields(v, f"{path}[{i}]")]
+    return [path] if value == FRESH else []
 
 
 def _named_bad(name: str) -> bool:
@@ -105,5 +133,5 @@ def sample_payloads(folder: str | Path) -> dict[str, tuple[dict[str, Any], str]]
         except (OSError, ValueError, RecursionError):  # not a sample event: skip it
             continue
         for kind, payload in _from_document(doc):
-            out.setdefault(kind, (payload, str(path.relative_to(root))))
+            out.setdefault(kind, (_fresh(payload), str(path.relative_to(root))))
     return out

@@ -1,5 +1,6 @@
 """chaoskit init's plan: the right experiments for a topology, valid, aimed at logical IDs."""
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -400,6 +401,48 @@ def test_the_apps_own_sample_events_shape_the_load_and_bad_samples_are_skipped(
     assert sqs.samples == {}
     errors = next(p for p in sqs.experiments if p.kind == "errors").experiment
     assert "payload" not in errors["method"][3]["provider"]["arguments"]
+
+
+def test_uuids_in_a_sample_event_are_drawn_afresh_for_each_event(tmp_path: Path) -> None:
+    # A stream consumer batch-writes items keyed by the record's "batch" and "id": 40
+    # copies of one sample made every batch of them a duplicate-key BatchWriteItem, which
+    # DynamoDB rejects (serverless-test-samples' kinesis-lambda-dynamodb).
+    data = {
+        "batch": "e04c537a-7177-4254-afae-594470849a2d",
+        "id": "2734E753-6330-4658-B0D7-A9BCDE4FD3A5",
+        "batchsequence": 0,
+        "tags": ["2734e753-6330-4658-b0d7-a9bcde4fd3a5", "not-a-uuid"],
+        "nested": {"ref": "order-2734e753-6330-4658-b0d7-a9bcde4fd3a5"},
+    }
+    record = {
+        "eventSource": "aws:kinesis",
+        "kinesis": {"data": base64.b64encode(json.dumps(data).encode()).decode()},
+    }
+    (tmp_path / "app" / "events").mkdir(parents=True)
+    (tmp_path / "app" / "events" / "sample.json").write_text(json.dumps({"Records": [record]}))
+    template = _write_template(
+        tmp_path,
+        {
+            "Stream": {"Type": "AWS::Kinesis::Stream", "Properties": {"ShardCount": 1}},
+            "Consumer": _function(),
+            "ConsumerStream": _mapping("Consumer", "Stream", "kinesis"),
+        },
+    )
+    suite = generate_suite(template=template, stack_name="k")
+    fresh = {
+        **data,
+        "batch": "{{uuid}}",
+        "id": "{{uuid}}",
+        "tags": ["{{uuid}}", "not-a-uuid"],  # only a whole value that is a UUID
+    }
+    assert suite.samples["kinesis"] == (fresh, "events/sample.json")
+    assert (
+        "sample kinesis payload: events/sample.json (each event draws its own batch, id, "
+        "tags[0]: UUIDs in the sample)" in suite.found
+    )
+    errors = next(p for p in suite.experiments if p.kind == "errors").experiment
+    send = next(s for s in errors["method"] if s["provider"].get("func") == "send_events")
+    assert send["provider"]["arguments"]["payload"] == fresh
 
 
 def test_asynchronous_entries_wait_for_retries_and_streams_for_blocked_records() -> None:
