@@ -42,7 +42,9 @@ queue read twice, or a record written twice, never counts twice):
   dead-lettered there (dead-lettered: after failing at that stage; for a
   queue: landed in it as a dead-letter queue).
 - ``faults``: per fault of the config (position and kind), how many times it
-  fired, on how many events, in which functions (``fault`` records).
+  fired, on how many events, in which functions (``fault`` records). A firing
+  whose events all belong to another run (a stream retrying an earlier run's
+  blocked records) is left out: it shows nothing about this run's events.
 
 Identity: ``sent + unsent = processed + dead_lettered + in_flight + lost``,
 where ``unsent`` counts processed or dead-lettered ids never recorded as sent
@@ -158,9 +160,10 @@ def _fault(tally: _Tally, record: Record) -> None:
     key = (int(position) if isinstance(position, int) else -1, str(detail.get("kind", "?")))
     entry = tally.faults.get(key)
     if entry is None:
-        entry = tally.faults[key] = {"fired": 0, "events": set(), "functions": set()}
-    entry["fired"] += 1
-    entry["events"].update(detail.get("event_ids") or ())
+        entry = tally.faults[key] = {"firings": [], "events": set(), "functions": set()}
+    ids = [str(e) for e in detail.get("event_ids") or ()]
+    entry["firings"].append(ids)
+    entry["events"].update(ids)
     if detail.get("function"):
         entry["functions"].add(str(detail["function"]))
 
@@ -524,14 +527,22 @@ def reconcile(
     out["queues"] = as_json(tally.queues)
     out["terminal_stages"] = sorted(terminal & seen) if not named else sorted(set(named))
     out["terminal_from"] = "named" if named else "inferred"
-    out["faults"] = [
+    out["faults"] = _faults_fired(tally)
+    return out
+
+
+def _faults_fired(tally: _Tally) -> list[FaultFired]:
+    """Return each fault's firings on this run's events (or on no traced event at all)."""
+    ours: set[str] = set()
+    if any(ids for entry in tally.faults.values() for ids in entry["firings"]):
+        ours = {ev.e for ev in tally.events}
+    return [
         FaultFired(
             fault=position,
             kind=kind,
-            fired=entry["fired"],
-            events=len(entry["events"]),
+            fired=sum(1 for ids in entry["firings"] if not ids or not ours.isdisjoint(ids)),
+            events=len(entry["events"] & ours),
             functions=sorted(entry["functions"]),
         )
         for (position, kind), entry in sorted(tally.faults.items())
     ]
-    return out

@@ -120,6 +120,26 @@ def test_fired_faults_are_counted_per_fault_and_never_count_as_events() -> None:
     assert (out["sent"], out["lost"], out["unsent"]) == (1, 1, 0)
 
 
+def test_a_fault_firing_only_on_an_earlier_runs_events_does_not_count_for_this_run() -> None:
+    # A stream retries an earlier run's blocked batch: the layer fires this run's fault
+    # on records of that run, while none of this run's events is delivered.
+    fault = {"fault": 0, "kind": "exception", "function": "processor"}
+    records = [
+        Record("run-2", "b", "sent", 0.0),
+        Record("run-2", FAULT_PREFIX + "r1#0", FAULT, 1.0, "", {**fault, "event_ids": ["old"]}),
+        Record("run-2", FAULT_PREFIX + "r2#0", FAULT, 2.0, "", {**fault, "event_ids": ["old"]}),
+    ]
+    assert reconcile(records)["faults"] == [
+        {"fault": 0, "kind": "exception", "fired": 0, "events": 0, "functions": ["processor"]}
+    ]
+    # A batch holding one of this run's events with the old one counts, for that event.
+    records.append(
+        Record("run-2", FAULT_PREFIX + "r3#0", FAULT, 3.0, "", {**fault, "event_ids": ["old", "b"]})
+    )
+    (fired,) = reconcile(records)["faults"]
+    assert (fired["fired"], fired["events"]) == (1, 1)
+
+
 def test_in_sink_mode_a_stage_still_shows_what_it_processed() -> None:
     records = [Record("run-1", "a", "sent", 0.0), *hop("a", "writer", IN, 1.0)]
     records.append(Record("run-1", "a", "processed", 2.0, "sink:orders"))
