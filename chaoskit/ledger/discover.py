@@ -85,7 +85,7 @@ def _redrive_target(sqs: Any, arn: str, found: Discovery) -> str | None:
     return str(target) if target else None
 
 
-def _function_targets(lam: Any, function: str, found: Discovery) -> list[str]:
+def _function_targets(lam: Any, sqs: Any, function: str, found: Discovery) -> list[str]:
     targets: list[str] = []
     try:
         config = lam.get_function_configuration(FunctionName=function)
@@ -113,6 +113,12 @@ def _function_targets(lam: Any, function: str, found: Discovery) -> list[str]:
             )
             if on_failure:
                 targets.append(str(on_failure))
+            # The queue it reads, whether or not a traced attempt names it: a stopped
+            # function's messages still reach that queue's dead-letter queue.
+            source = str(mapping.get("EventSourceArn") or "")
+            redrive = _redrive_target(sqs, source, found) if ":sqs:" in source else None
+            if redrive:
+                targets.append(redrive)
     except (ClientError, BotoCoreError) as err:
         found.warnings.append(f"could not list the event sources of '{function}': {err}")
     return targets
@@ -152,7 +158,7 @@ def dead_letter_queues(
         if target:
             found.queues.add(target)
     for function in sorted(functions):
-        found.queues.update(_function_targets(lam, function, found))
+        found.queues.update(_function_targets(lam, sqs, function, found))
     for dlq in sorted(found.queues):
         if ":sqs:" not in dlq:
             continue

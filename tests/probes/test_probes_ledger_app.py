@@ -106,6 +106,20 @@ def test_dead_lettering_is_learnt_from_the_dlq_consumer_and_the_dlq_is_never_rea
     assert caplog.text.count("'input-dlq' is a dead-letter queue with a consumer") == 1
 
 
+def test_a_stopped_functions_queue_still_leads_to_its_dlq_and_that_dlqs_consumer(
+    app: dict[str, str], aws_env: dict[str, str]
+) -> None:
+    # A kill switch on processor: no attempt is traced, so no record names the input
+    # queue. Its messages are dead-lettered all the same (throttled receives count toward
+    # maxReceiveCount), into a DLQ whose consumer's filter may drop them: say so.
+    records = [Record(RUN, e, "sent", 1.0) for e in ("a", "b")]
+    store.write(records, aws_env)
+    out = reconcile_run(RUN, configuration={**aws_env, "chaoskit_terminal_stages": "processor"})
+    assert out["lost"] == 2 and out["lost_reasons"] == {"never delivered": 2}
+    assert out["dead_letter_queues"] == ["input-dlq"]
+    assert any("'input-dlq' is a dead-letter queue with a consumer" in w for w in out["warnings"])
+
+
 def test_records_a_function_logged_instead_of_writing_are_counted_once(
     app: dict[str, str], aws_env: dict[str, str]
 ) -> None:
