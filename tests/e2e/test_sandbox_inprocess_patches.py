@@ -401,6 +401,10 @@ def test_random_uuids_read_the_systems_random_bytes_a_block_at_a_time(sandbox_en
 
 SQS_SETUP = """
     import boto3
+    from localstack import config
+    # No CloudWatch here: the provider's metric threads would wait out their retries
+    # against it (80 s) before the process could exit.
+    config.SQS_DISABLE_CLOUDWATCH_METRICS = True
     from localstack.aws.api import RequestContext
     from localstack.aws.client import parse_response
     from localstack.aws.protocol.serializer import create_serializer
