@@ -85,7 +85,8 @@ def _redrive_target(sqs: Any, arn: str, found: Discovery) -> str | None:
     return str(target) if target else None
 
 
-def _function_targets(lam: Any, sqs: Any, function: str, found: Discovery) -> list[str]:
+def _function_targets(lam: Any, function: str, found: Discovery, sources: set[str]) -> list[str]:
+    """Return the function's own failure targets; add the SQS queues it reads to ``sources``."""
     targets: list[str] = []
     try:
         config = lam.get_function_configuration(FunctionName=function)
@@ -116,9 +117,8 @@ def _function_targets(lam: Any, sqs: Any, function: str, found: Discovery) -> li
             # The queue it reads, whether or not a traced attempt names it: a stopped
             # function's messages still reach that queue's dead-letter queue.
             source = str(mapping.get("EventSourceArn") or "")
-            redrive = _redrive_target(sqs, source, found) if ":sqs:" in source else None
-            if redrive:
-                targets.append(redrive)
+            if ":sqs:" in source:
+                sources.add(source)
     except (ClientError, BotoCoreError) as err:
         found.warnings.append(f"could not list the event sources of '{function}': {err}")
     return targets
@@ -153,12 +153,13 @@ def dead_letter_queues(
     found.queues.update(str(q) for q in configured)
     sqs = aws.client("sqs", configuration)
     lam = aws.client("lambda", configuration)
-    for arn in sorted(queues):
+    sources = set(queues)
+    for function in sorted(functions):
+        found.queues.update(_function_targets(lam, function, found, sources))
+    for arn in sorted(sources):  # each queue's redrive policy read once
         target = _redrive_target(sqs, arn, found)
         if target:
             found.queues.add(target)
-    for function in sorted(functions):
-        found.queues.update(_function_targets(lam, sqs, function, found))
     for dlq in sorted(found.queues):
         if ":sqs:" not in dlq:
             continue
