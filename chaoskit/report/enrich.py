@@ -220,24 +220,28 @@ def own_failures(records: Iterable[Record]) -> dict[tuple[str, str], int]:
     event (a payload the app rejects, or a poison record sent on purpose), not
     chaoskit. It is counted once, at its last failure.
     """
+    records = records if isinstance(records, list) else list(records)  # read twice
     faulted: set[str] = set()
-    processed: set[str] = set()
     failed: dict[str, tuple[float, str, str]] = {}
     for r in records:
         if r.kind == kinds.FAULT:
             faulted.update(str(e) for e in (r.detail or {}).get("event_ids") or ())
-        elif r.kind == kinds.PROCESSED:
-            processed.add(r.event_id)
         elif r.kind == kinds.FAILED:
             detail = r.detail or {}
             where = str(detail.get("function") or r.source or "unknown")
             error = str(detail.get("error") or "an error")
             if r.event_id not in failed or r.at >= failed[r.event_id][0]:
                 failed[r.event_id] = (r.at, where, error)
+    for event in faulted:
+        failed.pop(event, None)
+    if not failed:  # the usual run: no table of every processed event is built
+        return {}
+    for r in records:
+        if r.kind == kinds.PROCESSED:
+            failed.pop(r.event_id, None)
     counts: dict[tuple[str, str], int] = {}
-    for event, (_, where, error) in failed.items():
-        if event not in processed and event not in faulted:
-            counts[(where, error)] = counts.get((where, error), 0) + 1
+    for _, where, error in failed.values():
+        counts[(where, error)] = counts.get((where, error), 0) + 1
     return dict(sorted(counts.items()))
 
 
