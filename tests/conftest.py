@@ -7,11 +7,13 @@ whole session: tests talk to it over HTTP exactly as they would to AWS.
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from chaoskit import aws
 from tests.support.net import free_port
+from tests.support.summary import SUMMARY
 
 pytest_plugins = ["tests.support.sqs"]
 
@@ -73,3 +75,24 @@ def _chaostoolkit_logging_restored() -> Iterator[None]:
         if handler not in saved[0]:
             ctk.removeHandler(handler)
     ctk.level, ctk.propagate = saved[1], saved[2]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker, hand this worker's figures to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["chaoskit_summary"] = list(SUMMARY)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook; absent with -p no:xdist
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the pytest-xdist controller, collect a worker's figures as it ends."""
+    worker = getattr(node, "workerinput", {}).get("workerid", "worker")
+    for line in getattr(node, "workeroutput", {}).get("chaoskit_summary", []):
+        SUMMARY.append(f"{line} ({worker})")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures the session measured (each sandbox's RSS after the suite)."""
+    for line in SUMMARY:
+        terminalreporter.write_line(line)

@@ -30,6 +30,7 @@ from tests.support.sandbox import (  # noqa: F401  (re-exported for older import
     wait_for,
     zip_files,
 )
+from tests.support.summary import SUMMARY
 
 
 @pytest.fixture(scope="session")
@@ -48,17 +49,8 @@ def sandbox_endpoint() -> Iterator[str]:
         yield endpoint
     finally:
         rss = chaoskit_sandbox.status(port).get("rss_mb")
-        _SUMMARY.append(f"sandbox: RSS {rss} MB at the end of the session")
+        SUMMARY.append(f"sandbox: RSS {rss} MB at the end of the session")
         chaoskit_sandbox.down(port, purge=True)
-
-
-_SUMMARY: list[str] = []
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the figures the session measured (the sandbox's RSS after the suite)."""
-    for line in _SUMMARY:
-        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
