@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import reference_app
 
+from tests.support.sandbox import delete_stack
+
 APP = reference_app.load()
 FUNCTIONS = ("orders-ingest", "orders-worker", "orders-notifier", "orders-stream", "orders-step")
 
@@ -27,6 +29,11 @@ def config(sandbox: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def deployed(config: dict[str, Any]) -> dict[str, Any]:
+    """The app deployed afresh: these tests read a first deploy's versions and mappings.
+
+    Other test files deploy the app to the same sandbox, before or after this one.
+    """
+    delete_stack(config, "orders")
     return APP.deploy(config)
 
 

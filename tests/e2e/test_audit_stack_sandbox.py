@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from chaoskit import aws
 from chaoskit.audit import audit_stack, audit_templates
 from chaoskit.deploy import deploy_template
+from tests.support.sandbox import delete_stack
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 
@@ -33,13 +33,7 @@ def test_stack_audit_matches_the_template_audit(
         offline = audit_templates([template])
         live = audit_stack(stack_name, sandbox)
     finally:
-        # The apps name some resources themselves (a Kinesis stream): leave no stack
-        # behind for the other tests that deploy the same template in this sandbox.
-        cloudformation = aws.client("cloudformation", sandbox)
-        cloudformation.delete_stack(StackName=stack_name)
-        cloudformation.get_waiter("stack_delete_complete").wait(
-            StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-        )
+        delete_stack(sandbox, stack_name)
 
     def hazards(findings: list[Any]) -> set[tuple[str, str]]:
         return {(f.rule, f.key) for f in findings if not f.rule.startswith("code-")}

@@ -22,7 +22,7 @@ import io
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from tests.support.rolls_replay import (
     mismatched_rolls,
     replayable,
 )
+from tests.support.sandbox import delete_stack
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 
@@ -156,16 +157,27 @@ EXPECTED = {
 }
 
 
+@pytest.fixture
+def stacks(sandbox: dict[str, Any]) -> Iterator[list[str]]:
+    """Names of the stacks a test deploys; each is deleted when the test ends."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        delete_stack(sandbox, name)
+
+
 @pytest.mark.parametrize("app", sorted(EXPECTED))
 def test_a_third_party_app_deploys_gets_a_suite_and_every_verdict_matches_its_state(
     app: str,
     sandbox: dict[str, Any],
     aws: Callable[[str], Any],
+    stacks: list[str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CHAOSKIT_HOME", str(tmp_path / "home"))
     template = APPS / app / "template.yaml"
+    stacks.append(app)
     started = time.monotonic()
     first = deploy_template(template, stack_name=app, configuration=sandbox)
     deployed_s = time.monotonic() - started

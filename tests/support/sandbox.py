@@ -130,3 +130,25 @@ def queue(aws: Callable[[str], Any], name: str, **attributes: str) -> tuple[str,
         "QueueArn"
     ]
     return url, arn
+
+
+def delete_stack(configuration: dict[str, Any], name: str) -> None:
+    """Delete the stack ``name`` on the target, if it is there, and wait until it is gone.
+
+    Apps nobody here wrote name some resources themselves (a Kinesis stream, a table):
+    a test that deploys one deletes its stack afterwards, so another test that deploys
+    the same template in the same sandbox, in whatever order, finds no resource in the way.
+    """
+    from chaoskit import aws as chaoskit_aws
+
+    cloudformation = chaoskit_aws.client("cloudformation", configuration)
+    try:
+        cloudformation.describe_stacks(StackName=name)
+    except cloudformation.exceptions.ClientError as err:
+        if "does not exist" in str(err):
+            return
+        raise
+    cloudformation.delete_stack(StackName=name)
+    cloudformation.get_waiter("stack_delete_complete").wait(
+        StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 180}
+    )
