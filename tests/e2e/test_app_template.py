@@ -64,7 +64,12 @@ def _check_queue_and_stream(aws: Callable[[str], Any], deployed: dict[str, Any])
     assert int(redrive["maxReceiveCount"]) == 3
     assert int(attrs["VisibilityTimeout"]) >= 6 * 5  # >= 6x the worker's timeout
     lam = aws("lambda")
-    (sqs,) = lam.list_event_source_mappings(FunctionName="orders-worker")["EventSourceMappings"]
+    mappings = lam.list_event_source_mappings(FunctionName="orders-worker")["EventSourceMappings"]
+    assert len(mappings) == 1, [
+        {k: m.get(k) for k in ("UUID", "EventSourceArn", "FunctionArn", "State", "LastModified")}
+        for m in mappings
+    ]
+    (sqs,) = mappings
     assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert sqs["BatchSize"] == 5
     (stream,) = lam.list_event_source_mappings(FunctionName="orders-stream")["EventSourceMappings"]

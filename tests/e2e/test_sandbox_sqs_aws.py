@@ -101,3 +101,39 @@ def test_maximum_concurrency_bounds_the_batches_in_flight(aws, recorder):
     assert len({a["event"]["body"] for a in seen}) == 10
     # Never more than two invocations at once: never more than two environments.
     assert len({a["event"]["pid"] for a in seen}) <= 2
+
+
+def test_listing_by_function_name_lists_that_functions_mappings_only(aws):
+    # LocalStack kept every mapping whose function ARN contained the name given: listing
+    # "orders-worker" also listed "orders-worker-<suffix>"'s mapping.
+    lam = aws("lambda")
+    base = unique("lister")
+    base_arn = create_function(aws, base)
+    create_function(aws, f"{base}-replica")
+    version = lam.publish_version(FunctionName=base)["Version"]
+    lam.create_alias(FunctionName=base, Name="live", FunctionVersion=version)
+
+    def mapping(function, name):
+        _, arn = queue(aws, unique(name))
+        esm = lam.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName=function, Enabled=False
+        )
+        return esm["UUID"], arn
+
+    own, own_queue = mapping(base, "own")
+    replica, _ = mapping(f"{base}-replica", "replica")
+    live, _ = mapping(f"{base}:live", "live")
+
+    def listed(**kwargs):
+        return {m["UUID"] for m in lam.list_event_source_mappings(**kwargs)["EventSourceMappings"]}
+
+    for name in (base, base_arn, base_arn.split(":", 4)[4]):  # name, ARN, partial ARN
+        assert replica not in listed(FunctionName=name) and own in listed(FunctionName=name)
+    assert listed(FunctionName=f"{base}-replica") == {replica}
+    assert listed(FunctionName=f"{base}:live") == {live}
+    assert listed(FunctionName=f"{base_arn}:live") == {live}
+    assert listed(FunctionName=base, EventSourceArn=own_queue) == {own}
+    pages = lam.get_paginator("list_event_source_mappings").paginate(
+        FunctionName=f"{base}-replica", PaginationConfig={"PageSize": 1}
+    )
+    assert [m["UUID"] for page in pages for m in page["EventSourceMappings"]] == [replica]

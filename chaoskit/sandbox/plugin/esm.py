@@ -12,7 +12,14 @@ could say ``Disabled`` while ``Get`` said ``Enabled``. Here:
   it polls; a disabled one reports ``Disabling`` until then, ``Disabled`` after;
 - ``Get`` and ``List`` both report the current worker's state;
 - every poller knows its mapping's configuration (``chaoskit_esm``), which the
-  stream delivery reads for ``BisectBatchOnFunctionError``.
+  stream delivery reads for ``BisectBatchOnFunctionError``;
+- ``ListEventSourceMappings`` with a ``FunctionName`` lists that function's
+  mappings only. LocalStack kept every mapping whose function ARN *contains* the
+  name given, so ``orders-worker`` also listed the mappings of
+  ``orders-worker-replica``, and a cleanup script that deletes "its" mappings
+  deleted another function's. The name, full or partial ARN is matched as a whole;
+  an unqualified one lists the mappings of its versions and aliases too (as
+  LocalStack did), a qualified one (``name:live``) that qualifier's only.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from localstack.utils.patch import Patch
@@ -99,15 +107,72 @@ def create(original: Any, self: Any) -> None:
     threading.Thread(target=settle, name=f"esm-disable-{self.uuid}", daemon=True).start()
 
 
-def list_event_source_mappings(original: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
-    """List mappings with the state of their current worker, as ``Get`` reports it."""
-    response = original(self, *args, **kwargs)
+_LIST_ARGS = ("event_source_arn", "function_name", "marker", "max_items")
+
+
+def of_function(function_name: str) -> Callable[[str], bool]:
+    """Return a test of a mapping's ``FunctionArn``: is it the function ``function_name`` names?
+
+    ``function_name`` is a name, a partial or a full ARN, with or without a qualifier.
+    """
+    from localstack.services.lambda_.api_utils import function_locators_from_arn
+
+    name, qualifier, account, region = function_locators_from_arn(function_name)
+    if not name:  # not a function name: nothing is that function (AWS rejects it)
+        return lambda arn: False
+
+    def matches(arn: str) -> bool:
+        other, other_qualifier, other_account, other_region = function_locators_from_arn(arn)
+        return (
+            other == name
+            and (qualifier is None or other_qualifier == qualifier)
+            and (account is None or other_account == account)
+            and (region is None or other_region == region)
+        )
+
+    return matches
+
+
+def list_event_source_mappings(
+    original: Any, self: Any, context: Any, *args: Any, **kwargs: Any
+) -> Any:
+    """List the named function's mappings, each with its current worker's state."""
+    given = dict(zip(_LIST_ARGS, args, strict=False)) | kwargs
+    function_name = given.get("function_name")
+    if function_name:
+        response = _list_of_function(context, function_name, given)
+    else:
+        response = original(self, context, *args, **kwargs)
     for mapping in response.get("EventSourceMappings") or []:
         worker = self.esm_workers.get(mapping.get("UUID"))
         if worker is not None:
             mapping["State"] = worker.current_state
             mapping["StateTransitionReason"] = worker.state_transition_reason
     return response
+
+
+def _list_of_function(context: Any, function_name: str, given: dict[str, Any]) -> Any:
+    """LocalStack's listing, with the function matched as a whole instead of as a substring."""
+    from localstack.aws.api.lambda_ import ListEventSourceMappingsResponse
+    from localstack.services.lambda_.invocation.lambda_service import lambda_stores
+    from localstack.utils.collections import PaginatedList
+
+    source = given.get("event_source_arn")
+    matches = of_function(function_name)
+    store = lambda_stores[context.account_id][context.region]
+    esms = PaginatedList(
+        [
+            esm
+            for esm in store.event_source_mappings.values()
+            if matches(str(esm.get("FunctionArn") or ""))
+            and (not source or esm.get("EventSourceArn") == source)
+        ]
+    )
+    # LocalStack passes None on to get_page when the request has no marker or limit.
+    marker: Any = given.get("marker")
+    limit: Any = given.get("max_items")
+    page, token = esms.get_page(lambda x: str(x.get("UUID")), marker, limit)
+    return ListEventSourceMappingsResponse(EventSourceMappings=page, NextMarker=token)
 
 
 def patches() -> list[Patch]:
