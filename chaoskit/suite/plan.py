@@ -99,6 +99,16 @@ def _slug(*parts: str) -> str:
     return "-".join(p for p in out.split("-") if p)
 
 
+def _fed_by(entry: Entry, several: bool) -> str:
+    """`` (fed by queue Orders)`` for a function with more than one entry, else nothing."""
+    return f" (fed by {entry.label})" if several else ""
+
+
+def _source(entry: Entry, several: bool) -> str:
+    """The entry's label for a file name, for a function with more than one entry."""
+    return entry.label if several else ""
+
+
 def _experiment(
     title: str,
     description: str,
@@ -158,7 +168,9 @@ def _under_fault(
     ]
 
 
-def _kill_switch(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned:
+def _kill_switch(
+    fn: Function, entry: Entry, stack: str, tracing: Tracing, several: bool = False
+) -> Planned:
     f = ref(fn.logical_id)
     method = [
         *tracing.enable(),
@@ -184,10 +196,10 @@ def _kill_switch(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
         f"processed or dead-lettered, none lost. Retry path: {entry.retry_path}."
     )
     return Planned(
-        _slug("kill-switch", fn.logical_id),
+        _slug("kill-switch", fn.logical_id, _source(entry, several)),
         "kill switch",
         _experiment(
-            f"Kill switch on {fn.logical_id} loses no event",
+            f"Kill switch on {fn.logical_id}{_fed_by(entry, several)} loses no event",
             description,
             ["kill-switch", entry.kind],
             method,
@@ -199,7 +211,9 @@ def _kill_switch(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
     )
 
 
-def _errors(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned:
+def _errors(
+    fn: Function, entry: Entry, stack: str, tracing: Tracing, several: bool = False
+) -> Planned:
     f = ref(fn.logical_id)
     inject = act.action(
         "inject-exceptions",
@@ -216,10 +230,11 @@ def _errors(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned
         + _expect(entry)
     )
     return Planned(
-        _slug("errors", fn.logical_id, entry.kind),
+        _slug("errors", fn.logical_id, _source(entry, several) or entry.kind),
         "errors",
         _experiment(
-            f"Errors in {fn.logical_id} are retried or dead-lettered, none lost",
+            f"Errors in {fn.logical_id}{_fed_by(entry, several)} are retried or "
+            "dead-lettered, none lost",
             description,
             ["errors", entry.kind],
             method,
@@ -271,7 +286,9 @@ def _throttle(fn: Function, entry: Entry, service: str, stack: str, tracing: Tra
     )
 
 
-def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Planned:
+def _poison_pill(
+    fn: Function, entry: Entry, stack: str, tracing: Tracing, several: bool = False
+) -> Planned:
     f = ref(fn.logical_id)
     method = [
         *tracing.enable(),
@@ -309,7 +326,7 @@ def _poison_pill(fn: Function, entry: Entry, stack: str, tracing: Tracing) -> Pl
         f"in a batch. Retry path: {entry.retry_path}. {outcome}" + _expect(entry, poison=True)
     )
     return Planned(
-        _slug("poison-pill", fn.logical_id),
+        _slug("poison-pill", fn.logical_id, _source(entry, several)),
         "poison pill",
         _experiment(
             f"A poison pill on {entry.label} is set aside alone, none lost",
@@ -400,11 +417,12 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
             )
         return
     tracing = _tracing(topo, fn, suite)
+    several = len(entries) > 1  # each title and file then names the entry it sends to
     for entry in entries:
         if entry.mapping is not None:  # a queue or stream holds events while it is stopped
-            suite.experiments.append(_kill_switch(fn, entry, suite.stack, tracing))
+            suite.experiments.append(_kill_switch(fn, entry, suite.stack, tracing, several))
     for entry in entries:
-        suite.experiments.append(_errors(fn, entry, suite.stack, tracing))
+        suite.experiments.append(_errors(fn, entry, suite.stack, tracing, several))
     read = services_for_runtime(fn.runtime, fn.code_dir, fn.inline_code, fn.handler)
     services = read or []
     if entries and read is None:
@@ -424,7 +442,7 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
         )
     for entry in entries:
         if entry.stream:
-            suite.experiments.append(_poison_pill(fn, entry, suite.stack, tracing))
+            suite.experiments.append(_poison_pill(fn, entry, suite.stack, tracing, several))
 
 
 def plan_suite(topo: Topology, stack: str, samples: str | Path | None = None) -> Suite:

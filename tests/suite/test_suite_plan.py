@@ -187,6 +187,44 @@ def test_a_chain_traces_every_function_and_ends_at_the_last(tmp_path: Path) -> N
     assert throttles == ["sdk-throttling-first-dynamodb", "sdk-throttling-second-dynamodb"]
 
 
+def test_a_function_fed_by_two_queues_gets_experiments_named_after_each(tmp_path: Path) -> None:
+    # serverless-test-samples' apigw-sqs-lambda-sqs: WriteTestResult reads its output queue
+    # and that queue's dead-letter queue. Its game day report listed two "Kill switch on
+    # WriteTestResult loses no event", one passed and one deviated, and two files
+    # told apart only by "-2".
+    template = _write_template(
+        tmp_path,
+        {
+            "Output": {"Type": "AWS::SQS::Queue"},
+            "Dlq": {"Type": "AWS::SQS::Queue"},
+            "Writer": _function(),
+            "FromOutput": _mapping("Writer", "Output"),
+            "FromDlq": _mapping("Writer", "Dlq"),
+            "Lone": _function(),
+            "LoneIn": _mapping("Lone", "Output"),
+        },
+    )
+    suite = generate_suite(template=template, stack_name="two")
+    writer = sorted(
+        (p.slug, p.experiment["title"]) for p in suite.experiments if "writer" in p.slug
+    )
+    assert writer == [
+        ("errors-writer-queue-dlq", "Errors in Writer (fed by queue Dlq) are retried or "
+         "dead-lettered, none lost"),
+        ("errors-writer-queue-output", "Errors in Writer (fed by queue Output) are retried or "
+         "dead-lettered, none lost"),
+        ("kill-switch-writer-queue-dlq", "Kill switch on Writer (fed by queue Dlq) loses no event"),
+        ("kill-switch-writer-queue-output",
+         "Kill switch on Writer (fed by queue Output) loses no event"),
+        ("sdk-throttling-writer-dynamodb", "dynamodb throttling inside Writer loses no event"),
+    ]  # fmt: skip
+    lone = sorted((p.slug, p.experiment["title"]) for p in suite.experiments if "lone" in p.slug)
+    assert lone[:2] == [  # one entry: the names stay as they were
+        ("errors-lone-sqs", "Errors in Lone are retried or dead-lettered, none lost"),
+        ("kill-switch-lone", "Kill switch on Lone loses no event"),
+    ]
+
+
 def test_a_dlq_consumer_is_traced_but_never_terminal(tmp_path: Path) -> None:
     # serverless-message-processing: a processor's redrive DLQ is consumed by a function
     # that fixes or parks the message. Untraced, every event it took looked lost.
