@@ -15,7 +15,7 @@ import pytest
 from chaoskit.faults import route53, throttle
 from chaoskit.undo import rollback_run
 from chaoskit.undo.expiry import EXPIRES_TAG, RUN_TAG, health_check_arn, read_all
-from tests.support.sandbox import create_function, queue, unique
+from tests.support.sandbox import create_function, delete_stack, queue, unique
 
 
 @pytest.fixture
@@ -168,7 +168,4 @@ def test_the_stack_audit_reads_the_tags_of_a_stage_and_a_table(
         assert sorted(f.evidence["arn"] for f in found) == sorted([stage, table])
         assert {f.evidence[RUN_TAG] for f in found} == {"run-gone"}
     finally:
-        cfn.delete_stack(StackName=name)
-        cfn.get_waiter("stack_delete_complete").wait(
-            StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
-        )
+        delete_stack(cfg, name)

@@ -140,15 +140,12 @@ def delete_stack(configuration: dict[str, Any], name: str) -> None:
     the same template in the same sandbox, in whatever order, finds no resource in the way.
     """
     from chaoskit import aws as chaoskit_aws
+    from chaoskit.deploy.stack import stack_status
 
+    if stack_status(name, configuration) is None:
+        return
     cloudformation = chaoskit_aws.client("cloudformation", configuration)
-    try:
-        cloudformation.describe_stacks(StackName=name)
-    except cloudformation.exceptions.ClientError as err:
-        if "does not exist" in str(err):
-            return
-        raise
     cloudformation.delete_stack(StackName=name)
     cloudformation.get_waiter("stack_delete_complete").wait(
-        StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 180}
+        StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
     )
