@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from chaoskit import aws
 from chaoskit.deploy.exceptions import DeployFailed
+from chaoskit.deploy.sandbox_updates import NOT_UPDATED
 from chaoskit.errors import ChaosKitError, aws_failure
 
 __all__ = ["CAPABILITIES", "apply_change_set", "read_stack", "stack_status"]
@@ -320,4 +321,22 @@ def apply_change_set(
     )
     if final not in _OK:
         raise DeployFailed(_failure(name, final, events))
+    if aws.resolve_target(configuration).name == "sandbox":
+        _warn_not_updated(described["Changes"], say)
     return True
+
+
+def _warn_not_updated(changes: list[dict[str, Any]], say: Say) -> None:
+    for change in changes:
+        rc = change.get("ResourceChange") or {}
+        if (
+            rc.get("Action") == "Modify"
+            and rc.get("Replacement") != "True"
+            and rc.get("ResourceType") in NOT_UPDATED
+        ):
+            say(
+                f"warning: the sandbox cannot update {rc.get('ResourceType')} "
+                f"'{rc.get('LogicalResourceId')}' in place: it is as it was before this "
+                "deploy, whatever the stack's status says: delete the stack and deploy again "
+                "to apply the change"
+            )

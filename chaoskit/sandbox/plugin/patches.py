@@ -15,6 +15,9 @@
    ``_create_routing_config_model() missing ... 'function_version'``: LocalStack
    forgot the alias's target version there; the patch passes it.
 5. The async event poller's invoke: in-process (``async_invoke.py``).
+6. ``GetFunctionConfiguration`` of an alias (``name:live``, or ``Qualifier=live``)
+   answered "Function not found"; it answers the configuration of the version the
+   alias points at, as ``GetFunction`` (and AWS) do.
 
 The GIL switch interval stays at the interpreter's 5 ms. It was 0.5 ms, so that
 a thread handing back a Lambda result waited less behind one with CPU work, but
@@ -27,7 +30,8 @@ How environments start: ``environments.py``. DynamoDB queries: ``dynamodb.py``.
 Function logs in batches: ``logs.py``. Event source mappings: ``esm.py`` (state),
 ``streams.py`` (Kinesis, DynamoDB streams), ``sqs.py`` (SQS). The environments'
 keepalive timers: ``timers.py``. Random UUIDs without a system call each:
-``uuids.py``. Every patch goes through ``patching.py``, which checks the LocalStack
+``uuids.py``. Stack updates of aliases and async invoke configs: ``cfn_updates.py``.
+Every patch goes through ``patching.py``, which checks the LocalStack
 version first.
 """
 
@@ -53,6 +57,7 @@ def chaoskit_patches() -> None:
     from . import (
         alias_invoke_config,
         async_invoke,
+        cfn_updates,
         dynamodb,
         environments,
         esm,
@@ -73,6 +78,7 @@ def chaoskit_patches() -> None:
                 lambda_alias_patches,
                 alias_invoke_config.patches,
                 async_invoke.patches,
+                cfn_updates.patches,
                 environments.patches,
                 events_dlq.patches,
                 esm.patches,
@@ -177,7 +183,7 @@ _ALIAS_TARGET = threading.local()
 
 
 def lambda_alias_patches() -> list[Patch]:
-    """Let UpdateAlias set a routing config (4 above)."""
+    """Let UpdateAlias set a routing config (4 above); read an alias's configuration (6)."""
     from localstack.services.lambda_ import api_utils
     from localstack.services.lambda_.provider import LambdaProvider
 
@@ -217,7 +223,22 @@ def lambda_alias_patches() -> list[Patch]:
         finally:
             _ALIAS_TARGET.version = None
 
+    def get_function_configuration(
+        original_get: Any,
+        self: Any,
+        context: Any,
+        function_name: str,
+        qualifier: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        _, named = api_utils.get_name_and_qualifier(function_name, qualifier, context)
+        if named and not named.isdigit() and named != "$LATEST":  # an alias: as GetFunction
+            found = self.get_function(context, function_name, qualifier, **kwargs)
+            return found["Configuration"]
+        return original_get(self, context, function_name, qualifier, **kwargs)
+
     return [
         wrap(LambdaProvider, "_create_routing_config_model", create_routing_config_model),
         wrap(LambdaProvider, "update_alias", update_alias),
+        wrap(LambdaProvider, "get_function_configuration", get_function_configuration),
     ]

@@ -1,0 +1,101 @@
+"""Resource types the sandbox's CloudFormation does not update in place.
+
+LocalStack's CloudFormation (localstack-core 2026.3.0, what the sandbox runs) has
+no update handler for these types: a change set that modifies one (not a
+replacement) ends ``UPDATE_COMPLETE`` with the resource unchanged, and only
+LocalStack's own log says so. ``chaoskit deploy`` on the sandbox names each
+such resource after the update, so a stale retry setting, rule or stream is
+never taken for the template's. The sandbox updates ``AWS::Lambda::Alias`` and
+``AWS::Lambda::EventInvokeConfig`` itself (``chaoskit/sandbox/plugin/cfn_updates.py``).
+``tests/e2e/test_sandbox_cfn_updates.py`` reads LocalStack's providers to keep
+this list true.
+"""
+
+__all__ = ["NOT_UPDATED"]
+
+NOT_UPDATED = frozenset(
+    {
+        "AWS::ApiGateway::Account",
+        "AWS::ApiGateway::ApiKey",
+        "AWS::ApiGateway::BasePathMapping",
+        "AWS::ApiGateway::Deployment",
+        "AWS::ApiGateway::DomainName",
+        "AWS::ApiGateway::GatewayResponse",
+        "AWS::ApiGateway::Model",
+        "AWS::ApiGateway::RequestValidator",
+        "AWS::ApiGateway::Resource",
+        "AWS::ApiGateway::RestApi",
+        "AWS::ApiGateway::Stage",
+        "AWS::ApiGateway::UsagePlanKey",
+        "AWS::CertificateManager::Certificate",
+        "AWS::CloudFormation::Macro",
+        "AWS::CloudFormation::Stack",
+        "AWS::CloudFormation::WaitCondition",
+        "AWS::CloudFormation::WaitConditionHandle",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::CompositeAlarm",
+        "AWS::DynamoDB::GlobalTable",
+        "AWS::DynamoDB::Table",
+        "AWS::EC2::DHCPOptions",
+        "AWS::EC2::InternetGateway",
+        "AWS::EC2::KeyPair",
+        "AWS::EC2::NatGateway",
+        "AWS::EC2::NetworkAcl",
+        "AWS::EC2::PrefixList",
+        "AWS::EC2::Route",
+        "AWS::EC2::RouteTable",
+        "AWS::EC2::SecurityGroup",
+        "AWS::EC2::Subnet",
+        "AWS::EC2::SubnetRouteTableAssociation",
+        "AWS::EC2::TransitGateway",
+        "AWS::EC2::TransitGatewayAttachment",
+        "AWS::EC2::VPC",
+        "AWS::EC2::VPCEndpoint",
+        "AWS::EC2::VPCGatewayAttachment",
+        "AWS::ECR::Repository",
+        "AWS::Elasticsearch::Domain",
+        "AWS::Events::ApiDestination",
+        "AWS::Events::Connection",
+        "AWS::Events::EventBus",
+        "AWS::Events::EventBusPolicy",
+        "AWS::Events::Rule",
+        "AWS::IAM::Group",
+        "AWS::IAM::InstanceProfile",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::ServerCertificate",
+        "AWS::IAM::ServiceLinkedRole",
+        "AWS::IAM::User",
+        "AWS::KMS::Alias",
+        "AWS::KMS::Key",
+        "AWS::Kinesis::Stream",
+        "AWS::Kinesis::StreamConsumer",
+        "AWS::KinesisFirehose::DeliveryStream",
+        "AWS::Lambda::CodeSigningConfig",
+        "AWS::Lambda::LayerVersion",
+        "AWS::Lambda::LayerVersionPermission",
+        "AWS::Lambda::Url",
+        "AWS::Lambda::Version",
+        "AWS::Logs::LogGroup",
+        "AWS::Logs::LogStream",
+        "AWS::Logs::SubscriptionFilter",
+        "AWS::OpenSearchService::Domain",
+        "AWS::Redshift::Cluster",
+        "AWS::ResourceGroups::Group",
+        "AWS::Route53::HealthCheck",
+        "AWS::S3::Bucket",
+        "AWS::S3::BucketPolicy",
+        "AWS::SES::EmailIdentity",
+        "AWS::SNS::TopicPolicy",
+        "AWS::SSM::MaintenanceWindow",
+        "AWS::SSM::MaintenanceWindowTarget",
+        "AWS::SSM::MaintenanceWindowTask",
+        "AWS::SSM::PatchBaseline",
+        "AWS::Scheduler::Schedule",
+        "AWS::Scheduler::ScheduleGroup",
+        "AWS::SecretsManager::ResourcePolicy",
+        "AWS::SecretsManager::RotationSchedule",
+        "AWS::SecretsManager::Secret",
+        "AWS::SecretsManager::SecretTargetAttachment",
+        "AWS::StepFunctions::Activity",
+    }
+)
