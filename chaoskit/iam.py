@@ -92,6 +92,13 @@ _LAYER = [
     *_FUNCTION_READ,
     *_TAGS,
     ("lambda:UpdateFunctionConfiguration", "function"),
+    # an alias the function is invoked through: moved to a version with the layer, and back
+    *_ALIAS,
+    *_each(
+        "function", "lambda:PublishVersion", "lambda:ListAliases", "lambda:ListVersionsByFunction"
+    ),
+    # only the versions it published: a qualified ARN, never the function itself
+    ("lambda:DeleteFunction", "function_version"),
     *_each("layer", "lambda:ListLayerVersions", "lambda:PublishLayerVersion"),
     ("lambda:GetLayerVersion", "layer"),
     *_each(
@@ -205,6 +212,7 @@ _MUTATING = {
 #: Resource ARN patterns per kind; ``{name}`` is an allowlist pattern.
 _ARNS: dict[str, tuple[str, ...]] = {
     "function": ("arn:aws:lambda:*:*:function:{name}", "arn:aws:lambda:*:*:function:{name}:*"),
+    "function_version": ("arn:aws:lambda:*:*:function:{name}:*",),
     "esm": ("arn:aws:lambda:*:*:event-source-mapping:*",),
     "layer": ("arn:aws:lambda:*:*:layer:chaoskit", "arn:aws:lambda:*:*:layer:chaoskit:*"),
     "healthcheck": ("arn:aws:route53:::healthcheck/{name}",),
@@ -227,7 +235,7 @@ _ARNS: dict[str, tuple[str, ...]] = {
 }
 
 #: Kinds whose resource names the allowlist's name patterns scope.
-_SCOPED = {"function", "healthcheck", "stage", "table"}
+_SCOPED = {"function", "function_version", "healthcheck", "stage", "table"}
 
 
 def _iam_pattern(pattern: str) -> str | None:

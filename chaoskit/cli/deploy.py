@@ -26,9 +26,12 @@ def _say(line: str) -> None:
     "template_path",
     default="template.yaml",
     show_default=True,
-    help="CloudFormation or SAM template (YAML or JSON) to deploy.",
+    help="CloudFormation or SAM template (YAML or JSON) to deploy, or a CDK stack's "
+    "template in its cdk.out (its assets are published first).",
 )
-@click.option("--stack-name", help="Stack name (default: the template folder's name).")
+@click.option(
+    "--stack-name", help="Stack name (default: a CDK stack's own name, else the template folder's)."
+)
 @click.option(
     "--parameter",
     "parameters",

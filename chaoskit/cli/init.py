@@ -14,11 +14,16 @@ __all__ = ["command"]
 
 
 @click.command("init")
-@click.option("--template", type=click.Path(dir_okay=False), help="SAM/CloudFormation template.")
+@click.option(
+    "--template",
+    type=click.Path(),
+    help="SAM/CloudFormation template, a CDK stack's template, or a cdk.out with one stack.",
+)
 @click.option("--stack", help="A deployed stack to read the topology from.")
 @click.option(
     "--stack-name",
-    help="The stack the experiments aim at (default: --stack, else the template folder's name).",
+    help="The stack the experiments aim at (default: --stack, else the name chaoskit deploy "
+    "gives the template: a CDK stack's own, else the template folder's).",
 )
 @click.option(
     "--output",

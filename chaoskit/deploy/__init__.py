@@ -25,9 +25,10 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from chaoskit import aws
-from chaoskit.deploy import artifacts, stack, template
+from chaoskit.deploy import artifacts, cdk_assets, stack, template
 from chaoskit.deploy.exceptions import DeployFailed
 from chaoskit.errors import BadInput, aws_failure
+from chaoskit.topology import cdk
 
 __all__ = [
     "DeployFailed",
@@ -35,6 +36,7 @@ __all__ = [
     "default_stack_name",
     "deploy_template",
     "read_stack",
+    "template_file",
 ]
 
 read_stack = stack.read_stack
@@ -43,9 +45,25 @@ read_stack = stack.read_stack
 MAX_BODY = 51_200
 
 
+def template_file(template_path: str | Path) -> Path:
+    """Return the template to deploy: the path itself, or a CDK ``cdk.out``'s one stack template.
+
+    Raises:
+        BadInput: a folder that is no cloud assembly, or holds several stacks.
+    """
+    path = Path(template_path)
+    return cdk.stack_template(path) if path.is_dir() else path
+
+
 def default_stack_name(template_path: str | Path) -> str:
-    """Return the stack name for a template: its folder's name, made valid for CloudFormation."""
-    folder = Path(template_path).resolve().parent.name
+    """Return the stack name for a template, made valid for CloudFormation.
+
+    A CDK stack's template (in its ``cdk.out``) gets the stack's name; any
+    other template its folder's name.
+    """
+    path = template_file(template_path)
+    assembly = cdk.cdk_stack(path)
+    folder = assembly.stack_name if assembly else path.resolve().parent.name
     name = re.sub(r"[^A-Za-z0-9-]", "-", folder).strip("-")
     if not name or not name[0].isalpha():
         name = f"app-{name}".strip("-")
@@ -93,9 +111,12 @@ def deploy_template(
     """Package and deploy a template; return the stack's outputs and resources.
 
     Args:
-        template_path: a CloudFormation or SAM template (YAML or JSON). Local
-            paths in it are relative to its folder.
-        stack_name: the stack (default: the template folder's name).
+        template_path: a CloudFormation or SAM template (YAML or JSON), or a
+            CDK stack's template in its ``cdk.out`` (its assets are published
+            first, as ``cdk deploy`` does), or a ``cdk.out`` holding one stack.
+            Local paths in it are relative to its folder.
+        stack_name: the stack (default: the CDK stack's name, else the
+            template folder's name).
         parameters: template parameter values. Parameters not given take the
             template's default; one without a default keeps the stack's value.
         configuration: the target (``chaoskit_target``, ``chaoskit_endpoint_url``,
@@ -115,8 +136,9 @@ def deploy_template(
         DeployFailed: packaging or the stack failed; the message names the
             failing resource and its reason.
     """
-    path = Path(template_path)
+    path = template_file(template_path)
     loaded = template.load_template(path)
+    assembly = cdk.cdk_stack(path)
     name = stack_name or default_stack_name(path)
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", name):
         raise BadInput(
@@ -150,6 +172,8 @@ def deploy_template(
         for p in (existing or {}).get("Parameters", [])
         if p["ParameterKey"] in keep
     }
+    if assembly is not None:
+        loaded = cdk_assets.prepare(loaded, assembly, configuration, say)
     packaged = artifacts.package_template(
         loaded,
         path.resolve().parent,

@@ -7,15 +7,14 @@ alias's version and routing exactly as they were (no routing at all, if it
 had none).
 """
 
-from collections.abc import Mapping
 from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.aws import client
-from chaoskit.errors import BadInput, expect_state
+from chaoskit.errors import BadInput
+from chaoskit.faults._aliases import read_alias, update_alias
 from chaoskit.functions.config import function_name_of
-from chaoskit.functions.select import aws_call, function_ref
+from chaoskit.functions.select import function_ref
 from chaoskit.run_context import current_run_id
 from chaoskit.undo import changes, guard, mutation, rollback_run
 
@@ -25,52 +24,9 @@ ACTION = "shift_alias_traffic"
 RESTORER = "chaoskit.faults.canary:restore_alias_snapshot"
 
 
-def _alias(function_name: str, alias: str, configuration: Mapping[str, Any] | None) -> dict:
-    lam = client("lambda", configuration)
-    missing = f"alias '{alias}' of function '{function_name}' not found"
-    found = aws_call(
-        "lambda:GetAlias",
-        f"{function_name}:{alias}",
-        lam.get_alias,
-        missing,
-        FunctionName=function_name,
-        Name=alias,
-    )
-    weights = (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    return {
-        "function_version": str(found["FunctionVersion"]),
-        "weights": {str(k): float(v) for k, v in weights.items()},
-    }
-
-
-def _update(
-    function_name: str,
-    alias: str,
-    version: str,
-    weights: Mapping[str, float],
-    configuration: Mapping[str, Any] | None,
-) -> None:
-    current = _alias(function_name, alias, configuration)
-    if current == {"function_version": version, "weights": dict(weights)}:
-        return
-    lam = client("lambda", configuration)
-    aws_call(
-        "lambda:UpdateAlias",
-        f"{function_name}:{alias}",
-        lam.update_alias,
-        FunctionName=function_name,
-        Name=alias,
-        FunctionVersion=version,
-        RoutingConfig={"AdditionalVersionWeights": dict(weights)},
-    )
-    wanted = {"function_version": version, "weights": {k: float(v) for k, v in weights.items()}}
-    found = _alias(function_name, alias, configuration)
-    expect_state("lambda:UpdateAlias", f"{function_name}:{alias}", wanted, found)
-
-
 def restore_alias_snapshot(snapshot: dict[str, Any], configuration: dict[str, Any]) -> None:
     """Put an alias's version and routing weights back (restorer)."""
-    _update(
+    update_alias(
         str(snapshot["function_name"]),
         str(snapshot["alias"]),
         str(snapshot["function_version"]),
@@ -104,7 +60,7 @@ def shift_alias_traffic(
         raise BadInput(f"invalid weight {weight}: expected a number from 0.0 to 1.0")
     ref = function_ref(function_name, configuration)
     guard(ref.name, ref.tags, configuration)
-    previous = _alias(ref.name, alias, configuration)
+    previous = read_alias(ref.name, alias, configuration)
     version = str(version)
     if version == previous["function_version"]:
         raise BadInput(
@@ -118,7 +74,7 @@ def shift_alias_traffic(
         ACTION, resource, RESTORER, snapshot, configuration, lock_key=ref.name, function_arn=ref.arn
     ) as ch:
         if not ch.dry_run:
-            _update(ref.name, alias, previous["function_version"], weights, configuration)
+            update_alias(ref.name, alias, previous["function_version"], weights, configuration)
     return {
         "function_name": ref.name,
         "alias": alias,

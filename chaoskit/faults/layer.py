@@ -20,13 +20,14 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws, envvars
 from chaoskit.errors import BadInput, ChaosKitError, RollbackFailed, expect_state
+from chaoskit.faults import _aliases
 from chaoskit.faults.inject import FaultRefused
 from chaoskit.functions import config as lc
 from chaoskit.functions import layer_env
 from chaoskit.functions.layer_env import LayerRefused
 from chaoskit.ledger import store
 from chaoskit.run_context import current_run_id
-from chaoskit.undo import guard, mutation, rollback_run
+from chaoskit.undo import changes, guard, mutation, rollback_run
 
 __all__ = [
     "FaultNotLive",
@@ -68,13 +69,12 @@ def restore_layer_snapshot(snapshot: dict[str, Any], configuration: dict[str, An
 
 
 def _warn_about(given: str, name: str, config: Mapping[str, Any]) -> None:
-    qualifier = given.split(":")[7] if given.startswith("arn:") and given.count(":") >= 7 else (
-        given.split(":", 1)[1] if not given.startswith("arn:") and ":" in given else None
-    )  # fmt: skip
-    if qualifier and qualifier != "$LATEST":
+    qualifier = _aliases.qualifier_of(given)
+    if qualifier and qualifier.isdigit():
         logger.warning(
-            "layers and variables change only $LATEST of '%s', not '%s': invocations through "
-            "a published version or an alias on one do not see the layer until it is republished",
+            "layers and variables change only $LATEST of '%s', not its version %s: invocations "
+            "of that version do not see the layer (name an alias on it instead: the alias is "
+            "moved to a version with the layer)",
             name,
             qualifier,
         )
@@ -84,11 +84,26 @@ def _warn_about(given: str, name: str, config: Mapping[str, Any]) -> None:
         )
 
 
+def _alias_list(function_name: str, aliases: list[str] | str | None) -> list[str]:
+    given = [aliases] if isinstance(aliases, str) else list(aliases or [])
+    qualifier = _aliases.qualifier_of(function_name)
+    if qualifier and qualifier != "$LATEST" and not qualifier.isdigit():
+        given.append(qualifier)
+    names: list[str] = []
+    for alias in given:
+        if not isinstance(alias, str) or not alias:
+            raise BadInput(f"invalid alias {alias!r}: expected an alias name such as 'live'")
+        if alias not in names:
+            names.append(alias)
+    return names
+
+
 def enable_chaoskit_layer(
     function_name: str,
     layer_arn: str | None = None,
     config_ttl: int | None = None,
     on_existing_wrapper: str = "chain",
+    aliases: list[str] | str | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
@@ -109,9 +124,16 @@ def enable_chaoskit_layer(
             sandbox and LocalStack, 5 on AWS, or configuration ``chaoskit_config_ttl``).
         on_existing_wrapper: when the function already has an exec wrapper:
             ``chain`` runs it after chaoskit's, ``refuse`` raises an error.
+        aliases: aliases the function is invoked through (an event source
+            mapping on ``name:live``); an alias in ``function_name``
+            (``name:live``, an alias ARN) counts too. Each is moved to a version
+            published from ``$LATEST`` with the layer, and moved back on
+            rollback (:mod:`chaoskit.faults._aliases`); one whose version
+            differs from ``$LATEST`` is refused before anything changes.
 
     Returns:
-        ``{"function_name", "layer_arn", "layers", "variables", "dry_run"}``.
+        ``{"function_name", "layer_arn", "layers", "variables", "aliases", "dry_run"}``;
+        ``aliases`` maps each moved alias to its new version.
     """
     if on_existing_wrapper not in ("chain", "refuse"):
         raise BadInput(
@@ -123,6 +145,9 @@ def enable_chaoskit_layer(
     current = function["Configuration"]
     layer_env.check_runtime(name, current)
     _warn_about(function_name, name, current)
+    moving = _aliases.check_aliases(
+        name, _alias_list(function_name, aliases), current, configuration
+    )
     plan = layer_env.plan_enable(
         name,
         current,
@@ -153,11 +178,15 @@ def enable_chaoskit_layer(
                 {"layers": layers, "variables": variables},
                 {"layers": lc.layer_arns(after), "variables": lc.environment_of(after)},
             )
+    routed = _aliases.route_aliases_to_layer(
+        name, str(current["FunctionArn"]), moving, configuration
+    )
     return {
         "function_name": name,
         "layer_arn": plan.layer_arn,
         "layers": layers,
         "variables": plan.wanted,
+        "aliases": routed,
         "dry_run": change.dry_run,
     }
 
@@ -178,9 +207,18 @@ def disable_chaoskit_layer(
         ``{"function_name", "restored", "layers"}``.
     """
     name = lc.function_name_of(function_name)
-    rows = rollback_run(
-        current_run_id(configuration), configuration, action=ENABLE_ACTION, resource=name
-    )
+    run_id = current_run_id(configuration)
+
+    def mine(change: Mapping[str, Any], action: str) -> bool:
+        resource = str(change.get("resource", ""))
+        if change.get("action") != action:
+            return False
+        return resource == name if action == ENABLE_ACTION else resource.startswith(f"{name}:")
+
+    rows = []  # the aliases back first, then the versions published for them, then $LATEST
+    for action in (_aliases.ALIAS_ACTION, _aliases.PUBLISH_ACTION, ENABLE_ACTION):
+        for resource in sorted({str(c["resource"]) for c in changes(run_id) if mine(c, action)}):
+            rows.extend(rollback_run(run_id, configuration, action=action, resource=resource))
     failed = [r for r in rows if r["status"] != "restored"]
     if failed:
         raise RollbackFailed(

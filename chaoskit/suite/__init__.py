@@ -42,7 +42,8 @@ def generate_suite(
             too, the stack gives the topology and the template the code folders.
         stack: a deployed stack to read the topology from.
         stack_name: the stack the experiments aim at (default: ``stack``, else
-            the name ``chaoskit deploy`` gives the template: its folder's name).
+            the name ``chaoskit deploy`` gives the template: a CDK stack's own
+            name, else the template folder's name).
         configuration: the target, for ``stack``.
 
     Raises:
@@ -62,8 +63,18 @@ def generate_suite(
     except TemplateError as err:
         raise BadInput(str(err)) from err
     name = stack_name or stack or _default_stack_name(Path(str(template)))
-    samples = Path(str(template)).parent if template is not None else None
-    return plan_suite(topo, name, samples)
+    return plan_suite(topo, name, _samples_folder(template))
+
+
+def _samples_folder(template: str | Path | None) -> Path | None:
+    """Where the app keeps sample events: the template's folder, or a CDK app's own folder."""
+    if template is None:
+        return None
+    path = Path(str(template))
+    folder = path.parent
+    if not path.is_dir() and (folder / "manifest.json").is_file():  # cdk.out/<Stack>.template.json
+        return folder.parent
+    return folder
 
 
 def _add_code(topo: Any, local: Any) -> None:

@@ -66,13 +66,16 @@ def probe(name: str, module: str, func: str, **arguments: Any) -> dict[str, Any]
     return _activity("probe", name, module, func, **arguments)
 
 
-def enable_layer(function: str, name: str = "enable-chaoskit-layer") -> dict[str, Any]:
-    """Enable the chaoskit layer (tracing, and faults once injected) on a function."""
+def enable_layer(
+    function: str, name: str = "enable-chaoskit-layer", aliases: list[str] | None = None
+) -> dict[str, Any]:
+    """Enable the chaoskit layer (tracing, and faults once injected) on a function.
+
+    ``aliases``: those the function is invoked through, moved to a version with the layer.
+    """
+    extra: dict[str, Any] = {"aliases": list(aliases)} if aliases else {}
     return action(
-        name,
-        "chaoskit.faults.layer",
-        "enable_chaoskit_layer",
-        function_name=function,
+        name, "chaoskit.faults.layer", "enable_chaoskit_layer", function_name=function, **extra
     )
 
 

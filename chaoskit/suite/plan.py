@@ -65,6 +65,8 @@ class Tracing:
     terminal: list[str]
     #: Queues the traced functions send to that nothing in the stack consumes.
     parked: list[str] = field(default_factory=list)
+    #: The aliases each traced function is invoked through (the layer must reach them).
+    aliases: dict[str, list[str]] = field(default_factory=dict)
 
     def settle(self, entry: Entry) -> dict[str, Any]:
         """Return the wait_until_settled arguments: the entry's, reading parked queues too."""
@@ -75,7 +77,11 @@ class Tracing:
     def enable(self) -> list[dict[str, Any]]:
         """Return the actions enabling the layer on every traced function."""
         return [
-            act.enable_layer(f, "enable-chaoskit-layer" if i == 0 else f"trace-{f[6:].lower()}")
+            act.enable_layer(
+                f,
+                "enable-chaoskit-layer" if i == 0 else f"trace-{f[6:].lower()}",
+                self.aliases.get(f),
+            )
             for i, f in enumerate(self.functions)
         ]
 
@@ -389,6 +395,7 @@ def _tracing(topo: Topology, fn: Function, suite: Suite) -> Tracing:
         [ref(g.logical_id) for g in traced],
         [ref(g.logical_id) for g in terminal],
         parked_queues(topo, traced),
+        {ref(g.logical_id): names for g in traced if (names := topo.aliases_invoked(g.logical_id))},
     )
 
 

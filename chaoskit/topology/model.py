@@ -8,6 +8,7 @@ target is in the same template, or a :class:`Ref` left symbolic when it is not
 (an ``!ImportValue``, a parameter, an ARN string).
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -358,6 +359,41 @@ class Topology:
         if alias is not None:
             return self.function_of(alias.function)
         return None
+
+    def aliases_invoked(self, function_id: str) -> list[str]:
+        """Return the names of the function's aliases that something in the stack invokes.
+
+        An event source mapping, subscription, rule or destination naming an
+        alias (not the function) runs the alias's published version.
+        """
+        mine = {
+            lid: a.alias_name
+            for lid, a in self.aliases.items()
+            if a.alias_name and self.function_of(a.function) is self.functions.get(function_id)
+        }
+        if not mine:
+            return []
+        found: list[str] = []
+
+        def visit(value: Any) -> None:
+            if isinstance(value, Ref):
+                name = mine.get(value.logical_id or "")
+                if name and name not in found:
+                    found.append(name)
+            elif isinstance(value, (list, tuple, set)):
+                for item in value:
+                    visit(item)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    visit(item)
+            elif dataclasses.is_dataclass(value) and not isinstance(value, (type, Alias)):
+                for f in dataclasses.fields(value):
+                    visit(getattr(value, f.name))
+
+        groups = (self.mappings, self.subscriptions, self.rules, self.functions)
+        for group in (*groups, self.state_machines, self.routes):
+            visit(group)
+        return found
 
     def consumers_of(self, queue_id: str) -> list[EventSourceMapping]:
         """Return the event source mappings that read a queue or stream."""

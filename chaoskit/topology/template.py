@@ -14,6 +14,7 @@ from typing import Any
 
 from chaoskit.inputs import read_text
 from chaoskit.topology.build import build
+from chaoskit.topology.cdk import asset_code_folders, cdk_stack
 from chaoskit.topology.exceptions import TemplateError
 from chaoskit.topology.model import Topology
 
@@ -216,7 +217,7 @@ def _transforms(template: dict[str, Any]) -> list[str]:
     ]
 
 
-def _load_file(path: Path, parameters: dict[str, Any] | None, cdk_root: Path | None) -> Topology:
+def _load_file(path: Path, parameters: dict[str, Any] | None) -> Topology:
     node = read_document(path)
     source = _plain(node)
     lines = _lines(node)
@@ -234,10 +235,15 @@ def _load_file(path: Path, parameters: dict[str, Any] | None, cdk_root: Path | N
             continue
         meta = res.get("Metadata") or {}
         code = (res.get("Properties") or {}).get("Code")
-        if cdk_root is not None and meta.get("aws:asset:property") == "Code":
-            code_dirs.setdefault(lid, str((cdk_root / str(meta["aws:asset:path"])).resolve()))
+        if meta.get("aws:asset:property") == "Code" and meta.get("aws:asset:path"):
+            # relative to the (nested) cloud assembly the template is in
+            code_dirs.setdefault(lid, str((path.parent / str(meta["aws:asset:path"])).resolve()))
         elif _is_local(code):
             code_dirs.setdefault(lid, str((path.parent / str(code)).resolve()))
+    assembly = cdk_stack(path)  # the CDK CLI alone writes the metadata; the asset manifest says it
+    if assembly is not None:
+        for lid, folder in asset_code_folders(assembly, expanded.get("Resources") or {}).items():
+            code_dirs.setdefault(lid, folder)
     return build(
         expanded,
         source=source,
@@ -274,8 +280,8 @@ def load_templates(path: str | Path, parameters: dict[str, Any] | None = None) -
             raise TemplateError(
                 f"folder '{target}' holds no '*.template.json': expected a CDK cdk.out folder"
             )
-        return [_load_file(t, parameters, target) for t in templates]
-    return [_load_file(target, parameters, None)]
+        return [_load_file(t, parameters) for t in templates]
+    return [_load_file(target, parameters)]
 
 
 def load_template(path: str | Path, parameters: dict[str, Any] | None = None) -> Topology:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chaoskit import aws, envvars
-from chaoskit.errors import SafetyAbort
+from chaoskit.errors import BadInput, SafetyAbort
 from chaoskit.faults import inject, layer
 from chaoskit.faults.kill_switch import set_reserved_concurrency
 from chaoskit.functions import config as lc
@@ -471,17 +471,30 @@ def test_the_real_layer_acknowledges_what_inject_wrote_and_the_wait_sees_it(
     assert live["live"] is True and live["version"] == written["version"]
 
 
-def test_a_qualified_name_warns_that_only_latest_changes(
+def test_a_version_number_warns_that_only_latest_changes(
     cfg: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     ck = _publish(cfg, "chaoskit")
     _make_function(cfg, variables={"A": "1", "CHAOSKIT_DISABLED": "1"})
     with caplog.at_level("WARNING", logger="chaostoolkit.chaoskit"):
-        out = layer.enable_chaoskit_layer(f"{FUNCTION}:live", layer_arn=ck, configuration=cfg)
-    assert out["function_name"] == FUNCTION
+        out = layer.enable_chaoskit_layer(f"{FUNCTION}:3", layer_arn=ck, configuration=cfg)
+    assert out["function_name"] == FUNCTION and out["aliases"] == {}
     warnings = [r.getMessage() for r in caplog.records if r.name == "chaostoolkit.chaoskit"]
-    assert any("only $LATEST" in w and "'live'" in w for w in warnings)
+    assert any("only $LATEST" in w and "version 3" in w for w in warnings)
     assert any("CHAOSKIT_DISABLED" in w for w in warnings)
+
+
+def test_an_alias_that_does_not_exist_is_refused_before_any_change(cfg: dict[str, Any]) -> None:
+    ck = _publish(cfg, "chaoskit")
+    _make_function(cfg, variables={"A": "1"})
+    before = aws.client("lambda", cfg).get_function_configuration(FunctionName=FUNCTION)
+
+    with pytest.raises(BadInput, match="alias 'live' of function 'orders-worker' not found"):
+        layer.enable_chaoskit_layer(f"{FUNCTION}:live", layer_arn=ck, configuration=cfg)
+
+    after = aws.client("lambda", cfg).get_function_configuration(FunctionName=FUNCTION)
+    assert after.get("Layers") == before.get("Layers")
+    assert after["Environment"] == before["Environment"]
 
 
 def test_numbers_given_as_strings_by_experiment_variables_are_accepted(
