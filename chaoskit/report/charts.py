@@ -69,6 +69,7 @@ def timeline_svg(
         f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
     ]
+    labels: list[str] = []
     for row, w in enumerate(windows):
         x0, x1 = x(w.start), x(max(w.end, w.start))
         parts.append(
@@ -76,10 +77,12 @@ def timeline_svg(
             f'height="{plot_h}" fill="#fca5a5" fill-opacity="0.28"><title>{escape(w.label)}'
             f"</title></rect>"
         )
-        parts.append(
-            # One line per window: windows that start together must not print over each other.
-            f'<text x="{x0 + 4:.1f}" y="{_TOP + 12 + 13 * row}" font-size="11" fill="#991b1b">'
-            f"{escape(w.label[:40])}</text>"
+        short = w.label if len(w.label) <= 60 else w.label[:59] + "…"
+        labels.append(
+            # One line per window (windows that start together must not print over each
+            # other), drawn over the grid and lines with a white halo, so it stays legible.
+            f'<text x="{x0 + 4:.1f}" y="{_TOP + 12 + 13 * row}" font-size="11" fill="#991b1b" '
+            f'stroke="#ffffff" stroke-width="3" paint-order="stroke">{escape(short)}</text>'
         )
     for i in range(5):
         value = top * i / 4
@@ -128,6 +131,7 @@ def timeline_svg(
             f'<text x="{ex - 6:.1f}" y="{ey - 7:.1f}" font-size="11" text-anchor="end" '
             f'fill="{_LOST_COLOUR}">{lost:g} lost</text>'
         )
+    parts.extend(labels)
     lx: float = _LEFT
     ly = _H - 14
     for _key, label, colour in SERIES:

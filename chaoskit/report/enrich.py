@@ -18,7 +18,7 @@ from chaoskit import envvars
 from chaoskit.errors import BadInput, ChaosKitError
 from chaoskit.ledger import records as kinds
 from chaoskit.ledger.records import Record
-from chaoskit.report.model import as_epoch
+from chaoskit.report.model import INSTRUMENTATION, as_epoch
 from chaoskit.shapes import (
     AppReconciliation,
     FailoverStep,
@@ -292,7 +292,7 @@ def _fault_windows(changes: Iterable[Any], end: float | None) -> list[FaultSpan]
         if not isinstance(change, Mapping):
             continue
         start = as_epoch(change.get("applied_at"))
-        if start is None:
+        if start is None or change.get("action") in INSTRUMENTATION:
             continue
         stop = as_epoch(change.get("restored_at")) or end or start
         label = f"{change.get('action', '?')} {change.get('resource', '')}".strip()

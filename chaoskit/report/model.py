@@ -15,6 +15,7 @@ from typing import Any, cast
 from chaoskit.shapes import FaultCheck, StageCounts
 
 __all__ = [
+    "INSTRUMENTATION",
     "Activity",
     "Change",
     "Counts",
@@ -65,6 +66,14 @@ def count_of(value: Any) -> int | None:
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return text if len(text) <= _OUTPUT_LIMIT else text[: _OUTPUT_LIMIT - 1] + "…"
+
+
+#: Changes that instrument a function rather than harm it (the layer on $LATEST, a version
+#: published with it, an alias moved to that version): the report's timeline shades the
+#: faults only, and time to recover counts from the last fault's end, not from these.
+INSTRUMENTATION = frozenset(
+    {"enable_chaoskit_layer", "publish_version_with_layer", "point_alias_at_layer_version"}
+)
 
 
 @dataclass(frozen=True)
@@ -289,14 +298,16 @@ def _windows(
     ext: Mapping[str, Any], changes: Sequence[Change], end: float | None
 ) -> list[FaultWindow]:
     windows = []
-    for item in ext.get("fault_windows") or []:
+    given = ext.get("fault_windows") or []
+    for item in given:
         start, stop = as_epoch(item.get("start")), as_epoch(item.get("end"))
-        if start is not None:
-            windows.append(FaultWindow(start, stop or end or start, str(item.get("label", ""))))
-    if windows:
+        label = str(item.get("label", ""))
+        if start is not None and label.split(" ", 1)[0] not in INSTRUMENTATION:
+            windows.append(FaultWindow(start, stop or end or start, label))
+    if given:
         return windows
     for change in changes:
-        if change.applied_at is not None:
+        if change.applied_at is not None and change.action not in INSTRUMENTATION:
             stop = change.restored_at or end or change.applied_at
             windows.append(
                 FaultWindow(change.applied_at, stop, f"{change.action} {change.resource}")

@@ -90,6 +90,19 @@ def test_enrich_keeps_control_changes_and_derives_windows() -> None:
     assert "timeline" not in skipped and skipped["target"] == "aws"
 
 
+def test_enrich_shades_faults_not_the_layer_that_carries_them() -> None:
+    changes = [
+        {"action": "enable_chaoskit_layer", "resource": "f", "applied_at": 10.0},
+        {"action": "publish_version_with_layer", "resource": "f:versions", "applied_at": 10.0},
+        {"action": "point_alias_at_layer_version", "resource": "f:live", "applied_at": 10.0},
+        {"action": "inject_exception", "resource": "f", "applied_at": 11.0, "restored_at": 20.0},
+    ]
+    journal = {"end": "1970-01-01T00:00:30+00:00", "chaoskit": {"changes": changes}}
+    ext = enrich_journal(journal, "r", {}, "sandbox", read_records=lambda r, c: RECORDS)
+    assert ext["fault_windows"] == [{"start": 11.0, "end": 20.0, "label": "inject_exception f"}]
+    assert len(ext["changes"]) == 4  # still listed as changes, and restored as such
+
+
 def _failed(event: str, at: float, error: str = "KeyError") -> Record:
     return Record("r", event, "failed", at, "layer", {"function": "writer", "error": error})
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from chaoskit.report.model import as_epoch, count_of, view_journal
+from chaoskit.report.model import INSTRUMENTATION, as_epoch, count_of, view_journal
 
 
 def test_plain_journal_has_no_chaoskit_parts(plain_journal: dict[str, Any]) -> None:
@@ -46,6 +46,36 @@ def test_time_to_recover_counts_from_the_last_fault_end(chaoskit_journal: dict[s
         {"t": t0 + 7.5, "sent": 10, "processed": 10, "dead_lettered": 0, "lost": 0},
     ]
     assert view_journal(chaoskit_journal).time_to_recover == 3.5  # window ends at t0 + 4
+
+
+def test_the_layer_and_its_alias_are_not_faults(chaoskit_journal: dict[str, Any]) -> None:
+    """They last the whole run: shaded as faults, they hid the fault and the recovery."""
+    t0 = 1_700_000_000.0
+    chaoskit_journal["chaoskit"]["fault_windows"] = [
+        {"start": t0, "end": t0 + 9, "label": "enable_chaoskit_layer orders-worker"},
+        {"start": t0, "end": t0 + 9, "label": "publish_version_with_layer orders-worker:versions"},
+        {"start": t0, "end": t0 + 9, "label": "point_alias_at_layer_version orders-worker:live"},
+        {"start": t0 + 1, "end": t0 + 4, "label": "set_reserved_concurrency orders-worker"},
+    ]
+    chaoskit_journal["chaoskit"]["timeline"] = [
+        {"t": t0 + 1, "sent": 10, "processed": 0, "dead_lettered": 0, "lost": 10},
+        {"t": t0 + 7.5, "sent": 10, "processed": 10, "dead_lettered": 0, "lost": 0},
+    ]
+    view = view_journal(chaoskit_journal)
+    assert [w.label for w in view.fault_windows] == ["set_reserved_concurrency orders-worker"]
+    assert view.time_to_recover == 3.5  # from the kill switch's end, not the layer's
+
+    del chaoskit_journal["chaoskit"]["fault_windows"]  # a journal with changes only
+    changes = view_journal(chaoskit_journal).changes
+    assert all(c.action not in INSTRUMENTATION for c in changes)  # the fixture's own
+    windows = view_journal(chaoskit_journal).fault_windows
+    assert not any(w.label.startswith(tuple(INSTRUMENTATION)) for w in windows)
+
+
+def test_instrumentation_names_the_actions_that_instrument() -> None:
+    from chaoskit.faults import _aliases, layer
+
+    assert {layer.ENABLE_ACTION, _aliases.PUBLISH_ACTION, _aliases.ALIAS_ACTION} == INSTRUMENTATION
 
 
 def test_counts_from_a_timeline_when_no_reconciliation(chaoskit_journal: dict[str, Any]) -> None:

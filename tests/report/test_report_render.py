@@ -161,5 +161,9 @@ def test_labels_of_windows_that_start_together_do_not_overlap() -> None:
     ]
     windows = [FaultWindow(1.0, 4.0, "enable layer"), FaultWindow(1.0, 3.0, "inject latency")]
     svg = timeline_svg(points, windows)
-    label_y = re.findall(r'<text x="[\d.]+" y="([\d.]+)" font-size="11" fill="#991b1b">', svg)
+    label_y = re.findall(r'<text x="[\d.]+" y="([\d.]+)" font-size="11" fill="#991b1b"', svg)
     assert len(label_y) == 2 and len(set(label_y)) == 2
+    # drawn after the series, so no line crosses them, and a long label is cut with an ellipsis
+    assert svg.index('fill="#991b1b"') > svg.index("<polyline")
+    long = timeline_svg(points, [FaultWindow(1.0, 4.0, "inject_latency " + "x" * 80)])
+    assert ">inject_latency " + "x" * 44 + "…</text>" in long
