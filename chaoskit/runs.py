@@ -14,6 +14,7 @@ from typing import Any
 from chaoskit import envvars
 
 __all__ = [
+    "INSTRUMENTATION",
     "changes",
     "fault_window",
     "home",
@@ -21,6 +22,15 @@ __all__ = [
     "journal_path",
     "read_events",
 ]
+
+
+#: Changes that instrument a function rather than harm it (the layer on $LATEST, a version
+#: published with it, an alias moved to that version). They last the whole run, so they
+#: are left out of its fault window: probes judge "during" and "after" the faults, the
+#: report shades the faults, and time to recover counts from the last fault's end.
+INSTRUMENTATION = frozenset(
+    {"enable_chaoskit_layer", "publish_version_with_layer", "point_alias_at_layer_version"}
+)
 
 
 def home() -> Path:
@@ -89,17 +99,17 @@ def _well_formed(event: dict[str, Any]) -> bool:
 
 
 def fault_window(run_id: str) -> tuple[float, float | None] | None:
-    """Return ``(first applied_at, last restored_at or None)`` of the run's changes.
+    """Return ``(first applied_at, last restored_at or None)`` of the run's faults.
 
-    ``None`` when the run recorded no applied change. An end of ``None`` means
-    something is still applied.
+    ``None`` when the run recorded no applied fault. An end of ``None`` means
+    something is still applied. :data:`INSTRUMENTATION` changes are not faults.
     """
     applied: list[float] = []
     restored: list[float] = []
     still_applied = False
     for change in changes(run_id):
         at: Any = change.get("applied_at")
-        if not isinstance(at, int | float):
+        if not isinstance(at, int | float) or change.get("action") in INSTRUMENTATION:
             continue
         applied.append(float(at))
         end: Any = change.get("restored_at")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+from chaoskit.runs import INSTRUMENTATION
 from chaoskit.shapes import FaultCheck, StageCounts
 
 __all__ = [
@@ -66,14 +67,6 @@ def count_of(value: Any) -> int | None:
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return text if len(text) <= _OUTPUT_LIMIT else text[: _OUTPUT_LIMIT - 1] + "…"
-
-
-#: Changes that instrument a function rather than harm it (the layer on $LATEST, a version
-#: published with it, an alias moved to that version): the report's timeline shades the
-#: faults only, and time to recover counts from the last fault's end, not from these.
-INSTRUMENTATION = frozenset(
-    {"enable_chaoskit_layer", "publish_version_with_layer", "point_alias_at_layer_version"}
-)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,34 @@ def test_the_fault_window_comes_from_the_undo_journal(
     assert not probe.is_breaker_closed_after_recovery("payments", configuration=cfg)
 
 
+def test_the_layer_still_enabled_does_not_stretch_the_fault_window(
+    aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layer stays on until the rollback, after the steady state is judged: counted as a
+    fault, it left the window open, and a breaker that closed while the fault was still live
+    passed as "closed after recovery"."""
+    from chaoskit.ledger.records import Record
+    from chaoskit.runs import fault_window
+    from chaoskit.undo import store as journal
+
+    monkeypatch.setenv(envvars.HOME, str(tmp_path))
+    journal.append(RUN, {"id": "l", "action": "enable_chaoskit_layer", "resource": "f"})
+    journal.append(RUN, {"id": "l", "status": "applied", "applied_at": 50.0})
+    journal.append(RUN, {"id": "c1", "action": "inject_exception", "resource": "f"})
+    journal.append(RUN, {"id": "c1", "status": "applied", "applied_at": 100.0})
+    journal.append(RUN, {"id": "c1", "status": "restored", "restored_at": 200.0})
+    store.ensure_table(aws_env)
+    assert fault_window(RUN) == (100.0, 200.0)
+
+    def transition(at: float, old: str, new: str) -> Record:
+        return Record(RUN, "breaker:payments", "breaker", at, "payments", {"from": old, "to": new})
+
+    store.write([transition(120.0, "closed", "open"), transition(160.0, "open", "closed")], aws_env)
+    cfg = {**aws_env, "chaoskit_run_id": RUN}
+    assert probe.is_breaker_opened_during_fault("payments", configuration=cfg)
+    assert not probe.is_breaker_closed_after_recovery("payments", configuration=cfg)
+
+
 def test_inside_a_function_the_layer_writer_is_used(
     aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
