@@ -62,7 +62,10 @@ def default_stack_name(template_path: str | Path) -> str:
     other template its folder's name.
     """
     path = template_file(template_path)
-    assembly = cdk.cdk_stack(path)
+    return _stack_name_for(path, cdk.cdk_stack(path))
+
+
+def _stack_name_for(path: Path, assembly: cdk.CdkStack | None) -> str:
     folder = assembly.stack_name if assembly else path.resolve().parent.name
     name = re.sub(r"[^A-Za-z0-9-]", "-", folder).strip("-")
     if not name or not name[0].isalpha():
@@ -139,7 +142,7 @@ def deploy_template(
     path = template_file(template_path)
     loaded = template.load_template(path)
     assembly = cdk.cdk_stack(path)
-    name = stack_name or default_stack_name(path)
+    name = stack_name or _stack_name_for(path, assembly)
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,127}", name):
         raise BadInput(
             f"invalid stack name '{name}': letters, digits and hyphens, starting with a letter"

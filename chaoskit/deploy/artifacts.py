@@ -46,6 +46,7 @@ __all__ = [
     "find_artifacts",
     "install_requirements",
     "package_template",
+    "put_once",
     "upload",
     "zip_folder",
 ]
@@ -354,19 +355,34 @@ def upload(
 ) -> str:
     """Upload ``data`` under its content hash unless already there; return the key."""
     key = f"{KEY_PREFIX}/{hashlib.sha256(data).hexdigest()}{suffix}"
+    put_once(bucket, key, lambda: data, configuration)
+    return key
+
+
+def put_once(
+    bucket: str,
+    key: str,
+    data: Callable[[], bytes],
+    configuration: Mapping[str, Any] | None = None,
+) -> bool:
+    """Upload ``data()`` to ``bucket``/``key`` unless the key is there; tell whether it uploaded.
+
+    For keys that name their content (a hash): what is there already is the same.
+    ``data`` is called only when the upload is needed (a zip need not be built).
+    """
     s3 = aws.client("s3", configuration)
     try:
         s3.head_object(Bucket=bucket, Key=key)
-        return key
+        return False
     except ClientError as err:
         code = str(err.response.get("Error", {}).get("Code", ""))
         if code not in ("404", "NoSuchKey", "NotFound"):
             raise aws_failure("s3:HeadObject", f"{bucket}/{key}", err) from err
     try:
-        s3.put_object(Bucket=bucket, Key=key, Body=data)
+        s3.put_object(Bucket=bucket, Key=key, Body=data())
     except ClientError as err:
         raise aws_failure("s3:PutObject", f"{bucket}/{key}", err) from err
-    return key
+    return True
 
 
 def _location(style: str, bucket: str, key: str) -> Any:

@@ -23,12 +23,13 @@ import copy
 import io
 import zipfile
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chaoskit import aws
-from chaoskit.deploy.artifacts import ensure_bucket, zip_folder
+from chaoskit.deploy.artifacts import ensure_bucket, put_once, zip_folder
 from chaoskit.errors import BadInput, aws_failure
 from chaoskit.topology.cdk import CdkStack, FileAsset
 
@@ -96,25 +97,6 @@ def _bucket_ready(
             "or deploy with 'cdk deploy'"
         ) from err
     say(f"using CDK's bootstrap bucket {bucket}")
-
-
-def _publish(
-    asset: FileAsset, bucket: str, key: str, configuration: Mapping[str, Any] | None
-) -> bool:
-    """Upload the asset unless its key is there already (CDK's keys are content hashes)."""
-    s3 = aws.client("s3", configuration)
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return False
-    except ClientError as err:
-        if _error_code(err) not in ("404", "NoSuchKey", "NotFound"):
-            raise aws_failure("s3:HeadObject", f"{bucket}/{key}", err) from err
-    data = _asset_bytes(asset)
-    try:
-        s3.put_object(Bucket=bucket, Key=key, Body=data)
-    except ClientError as err:
-        raise aws_failure("s3:PutObject", f"{bucket}/{key}", err) from err
-    return True
 
 
 def _reads(node: Any, parameter: str) -> bool:
@@ -213,7 +195,7 @@ def prepare(
         if bucket not in ready:
             _bucket_ready(bucket, stack, configuration, say)
             ready.add(bucket)
-        if _publish(asset, bucket, key, configuration):
+        if put_once(bucket, key, partial(_asset_bytes, asset), configuration):
             published += 1
             say(f"published CDK asset {asset.source.name} -> s3://{bucket}/{key}")
     if stack.files and not published:

@@ -70,11 +70,12 @@ def _samples_folder(template: str | Path | None) -> Path | None:
     """Where the app keeps sample events: the template's folder, or a CDK app's own folder."""
     if template is None:
         return None
+    from chaoskit.topology.cdk import cdk_stack
+
     path = Path(str(template))
-    folder = path.parent
-    if not path.is_dir() and (folder / "manifest.json").is_file():  # cdk.out/<Stack>.template.json
-        return folder.parent
-    return folder
+    if not path.is_dir() and cdk_stack(path) is not None:  # cdk.out/<Stack>.template.json
+        return path.parent.parent
+    return path.parent
 
 
 def _add_code(topo: Any, local: Any) -> None:
