@@ -30,7 +30,8 @@ How environments start: ``environments.py``. DynamoDB queries: ``dynamodb.py``.
 Function logs in batches: ``logs.py``. Event source mappings: ``esm.py`` (state),
 ``streams.py`` (Kinesis, DynamoDB streams), ``sqs.py`` (SQS). The environments'
 keepalive timers: ``timers.py``. Random UUIDs without a system call each:
-``uuids.py``. Stack updates of aliases and async invoke configs: ``cfn_updates.py``.
+``uuids.py``. The request chain's pure computations, remembered or skipped:
+``request_chain.py``. Stack updates of aliases and async invoke configs: ``cfn_updates.py``.
 Every patch goes through ``patching.py``, which checks the LocalStack
 version first.
 """
@@ -65,6 +66,7 @@ def chaoskit_patches() -> None:
         function_gateway,
         logs,
         metrics,
+        request_chain,
         sqs,
         streams,
         timers,
@@ -88,6 +90,7 @@ def chaoskit_patches() -> None:
                 dynamodb.patches,
                 logs.patches,
                 function_gateway.patches,
+                request_chain.patches,
                 timers.patches,
                 uuids.patches,
             ]
