@@ -150,9 +150,10 @@ def test_header_lookups_answer_as_werkzeug_does(sandbox_endpoint):
             [],
             [("Content-Type", "a"), ("content-type", "b"), ("X-Len", "12"), ("X-Bad", "x1")],
             [("ACCEPT", "v"), ("Accept-Encoding", "gzip"), ("Host", "h")],
+            [("İd", "dotted"), ("x-len", "7")],  # "İ" lowers to two characters
         ]
         keys = ["content-type", "Content-Type", "CONTENT-TYPE", "accept", "Accept-Encoding",
-                "x-len", "X-Bad", "missing", "Host", "Accep"]
+                "x-len", "X-Bad", "missing", "Host", "Accep", "İd", "İD"]
         def answers():
             rows = []
             for items in lists:

@@ -17,10 +17,10 @@ answer depends only on its inputs:
    ``None`` if required) without parsing.
 3. werkzeug's ``Headers.get`` and ``in`` on a header that is absent: the lookup
    raised and caught an HTTP exception (``BadRequestKeyError``), 19 times per
-   request (5%). The same scan now answers the default without raising (and
-   lowers only the names of the right length). Only
-   werkzeug's own ``Headers`` is served so; a subclass with its own lookup
-   (``EnvironHeaders``) keeps it.
+   request (5%). The same scan now answers the default without raising (and, for
+   an ASCII name, lowers only the names of its length). Only werkzeug's own
+   ``Headers`` is served so; a subclass with its own lookup (``EnvironHeaders``)
+   and a name that is not ASCII keep werkzeug's.
 4. moto's random strings (the 52-character request id of every DynamoDB
    answer): one ``random.choice`` per character (5% of ``PutItem``). Now one
    ``choices`` call on the same generator: the same alphabet, uniformly drawn.
@@ -95,6 +95,12 @@ def parse_structure(
     return parsed_members
 
 
+def _ascii(key: Any) -> bool:
+    # An ASCII name lowers to the same length: only then may the scan skip the names
+    # of another length ("İ" lowers to two characters).
+    return isinstance(key, str) and key.isascii()
+
+
 def headers_patches() -> list[Patch]:
     """``Headers.get`` and ``in`` without an exception for an absent header."""
     from werkzeug.datastructures import Headers
@@ -104,7 +110,7 @@ def headers_patches() -> list[Patch]:
     original_contains = Headers.__contains__
 
     def get(self: Any, key: Any, default: Any = None, type: Any = None) -> Any:
-        if self.__class__._get_key is not own_lookup:
+        if self.__class__._get_key is not own_lookup or not _ascii(key):
             return original_get(self, key, default, type)
         wanted = key.lower()
         size = len(wanted)
@@ -119,7 +125,7 @@ def headers_patches() -> list[Patch]:
         return default
 
     def contains(self: Any, key: Any) -> bool:
-        if self.__class__._get_key is not own_lookup:
+        if self.__class__._get_key is not own_lookup or not _ascii(key):
             return bool(original_contains(self, key))
         wanted = key.lower()
         size = len(wanted)
