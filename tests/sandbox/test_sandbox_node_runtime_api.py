@@ -31,6 +31,23 @@ def node_binary() -> str:
     return binary
 
 
+def _start_bootstrap(node_binary: str, task_root: Path, port: int) -> subprocess.Popen[bytes]:
+    """Run the real bootstrap for ``index.handler`` in ``task_root``, against 127.0.0.1:port."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "_HANDLER": "index.handler",
+    }
+    return subprocess.Popen(
+        [node_binary, str(node.BOOTSTRAP), str(LOADER)],
+        env=env,
+        cwd=task_root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
 def test_invocations_reuse_one_connection_and_answer_in_order(tmp_path, node_binary):
     handler = "export const handler = async (event) => ({ n: event.n });\n"
     (tmp_path / "index.mjs").write_text(handler)
@@ -52,19 +69,7 @@ def test_invocations_reuse_one_connection_and_answer_in_order(tmp_path, node_bin
         serve(conn, peer)
 
     api._server._serve = counting  # type: ignore[method-assign]
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}",
-        "LAMBDA_TASK_ROOT": str(tmp_path),
-        "_HANDLER": "index.handler",
-    }
-    proc = subprocess.Popen(
-        [node_binary, str(node.BOOTSTRAP), str(LOADER)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = _start_bootstrap(node_binary, tmp_path, api.port)
     try:
         for n in range(3):
             api.deliver({"invoke-id": f"r{n}", "payload": json.dumps({"n": n})})
@@ -108,19 +113,7 @@ def test_chunked_answers_a_close_and_a_dropped_idle_connection_are_all_handled(
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(30)
     port = server.getsockname()[1]
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
-        "LAMBDA_TASK_ROOT": str(tmp_path),
-        "_HANDLER": "index.handler",
-    }
-    proc = subprocess.Popen(
-        [node_binary, str(node.BOOTSTRAP), str(LOADER)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = _start_bootstrap(node_binary, tmp_path, port)
     posted: list[tuple[str, bytes]] = []
     ids = "Lambda-Runtime-Aws-Request-Id: r{n}\r\nLambda-Runtime-Deadline-Ms: 9999999999999\r\n"
     try:
