@@ -85,9 +85,7 @@ function parseAnswer(ended) {
   } else {
     if (!ended) return null; // no length: the close ends it
     body = received.subarray(at);
-    at = received.length;
   }
-  received = received.subarray(at);
   return { status: Number(lines[0].split(" ")[1]), headers, body: body.toString("utf8") };
 }
 
