@@ -5,7 +5,8 @@ The app is ``template.yaml`` (SAM), deployed like any user's app by
 This script adds, around that same deploy:
 
 1. on local targets, the payments API: ``payments_stub.py`` started in the
-   background unless one already answers (its PID in ``$CHAOSKIT_HOME``);
+   background unless one already answers (its PID in ``$CHAOSKIT_HOME``); it exits
+   by itself once the emulators it serves have stopped;
 2. the worker's canary candidate: a version of the current code published with
    chaoskit's layer enabled on that version only, so a canary experiment can
    inject faults into the new version alone. CloudFormation publishes a version
@@ -75,19 +76,48 @@ def _state_dir() -> Path:
     return path
 
 
-def ensure_payments_stub(port: int = STUB_PORT, timeout: float = 10.0) -> str:
+def _watch(port: int, endpoint: str) -> bool:
+    """Ask the serving stub to serve ``endpoint`` too; False if it is stopping."""
+    body = json.dumps({"endpoint": endpoint}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_watch", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return bool(resp.status == 200)
+    except urllib.error.HTTPError as err:
+        # 400: not an emulator on this machine; the stub stays as it is.
+        return err.code == 400
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def ensure_payments_stub(
+    port: int = STUB_PORT, timeout: float = 10.0, while_up: str | None = None
+) -> str:
     """Start ``payments_stub.py`` in the background unless it already serves; return its URL.
 
     The URL names ``localhost`` while AWS calls go to ``127.0.0.1``: an HTTP
     fault on host ``localhost`` then hits the payments API and nothing else.
+
+    Args:
+        while_up: the emulator's URL: the stub exits once it (and every other emulator
+            that asked for the stub) stops accepting connections. None: the stub runs
+            until :func:`stop_payments_stub`.
     """
     url = f"http://localhost:{port}/charge"
-    if _is_serving(port):
-        return url
+    deadline = time.monotonic() + timeout
+    while _is_serving(port):
+        if while_up is None or _watch(port, while_up):
+            return url
+        if time.monotonic() > deadline:  # a stopping stub that never stops
+            raise ChaosKitError(f"the payments stub on port {port} is stopping but still serves")
+        time.sleep(0.2)
     state = _state_dir()
+    command = [sys.executable, str(APP / "payments_stub.py"), "--port", str(port)]
+    if while_up:
+        command += ["--while-up", while_up]
     with (state / "payments-stub.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, str(APP / "payments_stub.py"), "--port", str(port)],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -204,7 +234,9 @@ def deploy(
     target = aws.resolve_target(cfg)
     payments_url = cfg.get("orders_payments_url")
     if not payments_url and target.is_local:
-        payments_url = ensure_payments_stub(int(cfg.get("orders_payments_port") or STUB_PORT))
+        payments_url = ensure_payments_stub(
+            int(cfg.get("orders_payments_port") or STUB_PORT), while_up=target.endpoint_url
+        )
     parameters = {
         "Variant": variant,
         "Target": "local" if target.is_local else "aws",

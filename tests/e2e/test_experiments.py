@@ -43,7 +43,6 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mp = pytest.MonkeyPatch()
     mp.setenv("CHAOSKIT_HOME", str(path))
     yield path
-    APP.stop_payments_stub()
     mp.undo()
 
 
