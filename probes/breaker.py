@@ -31,7 +31,7 @@ def _records(run_id: str | None, configuration: Configuration) -> list[Record]:
     from chaoskit.ledger import store
     from chaoskit.run_context import current_run_id
 
-    return store.read_run(run_id or current_run_id(configuration), configuration)
+    return store.read_run(run_id or current_run_id(configuration), configuration, missing_ok=True)
 
 
 def get_breaker_transitions(

@@ -26,7 +26,7 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from chaoskit.errors import AWSActionFailed, BadInput
+from chaoskit.errors import BadInput
 from chaoskit.ledger import store
 from chaoskit.ledger.discover import reconcile_with_app
 from chaoskit.ledger.reconcile import PROCESSED_FROM
@@ -110,12 +110,7 @@ def _reconcile_records(
     table = sink_table or cfg.get("chaoskit_sink_table")
     if mode == "sink" and not table:
         raise BadInput("processed_from 'sink' needs a sink_table (or chaoskit_sink_table)")
-    try:
-        records = store.read_run(run, cfg)
-    except AWSActionFailed as err:
-        if err.code != "ResourceNotFoundException":
-            raise
-        records = []  # no ledger table yet: nothing was recorded
+    records = store.read_run(run, cfg, missing_ok=True)
     if table:
         records.extend(store.read_sink(str(table), run, cfg, records=records))
     result = reconcile_with_app(run, records, cfg, mode, terminal_stages, dead_letter_queues)

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chaoskit import aws
-from chaoskit.errors import ChaosKitError, aws_failure
+from chaoskit.errors import AWSActionFailed, ChaosKitError, aws_failure
 from chaoskit.ledger.records import (
     ACK_PREFIX,
     PROCESSED,
@@ -127,6 +127,7 @@ def read_run(
     configuration: Mapping[str, Any] | None = None,
     client: Any = None,
     workers: int | None = None,
+    missing_ok: bool = False,
 ) -> list[Record]:
     """Return every record of one run, ordered by event id.
 
@@ -142,9 +143,12 @@ def read_run(
         workers: parallel queries (default :data:`READ_WORKERS` on AWS,
             :data:`LOCAL_READ_WORKERS` on a local endpoint, which shares the
             machine's CPUs and answers 503 when flooded).
+        missing_ok: read a ledger table that does not exist as no records (the
+            first write creates it: a probe before any write finds none).
 
     Raises:
         ChaosKitError: an item of the run that is not a ledger item.
+        AWSActionFailed: the table cannot be read (does not exist, unless ``missing_ok``).
     """
     keys = partitions(run_id)
     if workers is None:
@@ -168,6 +172,10 @@ def read_run(
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(keys)))) as pool:
             try:
                 shards = list(pool.map(one, keys))
+            except AWSActionFailed as err:
+                if missing_ok and err.code == "ResourceNotFoundException":
+                    return []
+                raise
             except ValueError as err:
                 raise ChaosKitError(
                     f"ledger table {_table(configuration)!r}, run {run_id!r}: {err}"

@@ -6,8 +6,10 @@ import pybreaker
 import pytest
 
 from chaoskit import envvars
+from chaoskit.errors import AWSActionFailed
 from chaoskit.layer import breaker as listener_module
 from chaoskit.ledger import store
+from chaoskit.ledger.records import Record
 from chaoskit.ledger.trace import stamp
 from probes import breaker as probe
 
@@ -69,7 +71,6 @@ def test_transitions_and_fallbacks_are_recorded_under_the_event_run(
 def test_the_fault_window_comes_from_the_undo_journal(
     aws_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chaoskit.ledger.records import Record
     from chaoskit.undo import store as journal
 
     monkeypatch.setenv(envvars.HOME, str(tmp_path))
@@ -157,3 +158,22 @@ def test_the_listener_is_a_pybreaker_listener_and_loads_without_pybreaker() -> N
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "object"
+
+
+def test_before_the_ledger_table_exists_the_breaker_probes_find_no_records(
+    aws_env: dict[str, str],
+) -> None:
+    # The ledger table is created by the run's first write. A breaker probe in the
+    # steady state before it (an experiment that starts with it, on a fresh target)
+    # raised ResourceNotFoundException, and the run failed before doing anything.
+    cfg = {**aws_env, "chaoskit_run_id": RUN}
+    assert probe.is_breaker_closed_after_recovery("payments", configuration=cfg) is True
+    assert probe.get_breaker_state("payments", configuration=cfg) == "closed"
+    assert probe.count_fallbacks("payments", configuration=cfg) == 0
+    with pytest.raises(AWSActionFailed) as raised:  # without missing_ok the reader still says so
+        store.read_run(RUN, cfg)
+    assert raised.value.code == "ResourceNotFoundException"
+    store.ensure_table(aws_env)
+    opened = Record(RUN, "breaker:payments", "breaker", 5.0, "payments", {"to": "open"})
+    store.write([opened], aws_env)
+    assert probe.get_breaker_state("payments", configuration=cfg) == "open"
