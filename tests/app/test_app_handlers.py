@@ -49,7 +49,7 @@ def test_worker_retries_throttled_charges(app_env: dict[str, Any], payments: Pay
 
 
 def test_breaker_opens_and_the_fallback_keeps_the_orders(
-    app_env: dict[str, Any], payments: Payments
+    app_env: dict[str, Any], payments: Payments, caplog: pytest.LogCaptureFixture
 ) -> None:
     from orders import payments as payments_module
     from orders import worker
@@ -79,6 +79,9 @@ def test_breaker_opens_and_the_fallback_keeps_the_orders(
     calls_when_open = payments.calls
     worker.handler(load_event("sqs_orders.json"), None)
     assert payments.calls == calls_when_open  # an open breaker does not call the provider
+    # The fallback's log line says why: what the provider answered to the tripping call.
+    reasons = [r.getMessage() for r in caplog.records if "payments fallback" in r.getMessage()]
+    assert "circuit breaker opened: payments answered 429" in reasons[0], reasons
 
 
 def test_broken_worker_swallows_the_failure(app_env: dict[str, Any], payments: Payments) -> None:

@@ -7,6 +7,7 @@ latency and failover hold on both variants by design: a stopped, slow or
 failed-over function raises nothing for the bug to swallow.
 """
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 import reference_app
 
 from chaoskit.gameday.spec import load_gameday
-from chaoskit.pytest_plugin import run_and_check
+from chaoskit.pytest_plugin import ExperimentFailed, run_and_check
 from tests.support.app_state import ids_in, kinesis_failed_ids, queue_bodies, sent_ids
 
 APP = reference_app.load()
@@ -59,6 +60,23 @@ def broken_app(sandbox: dict[str, Any], good_app: dict[str, Any]) -> Iterator[di
 
 def _outputs(result: Any, name: str) -> list[Any]:
     return [r.get("output") for r in result.journal.get("run", []) if r["activity"]["name"] == name]
+
+
+def _worker_log(aws: Callable[[str], Any], since: float, lines: int = 60) -> str:
+    """What the worker logged since ``since`` (its warnings and errors, if any), for a failure."""
+    group = "/aws/lambda/orders-worker"
+    events: list[dict[str, Any]] = []
+    try:
+        pages = aws("logs").get_paginator("filter_log_events")
+        for page in pages.paginate(logGroupName=group, startTime=int(since * 1000)):
+            events += page["events"]
+    except Exception as err:  # a diagnostic must not hide the failure it explains
+        return f"(no worker log: {err})"
+    events.sort(key=lambda e: e["timestamp"])
+    notable = [e for e in events if "WARNING" in e["message"] or "ERROR" in e["message"]]
+    shown = (notable or events)[-lines:]
+    text = "".join(f"  {e['timestamp']} {e['message'].rstrip()}\n" for e in shown)
+    return f"the worker's last {'warnings and errors' if notable else 'lines'} ({group}):\n{text}"
 
 
 def _settled(result: Any) -> dict[str, Any]:
@@ -125,13 +143,19 @@ def test_experiment_holds_on_the_good_app(
     good_app: dict[str, Any],
     tmp_path: Path,
 ) -> None:
-    result = run_and_check(
-        EXPERIMENTS / f"{name}.yaml",
-        sandbox,
-        APP.experiment_vars(good_app),
-        expect="held",
-        journal_path=tmp_path / "journal.json",
-    )
+    started = time.time()
+    try:
+        result = run_and_check(
+            EXPERIMENTS / f"{name}.yaml",
+            sandbox,
+            APP.experiment_vars(good_app),
+            expect="held",
+            journal_path=tmp_path / "journal.json",
+        )
+    except ExperimentFailed as err:
+        # The summary says what the probes saw; the worker's own log says why (a
+        # payments call that failed after the fault was cleared, say).
+        raise ExperimentFailed(f"{err}\n{_worker_log(aws, started)}") from None
     settled = _settled(result)
     assert settled["sent"] > 0
     assert settled["lost"] == 0

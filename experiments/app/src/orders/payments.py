@@ -115,4 +115,7 @@ def charge(order: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = breaker.call(post_charge, order)
         return result
     except pybreaker.CircuitBreakerError as err:
-        return fallback(order, str(err))
+        # The call that tripped the breaker, or its failed trial, is the error's context:
+        # the log then says what the provider answered, not only that the breaker opened.
+        cause = err.__context__
+        return fallback(order, f"{err}: {cause}" if cause is not None else str(err))
