@@ -79,6 +79,30 @@ def _worker_log(aws: Callable[[str], Any], since: float, lines: int = 60) -> str
     return f"the worker's last {'warnings and errors' if notable else 'lines'} ({group}):\n{text}"
 
 
+def _run(
+    name: str,
+    sandbox: dict[str, Any],
+    aws: Callable[[str], Any],
+    app: dict[str, Any],
+    expect: str,
+    tmp_path: Path,
+) -> Any:
+    """Run the library's experiment ``name`` against a deployed ``app``, expecting ``expect``."""
+    started = time.time()
+    try:
+        return run_and_check(
+            EXPERIMENTS / f"{name}.yaml",
+            sandbox,
+            APP.experiment_vars(app),
+            expect=expect,
+            journal_path=tmp_path / "journal.json",
+        )
+    except ExperimentFailed as err:
+        # The summary says what the probes saw; the worker's own log says why (a
+        # payments call that failed after the fault was cleared, say).
+        raise ExperimentFailed(f"{err}\n{_worker_log(aws, started)}") from None
+
+
 def _settled(result: Any) -> dict[str, Any]:
     """Return the output of the run's last wait-until-settled probe."""
     outputs = [
@@ -143,19 +167,7 @@ def test_experiment_holds_on_the_good_app(
     good_app: dict[str, Any],
     tmp_path: Path,
 ) -> None:
-    started = time.time()
-    try:
-        result = run_and_check(
-            EXPERIMENTS / f"{name}.yaml",
-            sandbox,
-            APP.experiment_vars(good_app),
-            expect="held",
-            journal_path=tmp_path / "journal.json",
-        )
-    except ExperimentFailed as err:
-        # The summary says what the probes saw; the worker's own log says why (a
-        # payments call that failed after the fault was cleared, say).
-        raise ExperimentFailed(f"{err}\n{_worker_log(aws, started)}") from None
+    result = _run(name, sandbox, aws, good_app, "held", tmp_path)
     settled = _settled(result)
     assert settled["sent"] > 0
     assert settled["lost"] == 0
@@ -191,13 +203,7 @@ def test_fault_experiment_deviates_on_the_broken_app(
     broken_app: dict[str, Any],
     tmp_path: Path,
 ) -> None:
-    result = run_and_check(
-        EXPERIMENTS / f"{name}.yaml",
-        sandbox,
-        APP.experiment_vars(broken_app),
-        expect="deviated",
-        journal_path=tmp_path / "journal.json",
-    )
+    result = _run(name, sandbox, aws, broken_app, "deviated", tmp_path)
     settled = _settled(result)
     assert settled["lost"] > 0
     assert len(settled["lost_ids"]) == settled["lost"]  # the lost orders are named

@@ -1,9 +1,10 @@
-"""The reference app's payments stub ends with the emulators it serves.
+"""The reference app's payments stub: what it answers, and that it ends with its emulators.
 
 ``deploy.py`` starts the stub detached on local targets. It used to outlive them:
-after the demo and ``chaoskit sandbox down`` it kept port 4590. These tests run the
-stub as ``deploy.py`` does (a real process) against emulators that are plain
-listening sockets on 127.0.0.1, and its lease on its own.
+after the demo and ``chaoskit sandbox down`` it kept port 4590. The lifetime tests run
+the stub as ``deploy.py`` does (a real process) against emulators that are plain
+listening sockets on 127.0.0.1, and its lease on its own. (That it listens on
+loopback only is checked with the sandbox's listeners, in ``test_sandbox_loopback.py``.)
 """
 
 import importlib.util
@@ -19,6 +20,8 @@ from types import ModuleType
 import pytest
 import reference_app
 
+from tests.support.net import free_port
+
 APP = reference_app.load()
 
 
@@ -30,10 +33,14 @@ def _stub_module() -> ModuleType:
     return module
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _call(url: str, body: bytes | None = None) -> tuple[int, dict[str, object]]:
+    """POST ``body`` (GET without one) to the stub; its status and JSON answer."""
+    request = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
 
 
 def _url(listener: socket.socket) -> str:
@@ -46,11 +53,27 @@ def _accepts(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def test_the_stub_charges_counts_and_refuses_what_is_not_json() -> None:
+    server = _stub_module().make_server()
+    server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        assert _call(f"{base}/charge", b'{"order_id": "o-1", "amount": 3}') == (
+            200,
+            {"status": "charged", "order_id": "o-1"},
+        )
+        assert _call(f"{base}/charge", b"not json")[0] == 400
+        assert _call(f"{base}/health") == (200, {"ok": True, "charges": 1})
+        assert _call(f"{base}/nope")[0] == 404
+    finally:
+        server.close()
+
+
 def test_the_stub_serves_while_any_emulator_it_serves_is_up_then_exits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHAOSKIT_HOME", str(tmp_path / "home"))
-    port = _free_port()
+    port = free_port()
     first = socket.create_server(("127.0.0.1", 0))
     second = socket.create_server(("127.0.0.1", 0))
     pid_file = tmp_path / "home" / "payments-stub.pid"
@@ -116,13 +139,7 @@ def test_watch_takes_emulators_on_this_machine_only() -> None:
         server.start()
 
     def watch(server: object, body: bytes) -> tuple[int, dict[str, object]]:
-        url = f"http://127.0.0.1:{server.port}/_watch"  # type: ignore[attr-defined]
-        request = urllib.request.Request(url, data=body, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read())
+        return _call(f"http://127.0.0.1:{server.port}/_watch", body)  # type: ignore[attr-defined]
 
     try:
         leased, permanent = servers
@@ -135,8 +152,7 @@ def test_watch_takes_emulators_on_this_machine_only() -> None:
         lease.ended.set()
         assert watch(leased, b'{"endpoint": "http://127.0.0.1:4566"}')[0] == 503
         # Charges are not counted for /_watch calls.
-        with urllib.request.urlopen(f"http://127.0.0.1:{leased.port}/health", timeout=5) as r:
-            assert json.loads(r.read())["charges"] == 0
+        assert _call(f"http://127.0.0.1:{leased.port}/health")[1]["charges"] == 0
     finally:
         for server in servers:
             server.close()
