@@ -8,6 +8,9 @@ exit 130. :func:`one_interrupt` wraps a run: the first SIGINT raises
 ``KeyboardInterrupt`` as usual, later ones only log a line; once the run has
 returned (:func:`defer`), any SIGINT waits until the journal is written.
 The undo control also holds signals while it restores changes.
+
+:func:`signalled` tells a caller running several experiments (a game day) that the
+last one was stopped by the operator's Ctrl-C or a SIGTERM, so it stops too.
 """
 
 import functools
@@ -17,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["defer", "one_interrupt"]
+__all__ = ["defer", "note_signal", "one_interrupt", "signalled"]
 
 logger = logging.getLogger("chaostoolkit.chaoskit")
 
@@ -31,9 +34,12 @@ class _State:
 
 
 _state: _State | None = None
+#: Whether a SIGINT (or a SIGTERM, see :func:`note_signal`) reached the last wrapped run.
+_signalled = False
 
 
 def _handler(signum: int, frame: Any) -> None:
+    note_signal()
     state = _state
     if state is None:
         raise KeyboardInterrupt
@@ -41,6 +47,17 @@ def _handler(signum: int, frame: Any) -> None:
     if state.received == 1 and not state.deferred:
         raise KeyboardInterrupt
     logger.warning("interrupted again: finishing the rollbacks and writing the journal first")
+
+
+def note_signal() -> None:
+    """Record that a signal is stopping the current run (the undo control's SIGTERM)."""
+    global _signalled
+    _signalled = True
+
+
+def signalled() -> bool:
+    """Whether the last run :func:`one_interrupt` wrapped was stopped by a signal."""
+    return _signalled
 
 
 def defer() -> None:
@@ -57,10 +74,11 @@ def one_interrupt(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        global _state
+        global _state, _signalled
         if threading.current_thread() is not threading.main_thread() or _state is not None:
             return func(*args, **kwargs)
         _state = _State()
+        _signalled = False
         previous = signal.signal(signal.SIGINT, _handler)
         try:
             return func(*args, **kwargs)

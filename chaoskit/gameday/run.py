@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn
 from chaoskit.files import private_dir
 from chaoskit.gameday.history import History
 from chaoskit.gameday.spec import GameDay, GameDayExperiment
+from chaoskit.interrupts import signalled
 from chaoskit.report import render_junit, render_markdown, render_views
 from chaoskit.report.markdown import escape_markdown
 from chaoskit.runner import RunResult, run_experiment_file
@@ -202,7 +203,12 @@ def run_gameday(
                     description=f"{escape(item.name)} [{_STYLE[outcome]}]{outcome}[/]",
                 )
                 progress.advance(overall)
-                if not run.view.ok and gameday.on_deviation == "stop":
+                # Ctrl-C or a SIGTERM stopped this experiment: the operator (or the
+                # scheduler) means the whole game day, not the next experiment's turn.
+                stopped = signalled()
+                if stopped:
+                    _line(console, "game day interrupted: the remaining experiments do not run")
+                if stopped or (not run.view.ok and gameday.on_deviation == "stop"):
                     result.skipped = ordered[index:]
                     for rest in result.skipped:
                         progress.add_task(f"{escape(rest.name)} [dim]skipped[/]", total=1)

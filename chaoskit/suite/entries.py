@@ -26,7 +26,15 @@ from chaoskit.topology import (
     Topology,
 )
 
-__all__ = ["Entry", "behind_filters", "entries_of", "parked_queues", "pipeline", "ref"]
+__all__ = [
+    "Entry",
+    "behind_filters",
+    "dead_letter_readers",
+    "entries_of",
+    "parked_queues",
+    "pipeline",
+    "ref",
+]
 
 
 def ref(logical_id: str) -> str:
@@ -64,11 +72,17 @@ class Entry:
     filtered: str | None = None
     #: Whether the load must carry something for that filter (else it passes as sent).
     filter_needs: bool = False
+    #: The payload fields the filters on the way need (a sample merged under them).
+    required: dict[str, Any] = field(default_factory=dict)
+    #: Who reads the dead-lettered events through a filter, and what the load carries
+    #: for it (for the description), or why no load can get through it.
+    dlq_reader: str | None = None
 
     def through(self, fields: Fields, what: str) -> None:
         """Make every event carry what a filter on the way lets through."""
         if fields.payload:
             self.send["payload"] = fields.payload
+            self.required = dict(fields.payload)
         self.send.update(fields.send)
         self.absent = fields.absent
         shown = [f"payload {json.dumps(fields.payload, sort_keys=True)}"] if fields.payload else []
@@ -76,6 +90,22 @@ class Entry:
         through = f"events with {' and '.join(shown)}" if shown else "the events as sent"
         self.filtered = f"{what} lets through {through}"
         self.filter_needs = bool(shown)
+
+    def also_through(self, fields: Fields) -> bool:
+        """Make every event carry what a second filter lets through, if it can also pass
+        the first; ``False`` (and nothing changed) when the two want different values."""
+        joined = _joined(self.required, fields.payload)
+        if joined is None or fields.send:
+            return False
+        if any(_holds(fields.payload, p) for p in self.absent) or any(
+            _holds(self.required, p) for p in fields.absent
+        ):
+            return False
+        self.required = joined
+        self.absent = (*self.absent, *(p for p in fields.absent if p not in self.absent))
+        if joined:
+            self.send["payload"] = dict(joined)
+        return True
 
     def settle(self) -> dict[str, Any]:
         """Return the wait_until_settled arguments this entry needs."""
@@ -86,6 +116,56 @@ class Entry:
             # Records behind a failing batch get no attempt until it is retried or skipped.
             extra["quiet_seconds"] = 30
         return {"queues": list(self.queues), "dlqs": list(self.sinks), **extra}
+
+
+def _joined(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """Return ``a`` and ``b`` merged object by object; ``None`` where they set one field
+    to different values."""
+    out = dict(a)
+    for key, value in b.items():
+        mine = out.get(key, _UNSET)
+        if isinstance(mine, dict) and isinstance(value, dict):
+            value = _joined(mine, value)
+            if value is None:
+                return None
+        elif mine is not _UNSET and mine != value:
+            return None
+        out[key] = value
+    return out
+
+
+_UNSET = object()
+
+
+def _holds(payload: Any, path: Path) -> bool:
+    """Whether ``payload`` has a field at ``path``."""
+    for name in path:
+        if not isinstance(payload, dict) or name not in payload:
+            return False
+        payload = payload[name]
+    return True
+
+
+def dead_letter_readers(topo: Topology, entry: Entry) -> list[tuple[Function, EventSourceMapping]]:
+    """Return the functions that read the entry queue's dead-letter queue through a filter.
+
+    A message SQS moves to its dead-letter queue keeps its body, so a load that passes
+    such a reader's ``FilterCriteria`` reaches it there, and the reader's traces show
+    the dead-lettering (chaoskit never reads a queue that has a consumer). A reader with
+    no filter is on the way already (:func:`pipeline`).
+    """
+    if entry.kind != "sqs" or entry.mapping is None or entry.mapping.source is None:
+        return []
+    queue = topo.queues.get(entry.mapping.source.logical_id or "")
+    dlq = queue.dead_letter.logical_id if queue and queue.dead_letter else None
+    if not dlq:
+        return []
+    out: list[tuple[Function, EventSourceMapping]] = []
+    for m in topo.mappings.values():
+        reader = topo.function_of(m.function)
+        if m.source and m.source.logical_id == dlq and m.filter_patterns and reader:
+            out.append((reader, m))
+    return out
 
 
 def _queue_sink(topo: Topology, sink: Ref | None) -> tuple[list[str], str | None]:

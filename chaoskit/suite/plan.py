@@ -12,8 +12,9 @@ Every experiment has the ledger hypothesis (none lost, none in flight), names
 resources by logical ID (``stack:LogicalId``) and ends with the rollback.
 """
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,13 @@ from chaoskit.suite.calls import services_for_runtime
 from chaoskit.suite.entries import (
     Entry,
     behind_filters,
+    dead_letter_readers,
     entries_of,
     parked_queues,
     pipeline,
     ref,
 )
+from chaoskit.suite.patterns import record_example
 from chaoskit.suite.samples import fresh_fields, sample_payloads
 from chaoskit.topology import Function, Topology
 
@@ -73,6 +76,17 @@ class Tracing:
         args = entry.settle()
         args["dlqs"] = [*args["dlqs"], *(q for q in self.parked if q not in args["dlqs"])]
         return args
+
+    def reading(self, topo: Topology, readers: list[Function]) -> "Tracing":
+        """Return this tracing with ``readers`` traced too (never terminal)."""
+        extra = [ref(g.logical_id) for g in readers if ref(g.logical_id) not in self.functions]
+        if not extra:
+            return self
+        aliases = dict(self.aliases)
+        for g in readers:
+            if names := topo.aliases_invoked(g.logical_id):
+                aliases[ref(g.logical_id)] = names
+        return replace(self, functions=[*self.functions, *extra], aliases=aliases)
 
     def enable(self) -> list[dict[str, Any]]:
         """Return the actions enabling the layer on every traced function."""
@@ -141,6 +155,8 @@ def _experiment(
             f" On the way, {entry.filtered}: the load carries that, and an edited payload "
             "must keep it, or the filter drops the events and they count lost."
         )
+    if entry is not None and entry.dlq_reader:
+        description += f" {entry.dlq_reader[0].upper()}{entry.dlq_reader[1:]}."
     return {
         "version": "1.0.0",
         "title": title,
@@ -378,6 +394,50 @@ def _refusal(fn: Function) -> str | None:
     return runtimes.refusal(fn.logical_id, {"Runtime": fn.runtime, "PackageType": fn.package_type})
 
 
+def _dead_letter_readers(topo: Topology, entry: Entry, suite: Suite) -> list[Function]:
+    """Let the load through the filters of whoever reads the entry's DLQ; return them.
+
+    Lambda deletes what such a reader's ``FilterCriteria`` drops, unseen, and chaoskit
+    never reads a queue that has a consumer: an event dead-lettered there that the filter
+    drops is lost. A load the filter lets through reaches the reader, whose traces show
+    the dead-lettering.
+    """
+    readers: list[Function] = []
+    for reader, mapping in dead_letter_readers(topo, entry):
+        dlq = mapping.source.logical_id if mapping.source else "?"
+        who = f"{dlq} is read by {reader.logical_id} through a FilterCriteria"
+        fields = record_example("sqs", mapping.filter_patterns)
+        if fields is None or not entry.also_through(fields):
+            why = (
+                "that lets through no event chaoskit is sure to generate"
+                if fields is None
+                else f"that wants what the filter on {entry.label} does not let through"
+            )
+            entry.loses = entry.loses or (
+                f"{who} {why}, and Lambda deletes what it drops, unseen: an event "
+                "dead-lettered there counts lost"
+            )
+            suite.uncovered.append(f"{reader.logical_id}: as reader of {dlq}: {who} {why}")
+            continue
+        refused = _refusal(reader)
+        if refused:
+            entry.loses = entry.loses or (
+                f"{who}, and that function cannot carry the layer, so what it reads there "
+                "is not seen: an event dead-lettered there counts lost"
+            )
+            continue
+        readers.append(reader)
+        shown = f"payload {json.dumps(fields.payload, sort_keys=True)}" if fields.payload else ""
+        entry.dlq_reader = (
+            f"what is dead-lettered to {dlq} is read there by {reader.logical_id} through its "
+            f"FilterCriteria, which lets through "
+            + (f"events with {shown}: the load carries that" if shown else "the events as sent")
+            + ", so the run counts them dead-lettered (Lambda deletes what that filter drops, "
+            "unseen, and an edited payload must keep it)"
+        )
+    return readers
+
+
 def _tracing(topo: Topology, fn: Function, suite: Suite) -> Tracing:
     on_the_way, last = pipeline(topo, fn)
     traced = [g for g in on_the_way if g is fn or _refusal(g) is None]
@@ -402,6 +462,10 @@ def _tracing(topo: Topology, fn: Function, suite: Suite) -> Tracing:
 def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> None:
     entries, notes = entries_of(topo, fn)
     suite.uncovered.extend(notes)
+    readers = {
+        id(entry): _dead_letter_readers(topo, entry, suite) if _refusal(fn) is None else []
+        for entry in entries
+    }
     for entry in entries:
         sample = suite.samples.get(entry.kind)
         if sample is not None:
@@ -415,6 +479,7 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
         + (", ".join(e.label for e in entries) or "no event source chaoskit can send through")
     )
     suite.found.extend(f"  {e.label}: {e.filtered}" for e in entries if e.filtered)
+    suite.found.extend(f"  {e.label}: {e.dlq_reader}" for e in entries if e.dlq_reader)
     refused = _refusal(fn)
     if refused:
         if entries:
@@ -424,12 +489,15 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
             )
         return
     tracing = _tracing(topo, fn, suite)
+    traced = {id(e): tracing.reading(topo, readers[id(e)]) for e in entries}
     several = len(entries) > 1  # each title and file then names the entry it sends to
     for entry in entries:
         if entry.mapping is not None:  # a queue or stream holds events while it is stopped
-            suite.experiments.append(_kill_switch(fn, entry, suite.stack, tracing, several))
+            suite.experiments.append(
+                _kill_switch(fn, entry, suite.stack, traced[id(entry)], several)
+            )
     for entry in entries:
-        suite.experiments.append(_errors(fn, entry, suite.stack, tracing, several))
+        suite.experiments.append(_errors(fn, entry, suite.stack, traced[id(entry)], several))
     read = services_for_runtime(fn.runtime, fn.code_dir, fn.inline_code, fn.handler)
     services = read or []
     if entries and read is None:
@@ -440,7 +508,9 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
     elif entries and services:
         suite.found.append(f"  its code calls: {', '.join(services)}")
         for service in services:
-            suite.experiments.append(_throttle(fn, entries[0], service, suite.stack, tracing))
+            suite.experiments.append(
+                _throttle(fn, entries[0], service, suite.stack, traced[id(entries[0])])
+            )
     elif entries and fn.code_dir:
         suite.found.append("  its code uses no AWS SDK client: no SDK throttling experiment")
     elif entries and not code:
@@ -449,7 +519,9 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
         )
     for entry in entries:
         if entry.stream:
-            suite.experiments.append(_poison_pill(fn, entry, suite.stack, tracing, several))
+            suite.experiments.append(
+                _poison_pill(fn, entry, suite.stack, traced[id(entry)], several)
+            )
 
 
 def plan_suite(topo: Topology, stack: str, samples: str | Path | None = None) -> Suite:

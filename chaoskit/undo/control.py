@@ -46,6 +46,7 @@ from chaoslib.types import Activity, Configuration, Experiment, Journal, Secrets
 from chaoskit import aws
 from chaoskit.arguments import check_arguments
 from chaoskit.errors import BadInput, ChaosKitError, SafetyAbort
+from chaoskit.interrupts import note_signal
 from chaoskit.run_context import current_run_id, set_run_id
 from chaoskit.stack_refs import resolve_experiment
 from chaoskit.undo import store
@@ -95,6 +96,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     run = _run
     if run is not None:
         run.terminated = True
+    note_signal()
     logger.warning("SIGTERM received: interrupting the run, then restoring its changes")
     raise SystemExit(20)
 

@@ -145,3 +145,38 @@ def test_two_runs_get_two_folders_and_two_history_rows(fixtures: Path, tmp_path:
     trends = history.trends()
     assert sorted(trends) == ["folder exists", "marker stays below two", "records a change"]
     assert all(len(items) == 2 for items in trends.values())
+
+
+def test_ctrl_c_stops_the_whole_game_day_after_the_experiments_rollbacks(
+    fixtures: Path, tmp_path: Path
+) -> None:
+    # Ctrl-C used to interrupt one experiment, and the game day went on to the next one:
+    # harm the operator had just asked to stop.
+    path = tmp_path / "gd.yaml"
+    path.write_text(
+        f"""
+name: stopped day
+vars: {{rollback_marker: {tmp_path / "rolled-back"}}}
+on_deviation: continue
+experiments:
+  - {fixtures / "ok.yaml"}
+  - {fixtures / "ctrl-c.yaml"}
+  - {fixtures / "with-changes.yaml"}
+""",
+        encoding="utf-8",
+    )
+    console = Console(file=io.StringIO(), width=100)
+    history = History(tmp_path / "h.sqlite")
+    result = run_gameday(load_gameday(path), tmp_path / "runs", history=history, console=console)
+    assert [r.view.outcome for r in result.results] == ["passed", "interrupted"]
+    assert [item.name for item in result.skipped] == ["records a change"]
+    assert result.exit_code == 3
+    assert (tmp_path / "rolled-back").read_text() == "ran"  # its rollbacks still ran
+    assert "game day interrupted" in console.file.getvalue()  # type: ignore[attr-defined]
+    suite = ET.parse(result.folder / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("skipped") == "1", ET.tostring(suite)
+    # The next game day starts afresh: an earlier Ctrl-C does not stop it.
+    rerun = tmp_path / "again.yaml"
+    rerun.write_text(f"name: again\nexperiments:\n  - {fixtures / 'ok.yaml'}\n", encoding="utf-8")
+    again = run_gameday(load_gameday(rerun), tmp_path / "runs", history=history, console=console)
+    assert [r.view.outcome for r in again.results] == ["passed"] and not again.skipped

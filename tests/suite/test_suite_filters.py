@@ -374,3 +374,71 @@ def test_a_stream_filter_on_inserts_alone_passes_the_loads_writes_as_they_are(
     errors = next(p for p in suite.experiments if p.kind == "errors").experiment
     assert "payload" not in _load(errors)
     assert "On the way" not in errors["description"]  # nothing for an edit to keep
+
+
+def _with_dlq_reader(reader_pattern: Any, own_pattern: Any = None) -> dict[str, Any]:
+    """First reads In, whose redrive policy sends to Dlq; Reader reads Dlq through a filter."""
+    redrive = {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}, "maxReceiveCount": 1}
+    return {
+        "In": {"Type": "AWS::SQS::Queue", "Properties": {"RedrivePolicy": redrive}},
+        "Dlq": {"Type": "AWS::SQS::Queue"},
+        "First": _function(),
+        "Reader": _function(),
+        "InMapping": (
+            _filtered("First", "In", own_pattern) if own_pattern else _mapping("First", "In")
+        ),
+        "DlqMapping": _filtered("Reader", "Dlq", reader_pattern),
+    }
+
+
+def test_a_dlq_read_through_a_filter_gets_a_load_that_filter_lets_through(
+    tmp_path: Path,
+) -> None:
+    # A message SQS dead-letters keeps its body, and Lambda deletes what the reader's
+    # filter drops, unseen: a load it drops counted every dead-lettered event lost (a
+    # public app's kill switch: 10 of 10 "never delivered"). The load must pass it, and
+    # the reader is traced (never terminal): its traces show the dead-lettering.
+    reader = {"body": {"data": {"type": ["TEST"]}}}
+    resources = _with_dlq_reader(reader)
+    suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
+    for slug in ("kill-switch-first", "errors-first-sqs", "sdk-throttling-first-dynamodb"):
+        assert _traced(suite, slug) == (["stack:First", "stack:Reader"], ["stack:First"]), slug
+        experiment = next(p.experiment for p in suite.experiments if p.slug == slug)
+        body = {**_load(experiment)["payload"], "chaoskit": MARK}
+        assert _matches(reader, {"messageId": "1", "body": body, "attributes": {}}), body
+        assert "is read there by Reader through its FilterCriteria" in experiment["description"]
+    assert any("read there by Reader" in line for line in suite.found)
+    # Reader's own experiments send to Dlq through the same filter, as before.
+    assert _load(next(p.experiment for p in suite.experiments if p.slug == "errors-reader-sqs"))[
+        "payload"
+    ] == {"data": {"type": "TEST"}}
+
+
+def test_a_load_passes_both_the_filter_on_the_way_and_the_dlq_readers(tmp_path: Path) -> None:
+    reader = {"body": {"type": ["TEST"], "retry": [{"exists": False}]}}
+    own = {"body": {"kind": [{"prefix": "order"}]}}
+    suite = generate_suite(
+        template=_write_template(tmp_path, _with_dlq_reader(reader, own)), stack_name="s"
+    )
+    payload = _load(next(p.experiment for p in suite.experiments if p.slug == "errors-first-sqs"))[
+        "payload"
+    ]
+    record = {"messageId": "1", "body": {**payload, "chaoskit": MARK}, "attributes": {}}
+    assert _matches(own, record) and _matches(reader, record), payload
+
+
+def test_a_dlq_reader_whose_filter_the_load_cannot_pass_is_an_expected_deviation(
+    tmp_path: Path,
+) -> None:
+    # The filter on the way wants type A; the DLQ's reader wants type B: no event passes
+    # both, so what is dead-lettered is dropped unseen, and the experiment says so.
+    resources = _with_dlq_reader({"body": {"type": ["B"]}}, {"body": {"type": ["A"]}})
+    suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
+    errors = next(p.experiment for p in suite.experiments if p.slug == "errors-first-sqs")
+    assert _load(errors)["payload"] == {"type": "A"}
+    assert _traced(suite, "errors-first") == (["stack:First"], ["stack:First"])
+    assert (
+        "Expect a deviation: Dlq is read by Reader through a FilterCriteria that wants what "
+        "the filter on queue In does not let through"
+    ) in errors["description"]
+    assert any(n.startswith("Reader: as reader of Dlq:") for n in suite.uncovered)
