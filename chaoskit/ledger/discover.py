@@ -45,6 +45,9 @@ class Discovery:
     def __init__(self) -> None:
         self.queues: set[str] = set()  # ARNs (or names, when configured by name)
         self.consumers: dict[str, list[str]] = {}  # DLQ name -> consuming functions
+        #: DLQ name -> its consumers that read it through a filter (FilterCriteria).
+        self.filtering: dict[str, list[str]] = {}
+        self.arns: dict[str, str] = {}  # DLQ name -> its ARN
         self.warnings: list[str] = []
 
 
@@ -124,13 +127,17 @@ def _function_targets(lam: Any, function: str, found: Discovery, sources: set[st
     return targets
 
 
-def _consumers(lam: Any, arn: str) -> list[str]:
+def _consumers(lam: Any, arn: str) -> list[tuple[str, bool]]:
+    """Return the functions reading ``arn``, each with whether it reads through a filter."""
     try:
         mappings = lam.list_event_source_mappings(EventSourceArn=arn).get("EventSourceMappings", [])
     except (ClientError, BotoCoreError):
         return []
     return sorted(
-        str(m.get("FunctionArn", "")).rsplit(":", 1)[-1]
+        (
+            str(m.get("FunctionArn", "")).rsplit(":", 1)[-1],
+            bool((m.get("FilterCriteria") or {}).get("Filters")),
+        )
         for m in mappings
         if m.get("State") not in _INACTIVE
     )
@@ -163,17 +170,53 @@ def dead_letter_queues(
     for dlq in sorted(found.queues):
         if ":sqs:" not in dlq:
             continue
-        consumers = _consumers(lam, dlq)
-        if consumers:
+        readers = _consumers(lam, dlq)
+        if readers:
             name = queue_name(dlq)
+            consumers = [c for c, _ in readers]
+            filtering = [c for c, filtered in readers if filtered]
             found.consumers[name] = consumers
+            found.arns[name] = dlq
+            if filtering:
+                found.filtering[name] = filtering
+            discards = (
+                f"{' and '.join(filtering)} {'reads' if len(filtering) == 1 else 'read'} it "
+                "through a filter (FilterCriteria), and Lambda deletes what the filter drops, "
+                "unseen: such an event counts as lost"
+                if filtering
+                else "an event the consumer discards unseen counts as lost"
+            )
             found.warnings.append(
                 f"queue '{name}' is a dead-letter queue with a consumer "
                 f"({', '.join(consumers)}): chaoskit does not read it (that would race the "
-                "consumer) and counts as dead-lettered what that consumer's traces show; "
-                "an event the consumer discards unseen (a filter) counts as lost"
+                f"consumer) and counts as dead-lettered what that consumer's traces show; "
+                + discards
             )
     return found
+
+
+#: The lost reasons an event dead-lettered to a queue chaoskit does not read ends with.
+_UNSEEN = ("never delivered", "failed at ")
+
+
+def _unseen_there(found: Discovery, queues: set[str]) -> str:
+    """Say where a lost event may have been dead-lettered without chaoskit seeing it.
+
+    ``queues``: the ARNs of the queues that delivered traced events. A dead-letter queue
+    whose consumer delivered none of them left no trace of what reached it, and one read
+    through a filter deletes what that drops: an event there reads as never delivered
+    or failed, so its lost reason says where to look.
+    """
+    notes = []
+    for name, consumers in sorted(found.consumers.items()):
+        filtering = found.filtering.get(name)
+        if filtering:
+            notes.append(f"{name}, whose reader {' and '.join(filtering)} deletes what its "
+                         "filter drops")  # fmt: skip
+        elif found.arns.get(name) not in queues:
+            notes.append(f"{name}, whose reader {' and '.join(consumers)} left no trace "
+                         "(is the chaoskit layer enabled on it?)")  # fmt: skip
+    return f" (if dead-lettered to {'; or to '.join(notes)}: unseen there)" if notes else ""
 
 
 def log_records(
@@ -307,6 +350,12 @@ def reconcile_with_app(
         terminal_stages=terminal or None,
         dead_letter_queues=found.queues,
     )
+    unseen = _unseen_there(found, queues)
+    if unseen:
+        result["lost_reasons"] = {
+            (why + unseen if why.startswith(_UNSEEN) else why): n
+            for why, n in result["lost_reasons"].items()
+        }
     return {
         **result,
         "records_from_logs": from_logs,

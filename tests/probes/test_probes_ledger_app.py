@@ -115,9 +115,47 @@ def test_a_stopped_functions_queue_still_leads_to_its_dlq_and_that_dlqs_consumer
     records = [Record(RUN, e, "sent", 1.0) for e in ("a", "b")]
     store.write(records, aws_env)
     out = reconcile_run(RUN, configuration={**aws_env, "chaoskit_terminal_stages": "processor"})
-    assert out["lost"] == 2 and out["lost_reasons"] == {"never delivered": 2}
+    # The DLQ's reader left no trace: the reason says where the events may be, unseen.
+    assert out["lost"] == 2 and out["lost_reasons"] == {
+        "never delivered (if dead-lettered to input-dlq, whose reader writer left no trace "
+        "(is the chaoskit layer enabled on it?): unseen there)": 2
+    }
     assert out["dead_letter_queues"] == ["input-dlq"]
     assert any("'input-dlq' is a dead-letter queue with a consumer" in w for w in out["warnings"])
+
+
+def test_a_dlq_read_through_a_filter_is_named_in_the_lost_reason_and_the_warning(
+    app: dict[str, str], aws_env: dict[str, str]
+) -> None:
+    # writer reads input-dlq through a filter: Lambda deletes what it drops, unseen, even
+    # though writer is traced (it delivered one dead-lettered event through the DLQ).
+    lam = aws.client("lambda", aws_env)
+    for m in lam.list_event_source_mappings(EventSourceArn=app["input-dlq"])[
+        "EventSourceMappings"
+    ]:
+        lam.delete_event_source_mapping(UUID=m["UUID"])
+    pattern = json.dumps({"body": {"data": {"type": ["TEST"]}}})
+    lam.create_event_source_mapping(
+        EventSourceArn=app["input-dlq"],
+        FunctionName="writer",
+        FilterCriteria={"Filters": [{"Pattern": pattern}]},
+    )
+    records = [Record(RUN, e, "sent", 1.0) for e in ("dead", "dropped")]
+    records += _hop("dead", "processor", app["input"], 2.0, "failed")
+    records += _hop("dead", "writer", app["input-dlq"], 9.0, "failed")
+    records += _hop("dropped", "processor", app["input"], 2.0, "failed")
+    store.write(records, aws_env)
+    out = reconcile_run(RUN, configuration={**aws_env, "chaoskit_terminal_stages": "processor"})
+    assert (out["dead_lettered"], out["lost"]) == (1, 1), out
+    assert out["lost_reasons"] == {
+        "failed at processor (if dead-lettered to input-dlq, whose reader writer deletes what "
+        "its filter drops: unseen there)": 1
+    }
+    assert any(
+        "writer reads it through a filter (FilterCriteria), and Lambda deletes what the "
+        "filter drops, unseen" in w
+        for w in out["warnings"]
+    ), out["warnings"]
 
 
 def test_records_a_function_logged_instead_of_writing_are_counted_once(
