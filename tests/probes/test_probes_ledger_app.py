@@ -130,9 +130,7 @@ def test_a_dlq_read_through_a_filter_is_named_in_the_lost_reason_and_the_warning
     # writer reads input-dlq through a filter: Lambda deletes what it drops, unseen, even
     # though writer is traced (it delivered one dead-lettered event through the DLQ).
     lam = aws.client("lambda", aws_env)
-    for m in lam.list_event_source_mappings(EventSourceArn=app["input-dlq"])[
-        "EventSourceMappings"
-    ]:
+    for m in lam.list_event_source_mappings(EventSourceArn=app["input-dlq"])["EventSourceMappings"]:
         lam.delete_event_source_mapping(UUID=m["UUID"])
     pattern = json.dumps({"body": {"data": {"type": ["TEST"]}}})
     lam.create_event_source_mapping(

@@ -243,3 +243,47 @@ def test_a_stop_alarm_aborts_a_real_run_and_restores(world: dict) -> None:
     written = json.loads(journal.read_text())
     assert written["chaoskit"]["stop_alarm"] == "orders-errors"
     assert [c["status"] for c in written["chaoskit"]["changes"]] == ["restored"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_a_signal_stops_the_whole_game_day_after_restoring(world: dict, sig: int) -> None:
+    # The experiment running is interrupted and restored; the next one must not start
+    # (it used to: a game day went on to its next experiment after Ctrl-C).
+    marker = world["cwd"] / "second-ran"
+    second = {
+        "title": "the next experiment",
+        "description": "must not run once the game day was stopped",
+        "method": [
+            {
+                "type": "action",
+                "name": "mark",
+                "provider": {
+                    "type": "python",
+                    "module": "os",
+                    "func": "makedirs",
+                    "arguments": {"name": str(marker)},
+                },
+            }
+        ],
+    }
+    (world["cwd"] / "second.json").write_text(json.dumps(second))
+    gameday = world["cwd"] / "gameday.yaml"
+    gameday.write_text(
+        f"name: stopped\nexperiments:\n  - {world['path']}\n  - {world['cwd'] / 'second.json'}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_DEFAULT, str(BIN / "chaoskit"), "gameday", "run",
+         str(gameday), "--output", str(world["cwd"] / "runs"),
+         "--db", str(world["cwd"] / "h.db")],
+        cwd=world["cwd"], env=world["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    wait_until_applied(proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert reserved(world["config"]) == 7, err
+    assert proc.returncode == 3, (out, err)
+    assert "game day interrupted: the remaining experiments do not run" in out + err
+    assert not marker.exists()
+    [folder] = (world["cwd"] / "runs").iterdir()
+    assert "skipped" in (folder / "junit.xml").read_text()
