@@ -33,6 +33,7 @@ from chaoskit.files import write_private
 from chaoskit.inputs import load_document, one_line, split_pairs
 from chaoskit.interrupts import defer as defer_interrupts
 from chaoskit.interrupts import one_interrupt
+from chaoskit.ledger.reconcile import unsettled
 from chaoskit.ledger.trace import new_run_id
 from chaoskit.preflight import check_guardrails
 from chaoskit.report.enrich import enrich_journal, uses_chaoskit_activities, uses_ledger
@@ -228,6 +229,8 @@ class RunResult:
                 )
             for warning in ledger.get("warnings") or []:
                 lines.append(f"  warning: {warning}")
+            for wait in _unsettled_waits(self.journal):
+                lines.append(f"  not settled: {wait}")
         else:
             lines.append("  events: no ledger for this run")
         for fault in v.faults_fired:
@@ -259,6 +262,25 @@ class RunResult:
         if self.journal_path:
             lines.append(f"  journal: {self.journal_path}")
         return "\n".join(lines)
+
+
+def _unsettled_waits(journal: Mapping[str, Any]) -> list[str]:
+    """Say, for each settle wait of the run that timed out, what was still unsettled."""
+    out = []
+    for step in journal.get("run") or []:
+        provider = (step.get("activity") or {}).get("provider") or {}
+        output = step.get("output")
+        if provider.get("func") != "wait_until_settled" or not isinstance(output, Mapping):
+            continue
+        if output.get("settled") is False:
+            out.append(
+                unsettled(
+                    float(output.get("waited_s") or 0),
+                    output.get("undrained") or {},
+                    int(output.get("in_flight") or 0),
+                )
+            )
+    return out
 
 
 def _breakdown(what: str, table: Mapping[str, StageCounts], terminal: list[str]) -> list[str]:

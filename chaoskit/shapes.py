@@ -107,6 +107,8 @@ class SettledReconciliation(AppReconciliation):
 
     settled: bool
     waited_s: float
+    #: Queue name -> messages it still held, for the queues waited on that were not empty.
+    undrained: dict[str, int]
 
 
 class TimelinePoint(TypedDict):

@@ -20,6 +20,7 @@ that has a consumer. Records a function could not write to the table are
 collected from its CloudWatch Logs (``records_from_logs``).
 """
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -29,8 +30,9 @@ from chaoslib.types import Configuration, Secrets
 from chaoskit.errors import BadInput
 from chaoskit.ledger import store
 from chaoskit.ledger.discover import reconcile_with_app
-from chaoskit.ledger.reconcile import PROCESSED_FROM
+from chaoskit.ledger.reconcile import PROCESSED_FROM, unsettled
 from chaoskit.ledger.records import ATTEMPT, FAILED, Record
+from chaoskit.ledger.stages import queue_name
 from chaoskit.run_context import current_run_id
 from chaoskit.shapes import AppReconciliation, Reconciliation, SettledReconciliation
 from probes.dlq import get_queue_depth, record_dead_letters
@@ -45,6 +47,8 @@ __all__ = [
     "reconcile_run",
     "wait_until_settled",
 ]
+
+logger = logging.getLogger("chaostoolkit.chaoskit")
 
 # Injected in tests: the wait never really sleeps there.
 _clock = time.monotonic
@@ -273,8 +277,9 @@ def wait_until_settled(
             still be retried (ledger times, epoch seconds).
 
     Returns:
-        The reconciliation, plus ``settled`` (false if the timeout came first)
-        and ``waited_s``.
+        The reconciliation, plus ``settled`` (false if the timeout came first, with a
+        warning saying why), ``waited_s`` and ``undrained`` (queue name -> messages,
+        for the ``queues`` not empty at the end).
     """
     run = run_id or current_run_id(configuration)
     start = _clock()
@@ -283,7 +288,8 @@ def wait_until_settled(
     while True:
         # Queues first, then the DLQs and the ledger: a message that leaves a queue (for
         # its DLQ, or a function) before the depth is read is then seen where it went.
-        drained = all(get_queue_depth(q, configuration) == 0 for q in queues or [])
+        depths = {q: get_queue_depth(q, configuration) for q in queues or []}
+        drained = not any(depths.values())
         if dlqs:
             record_dead_letters(list(dlqs), run, configuration=configuration)
         result, records = _reconcile_records(run, sink_table, processed_from, configuration or {})
@@ -296,5 +302,13 @@ def wait_until_settled(
             quiet = _last_failure(records, set(result["lost_ids"])) <= _now() - retry_grace
         settled = drained and result["in_flight"] == 0 and (result["lost"] == 0 or quiet)
         if settled or now - start >= timeout:
-            return {**result, "settled": settled, "waited_s": round(now - start, 3)}
+            held = {queue_name(q): n for q, n in depths.items() if n}
+            if not settled:
+                logger.warning("%s", unsettled(now - start, held, result["in_flight"]))
+            return {
+                **result,
+                "settled": settled,
+                "waited_s": round(now - start, 3),
+                "undrained": held,
+            }
         _sleep(max(0.0, min(poll_interval, timeout - (now - start))))

@@ -71,7 +71,7 @@ from chaoskit.ledger.records import (
 from chaoskit.ledger.stages import StageStats, as_json, infer_terminal, merge_counts, queue_name
 from chaoskit.shapes import FaultFired, Reconciliation
 
-__all__ = ["DEADLINE_SLACK", "PROCESSED_FROM", "percentile", "reconcile"]
+__all__ = ["DEADLINE_SLACK", "PROCESSED_FROM", "percentile", "reconcile", "unsettled"]
 
 PROCESSED_FROM = ("layer", "sink")
 #: Seconds past an attempt's deadline before its missing outcome means the invocation ended:
@@ -81,6 +81,22 @@ DEADLINE_SLACK = 10.0
 _event_id = attrgetter("event_id")
 #: Per delivering queue, what an event's records there were: bit 1 processed, bit 2 failed.
 _FLAG = {PROCESSED: 1, FAILED: 2}
+
+
+def unsettled(waited: float, held: Mapping[str, int], in_flight: int) -> str:
+    """Say why a settle wait ended unsettled: where events counted lost may still be.
+
+    ``held``: queue name -> messages, for the queues waited on that were not empty.
+    """
+    why = [f"queue {q} still holds {n} message(s)" for q, n in sorted(held.items())]
+    if in_flight:
+        why.append(f"{in_flight} event(s) in flight")
+    if not why:
+        why.append("the counts were still changing")
+    return (
+        f"the run did not settle in {waited:.0f} s: {'; '.join(why)}; events counted lost "
+        "may still be processed or dead-lettered later (a longer settle timeout tells)"
+    )
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float | None:

@@ -1,6 +1,7 @@
 """The experiment runner: loading, validation, configuration, rollbacks, journal, summary."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,42 @@ def test_run_reports_without_a_reachable_ledger(fixtures: Path, tmp_path: Path) 
     assert result.exit_code == 0
     assert "no table" in result.journal["chaoskit"]["ledger_error"]
     assert "no ledger" in result.summary()
+
+
+def test_a_settle_wait_that_timed_out_is_in_the_summary(
+    fixtures: Path, tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    # Events counted lost while a queue still holds messages may yet be processed: the
+    # summary says where they may be, beside the count.
+    from chaoskit import aws
+
+    aws.client("sqs", aws_env).send_message(
+        QueueUrl=aws.client("sqs", aws_env).create_queue(QueueName="held")["QueueUrl"],
+        MessageBody="{}",
+    )
+    experiment = tmp_path / "unsettled.yaml"
+    experiment.write_text(
+        (fixtures / "ledger.yaml").read_text()
+        + """
+  - type: probe
+    name: wait-until-settled
+    provider:
+      type: python
+      module: probes.ledger
+      func: wait_until_settled
+      arguments: {timeout: 1, queues: [held], poll_interval: 0.5}
+""",
+        encoding="utf-8",
+    )
+    result = run_experiment_file(
+        experiment,
+        target="localstack",
+        endpoint_url=aws_env["chaoskit_endpoint_url"],
+        journal_path=tmp_path / "j.json",
+    )
+    assert "20 sent, 17 processed, 2 dead-lettered, 1 lost" in result.summary()
+    assert re.search(
+        r"\n  not settled: the run did not settle in \d+ s: queue held still holds 1 "
+        r"message\(s\); events counted lost may still be processed or dead-lettered later",
+        result.summary(),
+    ), result.summary()

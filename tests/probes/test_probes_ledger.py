@@ -229,6 +229,33 @@ def test_wait_until_settled_gives_up_at_the_timeout(
     out = ledger.wait_until_settled(timeout=10, run_id=RUN, poll_interval=3, configuration=aws_env)
     assert out["settled"] is False and out["in_flight_ids"] == ["a"]
     assert out["waited_s"] == 10.0 and fake.sleeps == 4
+    assert out["undrained"] == {}
+
+
+def test_a_wait_that_times_out_says_which_queues_still_hold_messages(
+    aws_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    make_queue: Callable[..., str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A queue read by a function that keeps failing, with no redrive policy: its messages
+    # come back until their retention ends. The events read as lost at the timeout; the
+    # run must say they may still be in that queue, not only count them lost.
+    store.ensure_table(aws_env)
+    store.write([R("a", "sent", 1.0), R("a", "attempt", 2.0, "sqs"), R("a", "failed", 2.5, "sqs")],
+                aws_env)  # fmt: skip
+    url = make_queue("retried")
+    aws.client("sqs", aws_env).send_message(QueueUrl=url, MessageBody="{}")
+    FakeTime.installed(monkeypatch)
+    out = ledger.wait_until_settled(
+        timeout=10, queues=["retried"], run_id=RUN, poll_interval=3, configuration=aws_env
+    )
+    assert out["settled"] is False and out["lost"] == 1
+    assert out["undrained"] == {"retried": 1}
+    assert (
+        "the run did not settle in 10 s: queue retried still holds 1 message(s); events "
+        "counted lost may still be processed or dead-lettered later"
+    ) in caplog.text
 
 
 def test_lost_events_settle_once_counts_stay_quiet(
