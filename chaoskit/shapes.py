@@ -178,4 +178,7 @@ class JournalExtension(TypedDict, total=False):
     ledger_error: str
     faults_fired: list[FaultCheck]
     inconclusive: list[str]
+    #: Set when no event was processed and the app's own code failed them (no fault fired
+    #: on them): the run tested the app rejecting chaoskit's events, even if it deviated.
+    payload_rejected: bool
     unfired_faults_allowed: list[str]

@@ -358,4 +358,5 @@ def enrich_journal(
     if warnings:
         ledger["warnings"] = [*(ledger.get("warnings") or []), *warnings]
     ext["inconclusive"] = [*ext["inconclusive"], *rejected]
+    ext["payload_rejected"] = bool(rejected)
     return ext

@@ -167,6 +167,9 @@ class ExperimentView:
     failover: list[dict[str, Any]] = field(default_factory=list)
     #: Why the run proves nothing though it held (a fault that fired zero times).
     inconclusive: list[str] = field(default_factory=list)
+    #: No event was processed, and the app's own code failed them with no fault fired on
+    #: them: a deviation then shows the app rejecting chaoskit's events, not the fault.
+    payload_rejected: bool = False
     #: Each injected layer fault with its fired count: kind, function, rate, fired, events.
     faults_fired: list[FaultCheck] = field(default_factory=list)
     #: Per-stage and per-queue counts from the ledger.
@@ -183,12 +186,15 @@ class ExperimentView:
         a method step that failed (chaoslib carries on after it): a fault that
         was never applied proves nothing, however well the hypothesis held.
         A run that held while an injected fault fired zero times is
-        ``inconclusive``: it proves nothing either.
+        ``inconclusive``: it proves nothing either. So is one, held or deviated, where no
+        event was processed and the app's own code failed them with no fault fired on
+        them: it tested the app rejecting chaoskit's events (a payload it does not
+        accept), not the fault.
         """
         if self.status in ("interrupted", "aborted"):
             return "interrupted"
         if self.deviated or self.after_met is False:
-            return "deviated"
+            return "inconclusive" if self.payload_rejected else "deviated"
         if self.status != "completed" or self.before_met is False or self.failed_steps:
             return "failed"
         if self.inconclusive:
@@ -369,6 +375,7 @@ def view_journal(journal: Mapping[str, Any]) -> ExperimentView:
         timeline=timeline,
         counts=_counts(ext.get("ledger"), timeline),
         inconclusive=[str(r) for r in ext.get("inconclusive") or []],
+        payload_rejected=bool(ext.get("payload_rejected")),
         # Journals on disk may come from older versions: readers use .get on these.
         faults_fired=[
             cast(FaultCheck, dict(f))

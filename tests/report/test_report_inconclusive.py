@@ -95,6 +95,36 @@ def test_a_deviated_run_stays_deviated_whatever_fired() -> None:
     assert _result(journal).exit_code == 1
 
 
+def _rejected(processed: int) -> list[Record]:
+    """Four events: ``processed`` of them processed, the others failed by the function's
+    own code (a KeyError on a field chaoskit's events lack), no fault fired on any."""
+    out = [Record("r", f"e{i}", "sent", 1.0) for i in range(4)]
+    for i in range(4):
+        detail = {"function": "writer", "error": "KeyError"}
+        kind = "processed" if i < processed else "failed"
+        out.append(Record("r", f"e{i}", kind, 2.0, "sqs", detail))
+    return out
+
+
+def test_a_deviation_where_the_app_rejected_every_event_on_its_own_is_inconclusive() -> None:
+    # A public app's writer failed every one of chaoskit's events on a field they lack,
+    # no fault fired: the run "deviated" under a throttling fault that never fired. That
+    # shows the payload, not the app under the fault.
+    journal = _journal()
+    journal["deviated"] = True
+    enrich_journal(journal, "r", {}, "sandbox", read_records=lambda run, cfg: _rejected(0))
+    result = _result(journal)
+    assert result.view.outcome == "inconclusive" and result.exit_code == 4, result.summary()
+    assert any(
+        r.startswith("no event was processed, and 4 failed") for r in result.view.inconclusive
+    )
+    # With one event processed the run tested something: the deviation stands.
+    journal = _journal()
+    journal["deviated"] = True
+    enrich_journal(journal, "r", {}, "sandbox", read_records=lambda run, cfg: _rejected(1))
+    assert _result(journal).view.outcome == "deviated"
+
+
 def test_the_html_report_shows_fired_counts_and_the_stage_breakdown() -> None:
     from chaoskit.report.html import render_views
 
