@@ -77,6 +77,8 @@ class Entry:
     #: Who reads the dead-lettered events through a filter, and what the load carries
     #: for it (for the description), or why no load can get through it.
     dlq_reader: str | None = None
+    #: An SQS source's maxReceiveCount, when it has a redrive policy.
+    max_receives: int | None = None
 
     def through(self, fields: Fields, what: str) -> None:
         """Make every event carry what a filter on the way lets through."""
@@ -212,6 +214,7 @@ def _sqs_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
         retry_path=path,
         loses=loses,
         mapping=m,
+        max_receives=queue.max_receive_count if queue.dead_letter is not None else None,
     )
 
 

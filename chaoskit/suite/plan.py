@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from chaoskit.audit.rules_queues import MIN_RECEIVE_COUNT
 from chaoskit.layer import runtimes
 from chaoskit.suite import activities as act
 from chaoskit.suite.calls import services_for_runtime
@@ -217,6 +218,14 @@ def _kill_switch(
         f"{entry.label}. They wait there; once the concurrency is restored every one is "
         f"processed or dead-lettered, none lost. Retry path: {entry.retry_path}."
     )
+    if entry.max_receives is not None and entry.max_receives < MIN_RECEIVE_COUNT:
+        # An event source mapping does not account for reserved concurrency: it keeps
+        # receiving, and each throttled receive counts (docs/sandbox.md).
+        description += (
+            f" The mapping keeps receiving while the function is stopped, and each receive "
+            f"counts toward maxReceiveCount ({entry.max_receives}): expect events "
+            f"dead-lettered without being processed (AWS advises at least {MIN_RECEIVE_COUNT})."
+        )
     return Planned(
         _slug("kill-switch", fn.logical_id, _source(entry, several)),
         "kill switch",

@@ -715,3 +715,26 @@ def test_a_rule_target_that_leaves_the_event_out_of_what_it_passes_is_not_sent_t
     (entry,), notes = entries_of(topo, topo.functions["Fn"])
     assert entry.send["target_type"] == ("eventbridge" if covered else "lambda")
     assert len([n for n in notes if "trace mark never reaches it" in n]) == (not covered)
+
+
+@pytest.mark.parametrize("receives", [1, 5])
+def test_a_kill_switch_on_a_queue_with_few_receives_expects_dead_letters(
+    tmp_path: Path, receives: int
+) -> None:
+    # An event source mapping keeps receiving from a stopped function's queue, and each
+    # throttled receive counts: with maxReceiveCount 1 a public app's kill switch
+    # dead-lettered all 10 events unprocessed. The description says so beforehand.
+    redrive = {"deadLetterTargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}, "maxReceiveCount": receives}
+    resources = {
+        "In": {"Type": "AWS::SQS::Queue", "Properties": {"RedrivePolicy": redrive}},
+        "Dlq": {"Type": "AWS::SQS::Queue"},
+        "Fn": _function(),
+        "Mapping": _mapping("Fn", "In"),
+    }
+    suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
+    kill = next(p.experiment for p in suite.experiments if p.kind == "kill switch")
+    expected = (
+        f"each receive counts toward maxReceiveCount ({receives}): expect events "
+        "dead-lettered without being processed (AWS advises at least 5)"
+    )
+    assert (expected in kill["description"]) is (receives < 5), kill["description"]
