@@ -18,6 +18,7 @@ from chaoskit import envvars
 from chaoskit.errors import BadInput, ChaosKitError
 from chaoskit.ledger import records as kinds
 from chaoskit.ledger.records import Record
+from chaoskit.ledger.stages import queue_name
 from chaoskit.report.model import INSTRUMENTATION, as_epoch
 from chaoskit.shapes import (
     AppReconciliation,
@@ -212,15 +213,20 @@ def check_faults_fired(
     return checked, reasons
 
 
-def own_failures(records: Iterable[Record]) -> dict[tuple[str, str], int]:
+def own_failures(
+    records: Iterable[Record], dead_letter_queues: Iterable[str] = ()
+) -> dict[tuple[str, str], int]:
     """Return how many events failed only in a function's own code, per function and error.
 
     An event counts when it failed somewhere, was processed nowhere, and no fault
     of the run fired on it: what failed it is the function's code meeting that
     event (a payload the app rejects, or a poison record sent on purpose), not
-    chaoskit. It is counted once, at its last failure.
+    chaoskit. It is counted once, at its last failure. A failure of a delivery through
+    one of ``dead_letter_queues`` (names) does not count: the event was dead-lettered
+    before it, and what the DLQ's reader makes of it is after the fact.
     """
     records = records if isinstance(records, list) else list(records)  # read twice
+    dlqs = set(dead_letter_queues)
     faulted: set[str] = set()
     failed: dict[str, tuple[float, str, str]] = {}
     for r in records:
@@ -228,6 +234,8 @@ def own_failures(records: Iterable[Record]) -> dict[tuple[str, str], int]:
             faulted.update(str(e) for e in (r.detail or {}).get("event_ids") or ())
         elif r.kind == kinds.FAILED:
             detail = r.detail or {}
+            if dlqs and queue_name(str(detail.get("queue") or "")) in dlqs:
+                continue
             where = str(detail.get("function") or r.source or "unknown")
             error = str(detail.get("error") or "an error")
             if r.event_id not in failed or r.at >= failed[r.event_id][0]:
@@ -354,7 +362,8 @@ def enrich_journal(
         ext["unfired_faults_allowed"] = reasons
     else:
         ext["inconclusive"] = reasons
-    warnings, rejected = _own_failure_notes(own_failures(records), int(ledger["processed"]))
+    own = own_failures(records, ledger.get("dead_letter_queues") or ())
+    warnings, rejected = _own_failure_notes(own, int(ledger["processed"]))
     if warnings:
         ledger["warnings"] = [*(ledger.get("warnings") or []), *warnings]
     ext["inconclusive"] = [*ext["inconclusive"], *rejected]

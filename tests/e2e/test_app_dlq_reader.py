@@ -107,11 +107,10 @@ def test_events_dead_lettered_to_a_filtered_reader_are_counted_where_the_app_put
                 len(processed),
                 len(dead),
             ), run.summary()
-            assert view.outcome in ("passed", "inconclusive"), run.summary()
-        kill, errors = result.results
+            assert view.outcome == "passed", run.summary()
+        kill, _ = result.results
         # Reserved concurrency 0 returns each received message to the queue; at the next
         # receive it exceeds maxReceiveCount 1 and is dead-lettered, as on AWS.
         assert kill.view.counts.dead_lettered > 0, kill.summary()
-        assert errors.view.outcome == "passed", errors.summary()
     finally:
         delete_stack(sandbox, stack)

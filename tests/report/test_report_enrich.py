@@ -149,3 +149,27 @@ def test_a_run_where_the_app_rejected_every_event_on_its_own_is_inconclusive() -
     (reason,) = ext["inconclusive"]
     assert reason.startswith("no event was processed, and 2 failed in the function's own code")
     assert "1 at writer (KeyError), 1 at writer (ValueError)" in reason
+
+
+def test_a_dlq_readers_failures_do_not_make_the_run_inconclusive(
+    aws_env: dict[str, str],
+) -> None:
+    # A kill switch dead-lettered every event unprocessed (maxReceiveCount 1); the DLQ's
+    # reader, traced, then failed on each (a field the events lack). Nothing failed them
+    # before the DLQ: the kill switch was tested, and nothing was lost. It used to read
+    # as "the app rejecting chaoskit's events", inconclusive.
+    dlq = "arn:aws:sqs:us-east-1:123456789012:input-dlq"
+    records = [*(R(e, "sent", 0.0) for e in "abc")]
+    for e in "abc":
+        detail = {"function": "writer", "queue": dlq, "error": "KeyError"}
+        records += [Record("r", e, k, 5.0, "sqs", dict(detail)) for k in ("attempt", "failed")]
+    config = {**aws_env, "chaoskit_dead_letter_queues": "input-dlq"}
+    ext = enrich_journal({}, "r", config, "sandbox", read_records=lambda r, c: records)
+    assert (ext["ledger"]["dead_lettered"], ext["ledger"]["lost"]) == (3, 0), ext["ledger"]
+    assert ext["inconclusive"] == [] and ext["payload_rejected"] is False
+    # The same failures delivered by the source queue are the app rejecting the events.
+    for r in records:
+        if r.detail:
+            r.detail["queue"] = dlq.replace("input-dlq", "input")
+    ext = enrich_journal({}, "r", config, "sandbox", read_records=lambda r, c: records)
+    assert ext["payload_rejected"] is True, ext["inconclusive"]
