@@ -56,7 +56,7 @@ def run(file: str, output: str, db: str | None, variables: tuple[str, ...]) -> N
         gameday = dataclasses.replace(gameday, vars={**gameday.vars, **parse_vars(variables)})
     result = run_gameday(gameday, output, history=History(db))
     for skipped in result.skipped:
-        click.echo(f"skipped: {skipped.name} (stopped on deviation)")
+        click.echo(f"skipped: {skipped.name} ({result.stopped})")
     click.echo(f"report: {result.report_path}")
     raise click.exceptions.Exit(result.exit_code)
 

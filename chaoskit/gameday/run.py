@@ -51,6 +51,8 @@ class GameDayResult:
     finished: float = 0.0
     results: list[RunResult] = field(default_factory=list)
     skipped: list[GameDayExperiment] = field(default_factory=list)
+    #: Why the skipped experiments did not run.
+    stopped: str = ""
     history_run: int | None = None
 
     @property
@@ -121,11 +123,10 @@ def _write_reports(result: GameDayResult) -> None:
     summary = render_markdown(views, title)
     if skipped:
         names = ", ".join(escape_markdown(name) for name in skipped)
-        summary += f"\nNot run (stopped on deviation): {names}.\n"
+        summary += f"\nNot run ({result.stopped}): {names}.\n"
     (result.folder / "summary.md").write_text(summary, encoding="utf-8")
-    (result.folder / "junit.xml").write_text(
-        render_junit(views, suite=result.gameday.name, skipped=skipped), encoding="utf-8"
-    )
+    junit = render_junit(views, result.gameday.name, skipped, f"the {result.stopped}")
+    (result.folder / "junit.xml").write_text(junit, encoding="utf-8")
 
 
 def run_gameday(
@@ -209,6 +210,9 @@ def run_gameday(
                 if stopped:
                     _line(console, "game day interrupted: the remaining experiments do not run")
                 if stopped or (not run.view.ok and gameday.on_deviation == "stop"):
+                    result.stopped = (
+                        "game day was interrupted" if stopped else "game day stopped on a deviation"
+                    )
                     result.skipped = ordered[index:]
                     for rest in result.skipped:
                         progress.add_task(f"{escape(rest.name)} [dim]skipped[/]", total=1)

@@ -30,7 +30,10 @@ def _failure_text(v: ExperimentView) -> str:
 
 
 def render_junit(
-    views: Sequence[ExperimentView], suite: str = "chaoskit", skipped: Sequence[str] = ()
+    views: Sequence[ExperimentView],
+    suite: str = "chaoskit",
+    skipped: Sequence[str] = (),
+    stopped: str = "the game day stopped on a deviation",
 ) -> str:
     """Return a JUnit XML document with one ``<testcase>`` per experiment.
 
@@ -38,6 +41,7 @@ def render_junit(
         views: the experiments that ran.
         suite: the suite name (the game day's name).
         skipped: names of experiments that did not run (a game day stopped early).
+        stopped: why they did not run.
     """
     failures = sum(1 for v in views if v.outcome == "deviated" and not v.unrestored)
     errors = sum(1 for v in views if v.outcome in ("failed", "interrupted") or v.unrestored)
@@ -87,6 +91,6 @@ def render_junit(
             out.text = f"run id: {v.run_id}\n" + text
     for name in skipped:
         case = ET.SubElement(node, "testcase", classname=suite, name=name, time="0.000")
-        ET.SubElement(case, "skipped", message="not run: the game day stopped on a deviation")
+        ET.SubElement(case, "skipped", message=f"not run: {stopped}")
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -98,7 +98,7 @@ def test_stop_skips_the_rest_and_junit_lists_them(fixtures: Path, tmp_path: Path
     skipped = [c.get("name") for c in suite.findall("testcase") if c.find("skipped") is not None]
     assert skipped == ["records a change"]
     assert (
-        "Not run (stopped on deviation): records a change"
+        "Not run (game day stopped on a deviation): records a change"
         in (result.folder / "summary.md").read_text()
     )
 
@@ -175,6 +175,9 @@ experiments:
     assert "game day interrupted" in console.file.getvalue()  # type: ignore[attr-defined]
     suite = ET.parse(result.folder / "junit.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("skipped") == "1", ET.tostring(suite)
+    assert 'message="not run: the game day was interrupted"' in ET.tostring(suite, "unicode")
+    summary = (result.folder / "summary.md").read_text()
+    assert "Not run (game day was interrupted): records a change" in summary
     # The next game day starts afresh: an earlier Ctrl-C does not stop it.
     rerun = tmp_path / "again.yaml"
     rerun.write_text(f"name: again\nexperiments:\n  - {fixtures / 'ok.yaml'}\n", encoding="utf-8")

@@ -285,5 +285,6 @@ def test_a_signal_stops_the_whole_game_day_after_restoring(world: dict, sig: int
     assert proc.returncode == 3, (out, err)
     assert "game day interrupted: the remaining experiments do not run" in out + err
     assert not marker.exists()
+    assert "skipped: the next experiment (game day was interrupted)" in out
     [folder] = (world["cwd"] / "runs").iterdir()
     assert "skipped" in (folder / "junit.xml").read_text()
