@@ -223,7 +223,7 @@ def test_the_journal_member_has_only_keys_of_its_type(aws_env: dict[str, str]) -
     read: Callable[[str, Any], list[Record]] = lambda _run, _cfg: list(RECORDS)  # noqa: E731
     ext = enrich_journal(journal, RUN, {**aws_env, "chaoskit_read_logs": False}, "moto", read)
     produced = {"run_id", "target", "changes", "fault_windows", "breaker", "failover"}
-    produced |= {"timeline", "ledger", "faults_fired", "inconclusive"}
+    produced |= {"timeline", "ledger", "faults_fired", "inconclusive", "payload_rejected"}
     assert set(ext) == produced
     assert ext["faults_fired"][0]["fired"] == 1 and ext["failover"] and ext["timeline"]
     assert _problems(ext, JournalExtension, "chaoskit") == []
