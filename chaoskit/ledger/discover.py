@@ -189,7 +189,7 @@ def dead_letter_queues(
             found.warnings.append(
                 f"queue '{name}' is a dead-letter queue with a consumer "
                 f"({', '.join(consumers)}): chaoskit does not read it (that would race the "
-                f"consumer) and counts as dead-lettered what that consumer's traces show; "
+                "consumer) and counts as dead-lettered what that consumer's traces show; "
                 + discards
             )
     return found

@@ -415,6 +415,12 @@ def _dead_letter_readers(topo: Topology, entry: Entry, suite: Suite) -> list[Fun
     for reader, mapping in dead_letter_readers(topo, entry):
         dlq = mapping.source.logical_id if mapping.source else "?"
         who = f"{dlq} is read by {reader.logical_id} through a FilterCriteria"
+        if _refusal(reader):
+            entry.loses = entry.loses or (
+                f"{who}, and that function cannot carry the layer, so what it reads there "
+                "is not seen: an event dead-lettered there counts lost"
+            )
+            continue
         fields = record_example("sqs", mapping.filter_patterns)
         if fields is None or not entry.also_through(fields):
             why = (
@@ -428,16 +434,10 @@ def _dead_letter_readers(topo: Topology, entry: Entry, suite: Suite) -> list[Fun
             )
             suite.uncovered.append(f"{reader.logical_id}: as reader of {dlq}: {who} {why}")
             continue
-        refused = _refusal(reader)
-        if refused:
-            entry.loses = entry.loses or (
-                f"{who}, and that function cannot carry the layer, so what it reads there "
-                "is not seen: an event dead-lettered there counts lost"
-            )
-            continue
         readers.append(reader)
         shown = f"payload {json.dumps(fields.payload, sort_keys=True)}" if fields.payload else ""
-        entry.dlq_reader = (
+        said = f"{entry.dlq_reader}; " if entry.dlq_reader else ""
+        entry.dlq_reader = said + (
             f"what is dead-lettered to {dlq} is read there by {reader.logical_id} through its "
             f"FilterCriteria, which lets through "
             + (f"events with {shown}: the load carries that" if shown else "the events as sent")

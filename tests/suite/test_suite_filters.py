@@ -442,3 +442,18 @@ def test_a_dlq_reader_whose_filter_the_load_cannot_pass_is_an_expected_deviation
         "the filter on queue In does not let through"
     ) in errors["description"]
     assert any(n.startswith("Reader: as reader of Dlq:") for n in suite.uncovered)
+
+
+def test_a_dlq_reader_that_cannot_carry_the_layer_leaves_the_load_as_it_was(
+    tmp_path: Path,
+) -> None:
+    resources = _with_dlq_reader({"body": {"type": ["TEST"]}})
+    resources["Reader"] = _function("python3.9")  # the layer supports 3.10 and newer
+    suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
+    errors = next(p.experiment for p in suite.experiments if p.slug == "errors-first-sqs")
+    assert "payload" not in _load(errors)
+    assert _traced(suite, "errors-first") == (["stack:First"], ["stack:First"])
+    assert (
+        "Expect a deviation: Dlq is read by Reader through a FilterCriteria, and that function "
+        "cannot carry the layer"
+    ) in errors["description"]
