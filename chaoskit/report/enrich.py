@@ -9,6 +9,7 @@ out and a note says why.
 """
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -93,8 +94,21 @@ def _firsts(records: Iterable[Record], kind: str, source_prefix: str = "") -> di
     return first
 
 
+def _through_dlqs(records: Iterable[Record], dlqs: set[str]) -> dict[str, float]:
+    """Return, per event, when a traced function first got it through a dead-letter queue."""
+    first: dict[str, float] = {}
+    for r in records:
+        queue = (r.detail or {}).get("queue") if r.kind == kinds.ATTEMPT else None
+        if queue and queue_name(str(queue)) in dlqs and r.at < first.get(r.event_id, math.inf):
+            first[r.event_id] = r.at
+    return first
+
+
 def build_timeline(
-    records: Sequence[Record], processed_from: str = "layer", max_points: int = MAX_POINTS
+    records: Sequence[Record],
+    processed_from: str = "layer",
+    max_points: int = MAX_POINTS,
+    dead_letter_queues: Iterable[str] = (),
 ) -> list[TimelinePoint]:
     """Return cumulative counts over time from a run's ledger records.
 
@@ -108,10 +122,19 @@ def build_timeline(
         processed_from: ``"sink"`` counts only processed records confirmed by
             the app's sink (source ``sink:...``); ``"layer"`` counts any.
         max_points: the most points to return.
+        dead_letter_queues: the run's dead-letter queues (names): an event a traced
+            function got through one of them is dead-lettered from then on, and its
+            processing there is not the event's (as the reconciliation counts it).
     """
+    dlqs = set(dead_letter_queues)
     sent = _firsts(records, kinds.SENT)
-    processed = _firsts(records, kinds.PROCESSED, "sink:" if processed_from == "sink" else "")
-    dead = {e: t for e, t in _firsts(records, kinds.DEAD_LETTERED).items() if e not in processed}
+    through = _through_dlqs(records, dlqs) if dlqs else {}
+    own = [r for r in records if r.kind != kinds.PROCESSED or not _via(r, dlqs)]
+    processed = _firsts(own, kinds.PROCESSED, "sink:" if processed_from == "sink" else "")
+    dead = _firsts(records, kinds.DEAD_LETTERED)
+    for event, at in through.items():
+        dead[event] = min(at, dead.get(event, math.inf))
+    dead = {e: t for e, t in dead.items() if e not in processed}
     stamps = sorted({*sent.values(), *processed.values(), *dead.values()})
     if not stamps:
         return []
@@ -139,6 +162,12 @@ def build_timeline(
             {"t": t, "sent": i, "processed": j, "dead_lettered": k, "lost": max(0, i - j - k)}
         )
     return points
+
+
+def _via(record: Record, dlqs: set[str]) -> bool:
+    """Whether ``record`` is of a delivery through one of the dead-letter queues ``dlqs``."""
+    queue = (record.detail or {}).get("queue")
+    return bool(dlqs and queue and queue_name(str(queue)) in dlqs)
 
 
 def breaker_transitions(records: Iterable[Record]) -> list[dict[str, Any]]:
@@ -234,7 +263,7 @@ def own_failures(
             faulted.update(str(e) for e in (r.detail or {}).get("event_ids") or ())
         elif r.kind == kinds.FAILED:
             detail = r.detail or {}
-            if dlqs and queue_name(str(detail.get("queue") or "")) in dlqs:
+            if _via(r, dlqs):
                 continue
             where = str(detail.get("function") or r.source or "unknown")
             error = str(detail.get("error") or "an error")
@@ -352,9 +381,11 @@ def enrich_journal(
         ext["ledger_error"] = str(err)
         return ext
     processed_from = str(configuration.get("chaoskit_processed_from") or "layer")
-    ext["timeline"] = build_timeline(records, processed_from)
     ext["breaker"] = ext["breaker"] or breaker_transitions(records)
     ledger = ext["ledger"] = _reconcile(run_id, records, configuration)
+    ext["timeline"] = build_timeline(
+        records, processed_from, dead_letter_queues=ledger.get("dead_letter_queues") or ()
+    )
     ext["faults_fired"], reasons = check_faults_fired(journal, ledger)
     required = configuration.get("chaoskit_require_faults_fired", True)
     if envvars.is_falsy(required):

@@ -173,3 +173,38 @@ def test_a_dlq_readers_failures_do_not_make_the_run_inconclusive(
             r.detail["queue"] = dlq.replace("input-dlq", "input")
     ext = enrich_journal({}, "r", config, "sandbox", read_records=lambda r, c: records)
     assert ext["payload_rejected"] is True, ext["inconclusive"]
+
+
+def test_the_timeline_counts_what_a_dlqs_traced_reader_got_as_dead_lettered(
+    aws_env: dict[str, str],
+) -> None:
+    # The reconciliation counts an event a traced function got through a DLQ as
+    # dead-lettered, never processed; the chart drew those events as lost for good
+    # ("10 lost" above a run whose counts said 0 lost, 10 dead-lettered).
+    dlq = {"function": "writer", "queue": "arn:aws:sqs:us-east-1:123456789012:input-dlq"}
+    records = [
+        R("a", "sent", 0.0),
+        R("b", "sent", 0.0),
+        R("b", "processed", 1.0, "sqs"),
+        Record("r", "a", "attempt", 5.0, "sqs", dict(dlq)),
+        Record("r", "a", "processed", 6.0, "sqs", dict(dlq)),
+    ]
+    last = build_timeline(records, dead_letter_queues=["input-dlq"])[-1]
+    assert (last["processed"], last["dead_lettered"], last["lost"]) == (1, 1, 0), last
+    assert build_timeline(records, dead_letter_queues=["input-dlq"])[-2]["lost"] == 1  # t=1
+    # What enrich_journal draws is what it counts.
+    ext = enrich_journal(
+        {}, "r", {**aws_env, "chaoskit_dead_letter_queues": "input-dlq"},
+        "sandbox", read_records=lambda r, c: records,
+    )  # fmt: skip
+    final = ext["timeline"][-1]
+    ledger = ext["ledger"]
+    assert (
+        (final["processed"], final["dead_lettered"], final["lost"])
+        == (
+            ledger["processed"],
+            ledger["dead_lettered"],
+            ledger["lost"],
+        )
+        == (1, 1, 0)
+    )
