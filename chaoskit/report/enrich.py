@@ -98,8 +98,7 @@ def _through_dlqs(records: Iterable[Record], dlqs: set[str]) -> dict[str, float]
     """Return, per event, when a traced function first got it through a dead-letter queue."""
     first: dict[str, float] = {}
     for r in records:
-        queue = (r.detail or {}).get("queue") if r.kind == kinds.ATTEMPT else None
-        if queue and queue_name(str(queue)) in dlqs and r.at < first.get(r.event_id, math.inf):
+        if r.kind == kinds.ATTEMPT and _via(r, dlqs) and r.at < first.get(r.event_id, math.inf):
             first[r.event_id] = r.at
     return first
 
