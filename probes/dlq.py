@@ -68,6 +68,11 @@ def _consumers(queue: str, configuration: Configuration) -> list[str]:
     )
 
 
+def with_consumers(queues: list[str], configuration: Configuration = None) -> list[str]:
+    """Return the queues among ``queues`` that a function consumes (not read by chaoskit)."""
+    return [q for q in queues if _consumers(q, configuration)]
+
+
 def _letters(message: dict[str, Any], configuration: Configuration) -> list[DeadLetter]:
     letters = parse_message(message)
     if letters or classify(message) != "lambda_destination":

@@ -35,7 +35,7 @@ from chaoskit.ledger.records import ATTEMPT, FAILED, Record
 from chaoskit.ledger.stages import queue_name
 from chaoskit.run_context import current_run_id
 from chaoskit.shapes import AppReconciliation, Reconciliation, SettledReconciliation
-from probes.dlq import get_queue_depth, record_dead_letters
+from probes.dlq import get_queue_depth, record_dead_letters, with_consumers
 
 __all__ = [
     "count_dead_lettered_events",
@@ -262,7 +262,9 @@ def wait_until_settled(
     about 1 and 2 minutes after a failure, so use ``retry_grace: 200`` there
     for async consumers). Dead-letter queues in
     ``dlqs`` are read into the ledger on every poll, so dead-lettered events
-    are counted as such.
+    are counted as such; one that a function consumes is never read (its
+    consumer's traces tell), and must be empty too, like ``queues``: what it
+    holds has yet to reach that consumer.
 
     Args:
         timeout: the most seconds to wait.
@@ -285,10 +287,13 @@ def wait_until_settled(
     start = _clock()
     stable_since: float | None = None
     last: tuple[int, ...] | None = None
+    # A DLQ with a consumer is a way on: an event dead-lettered there reads as failed
+    # (lost) until its consumer takes it, which may be longer than the quiet seconds.
+    drain = [*(queues or []), *with_consumers(list(dlqs or []), configuration)]
     while True:
         # Queues first, then the DLQs and the ledger: a message that leaves a queue (for
         # its DLQ, or a function) before the depth is read is then seen where it went.
-        depths = {q: get_queue_depth(q, configuration) for q in queues or []}
+        depths = {q: get_queue_depth(q, configuration) for q in drain}
         drained = not any(depths.values())
         if dlqs:
             record_dead_letters(list(dlqs), run, configuration=configuration)

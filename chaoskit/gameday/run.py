@@ -114,6 +114,16 @@ def _line(console: Console, text: str) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+def _why(run: RunResult) -> list[str]:
+    """Say in a line or two why an experiment did not pass, for the operator watching."""
+    view = run.view
+    if view.outcome == "inconclusive":
+        return [f"inconclusive: {reason}" for reason in view.inconclusive]
+    if view.outcome == "deviated" and view.counts is not None:
+        return [f"events: {view.counts.line()}"]
+    return []
+
+
 def _write_reports(result: GameDayResult) -> None:
     views = [r.view for r in result.results]
     title = f"Game day: {result.gameday.name}"
@@ -198,6 +208,8 @@ def run_gameday(
                 outcome = run.view.outcome
                 if not live:
                     _line(console, f"{step}: {outcome} ({time.monotonic() - begun:.0f} s)")
+                for why in _why(run):
+                    _line(console, f"  {why}")
                 progress.update(
                     task,
                     completed=1,

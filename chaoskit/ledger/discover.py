@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chaoskit import aws, envvars
-from chaoskit.ledger.records import ATTEMPT, LOG_MARK, Record, from_log_line
+from chaoskit.ledger.records import ATTEMPT, LOG_MARK, SENT, Record, from_log_line
 from chaoskit.ledger.stages import queue_name
 from chaoskit.shapes import AppReconciliation
 
@@ -32,6 +32,7 @@ __all__ = [
     "merge_log_records",
     "reconcile_with_app",
     "seen",
+    "sent_to_queues",
 ]
 
 logger = logging.getLogger("chaostoolkit.chaoskit")
@@ -64,6 +65,15 @@ def seen(records: Iterable[Record]) -> tuple[set[str], set[str]]:
         if queue:
             queues.add(str(queue))
     return functions, queues
+
+
+def sent_to_queues(records: Iterable[Record]) -> set[str]:
+    """Return the names of the SQS queues a run's load sent its events to."""
+    return {
+        queue_name(str(r.detail["target"]))
+        for r in records
+        if r.kind == SENT and r.source == "sqs" and r.detail and r.detail.get("target")
+    }
 
 
 def _redrive_target(sqs: Any, arn: str, found: Discovery) -> str | None:
@@ -148,6 +158,7 @@ def dead_letter_queues(
     queues: Iterable[str],
     configured: Iterable[str] = (),
     configuration: Mapping[str, Any] | None = None,
+    entries: Iterable[str] = (),
 ) -> Discovery:
     """Return the dead-letter queues behind a run's stages, and the consumers they have.
 
@@ -155,6 +166,9 @@ def dead_letter_queues(
         functions: the functions that handled traced events.
         queues: the ARNs of the queues that delivered them.
         configured: dead-letter queues named by the run (names, URLs or ARNs).
+        entries: the queues the run's load sent its events to (names): an event sent
+            straight to a dead-letter queue was not dead-lettered when it is delivered
+            from there, so such a queue is not one of this run's dead-letter queues.
     """
     found = Discovery()
     found.queues.update(str(q) for q in configured)
@@ -167,6 +181,8 @@ def dead_letter_queues(
         target = _redrive_target(sqs, arn, found)
         if target:
             found.queues.add(target)
+    sent_to = set(entries)
+    found.queues = {q for q in found.queues if queue_name(q) not in sent_to}
     for dlq in sorted(found.queues):
         if ":sqs:" not in dlq:
             continue
@@ -293,7 +309,9 @@ def _names(value: Any) -> list[str]:
     return [str(value)]
 
 
-_found: dict[tuple[str, frozenset[str], frozenset[str], frozenset[str]], Discovery] = {}
+_found: dict[
+    tuple[str, frozenset[str], frozenset[str], frozenset[str], frozenset[str]], Discovery
+] = {}
 _warned: set[tuple[str, str]] = set()
 
 
@@ -336,10 +354,11 @@ def reconcile_with_app(
         from_logs = merge_log_records(records, logged)
         if from_logs:
             functions, queues = seen(records)  # the logs may name more stages
-    key = (run_id, frozenset(functions), frozenset(queues), frozenset(configured))
+    entries = frozenset(sent_to_queues(records))
+    key = (run_id, frozenset(functions), frozenset(queues), frozenset(configured), entries)
     found = _found.get(key)
     if found is None:
-        found = _found[key] = dead_letter_queues(functions, queues, configured, cfg)
+        found = _found[key] = dead_letter_queues(functions, queues, configured, cfg, entries)
         for warning in found.warnings:
             if (run_id, warning) not in _warned:  # once per run, as the stages seen grow
                 _warned.add((run_id, warning))

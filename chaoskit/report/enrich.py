@@ -242,21 +242,31 @@ def check_faults_fired(
 
 
 def own_failures(
-    records: Iterable[Record], dead_letter_queues: Iterable[str] = ()
+    records: Iterable[Record],
+    dead_letter_queues: Iterable[str] = (),
+    exclude: Iterable[str] = (),
 ) -> dict[tuple[str, str], int]:
-    """Return how many events failed only in a function's own code, per function and error.
+    """Return how many events the app's own code failed or dead-lettered, per function and why.
 
-    An event counts when it failed somewhere, was processed nowhere, and no fault
-    of the run fired on it: what failed it is the function's code meeting that
-    event (a payload the app rejects, or a poison record sent on purpose), not
-    chaoskit. It is counted once, at its last failure. A failure of a delivery through
-    one of ``dead_letter_queues`` (names) does not count: the event was dead-lettered
-    before it, and what the DLQ's reader makes of it is after the fact.
+    An event counts when no fault of the run fired on it and either:
+
+    - it failed somewhere and was processed nowhere: what failed it is the function's
+      code meeting that event (a payload the app rejects, or a poison record sent on
+      purpose), not chaoskit. It is counted once, at its last failure;
+    - it never failed, was handled without error, and then reached a dead-letter queue
+      that SQS's redrive did not put it in (the message has no ``DeadLetterQueueSourceArn``):
+      the code that handled it sent it there (an app that routes what it cannot use to a
+      queue of its own). It is counted at the last function that handled it.
+
+    A delivery through one of ``dead_letter_queues`` (names) does not count, as a failure
+    or as processing: the event was dead-lettered before it, and what the DLQ's reader
+    makes of it is after the fact. Events in ``exclude`` (ids) are left out.
     """
     records = records if isinstance(records, list) else list(records)  # read twice
     dlqs = set(dead_letter_queues)
-    faulted: set[str] = set()
+    faulted: set[str] = set(exclude)
     failed: dict[str, tuple[float, str, str]] = {}
+    routed: dict[str, str] = {}  # event -> the queue code put it in
     for r in records:
         if r.kind == kinds.FAULT:
             faulted.update(str(e) for e in (r.detail or {}).get("event_ids") or ())
@@ -268,40 +278,57 @@ def own_failures(
             error = str(detail.get("error") or "an error")
             if r.event_id not in failed or r.at >= failed[r.event_id][0]:
                 failed[r.event_id] = (r.at, where, error)
+        elif r.kind == kinds.DEAD_LETTERED:
+            detail = r.detail or {}
+            if detail.get("format") == "sqs_redrive" and not detail.get("condition"):
+                routed[r.event_id] = str(detail.get("queue") or r.source or "a queue")
     for event in faulted:
         failed.pop(event, None)
-    if not failed:  # the usual run: no table of every processed event is built
+        routed.pop(event, None)
+    for event in failed:
+        routed.pop(event, None)
+    if not failed and not routed:  # the usual run: no table of every processed event is built
         return {}
+    handled: dict[str, tuple[float, str]] = {}
     for r in records:
-        if r.kind == kinds.PROCESSED:
+        if r.kind == kinds.PROCESSED and not _via(r, dlqs):
             failed.pop(r.event_id, None)
+            if r.event_id in routed and (
+                r.event_id not in handled or r.at >= handled[r.event_id][0]
+            ):
+                where = str((r.detail or {}).get("function") or r.source or "unknown")
+                handled[r.event_id] = (r.at, where)
     counts: dict[tuple[str, str], int] = {}
     for _, where, error in failed.values():
         counts[(where, error)] = counts.get((where, error), 0) + 1
+    for event, (_, where) in handled.items():
+        key = (where, f"handled, then sent to {routed[event]} by its code")
+        counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items()))
 
 
 def _own_failure_notes(
     counts: Mapping[tuple[str, str], int], processed: int
 ) -> tuple[list[str], list[str]]:
-    """Return the warning on events that failed in the app's own code, or, when no event was
-    processed at all, the reason the run is inconclusive instead."""
+    """Return the warning on events the app's own code failed or dead-lettered, or, when no
+    event was processed at all, the reason the run is inconclusive instead."""
     if not counts:
         return [], []
     parts = [f"{n} at {where} ({error})" for (where, error), n in counts.items()]
     total = sum(counts.values())
     warning = (
-        f"{total} event(s) failed in the function's own code with no fault fired on them, "
-        f"and were never processed: {', '.join(parts)}. Unless the experiment sent them broken "
-        "on purpose, the events' payload is not one the app accepts: give the experiment "
-        "one it does ('payload:' of its send_events action)"
+        f"{total} event(s) were failed or dead-lettered by the app's own code with no fault "
+        f"fired on them, and were never processed: {', '.join(parts)}. Unless the experiment "
+        "sent them broken on purpose, the events' payload is not one the app accepts: give "
+        "the experiment one it does ('payload:' of its send_events action)"
     )
     if processed:
         return [warning], []
     reason = (
-        f"no event was processed, and {total} failed in the function's own code with no "
-        f"fault fired on them ({', '.join(parts)}): the run tested the app rejecting "
-        "chaoskit's events, not the fault; give the experiment a payload the app accepts"
+        f"no event was processed, and {total} were failed or dead-lettered by the app's own "
+        f"code with no fault fired on them ({', '.join(parts)}): the run tested the app "
+        "rejecting chaoskit's events, not the fault; give the experiment a payload the app "
+        "accepts"
     )
     return [], [reason]
 
@@ -392,7 +419,11 @@ def enrich_journal(
         ext["unfired_faults_allowed"] = reasons
     else:
         ext["inconclusive"] = reasons
-    own = own_failures(records, ledger.get("dead_letter_queues") or ())
+    own = own_failures(
+        records,
+        ledger.get("dead_letter_queues") or (),
+        exclude=ledger.get("processed_and_dead_lettered_ids") or (),
+    )
     warnings, rejected = _own_failure_notes(own, int(ledger["processed"]))
     if warnings:
         ledger["warnings"] = [*(ledger.get("warnings") or []), *warnings]

@@ -72,4 +72,12 @@ def render_markdown(views: Sequence[ExperimentView], title: str = "chaoskit repo
     ]
     if lost_lines:
         lines += ["", "Lost event ids:", *lost_lines]
+    unproven = [
+        f"- {_cell(v.title)}: {_cell(reason)}"
+        for v in views
+        if v.outcome == "inconclusive"
+        for reason in v.inconclusive
+    ]
+    if unproven:
+        lines += ["", "Why inconclusive:", *unproven]
     return "\n".join(lines) + "\n"

@@ -174,3 +174,65 @@ def test_records_a_function_logged_instead_of_writing_are_counted_once(
     out = reconcile_run(RUN, configuration={**aws_env, "chaoskit_functions": ["writer"]})
     assert out["records_from_logs"] == 2
     assert (out["processed"], out["lost"], out["terminal_stages"]) == (1, 0, ["writer"])
+
+
+def test_events_sent_straight_to_a_dlq_are_not_dead_lettered_on_arrival(
+    app: dict[str, str], aws_env: dict[str, str], caplog: Any
+) -> None:
+    # An experiment on the DLQ's own reader sends its events to input-dlq. Each one writer
+    # then got from there was delivered, not dead-lettered: a run of 2 processed read as
+    # "0 processed, 2 dead-lettered (dead-lettered to input-dlq)".
+    url = aws.client("sqs", aws_env).get_queue_url(QueueName="input-dlq")["QueueUrl"]
+    records = [Record(RUN, e, "sent", 1.0, "sqs", {"target": url}) for e in ("a", "b")]
+    records += _hop("a", "writer", app["input-dlq"], 2.0, "processed")
+    records += _hop("b", "writer", app["input-dlq"], 2.0, "processed")
+    store.write(records, aws_env)
+    config = {**aws_env, "chaoskit_terminal_stages": "processor,writer"}  # input -> input-dlq
+    out = reconcile_run(RUN, configuration=config)
+    assert (out["processed"], out["dead_lettered"], out["lost"]) == (2, 0, 0), out
+    assert out["dead_letter_queues"] == []
+    assert "input-dlq' is a dead-letter queue" not in caplog.text
+    # The same deliveries, the events sent to input: they were dead-lettered there.
+    again = [
+        Record("run-to-input", r.event_id, r.kind, r.at, r.source,
+               {**(r.detail or {}), "target": url.replace("input-dlq", "input")}
+               if r.kind == "sent" else r.detail)
+        for r in records
+    ]  # fmt: skip
+    store.write(again, aws_env)
+    out = reconcile_run("run-to-input", configuration=config)
+    assert (out["processed"], out["dead_lettered"]) == (0, 2), out
+    assert out["dead_letter_queues"] == ["input-dlq"]
+
+
+def test_the_wait_lasts_until_a_dlq_with_a_consumer_is_empty(
+    app: dict[str, str], aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # processor failed the event; SQS moved it to input-dlq, whose consumer (writer) had
+    # not polled yet. The event read as lost ("failed at processor"), the counts stayed
+    # quiet, and the wait settled with 10 of 10 lost; seconds later writer took them all.
+    from probes import ledger
+
+    sqs = aws.client("sqs", aws_env)
+    dlq_url = sqs.get_queue_url(QueueName="input-dlq")["QueueUrl"]
+    records = [Record(RUN, "a", "sent", 1.0), *_hop("a", "processor", app["input"], 2.0, "failed")]
+    store.write(records, aws_env)
+    sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"chaoskit": {"run_id": RUN,
+                     "event_id": "a"}}))  # fmt: skip
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        if now[0] >= 20:  # writer's mapping polls at last: it takes the message
+            for message in sqs.receive_message(QueueUrl=dlq_url).get("Messages", []):
+                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                store.write(_hop("a", "writer", app["input-dlq"], 30.0, "processed"), aws_env)
+
+    monkeypatch.setattr(ledger, "_clock", lambda: now[0])
+    monkeypatch.setattr(ledger, "_sleep", sleep)
+    out = ledger.wait_until_settled(
+        timeout=120, queues=["input"], dlqs=["input-dlq"], run_id=RUN, poll_interval=2,
+        quiet_seconds=6, configuration={**aws_env, "chaoskit_terminal_stages": "writer"},
+    )  # fmt: skip
+    assert out["settled"] is True and out["waited_s"] >= 20, out
+    assert (out["dead_lettered"], out["lost"]) == (1, 0), out

@@ -126,7 +126,7 @@ def test_events_failed_by_the_apps_own_code_are_named_apart_from_the_faults() ->
     ]
     ext = enrich_journal({}, "r", {}, "sandbox", read_records=lambda r, c: records)
     (warning,) = [w for w in ext["ledger"]["warnings"] if "own code" in w]
-    assert warning.startswith("1 event(s) failed in the function's own code")
+    assert warning.startswith("1 event(s) were failed or dead-lettered by the app's own code")
     assert "1 at writer (KeyError)" in warning
     assert ext["inconclusive"] == []  # others were processed: the run tested something
 
@@ -147,7 +147,9 @@ def test_a_run_where_the_app_rejected_every_event_on_its_own_is_inconclusive() -
     ext = enrich_journal({}, "r", {}, "sandbox", read_records=lambda r, c: records)
     assert not [w for w in ext["ledger"]["warnings"] if "own code" in w]  # said once, below
     (reason,) = ext["inconclusive"]
-    assert reason.startswith("no event was processed, and 2 failed in the function's own code")
+    assert reason.startswith(
+        "no event was processed, and 2 were failed or dead-lettered by the app's own code"
+    )
     assert "1 at writer (KeyError), 1 at writer (ValueError)" in reason
 
 
@@ -208,3 +210,65 @@ def test_the_timeline_counts_what_a_dlqs_traced_reader_got_as_dead_lettered(
         )
         == (1, 1, 0)
     )
+
+
+def test_a_dlq_readers_processing_does_not_hide_the_apps_rejection(
+    aws_env: dict[str, str],
+) -> None:
+    # The app's consumer failed every event on its own (a payload it rejects); SQS
+    # dead-lettered them, and the DLQ's reader, traced, handled each without error. That
+    # counts the events dead-lettered, never processed: the run tested the app rejecting
+    # chaoskit's events. The reader's processing used to clear the failures, and the run
+    # passed with 0 of 10 processed.
+    dlq = {"function": "decider", "queue": "arn:aws:sqs:us-east-1:123456789012:input-dlq"}
+    records = [*(R(e, "sent", 0.0) for e in "ab")]
+    for e in "ab":
+        records += [
+            _failed(e, 1.0, "ValueError"),
+            Record("r", e, "attempt", 5.0, "sqs", dict(dlq)),
+            Record("r", e, "processed", 6.0, "sqs", dict(dlq)),
+        ]
+    config = {**aws_env, "chaoskit_dead_letter_queues": "input-dlq"}
+    ext = enrich_journal({}, "r", config, "sandbox", read_records=lambda r, c: records)
+    assert (ext["ledger"]["processed"], ext["ledger"]["dead_lettered"]) == (0, 2)
+    (reason,) = ext["inconclusive"]
+    assert "2 at writer (ValueError)" in reason and ext["payload_rejected"] is True
+
+
+def _routed(event: str, condition: str | None) -> list[Record]:
+    """An event the ``router`` handled without error, then found in queue ``fatal``."""
+    detail = {"function": "router", "queue": "arn:aws:sqs:us-east-1:123456789012:in"}
+    letter = {"reason": "max_receive_count", "queue": "fatal", "condition": condition,
+              "format": "sqs_redrive", "attempts": None, "message_id": f"m-{event}"}  # fmt: skip
+    return [
+        R(event, "sent", 0.0),
+        Record("r", event, "attempt", 1.0, "sqs", dict(detail)),
+        Record("r", event, "processed", 1.5, "sqs", dict(detail)),
+        Record("r", event, "dead_lettered", 9.0, "sqs:fatal", letter),
+    ]
+
+
+def test_events_the_apps_code_sent_to_its_own_dead_letter_queue_are_its_rejection(
+    aws_env: dict[str, str],
+) -> None:
+    # A router sends what it cannot use to a queue of its own (no redrive put it there:
+    # the message has no DeadLetterQueueSourceArn). With chaoskit's payload it sent every
+    # event there: 0 processed, all "dead-lettered", and the run passed.
+    records = [*_routed("a", None), *_routed("b", None)]
+    config = {**aws_env, "chaoskit_terminal_stages": "writer"}  # downstream of the router
+    ext = enrich_journal({}, "r", config, "sandbox", read_records=lambda r, c: records)
+    assert (ext["ledger"]["processed"], ext["ledger"]["dead_lettered"]) == (0, 2)
+    (reason,) = ext["inconclusive"]
+    assert "2 at router (handled, then sent to fatal by its code)" in reason, reason
+    # SQS's redrive put them there (the source queue is named): a downstream consumer,
+    # stopped, dead-lettered them. That is the fault's effect, not the app's choice.
+    redriven = [*_routed("a", "arn:aws:sqs:us-east-1:123456789012:mid")]
+    ext = enrich_journal({}, "r", config, "sandbox", read_records=lambda r, c: redriven)
+    assert ext["inconclusive"] == [], ext["inconclusive"]
+    assert not [w for w in ext["ledger"]["warnings"] if "own code" in w]
+    # Another event processed: the routed ones are a warning, not a verdict.
+    writer = {"function": "writer"}
+    records += [R("c", "sent", 0.0), Record("r", "c", "processed", 2.0, "sqs", writer)]
+    ext = enrich_journal({}, "r", config, "sandbox", read_records=lambda r, c: records)
+    assert ext["inconclusive"] == []
+    assert any("2 at router (handled" in w for w in ext["ledger"]["warnings"])

@@ -116,7 +116,7 @@ def test_a_deviation_where_the_app_rejected_every_event_on_its_own_is_inconclusi
     result = _result(journal)
     assert result.view.outcome == "inconclusive" and result.exit_code == 4, result.summary()
     assert any(
-        r.startswith("no event was processed, and 4 failed") for r in result.view.inconclusive
+        r.startswith("no event was processed, and 4 were failed") for r in result.view.inconclusive
     )
     # With one event processed the run tested something: the deviation stands.
     journal = _journal()
@@ -135,3 +135,31 @@ def test_the_html_report_shows_fired_counts_and_the_stage_breakdown() -> None:
     )
     assert "<th>events hit</th>" in page and "<th>dead-lettered</th>" in page
     assert '<td class="mono">processor</td>' in page
+
+
+def test_a_game_day_says_why_an_experiment_is_inconclusive(tmp_path: Path) -> None:
+    # The game day printed "inconclusive (34 s)" and its summary a ❔: why was only in
+    # the journal and the HTML report, so a user read it as a flaky pass.
+    import io
+
+    from rich.console import Console
+
+    from chaoskit.gameday.history import History
+    from chaoskit.gameday.run import run_gameday
+    from chaoskit.gameday.spec import load_gameday
+
+    ok = Path(__file__).parents[1] / "gameday" / "fixtures" / "ok.yaml"
+    (tmp_path / "gd.yaml").write_text(f"name: day\nexperiments:\n  - {ok}\n")
+    console = Console(file=io.StringIO(), width=80)
+    result = run_gameday(
+        load_gameday(tmp_path / "gd.yaml"), tmp_path / "runs",
+        history=History(tmp_path / "h.sqlite"), console=console,
+        runner=lambda *a, **k: _enriched(fired=0),
+    )  # fmt: skip
+    assert result.exit_code == 4
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    why = "inconclusive: exception fault on 'processor' (rate 0.3) fired 0 times"
+    assert f"  {why}" in out.splitlines(), out
+    summary = (result.folder / "summary.md").read_text()
+    assert "Why inconclusive:" in summary
+    assert "- errors: exception fault on 'processor' \\(rate 0.3\\) fired 0 times" in summary
