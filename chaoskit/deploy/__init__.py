@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from chaoskit import aws
-from chaoskit.deploy import artifacts, cdk_assets, stack, template
+from chaoskit.deploy import artifacts, cdk_assets, shared_layers, stack, template
 from chaoskit.deploy.exceptions import DeployFailed
 from chaoskit.errors import BadInput, aws_failure
 from chaoskit.topology import cdk
@@ -73,14 +73,17 @@ def _stack_name_for(path: Path, assembly: cdk.CdkStack | None) -> str:
     return name[:128]
 
 
+def _account(configuration: Mapping[str, Any] | None) -> str:
+    try:
+        return str(aws.client("sts", configuration).get_caller_identity()["Account"])
+    except ClientError as err:
+        raise aws_failure("sts:GetCallerIdentity", "caller", err) from err
+
+
 def artifacts_bucket(configuration: Mapping[str, Any] | None = None) -> str:
     """Return the name of the bucket chaoskit uploads artifacts to: one per account and region."""
     target = aws.resolve_target(configuration)
-    try:
-        account = str(aws.client("sts", configuration).get_caller_identity()["Account"])
-    except ClientError as err:
-        raise aws_failure("sts:GetCallerIdentity", "caller", err) from err
-    return f"chaoskit-artifacts-{account}-{target.region}"
+    return f"chaoskit-artifacts-{_account(configuration)}-{target.region}"
 
 
 def _template_source(
@@ -186,6 +189,18 @@ def deploy_template(
         say,
         parameters={**previous_values, **given},
     )
+    if target.name != "aws":
+        # LocalStack Community cannot fetch another account's layers: the stack would
+        # roll back. Build the known ones here; leave out, with a warning, the others.
+        shared_layers.replace_shared_layers(
+            packaged,
+            _account(configuration),
+            bucket_name,
+            _cache_dir(),
+            configuration,
+            say,
+            parameters={**previous_values, **given},
+        )
     source = _template_source(template.dump_template(packaged), bucket_name, configuration)
     changed = stack.apply_change_set(
         name, source, {**given, **keep}, configuration, say, timeout=timeout

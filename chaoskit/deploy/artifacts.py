@@ -44,11 +44,13 @@ __all__ = [
     "Artifact",
     "ensure_bucket",
     "find_artifacts",
+    "function_setting",
     "install_requirements",
     "package_template",
     "put_once",
     "upload",
     "zip_folder",
+    "zip_folder_under",
 ]
 
 logger = logging.getLogger("chaostoolkit.chaoskit")
@@ -89,12 +91,14 @@ def _is_local(value: Any) -> bool:
     return isinstance(value, str) and not value.startswith(("s3://", "https://", "http://"))
 
 
-def _function_setting(
+def function_setting(
     props: Mapping[str, Any],
     globals_: Mapping[str, Any],
     key: str,
     parameters: Mapping[str, Any],
 ) -> Any:
+    """Return a function's ``key`` (its own, else SAM's ``Globals``), a ``Ref`` read from
+    ``parameters`` (``None`` when it has no value there)."""
     value = props.get(key, globals_.get(key))
     if isinstance(value, Mapping) and set(value) == {"Ref"}:
         return parameters.get(str(value["Ref"]))  # a parameter's value, else None
@@ -147,8 +151,8 @@ def find_artifacts(
                     f"{prop} of resource '{logical_id}' names '{value}', which does not exist "
                     f"(paths are relative to the template's folder {base})"
                 )
-            runtime = _function_setting(props, globals_fn, "Runtime", values)
-            arch = _function_setting(props, globals_fn, "Architectures", values) or ["x86_64"]
+            runtime = function_setting(props, globals_fn, "Runtime", values)
+            arch = function_setting(props, globals_fn, "Architectures", values) or ["x86_64"]
             found.append(
                 Artifact(
                     logical_id,
@@ -223,6 +227,24 @@ def zip_folder(folders: list[Path]) -> bytes:
             source = entries[name]
             mode = 0o755 if source.stat().st_mode & 0o111 else 0o644
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, source.read_bytes())
+    return buffer.getvalue()
+
+
+def zip_folder_under(folder: Path, prefix: str) -> bytes:
+    """Return a reproducible zip of ``folder`` with every entry under ``prefix/``.
+
+    A layer's Python packages go under ``python/``, where Lambda puts them on the path.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source in sorted(_files(folder)):
+            if name == ".complete":
+                continue  # the cache's own marker
+            mode = 0o755 if source.stat().st_mode & 0o111 else 0o644
+            info = zipfile.ZipInfo(f"{prefix}/{name}", date_time=_EPOCH)
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, source.read_bytes())

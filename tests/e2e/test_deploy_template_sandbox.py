@@ -197,3 +197,69 @@ def test_bad_input_exits_2_with_one_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("chaoskit: error: ")
     assert expected in lines[0]
+
+
+SHARED = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.13
+    Layers:
+      - !Sub arn:aws:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV2:32
+Resources:
+  Greeter:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      CodeUri: src/
+      Layers:
+        - arn:aws:lambda:us-east-1:580247275435:layer:LambdaInsightsExtension:49
+"""
+
+
+def test_layers_of_other_accounts_do_not_stop_the_stack(
+    sandbox: dict[str, Any],
+    aws: Callable[[str], Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A public template naming Powertools' public layer rolled back on the sandbox
+    # ("Fetching shared layers from AWS is a pro feature"). pip finds a stand-in
+    # aws-lambda-powertools here, offline; the function must import it from its layer.
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels, "aws_lambda_powertools", version="2.9")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    src = tmp_path / "shared" / "src"
+    src.mkdir(parents=True)
+    (src / "app.py").write_text(
+        "import aws_lambda_powertools\n\n"
+        "def handler(event, context):\n"
+        "    return {'powertools': aws_lambda_powertools.NAME,\n"
+        "            'from': aws_lambda_powertools.__file__}\n"
+    )
+    template = tmp_path / "shared" / "template.yaml"
+    template.write_text(SHARED)
+    stack = unique("shared-layers")
+    lines: list[str] = []
+    try:
+        created = deploy_template(template, stack, configuration=sandbox, progress=lines.append)
+        assert created["status"] == "CREATE_COMPLETE", lines
+        assert any("LambdaInsightsExtension:49 of function 'Greeter' belongs to account "
+                   "580247275435" in line for line in lines), lines  # fmt: skip
+        name = created["resources"]["Greeter"]
+        layers = aws("lambda").get_function_configuration(FunctionName=name)["Layers"]
+        assert [layer["Arn"].split(":")[6] for layer in layers] == [
+            "chaoskit-AWSLambdaPowertoolsPythonV2"
+        ]
+        out = json.loads(aws("lambda").invoke(FunctionName=name)["Payload"].read())
+        assert out["powertools"] == "aws_lambda_powertools", out
+        assert "/python/aws_lambda_powertools/" in out["from"], out  # the layer's, not code's
+        again = deploy_template(template, stack, configuration=sandbox)
+        assert again["changed"] is False  # the same layer version: nothing to update
+    finally:
+        from tests.support.sandbox import delete_stack
+
+        delete_stack(sandbox, stack)
