@@ -32,6 +32,21 @@ def test_trace_survives_every_wrapping() -> None:
         assert [(t.run_id, t.event_id) for t in traces] == [("run-1", "ev-1")], name
 
 
+def test_a_traced_body_can_be_written_to_dynamodb_as_it_is() -> None:
+    # A public app's consumer does table.put_item(Item=json.loads(record["body"])): the
+    # mark's float send time failed every chaoskit event there ("Float types are not
+    # supported. Use Decimal types instead"), and the run blamed the app's payload.
+    from boto3.dynamodb.types import TypeSerializer
+
+    body = json.loads(json.dumps(stamp({"eventId": "e"}, "run-1", "ev-1", sent_at=10.25)))
+    TypeSerializer().serialize(body)  # raises TypeError on a float
+    (trace,) = find_traces(body)
+    assert trace.sent_at == 10.25
+    # A mark written before (float seconds) still reads.
+    old = {"chaoskit": {"run_id": "run-1", "event_id": "ev-1", "sent_at": 10.5}}
+    assert find_traces(old)[0].sent_at == 10.5
+
+
 def test_untraced_and_odd_input_yields_nothing() -> None:
     for event in (None, 3, "x", {"body": "{not json"}, {"data": "!!"}, [], {"chaoskit": 1}):
         assert find_traces(event) == []

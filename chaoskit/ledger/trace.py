@@ -2,7 +2,13 @@
 
 A traced payload is a JSON object with a ``chaoskit`` member::
 
-    {"chaoskit": {"run_id": "r-1", "event_id": "e-1", "sent_at": 1700000000.5}, ...}
+    {"chaoskit": {"run_id": "r-1", "event_id": "e-1", "sent_ms": 1700000000500}, ...}
+
+The send time is whole milliseconds: an app that writes what it receives to DynamoDB with
+boto3's resource API (``Table.put_item(Item=json.loads(body))``, a common handler) fails
+on any float (``TypeError: Float types are not supported``), so a float in the mark made
+every chaoskit event fail such an app. A mark written before (``sent_at``, float
+seconds) is still read.
 
 AWS wraps that payload in many shapes (an SQS body string, an SNS envelope,
 EventBridge ``detail``, base64 Kinesis ``data``, DynamoDB stream images, a
@@ -68,7 +74,7 @@ def stamp(
     marked[MARK] = {
         "run_id": run_id,
         "event_id": event_id,
-        "sent_at": time.time() if sent_at is None else sent_at,
+        "sent_ms": round((time.time() if sent_at is None else sent_at) * 1000),
     }
     return marked
 
@@ -91,9 +97,12 @@ def _from_mark(mark: Any) -> Trace | None:
     run_id, event_id = mark.get("run_id"), mark.get("event_id")
     if not isinstance(run_id, str) or not isinstance(event_id, str):
         return None
-    sent_at = mark.get("sent_at")
+    sent_ms, sent_at = mark.get("sent_ms"), mark.get("sent_at")
     try:
-        sent = float(sent_at) if sent_at is not None else None
+        if sent_ms is not None:
+            sent: float | None = float(sent_ms) / 1000
+        else:
+            sent = float(sent_at) if sent_at is not None else None
     except (TypeError, ValueError):
         sent = None
     return Trace(run_id, event_id, sent)

@@ -184,7 +184,7 @@ def test_floats_bools_and_nulls_round_trip(cfg: dict[str, Any]) -> None:
     assert item["price"] == Decimal("12.5") and item["qty"] == 3
     assert item["gift"] is True and item["note"] is None
     assert item["lines"] == [{"weight": Decimal("0.25"), "tags": ["a"]}]
-    assert isinstance(item["chaoskit"]["sent_at"], Decimal)
+    assert isinstance(item["chaoskit"]["sent_ms"], Decimal)
 
 
 @pytest.mark.parametrize(

@@ -127,3 +127,10 @@ test("malformed stream records do not throw", () => {
   assert.equal(events.matches(fields({ x: 1 }), event, "dynamodb", "$LATEST"), false);
   assert.deepEqual(events.batchItems(event, "dynamodb").map(([, ident]) => ident), [null, null, null, null, null]);
 });
+
+test("the send time is read from whole milliseconds, and from float seconds in older marks", () => {
+  const sentAt = (mark) => events.findTraces({ chaoskit: { run_id: "r", event_id: "e", ...mark } })[0].sentAt;
+  assert.equal(sentAt({ sent_ms: 10250 }), 10.25);
+  assert.equal(sentAt({ sent_at: 10.5 }), 10.5);
+  assert.equal(sentAt({}), null);
+});

@@ -176,7 +176,13 @@ function fromMark(mark) {
   if (!isObject(mark)) return null;
   const { run_id: runId, event_id: eventId } = mark;
   if (typeof runId !== "string" || typeof eventId !== "string") return null;
-  const sent = mark.sent_at === undefined || mark.sent_at === null ? null : Number(mark.sent_at);
+  // Whole milliseconds (sent_ms); float seconds (sent_at) in marks written before.
+  const given = (v) => v !== undefined && v !== null;
+  const sent = given(mark.sent_ms)
+    ? Number(mark.sent_ms) / 1000
+    : given(mark.sent_at)
+      ? Number(mark.sent_at)
+      : null;
   return { runId, eventId, sentAt: Number.isFinite(sent) ? sent : null };
 }
 
