@@ -44,6 +44,10 @@ def _sources(
     """
     sources: list[str] = [inline_code] if inline_code else []
     root = Path(code_dir) if code_dir else None
+    if root is not None and root.is_file():  # CodeUri may name the one file itself
+        if root.suffix in suffixes:
+            sources.append(root.read_text(encoding="utf-8", errors="replace"))
+        return sources
     if root is None or not root.is_dir():
         return sources
     files = sorted(p for p in root.rglob("*") if p.suffix in suffixes and p.is_file())
@@ -77,7 +81,8 @@ def aws_services_called(
     """Return the AWS services the function's code creates clients for, sorted.
 
     Args:
-        code_dir: the function's code folder (``CodeUri``); missing folders give ``[]``.
+        code_dir: the function's code folder (``CodeUri``), or its one file when
+            ``CodeUri`` names a file; a missing path gives ``[]``.
         inline_code: the function's inline code (``InlineCode``/``ZipFile``), if any.
         handler: the function's ``Handler`` (``module.function``). When its module is in
             the folder, only that module and the folder's modules it imports (directly

@@ -738,3 +738,29 @@ def test_a_kill_switch_on_a_queue_with_few_receives_expects_dead_letters(
         "dead-lettered without being processed (AWS advises at least 5)"
     )
     assert (expected in kill["description"]) is (receives < 5), kill["description"]
+
+
+def test_a_codeuri_naming_one_file_is_read_like_a_folder(tmp_path: Path) -> None:
+    # aws-samples/serverless-patterns cloudtrail-eventbridge-lambda-dynamodb-sam:
+    # CodeUri: src/function.py. init said "its code uses no AWS SDK client" of a handler
+    # that creates ec2, dynamodb and sns clients, and wrote no SDK throttling experiment.
+    (tmp_path / "src").mkdir()
+    code = tmp_path / "src" / "function.py"
+    code.write_text(
+        "import boto3\nec2 = boto3.client('ec2')\nddb = boto3.resource('dynamodb')\n"
+        "def lambda_handler(event, context):\n    ddb.Table('t').get_item(Key={})\n"
+        "    ec2.withdraw_byoip_cidr(Cidr=event['cidr'])\n"
+    )
+    assert aws_services_called(code, handler="function.lambda_handler") == ["dynamodb", "ec2"]
+    assert aws_services_called(tmp_path / "src" / "gone.py") == []
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Q: {Type: AWS::SQS::Queue}\n"
+        "  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        "      CodeUri: src/function.py\n      Handler: function.lambda_handler\n"
+        "      Runtime: python3.12\n"
+        "      Events: {FromQ: {Type: SQS, Properties: {Queue: !GetAtt Q.Arn}}}\n"
+    )
+    suite = generate_suite(template=template, stack_name="s")
+    assert "  its code calls: dynamodb, ec2" in suite.found, suite.found
+    assert any(p.kind == "SDK throttling" for p in suite.experiments)
