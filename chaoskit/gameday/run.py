@@ -209,7 +209,8 @@ def run_gameday(
                 if not live:
                     _line(console, f"{step}: {outcome} ({time.monotonic() - begun:.0f} s)")
                 for why in _why(run):
-                    _line(console, f"  {why}")
+                    # Above a live display the experiment's own line is not there: name it.
+                    _line(console, f"{item.name}: {why}" if live else f"  {why}")
                 progress.update(
                     task,
                     completed=1,
