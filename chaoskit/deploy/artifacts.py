@@ -221,30 +221,26 @@ def zip_folder(folders: list[Path]) -> bytes:
     entries: dict[str, Path] = {}
     for folder in folders:
         entries.update(dict(_files(folder)))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in sorted(entries):
-            source = entries[name]
-            mode = 0o755 if source.stat().st_mode & 0o111 else 0o644
-            info = zipfile.ZipInfo(name, date_time=_EPOCH)
-            info.external_attr = (0o100000 | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, source.read_bytes())
-    return buffer.getvalue()
+    return _zip(entries)
 
 
 def zip_folder_under(folder: Path, prefix: str) -> bytes:
     """Return a reproducible zip of ``folder`` with every entry under ``prefix/``.
 
     A layer's Python packages go under ``python/``, where Lambda puts them on the path.
+    The requirements cache's own marker (``.complete``) is left out.
     """
+    return _zip({f"{prefix}/{name}": path for name, path in _files(folder) if name != ".complete"})
+
+
+def _zip(entries: Mapping[str, Path]) -> bytes:
+    """Zip ``entries`` (name in the zip -> file) in name order, with fixed times, modes kept."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source in sorted(_files(folder)):
-            if name == ".complete":
-                continue  # the cache's own marker
+        for name in sorted(entries):
+            source = entries[name]
             mode = 0o755 if source.stat().st_mode & 0o111 else 0o644
-            info = zipfile.ZipInfo(f"{prefix}/{name}", date_time=_EPOCH)
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, source.read_bytes())

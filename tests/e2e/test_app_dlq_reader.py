@@ -18,24 +18,18 @@ table, never from the ledger: an id written from ``OutputQueue`` was processed b
 must say the same, event by event, and lose none.
 """
 
-import dataclasses
-import io
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from rich.console import Console
 
 from chaoskit.deploy import deploy_template
-from chaoskit.gameday.history import History
-from chaoskit.gameday.run import run_gameday
-from chaoskit.gameday.spec import load_gameday
 from chaoskit.ledger.stages import queue_name
 from chaoskit.suite import generate_suite, write_suite
 from tests.support.app_state import sent_ids
-from tests.support.sandbox import delete_stack, unique
+from tests.support.sandbox import delete_stack, run_generated_gameday, unique
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "apigw-sqs-lambda-sqs" / "template.yaml"
 RUN = ("kill-switch-processinputqueue", "errors-processinputqueue-sqs")
@@ -79,16 +73,7 @@ def test_events_dead_lettered_to_a_filtered_reader_are_counted_where_the_app_put
         write_suite(suite, tmp_path / "suite")
         for slug in RUN:
             _edit_payload(tmp_path / "suite" / f"{slug}.yaml")
-        gameday = load_gameday(tmp_path / "suite" / "gameday.yaml")
-        gameday = dataclasses.replace(
-            gameday,
-            endpoint_url=sandbox["chaoskit_endpoint_url"],
-            experiments=tuple(e for e in gameday.ordered() if Path(e.path).stem in RUN),
-        )
-        out = tmp_path / "runs"
-        result = run_gameday(
-            gameday, out, history=History(out / "h.db"), console=Console(file=io.StringIO())
-        )
+        result = run_generated_gameday(sandbox, tmp_path / "suite", tmp_path / "runs", RUN)
         assert len(result.results) == len(RUN)
         output = queue_name(resources["OutputQueue"])
         dlq = queue_name(resources["InputQueueDLQ"])

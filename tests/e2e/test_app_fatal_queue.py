@@ -17,24 +17,18 @@ event; with the payload edited the way the verdict says, it must pass, with ever
 event processed.
 """
 
-import dataclasses
-import io
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from rich.console import Console
 
 from chaoskit.deploy import deploy_template
-from chaoskit.gameday.history import History
-from chaoskit.gameday.run import GameDayResult, run_gameday
-from chaoskit.gameday.spec import load_gameday
 from chaoskit.ledger.stages import queue_name
 from chaoskit.suite import generate_suite, write_suite
 from tests.support.app_state import ids_in, queue_bodies, sent_ids
-from tests.support.sandbox import delete_stack, unique
+from tests.support.sandbox import delete_stack, run_generated_gameday, unique
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "serverless-message-processing"
 KILL_PROCESSOR, KILL_DECIDER = "kill-switch-processmessages", "kill-switch-decisionmaker"
@@ -47,18 +41,6 @@ VALID = {
 }
 
 pytestmark = pytest.mark.sandbox
-
-
-def _run(sandbox: dict[str, Any], suite: Path, out: Path, slugs: tuple[str, ...]) -> GameDayResult:
-    gameday = load_gameday(suite / "gameday.yaml")
-    gameday = dataclasses.replace(
-        gameday,
-        endpoint_url=sandbox["chaoskit_endpoint_url"],
-        experiments=tuple(e for e in gameday.ordered() if Path(e.path).stem in slugs),
-    )
-    return run_gameday(
-        gameday, out, history=History(out / "h.db"), console=Console(file=io.StringIO())
-    )
 
 
 def _set_payload(path: Path, payload: dict[str, Any]) -> None:
@@ -99,7 +81,9 @@ def test_events_the_app_rejects_or_parks_make_the_run_inconclusive_until_it_acce
         fatal = resources["FatalDLQ"]
 
         # As generated: the app rejects every event, and parks each one in FatalDLQ.
-        result = _run(sandbox, suite, tmp_path / "runs", (KILL_PROCESSOR, KILL_DECIDER))
+        result = run_generated_gameday(
+            sandbox, suite, tmp_path / "runs", (KILL_PROCESSOR, KILL_DECIDER)
+        )
         assert [r.view.outcome for r in result.results] == ["inconclusive"] * 2, [
             r.summary() for r in result.results
         ]
@@ -122,7 +106,7 @@ def test_events_the_app_rejects_or_parks_make_the_run_inconclusive_until_it_acce
 
         # With a payload the app accepts, the kill switch is tested, and holds.
         _set_payload(suite / f"{KILL_PROCESSOR}.yaml", VALID)
-        again = _run(sandbox, suite, tmp_path / "again", (KILL_PROCESSOR,))
+        again = run_generated_gameday(sandbox, suite, tmp_path / "again", (KILL_PROCESSOR,))
         (run,) = again.results
         sent = sent_ids(run.journal, sandbox)
         assert _validated(aws, resources["ProcessMessages"], sent) == sent

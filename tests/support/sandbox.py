@@ -22,6 +22,7 @@ __all__ = [
     "drain",
     "function_zip",
     "queue",
+    "run_generated_gameday",
     "unique",
     "wait_for",
     "zip_files",
@@ -148,4 +149,31 @@ def delete_stack(configuration: dict[str, Any], name: str) -> None:
     cloudformation.delete_stack(StackName=name)
     cloudformation.get_waiter("stack_delete_complete").wait(
         StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+
+
+def run_generated_gameday(
+    sandbox: dict[str, Any], suite: Path, out: Path, slugs: tuple[str, ...]
+) -> Any:
+    """Run the experiments ``slugs`` of the game day ``chaoskit init`` wrote to ``suite``.
+
+    Aimed at the session's sandbox, quietly, with its history under ``out``; returns the
+    :class:`chaoskit.gameday.run.GameDayResult`.
+    """
+    import dataclasses
+
+    from rich.console import Console
+
+    from chaoskit.gameday.history import History
+    from chaoskit.gameday.run import run_gameday
+    from chaoskit.gameday.spec import load_gameday
+
+    gameday = load_gameday(suite / "gameday.yaml")
+    gameday = dataclasses.replace(
+        gameday,
+        endpoint_url=sandbox["chaoskit_endpoint_url"],
+        experiments=tuple(e for e in gameday.ordered() if Path(e.path).stem in slugs),
+    )
+    return run_gameday(
+        gameday, out, history=History(out / "h.db"), console=Console(file=io.StringIO())
     )
