@@ -79,6 +79,9 @@ class Entry:
     dlq_reader: str | None = None
     #: An SQS source's maxReceiveCount, when it has a redrive policy.
     max_receives: int | None = None
+    #: Seconds a failed or throttled SQS message stays hidden before its next receive
+    #: (its queue's visibility timeout): the settle wait must outlast at least one.
+    redelivery_s: float = 0.0
 
     def through(self, fields: Fields, what: str) -> None:
         """Make every event carry what a filter on the way lets through."""
@@ -215,6 +218,7 @@ def _sqs_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
         loses=loses,
         mapping=m,
         max_receives=queue.max_receive_count if queue.dead_letter is not None else None,
+        redelivery_s=float(queue.visibility_timeout),
     )
 
 

@@ -151,6 +151,10 @@ def _experiment(
         # A failed event waits this long for its next attempt: not lost meanwhile.
         config["retry_grace"] = math.ceil(max(entry.retry_waits)) + 10
         config["settle_timeout"] = max(300, math.ceil(sum(entry.retry_waits)) + 120)
+    elif entry is not None and entry.redelivery_s:
+        # A message that failed, or was throttled, during the fault is back only after the
+        # queue's visibility timeout: the wait outlasts one, after the load and the fault.
+        config["settle_timeout"] = max(300, math.ceil(entry.redelivery_s) + 180)
     if entry is not None and entry.filtered and entry.filter_needs:
         description += (
             f" On the way, {entry.filtered}: the load carries that, and an edited payload "

@@ -740,6 +740,23 @@ def test_a_kill_switch_on_a_queue_with_few_receives_expects_dead_letters(
     assert (expected in kill["description"]) is (receives < 5), kill["description"]
 
 
+@pytest.mark.parametrize(("visibility", "settle"), [(None, 300), (60, 300), (300, 480)])
+def test_the_settle_wait_outlasts_the_queues_visibility_timeout(
+    tmp_path: Path, visibility: int | None, settle: int
+) -> None:
+    # aws-samples/serverless-patterns apigw-http-api-fifo-sqs-lambda-sns-sam: visibility
+    # timeout 300 s. A message received while the function was stopped, or failed by the
+    # fault, is back 300 s later; the wait was 300 s, so the kill switch settled with 4 s
+    # to spare, and a slower machine would have called its events in flight.
+    queue: dict[str, Any] = {"Type": "AWS::SQS::Queue", "Properties": {}}
+    if visibility is not None:
+        queue["Properties"]["VisibilityTimeout"] = visibility
+    resources = {"In": queue, "Fn": _function(), "Mapping": _mapping("Fn", "In")}
+    suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
+    waits = {p.kind: p.experiment["configuration"]["settle_timeout"] for p in suite.experiments}
+    assert waits == {"kill switch": settle, "errors": settle, "SDK throttling": settle}
+
+
 def test_a_codeuri_naming_one_file_is_read_like_a_folder(tmp_path: Path) -> None:
     # aws-samples/serverless-patterns cloudtrail-eventbridge-lambda-dynamodb-sam:
     # CodeUri: src/function.py. init said "its code uses no AWS SDK client" of a handler
