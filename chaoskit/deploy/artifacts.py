@@ -139,10 +139,12 @@ def find_artifacts(
         for prop, kind, style in PROPERTIES.get(rtype, ()):
             value, in_globals = props.get(prop), False
             if rtype == "AWS::Serverless::Function":
-                if props.get("InlineCode") or props.get("PackageType") == "Image":
+                if props.get("InlineCode") or _is_image(props, globals_fn, values):
                     continue
                 if value is None:
                     value, in_globals = globals_fn.get(prop), True
+                if value is None:  # SAM CLI packages the template's folder
+                    value, in_globals = ".", False
             if not _is_local(value):
                 continue
             path = (base / str(value)).resolve()
@@ -152,6 +154,8 @@ def find_artifacts(
                     f"(paths are relative to the template's folder {base})"
                 )
             runtime = function_setting(props, globals_fn, "Runtime", values)
+            if kind == "code":
+                _check_built(logical_id, resource, path, base, globals_fn, values)
             arch = function_setting(props, globals_fn, "Architectures", values) or ["x86_64"]
             found.append(
                 Artifact(
@@ -167,6 +171,71 @@ def find_artifacts(
                 )
             )
     return found
+
+
+def _is_image(
+    props: Mapping[str, Any], globals_: Mapping[str, Any], values: Mapping[str, Any]
+) -> bool:
+    return bool(
+        function_setting(props, globals_, "PackageType", values) == "Image" or props.get("ImageUri")
+    )
+
+
+def _handler_files(handler: str, runtime: str) -> list[str]:
+    """Return the files, relative to the code's root, one of which Lambda loads for
+    ``handler`` (empty where the runtime does not say: Java, .NET, custom runtimes)."""
+    module = handler.rsplit(".", 1)[0]
+    if "." not in handler or not module:
+        return []
+    if runtime.startswith("nodejs"):
+        return [f"{module}{ext}" for ext in (".js", ".mjs", ".cjs")]
+    if runtime.startswith("python"):
+        head, _, name = module.rpartition("/")
+        dotted = "/".join(p for p in (head, name.replace(".", "/")) if p)
+        return [f"{dotted}.py", f"{dotted}/__init__.py"]
+    return []
+
+
+def _check_built(
+    logical_id: str,
+    resource: Mapping[str, Any],
+    path: Path,
+    base: Path,
+    globals_: Mapping[str, Any],
+    values: Mapping[str, Any],
+) -> None:
+    """Refuse a function that ``sam build`` builds (``Metadata`` ``BuildMethod``:
+    esbuild, makefile, ...) when its code folder lacks what its handler loads: deployed
+    as it is, every invocation would fail to import the handler.
+
+    Raises:
+        BadInput: naming the build method, the missing file and what to run.
+    """
+    metadata = resource.get("Metadata")
+    method = metadata.get("BuildMethod") if isinstance(metadata, Mapping) else None
+    if not isinstance(method, str) or not path.is_dir():
+        return
+    props = resource.get("Properties") or {}
+    handler = function_setting(props, globals_, "Handler", values)
+    runtime = function_setting(props, globals_, "Runtime", values)
+    if not isinstance(handler, str) or not isinstance(runtime, str):
+        return
+    provided = runtime.startswith("provided")
+    wanted = ["bootstrap"] if provided else _handler_files(handler, runtime)
+    if not wanted or any((path / name).is_file() for name in wanted):
+        return
+    built = base / ".aws-sam" / "build" / "template.yaml"
+    then = (
+        f"deploy the template it built, {built}"
+        if built.is_file()
+        else f"run `sam build` in {base}, then deploy .aws-sam/build/template.yaml"
+    )
+    raise BadInput(
+        f"function '{logical_id}' is built by `sam build` (Metadata BuildMethod: {method}), "
+        f"and its code folder {path} has no {' or '.join(wanted)} for Handler '{handler}' "
+        f"({runtime}): deployed as it is, every invocation would fail to load it. "
+        f"chaoskit deploy does not build code: {then}"
+    )
 
 
 def _includes(node: Any) -> Iterator[dict[str, Any]]:

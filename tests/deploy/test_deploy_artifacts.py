@@ -96,6 +96,88 @@ def test_a_missing_path_names_the_resource_and_the_path(app: Path) -> None:
         artifacts.find_artifacts(template, app)
 
 
+def test_a_function_without_codeuri_packages_the_templates_folder(app: Path) -> None:
+    # SAM CLI's default CodeUri is "." (aws-samples/serverless-patterns
+    # dynamodb-streams-lambda-eventbridge-sam-node has none): the SAM transform refused
+    # the function with "Only one of 'InlineCode' or 'CodeUri' can be set."
+    template = {
+        "Resources": {
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Runtime": "nodejs22.x"}},
+            "Image": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"PackageType": "Image", "ImageUri": "repo/fn:1"},
+            },
+        }
+    }
+    (found,) = artifacts.find_artifacts(template, app)
+    assert (found.logical_id, found.path, found.in_globals) == ("Fn", app, False)
+
+
+def _built(handler: str, runtime: str, method: str = "esbuild") -> dict[str, Any]:
+    return {
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"CodeUri": "code", "Handler": handler, "Runtime": runtime},
+                "Metadata": {"BuildMethod": method, "BuildProperties": {"Minify": True}},
+            }
+        }
+    }
+
+
+def test_code_that_sam_build_builds_is_refused_until_built(tmp_path: Path) -> None:
+    # esbuild's entry point is src/handler.ts; Lambda loads handler.js from the zip.
+    code = tmp_path / "code"
+    (code / "src").mkdir(parents=True)
+    (code / "src" / "handler.ts").write_text("export const handler = async () => {};\n")
+    template = _built("handler.handler", "nodejs22.x")
+    with pytest.raises(BadInput) as caught:
+        artifacts.find_artifacts(template, tmp_path)
+    message = str(caught.value)
+    assert "function 'Fn' is built by `sam build` (Metadata BuildMethod: esbuild)" in message
+    assert "no handler.js or handler.mjs or handler.cjs for Handler 'handler.handler'" in message
+    assert "run `sam build`" in message
+    built = tmp_path / ".aws-sam" / "build" / "template.yaml"
+    built.parent.mkdir(parents=True)
+    built.write_text("Resources: {}\n")
+    with pytest.raises(BadInput, match=f"deploy the template it built, {built}"):
+        artifacts.find_artifacts(template, tmp_path)
+    (code / "handler.mjs").write_text("export const handler = async () => {};\n")
+    (found,) = artifacts.find_artifacts(template, tmp_path)
+    assert found.path == code
+
+
+@pytest.mark.parametrize(
+    ("handler", "runtime", "method", "present", "refused"),
+    [
+        ("pkg.mod.handler", "python3.12", "makefile", "pkg/mod.py", False),
+        ("pkg.mod.handler", "python3.12", "makefile", "pkg.py", True),
+        ("app.handler", "python3.12", "python3.12", "app/__init__.py", False),
+        ("dist/app.handler", "nodejs20.x", "esbuild", "dist/app.js", False),
+        ("dist/app.handler", "nodejs20.x", "esbuild", "app.js", True),
+        ("bootstrap", "provided.al2023", "go1.x", "bootstrap", False),
+        ("bootstrap", "provided.al2023", "go1.x", "main.go", True),
+        # Lambda's Java and .NET runtimes load classes: nothing to check by file.
+        ("App::App.Function::Handler", "dotnet8", "dotnet7", "App.csproj", False),
+    ],
+)
+def test_the_file_a_built_functions_handler_loads_is_looked_for(
+    tmp_path: Path, handler: str, runtime: str, method: str, present: str, refused: bool
+) -> None:
+    file = tmp_path / "code" / present
+    file.parent.mkdir(parents=True)
+    file.write_text("")
+    template = _built(handler, runtime, method)
+    if refused:
+        with pytest.raises(BadInput, match="is built by `sam build`"):
+            artifacts.find_artifacts(template, tmp_path)
+    else:
+        assert len(artifacts.find_artifacts(template, tmp_path)) == 1
+    # Without a build method the folder is taken as it is (a layer may hold the handler).
+    del template["Resources"]["Fn"]["Metadata"]
+    assert len(artifacts.find_artifacts(template, tmp_path)) == 1
+
+
 def test_zips_are_reproducible_skip_caches_and_keep_modes(app: Path) -> None:
     first = artifacts.zip_folder([app / "src"])
     os.utime(app / "src" / "handler.py", (1_000_000_000, 1_000_000_000))
