@@ -9,7 +9,8 @@ so the function's own init code still runs in the init phase. A handler that
 cannot be loaded does not break this module's import (Lambda would then report
 ``Unable to import module 'chaoskit.layer.handler'``): each invocation fails
 with the error Lambda reports without the layer (``Runtime.HandlerNotFound``,
-``Runtime.ImportModuleError`` naming the user's module, ...). Then, in Lambda,
+``Runtime.ImportModuleError`` naming the user's module, ...), through the layer, so
+the events are on record as attempted and failed with it. Then, in Lambda,
 the ledger's internal extension registers (:mod:`chaoskit.layer.extension`),
 so that traced records are written after each response.
 
@@ -64,9 +65,26 @@ def handler(event: Any, context: LambdaContext | None) -> Any:
     if layer is None:
         layer = Layer()
     try:
-        return layer.invoke(_original_handler(), event, context)
+        try:
+            original = _original_handler()
+        except Exception as err:
+            original = _failing(err)
+        return layer.invoke(original, event, context)
     finally:
         extension.finished(getattr(context, "aws_request_id", None))
+
+
+def _failing(err: Exception) -> Callable[[Any, Any], Any]:
+    """Return a stand-in for a handler that could not be loaded: it raises that error.
+
+    Run through the layer, the events are then on record as attempted and failed with
+    Lambda's own error (``Runtime.ImportModuleError`` ...), not as never delivered.
+    """
+
+    def cannot_load(event: Any, context: Any) -> Any:
+        raise err
+
+    return cannot_load
 
 
 def reset() -> None:

@@ -73,6 +73,39 @@ def test_python_accepts_the_shared_cases_too(case: dict[str, Any]) -> None:
 NODE_SCRIPT = ROOT / "tests" / "layer_node" / "fixtures" / "ledger_parity.mjs"
 
 
+def test_events_reaching_a_node_handler_that_cannot_be_loaded_are_recorded_failed(
+    layer_aws: dict[str, str], tmp_path: Path
+) -> None:
+    # aws-samples/serverless-patterns dynamodb-streams-lambda-eventbridge-sam-node, built
+    # with esbuild, leaves the AWS SDK to the runtime. Where it was missing, the layer's
+    # entry point failed at import: nothing was recorded, and a kill switch called its 10
+    # events "never delivered" while every invocation failed to load the handler.
+    (tmp_path / "app.mjs").write_text(
+        'import { x } from "@aws-sdk/not-in-the-bundle";\nexport const handler = async () => x;\n'
+    )
+    env = {**os.environ, "CHAOSKIT_ORIGINAL_HANDLER": "app.handler", "AWS_REGION": "us-east-1"}
+    env.update({"LAMBDA_TASK_ROOT": str(tmp_path)})
+    env.pop("CHAOSKIT_CONFIG", None)
+    out = subprocess.run(
+        [str(NODE), str(NODE_SCRIPT.with_name("unloadable.mjs")), str(LAYER)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "[ERROR] Runtime.ImportModuleError" in out.stderr  # init logs it, as Lambda does
+    errors = json.loads(out.stdout.strip().splitlines()[-1])["errors"]
+    assert [e["name"] for e in errors] == ["Runtime.ImportModuleError"] * 2
+    assert "@aws-sdk/not-in-the-bundle" in errors[0]["message"]
+    records = read_run("run-unloadable", layer_aws)
+    kinds = sorted((r.event_id, r.kind) for r in records)
+    assert kinds == sorted([(e, k) for e in ("e1", "e2") for k in ("attempt", "failed")] * 2)
+    assert {(r.detail or {}).get("error") for r in records if r.kind == "failed"} == {
+        "Runtime.ImportModuleError"
+    }
+
+
 def test_node_ledger_records_and_acks_read_back_through_the_python_reader(
     layer_aws: dict[str, str],
 ) -> None:

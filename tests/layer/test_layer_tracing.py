@@ -262,3 +262,30 @@ def test_a_failed_ack_is_retried_once_per_ttl_not_per_invocation(
     layer.invoke(Calls(), {}, FakeContext())
     assert layer.acked_version == "v-1"
     assert [a["version"] for a in read_acks("orders-worker", layer_aws)] == ["v-1"]
+
+
+def test_events_reaching_a_handler_that_cannot_be_loaded_are_recorded_failed_with_its_error(
+    layer_aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # A bundle that leaves out a module it imports (a public Node.js app, built with
+    # esbuild, expects the runtime's AWS SDK): with nothing on record, the kill switch
+    # called its 10 events "never delivered" while every invocation failed to load.
+    from chaoskit.layer import handler as wrapper
+
+    monkeypatch.setenv(envvars.ORIGINAL_HANDLER, "app.handler")
+    monkeypatch.setenv(envvars.LEDGER_FLUSH, "inline")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "app.py").write_text("import not_in_the_bundle\n\ndef handler(e, c): ...\n")
+    monkeypatch.setattr(wrapper, "layer", make_layer({envvars.LEDGER_FLUSH: "inline"}))
+    monkeypatch.setattr(wrapper, "_original", None)
+    for _ in range(2):  # every invocation fails the same way, as Lambda's runtime does
+        with pytest.raises(Exception) as caught:
+            wrapper.handler(load_event("sqs"), FakeContext())
+        assert type(caught.value).__name__ == "Runtime.ImportModuleError"
+        assert "Unable to import module 'app': No module named 'not_in_the_bundle'" in str(
+            caught.value
+        )
+    records = read_run("run-1", layer_aws)
+    assert _kinds(records) == {e: ["attempt", "failed"] * 2 for e in ("e-1", "e-2", "e-3")}
+    failed = next(r for r in records if r.kind == "failed")
+    assert failed.detail is not None and failed.detail["error"] == "Runtime.ImportModuleError"

@@ -1,21 +1,45 @@
 // The entry point the exec wrapper puts in front of a Node.js function's own handler:
 // _HANDLER=<layer>/nodejs/node_modules/chaoskit-layer/handler.handler, with the function's
 // handler kept in CHAOSKIT_ORIGINAL_HANDLER. The original handler is loaded here, at
-// import, so the function's init code still runs in the init phase, and a handler that
-// cannot be loaded fails init with the error Lambda reports without the layer.
+// import, so the function's init code still runs in the init phase. A handler that cannot
+// be loaded does not fail this module's import: init logs the error, and each invocation
+// fails with it (Lambda's own error, Runtime.ImportModuleError and the like) through the
+// layer, so the events are on record as attempted and failed with it, as in Python.
 import { loadHandler } from "./loader.mjs";
 import { Layer } from "./layer.mjs";
 
+const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
 const spec = process.env.CHAOSKIT_ORIGINAL_HANDLER;
-if (!spec) {
-  const err = new Error("CHAOSKIT_ORIGINAL_HANDLER is not set: chaoskit does not know which handler to run");
-  err.name = "Runtime.HandlerNotFound";
-  throw err;
+
+async function load() {
+  if (!spec) {
+    const err = new Error("CHAOSKIT_ORIGINAL_HANDLER is not set: chaoskit does not know which handler to run");
+    err.name = "Runtime.HandlerNotFound";
+    throw err;
+  }
+  return loadHandler(root, spec);
 }
-const original = await loadHandler(process.env.LAMBDA_TASK_ROOT || process.cwd(), spec);
+
+let original = null;
+try {
+  original = await load();
+} catch (err) {
+  console.error(`[ERROR] ${err.name}: ${err.message}`);
+}
 let layer = null;
 
 export async function handler(event, context) {
   layer = layer || new Layer();
-  return layer.invoke(original, event, context);
+  let run = original;
+  if (!run) {
+    // Loaded again at each invocation, as Lambda runs a failed init again.
+    try {
+      run = original = await load();
+    } catch (err) {
+      run = async () => {
+        throw err;
+      };
+    }
+  }
+  return layer.invoke(run, event, context);
 }
