@@ -25,6 +25,7 @@ from chaoskit.layer.config import ConfigError, parse_config
 from chaoskit.ledger import records as records_module
 from chaoskit.ledger.records import parse_items
 from chaoskit.ledger.store import read_run
+from tests.support.node_sdk import sdk_for_tests
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = shutil.which("node")
@@ -34,22 +35,8 @@ CASES = json.loads((Path(__file__).with_name("config_cases.json")).read_text())
 pytestmark = pytest.mark.skipif(NODE is None, reason="Node.js is not installed")
 
 
-def _sdk_for_tests() -> None:
-    """Install the AWS SDK for JavaScript v3 the throttling test drives (once, from npm)."""
-    folder = ROOT / "tests" / "layer_node" / "sdk"
-    if (folder / "node_modules" / "@aws-sdk" / "client-dynamodb").is_dir():
-        return
-    npm = shutil.which("npm")
-    assert npm, "npm is needed to install the AWS SDK for JavaScript the layer tests drive"
-    out = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--silent"],
-        cwd=folder, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-
-
 def test_the_node_layer_suite_passes_under_nodes_test_runner() -> None:
-    _sdk_for_tests()
+    sdk_for_tests()
     out = subprocess.run(
         [str(NODE), "--test", str(ROOT / "tests" / "layer_node")],
         capture_output=True, text=True, timeout=300, cwd=ROOT,

@@ -551,6 +551,10 @@ class ProcessRuntimeExecutor(RuntimeExecutor):
         else:
             layout.interpreter_for(runtime)  # refuse other runtimes early
         layout.prepare(function_version)
+        if node.is_node(runtime) and function_version.config.code is not None:
+            # The AWS SDK that Lambda's Node.js runtimes give, where the code leaves it out.
+            code = layout.code_dir(function_version)
+            node.provide_sdk(code, layout.opt_dir(function_version))
 
     @classmethod
     def cleanup_version(cls, function_version: FunctionVersion) -> None:
