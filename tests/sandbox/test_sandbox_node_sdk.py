@@ -27,6 +27,7 @@ AFTER = "2027-06-01T00:00:00.000Z"  # published after it: not the runtime's rele
 
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Registry:
+    monkeypatch.setattr(node, "_FAILED", set())
     with npm_registry() as served:
         monkeypatch.setenv("npm_config_registry", served.url + "/")
         monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))
@@ -62,7 +63,12 @@ def test_the_sdk_names_a_functions_code_uses_are_read_from_its_javascript(tmp_pa
             "index.mjs": 'import { S3Client } from "@aws-sdk/client-s3";\n'
             "const d = await import('@aws-sdk/lib-dynamodb');\n",
             "lib/cjs.js": 'const { unmarshall } = require("@aws-sdk/util-dynamodb/dist-cjs/x");\n',
-            "bundle.js": 'var e=require("@aws-sdk/client-eventbridge"),s="@smithy/core";\n',
+            "bundle.js": 'var e=require("@aws-sdk/client-eventbridge"),s="@smithy/core";\n'
+            # The SDK's own message, bundled (aws-samples sqs-lambda-ddb-sam-ts): not code.
+            'throw Error(`register the package by calling [require("@aws-sdk/signature-v4-crt");]'
+            " or an ESM equivalent such as [import '@aws-sdk/signature-v4a';]`);\n"
+            'const m = "@aws-sdk/client-sqs"; x.require("@aws-sdk/client-sns");\n'
+            'export{a as b}from"@aws-sdk/client-sfn";import"@aws-sdk/client-lambda";\n',
             "notes.md": 'import "@aws-sdk/client-sqs"\n',
             "node_modules/dep/index.js": 'require("@aws-sdk/client-kinesis")\n',
         },
@@ -72,6 +78,8 @@ def test_the_sdk_names_a_functions_code_uses_are_read_from_its_javascript(tmp_pa
         "@aws-sdk/lib-dynamodb",
         "@aws-sdk/util-dynamodb",
         "@aws-sdk/client-eventbridge",
+        "@aws-sdk/client-sfn",
+        "@aws-sdk/client-lambda",
     }
 
 
@@ -123,9 +131,17 @@ def test_a_name_npm_does_not_know_is_logged_and_the_others_still_installed(
 ) -> None:
     code = _code(
         tmp_path,
-        {"index.js": 'require("@aws-sdk/client-fake"); const x = "@aws-sdk/no-such-package";\n'},
+        {
+            "index.js": 'require("@aws-sdk/client-fake");\n'
+            'try { require("@aws-sdk/no-such-package") } catch {}\n'
+        },
     )
     with caplog.at_level(logging.WARNING):
         linked = node.provide_sdk(code, folder=tmp_path / "sdk")
     assert linked == ["@aws-sdk/client-fake"]
     assert "could not install @aws-sdk/no-such-package for Node.js functions" in caplog.text
+    # The next function naming it does not wait for npm again.
+    asked = list(registry.requests)
+    other = _code(tmp_path / "two", {"index.js": 'require("@aws-sdk/no-such-package")\n'})
+    assert node.provide_sdk(other, folder=tmp_path / "sdk") == []
+    assert registry.requests == asked

@@ -41,7 +41,16 @@ SUPPORTED = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
 SDK_DATE = "2026-11-01"
 #: Where the SDK's packages are installed (a folder holding ``node_modules``).
 SDK_ENV = "CHAOSKIT_SANDBOX_NODE_SDK"
-_SDK_NAME = re.compile(r"""["'](@aws-sdk/[a-z0-9][a-z0-9._-]*)(?:/[^"'\s]*)?["']""")
+#: An ``@aws-sdk/*`` package that code loads: ``require("...")``, ``import ... from "..."``,
+#: ``import "..."``, ``import("...")``, ``export ... from "..."`` (minified too). Not one
+#: named in a message: the SDK's own bundled code says "register the package by calling
+#: [require("@aws-sdk/signature-v4-crt");]", hence no ``[`` or word character before.
+_SDK_NAME = re.compile(
+    r"""(?<![\w$.\[])(?<!\[ )(?:from|import|require)\s*\(?\s*["'](@aws-sdk/[a-z0-9][a-z0-9._-]*)"""
+    r"""(?:/[^"'\s]*)?["']"""
+)
+#: Packages npm could not install in this process: not tried again for every function.
+_FAILED: set[str] = set()
 _SOURCES = (".js", ".mjs", ".cjs")
 _LARGEST_SOURCE = 20 * 1024 * 1024
 _VERSIONS: dict[str, str] = {}
@@ -160,7 +169,7 @@ def provide_sdk(code: Path, opt: Path | None = None, folder: Path | None = None)
     def found(name: str) -> Path | None:
         return next((p / name for p in places if (p / name / "package.json").is_file()), None)
 
-    missing = [name for name in wanted if found(name) is None]
+    missing = [name for name in wanted if found(name) is None and name not in _FAILED]
     if missing:
         _install(folder, missing)
     linked = []
@@ -191,10 +200,14 @@ def _install(folder: Path, names: list[str]) -> None:
             LOG.warning("no npm on this machine: cannot give functions %s", ", ".join(names))
             return
         LOG.info("installing the AWS SDK for JavaScript for functions: %s", " ".join(names))
-        if _npm_install(npm, folder, names) or len(names) == 1:
+        if _npm_install(npm, folder, names):
+            return
+        if len(names) == 1:
+            _FAILED.update(names)
             return
         for name in names:  # one name npm does not know fails them all: each on its own
-            _npm_install(npm, folder, [name])
+            if not _npm_install(npm, folder, [name]):
+                _FAILED.add(name)
 
 
 def _npm_install(npm: str, folder: Path, names: list[str]) -> bool:
