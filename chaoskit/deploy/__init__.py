@@ -18,10 +18,12 @@ Example::
 """
 
 import re
+import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from chaoskit import aws
@@ -58,15 +60,50 @@ def template_file(template_path: str | Path) -> Path:
 def default_stack_name(template_path: str | Path) -> str:
     """Return the stack name for a template, made valid for CloudFormation.
 
-    A CDK stack's template (in its ``cdk.out``) gets the stack's name; any
-    other template its folder's name.
+    A CDK stack's template (in its ``cdk.out``) gets the stack's name; a SAM app's the
+    ``stack_name`` of its ``samconfig`` (``default`` environment), as ``sam deploy``
+    names it; any other template its folder's name, where ``sam build``'s output
+    (``.aws-sam/build/template.yaml``) counts as the app's folder.
     """
     path = template_file(template_path)
     return _stack_name_for(path, cdk.cdk_stack(path))
 
 
+def _app_folder(path: Path) -> Path:
+    """Return the folder of the app a template belongs to (above ``.aws-sam/build``)."""
+    folder = path.resolve().parent
+    if folder.name == "build" and folder.parent.name == ".aws-sam":
+        return folder.parent.parent
+    return folder
+
+
+def _samconfig_stack_name(folder: Path) -> str | None:
+    """Return ``stack_name`` of the ``default`` environment of a SAM app's samconfig."""
+    for name in ("samconfig.toml", "samconfig.yaml", "samconfig.yml"):
+        file = folder / name
+        if not file.is_file():
+            continue
+        try:
+            text = file.read_text()
+            config = tomllib.loads(text) if name.endswith(".toml") else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        default = config.get("default") if isinstance(config, dict) else None
+        for command in ("deploy", "global"):
+            section = default.get(command) if isinstance(default, dict) else None
+            params = section.get("parameters") if isinstance(section, dict) else None
+            value = params.get("stack_name") if isinstance(params, dict) else None
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
 def _stack_name_for(path: Path, assembly: cdk.CdkStack | None) -> str:
-    folder = assembly.stack_name if assembly else path.resolve().parent.name
+    if assembly:
+        folder = assembly.stack_name
+    else:
+        app = _app_folder(path)
+        folder = _samconfig_stack_name(app) or app.name
     name = re.sub(r"[^A-Za-z0-9-]", "-", folder).strip("-")
     if not name or not name[0].isalpha():
         name = f"app-{name}".strip("-")

@@ -91,6 +91,29 @@ def test_parameters_parse_and_check() -> None:
         check_parameters(template, {"Stage": "x"})
 
 
+def test_a_sam_apps_stack_is_named_as_sam_deploy_names_it(tmp_path: Path) -> None:
+    # A SAM app's stack on AWS is the samconfig's stack_name, and `sam build` writes the
+    # template to .aws-sam/build: the stack of aws-samples/serverless-patterns
+    # sqs-lambda-ddb-sam-ts was named "build".
+    app = tmp_path / "sqs-lambda-ddb-sam-ts"
+    built = app / ".aws-sam" / "build" / "template.yaml"
+    assert default_stack_name(built) == "sqs-lambda-ddb-sam-ts"
+    app.mkdir()
+    (app / "samconfig.toml").write_text(
+        'version = 0.1\n[default.deploy.parameters]\nstack_name = "orders-prod"\n'
+        '[staging.deploy.parameters]\nstack_name = "orders-staging"\n'
+    )
+    assert default_stack_name(built) == "orders-prod"
+    assert default_stack_name(app / "template.yaml") == "orders-prod"
+    (app / "samconfig.toml").write_text("not = [toml")
+    assert default_stack_name(app / "template.yaml") == "sqs-lambda-ddb-sam-ts"
+    (app / "samconfig.toml").unlink()
+    (app / "samconfig.yaml").write_text(
+        "version: 0.1\ndefault:\n  global:\n    parameters:\n      stack_name: from-yaml\n"
+    )
+    assert default_stack_name(app / "template.yaml") == "from-yaml"
+
+
 def test_default_stack_name_is_the_folder_made_valid(tmp_path: Path) -> None:
     assert default_stack_name(tmp_path / "my_app" / "template.yaml") == "my-app"
     assert default_stack_name(tmp_path / "2fast" / "template.yaml") == "app-2fast"
