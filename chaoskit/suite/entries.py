@@ -79,6 +79,8 @@ class Entry:
     dlq_reader: str | None = None
     #: An SQS source's maxReceiveCount, when it has a redrive policy.
     max_receives: int | None = None
+    #: What the load carries for a table the function writes to (for the description).
+    carries: str | None = None
     #: Seconds a failed or throttled SQS message stays hidden before its next receive
     #: (its queue's visibility timeout): the settle wait must outlast at least one.
     redelivery_s: float = 0.0
@@ -691,6 +693,33 @@ def behind_filters(topo: Topology, functions: list[Function]) -> list[str]:
                 f"data, so {current.logical_id}'s experiments follow events no further"
             )
     return notes
+
+
+def named_table_keys(topo: Topology, fn: Function) -> dict[str, list[str]]:
+    """Return the key attributes of the stack's DynamoDB tables ``fn``'s environment
+    names, by table: only tables whose keys are all strings (an event's id fills them).
+
+    A function that stores each message as an item needs the table's key in it; where
+    the app has no sample event, the load carries that key, one value per event.
+    """
+    out: dict[str, list[str]] = {}
+    for lid in sorted(_logical_ids(fn.environment)):
+        table = topo.element(lid)
+        if table is None or table.type != "AWS::DynamoDB::Table":
+            continue
+        types = {
+            d.get("AttributeName"): d.get("AttributeType")
+            for d in table.properties.get("AttributeDefinitions") or []
+            if isinstance(d, dict)
+        }
+        keys = [
+            k.get("AttributeName")
+            for k in table.properties.get("KeySchema") or []
+            if isinstance(k, dict)
+        ]
+        if keys and all(isinstance(k, str) and types.get(k) == "S" for k in keys):
+            out[lid] = [str(k) for k in keys]
+    return out
 
 
 def parked_queues(topo: Topology, functions: list[Function]) -> list[str]:

@@ -27,6 +27,7 @@ from chaoskit.suite.entries import (
     behind_filters,
     dead_letter_readers,
     entries_of,
+    named_table_keys,
     parked_queues,
     pipeline,
     ref,
@@ -160,6 +161,8 @@ def _experiment(
             f" On the way, {entry.filtered}: the load carries that, and an edited payload "
             "must keep it, or the filter drops the events and they count lost."
         )
+    if entry is not None and entry.carries:
+        description += f" {entry.carries}."
     if entry is not None and entry.dlq_reader:
         description += f" {entry.dlq_reader[0].upper()}{entry.dlq_reader[1:]}."
     return {
@@ -403,6 +406,28 @@ def _without(payload: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> dic
     return out
 
 
+def _carry_table_keys(entry: Entry, tables: dict[str, list[str]]) -> None:
+    """Make the load carry the keys of the tables the function names, each event its own
+    value, where nothing else sets them: a function that stores each message as an item
+    rejects every event without its table's key (two public apps did)."""
+    payload = dict(entry.send.get("payload") or {})
+    added: dict[str, list[str]] = {}
+    for table, keys in tables.items():
+        for key in keys:
+            if key not in payload and key not in entry.item_keys and key != "chaoskit":
+                payload[key] = "{{event_id}}"
+                added.setdefault(table, []).append(key)
+    if not added:
+        return
+    entry.send["payload"] = payload
+    named = "; ".join(f"{', '.join(keys)} (table {t}'s key)" for t, keys in added.items())
+    entry.carries = (
+        f"Each event carries {named}, set to its event id: the function names that table, "
+        "and one that stores each message as an item needs its key in it (edit `payload:` "
+        "where the app's messages look otherwise)"
+    )
+
+
 def _refusal(fn: Function) -> str | None:
     return runtimes.refusal(fn.logical_id, {"Runtime": fn.runtime, "PackageType": fn.package_type})
 
@@ -479,6 +504,7 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
         id(entry): _dead_letter_readers(topo, entry, suite) if _refusal(fn) is None else []
         for entry in entries
     }
+    tables = named_table_keys(topo, fn)
     for entry in entries:
         sample = suite.samples.get(entry.kind)
         if sample is not None:
@@ -487,6 +513,8 @@ def _function_plans(topo: Topology, fn: Function, suite: Suite, code: bool) -> N
             )
             # What the entry needs (a rule's pattern, a filter) wins over the app's sample.
             entry.send["payload"] = _merged(own, entry.send.get("payload") or {})
+        else:
+            _carry_table_keys(entry, tables)
     suite.found.append(
         f"function {fn.logical_id} ({fn.runtime or fn.package_type}): "
         + (", ".join(e.label for e in entries) or "no event source chaoskit can send through")

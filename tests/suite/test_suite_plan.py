@@ -757,6 +757,54 @@ def test_the_settle_wait_outlasts_the_queues_visibility_timeout(
     assert waits == {"kill switch": settle, "errors": settle, "SDK throttling": settle}
 
 
+def _loads(suite: Any) -> dict[str, Any]:
+    out = {}
+    for planned in suite.experiments:
+        send = next(
+            s for s in planned.experiment["method"] if s["provider"].get("func") == "send_events"
+        )
+        out[planned.kind] = send["provider"]["arguments"].get("payload")
+    return out
+
+
+def test_the_load_carries_the_key_of_a_table_the_function_stores_messages_in(
+    tmp_path: Path,
+) -> None:
+    # aws-samples/serverless-patterns sqs-lambda-ddb-sam-ts and apigw-sqs-lambda-ddb put
+    # each message body into a table as an item: without the table's key every event was
+    # rejected (ValidationException), and every experiment was inconclusive.
+    resources = {
+        "In": {"Type": "AWS::SQS::Queue"},
+        "Items": _table("KEYS_ONLY", ("pk", "S"), ("sk", "S")),
+        "Counters": _table("KEYS_ONLY", ("n", "N")),  # a number key: no event id fills it
+        "Fn": _function(
+            Environment={"Variables": {"T": {"Ref": "Items"}, "C": {"Ref": "Counters"}}}
+        ),
+        "Mapping": _mapping("Fn", "In"),
+    }
+    template = _write_template(tmp_path, resources)
+    suite = generate_suite(template=template, stack_name="s")
+    key = {"pk": "{{event_id}}", "sk": "{{event_id}}"}
+    assert _loads(suite) == {"kill switch": key, "errors": key, "SDK throttling": key}
+    errors = next(p.experiment for p in suite.experiments if p.kind == "errors")
+    assert "Each event carries pk, sk (table Items's key), set to its event id" in " ".join(
+        errors["description"].split()
+    )
+    # The app's own sample event says what its messages look like: it wins.
+    samples = tmp_path / "app" / "events"
+    samples.mkdir()
+    (samples / "sqs.json").write_text(
+        json.dumps({"Records": [{"eventSource": "aws:sqs", "body": '{"order": 7}'}]})
+    )
+    suite = generate_suite(template=template, stack_name="s")
+    assert _loads(suite)["errors"] == {"order": 7}
+    # A function that names no table: the load is as before.
+    (samples / "sqs.json").unlink()
+    del resources["Fn"]["Properties"]["Environment"]
+    suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
+    assert list(_loads(suite).values()) == [None, None, None]
+
+
 def test_a_codeuri_naming_one_file_is_read_like_a_folder(tmp_path: Path) -> None:
     # aws-samples/serverless-patterns cloudtrail-eventbridge-lambda-dynamodb-sam:
     # CodeUri: src/function.py. init said "its code uses no AWS SDK client" of a handler
