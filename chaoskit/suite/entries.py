@@ -695,15 +695,48 @@ def behind_filters(topo: Topology, functions: list[Function]) -> list[str]:
     return notes
 
 
+_ITEM_WRITES = ("dynamodb:putitem", "dynamodb:batchwriteitem", "dynamodb:*", "*")
+
+
+def _written_by_role(topo: Topology, fn: Function) -> set[str]:
+    """Return the logical IDs that ``fn``'s role lets it put items into: statements of
+    its inline policies, and of the stack's ``AWS::IAM::Policy`` resources attached to
+    it (as CDK writes them), allowing ``dynamodb:PutItem`` or ``BatchWriteItem``."""
+    role = _logical_ids(fn.properties.get("Role"))
+    documents = []
+    for lid in role:
+        element = topo.element(lid)
+        for policy in (element.properties.get("Policies") if element else None) or []:
+            if isinstance(policy, dict):
+                documents.append(policy.get("PolicyDocument"))
+    for element in topo.resources.values():
+        if element.type == "AWS::IAM::Policy" and role & _logical_ids(
+            element.properties.get("Roles")
+        ):
+            documents.append(element.properties.get("PolicyDocument"))
+    found: set[str] = set()
+    for document in documents:
+        statements = document.get("Statement") if isinstance(document, dict) else None
+        for statement in statements if isinstance(statements, list) else [statements]:
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            actions = statement.get("Action")
+            actions = actions if isinstance(actions, list) else [actions]
+            if any(str(a).lower() in _ITEM_WRITES for a in actions):
+                found |= _logical_ids(statement.get("Resource"))
+    return found
+
+
 def named_table_keys(topo: Topology, fn: Function) -> dict[str, list[str]]:
-    """Return the key attributes of the stack's DynamoDB tables ``fn``'s environment
-    names, by table: only tables whose keys are all strings (an event's id fills them).
+    """Return the key attributes of the stack's DynamoDB tables ``fn`` writes items to
+    (its environment names them, or its role lets it put items there), by table: only
+    tables whose keys are all strings (an event's id fills them).
 
     A function that stores each message as an item needs the table's key in it; where
     the app has no sample event, the load carries that key, one value per event.
     """
     out: dict[str, list[str]] = {}
-    for lid in sorted(_logical_ids(fn.environment)):
+    for lid in sorted(_logical_ids(fn.environment) | _written_by_role(topo, fn)):
         table = topo.element(lid)
         if table is None or table.type != "AWS::DynamoDB::Table":
             continue

@@ -407,8 +407,8 @@ def _without(payload: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> dic
 
 
 def _carry_table_keys(entry: Entry, tables: dict[str, list[str]]) -> None:
-    """Make the load carry the keys of the tables the function names, each event its own
-    value, where nothing else sets them: a function that stores each message as an item
+    """Make the load carry the keys of the tables the function writes to, each event its
+    own value, where nothing else sets them: a function that stores each message as an item
     rejects every event without its table's key (two public apps did)."""
     payload = dict(entry.send.get("payload") or {})
     added: dict[str, list[str]] = {}
@@ -422,9 +422,9 @@ def _carry_table_keys(entry: Entry, tables: dict[str, list[str]]) -> None:
     entry.send["payload"] = payload
     named = "; ".join(f"{', '.join(keys)} (table {t}'s key)" for t, keys in added.items())
     entry.carries = (
-        f"Each event carries {named}, set to its event id: the function names that table, "
-        "and one that stores each message as an item needs its key in it (edit `payload:` "
-        "where the app's messages look otherwise)"
+        f"Each event carries {named}, set to its event id: the function writes items to "
+        "that table, and one that stores each message as an item needs its key in it (edit "
+        "`payload:` where the app's messages look otherwise)"
     )
 
 

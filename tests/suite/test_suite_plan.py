@@ -805,6 +805,36 @@ def test_the_load_carries_the_key_of_a_table_the_function_stores_messages_in(
     assert list(_loads(suite).values()) == [None, None, None]
 
 
+@pytest.mark.parametrize("cdk", [False, True])
+def test_a_table_the_functions_role_lets_it_put_items_in_counts_too(
+    tmp_path: Path, cdk: bool
+) -> None:
+    # aws-samples/serverless-patterns apigw-sqs-lambda-ddb: the handler writes each body
+    # to a table it names in its code ("EventTable"); only its role says which table.
+    put = {"Effect": "Allow", "Action": ["dynamodb:Get*", "dynamodb:PutItem"],
+           "Resource": {"Fn::GetAtt": ["Events", "Arn"]}}  # fmt: skip
+    read = {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": {"Ref": "Other"}}
+    document = {"Version": "2012-10-17", "Statement": [put, read]}
+    role: dict[str, Any] = {"Type": "AWS::IAM::Role", "Properties": {}}
+    resources = {
+        "In": {"Type": "AWS::SQS::Queue"},
+        "Events": _table("KEYS_ONLY", ("eventId", "S")),
+        "Other": _table("KEYS_ONLY", ("other", "S")),
+        "Role": role,
+        "Fn": _function(Role={"Fn::GetAtt": ["Role", "Arn"]}),
+        "Mapping": _mapping("Fn", "In"),
+    }
+    if cdk:  # CDK attaches a role's statements through a policy resource of their own
+        resources["Policy"] = {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {"PolicyDocument": document, "Roles": [{"Ref": "Role"}]},
+        }
+    else:
+        role["Properties"]["Policies"] = [{"PolicyName": "p", "PolicyDocument": document}]
+    suite = generate_suite(template=_write_template(tmp_path, resources), stack_name="s")
+    assert _loads(suite)["errors"] == {"eventId": "{{event_id}}"}
+
+
 def test_a_codeuri_naming_one_file_is_read_like_a_folder(tmp_path: Path) -> None:
     # aws-samples/serverless-patterns cloudtrail-eventbridge-lambda-dynamodb-sam:
     # CodeUri: src/function.py. init said "its code uses no AWS SDK client" of a handler
