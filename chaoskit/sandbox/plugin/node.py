@@ -39,7 +39,7 @@ SUPPORTED = ("nodejs18.x", "nodejs20.x", "nodejs22.x", "nodejs24.x")
 #: The AWS SDK for JavaScript v3 given to functions: its packages as published that day
 #: (Lambda's runtimes ship one release of the SDK, not the newest).
 SDK_DATE = "2026-11-01"
-#: Where the SDK's packages are installed (a folder holding ``node_modules``).
+#: Folders already holding the SDK's packages (each holds ``node_modules``), looked in first.
 SDK_ENV = "CHAOSKIT_SANDBOX_NODE_SDK"
 #: An ``@aws-sdk/*`` package that code loads: ``require("...")``, ``import ... from "..."``,
 #: ``import "..."``, ``import("...")``, ``export ... from "..."`` (minified too). Not one
@@ -195,7 +195,7 @@ def _install(folder: Path, names: list[str]) -> None:
             return
         if not manifest.is_file():
             manifest.write_text(json.dumps({"name": "chaoskit-lambda-node-sdk", "private": True}))
-        npm = os.environ.get("CHAOSKIT_SANDBOX_NPM") or shutil.which("npm")
+        npm = shutil.which("npm")
         if not npm:
             LOG.warning("no npm on this machine: cannot give functions %s", ", ".join(names))
             return
@@ -213,14 +213,18 @@ def _install(folder: Path, names: list[str]) -> None:
 def _npm_install(npm: str, folder: Path, names: list[str]) -> bool:
     command = [npm, "install", "--no-audit", "--no-fund", "--no-update-notifier", "--save"]
     command.append(f"--before={SDK_DATE}")
-    done = subprocess.run(
-        [*command, *(f"{n}@^3" for n in names)],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [*command, *(f"{n}@^3" for n in names)],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        LOG.warning("could not install %s for Node.js functions: %s", ", ".join(names), err)
+        return False
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         LOG.warning(
