@@ -276,6 +276,8 @@ def own_failures(
                 continue
             where = str(detail.get("function") or r.source or "unknown")
             error = str(detail.get("error") or "an error")
+            if error == "batchItemFailure":  # no error on record: the app's log has it
+                error = "reported failed in its batch response; its log says why"
             if r.event_id not in failed or r.at >= failed[r.event_id][0]:
                 failed[r.event_id] = (r.at, where, error)
         elif r.kind == kinds.DEAD_LETTERED:

@@ -153,6 +153,15 @@ def test_a_run_where_the_app_rejected_every_event_on_its_own_is_inconclusive() -
     assert "1 at writer (KeyError), 1 at writer (ValueError)" in reason
 
 
+def test_events_a_batch_response_failed_point_to_the_functions_log() -> None:
+    # A partial batch response names the failed records and no error (a public app's
+    # ValidationException was in its log only): the reason said "(batchItemFailure)".
+    records = [R("a", "sent", 0.0), _failed("a", 1.0, "batchItemFailure")]
+    ext = enrich_journal({}, "r", {}, "sandbox", read_records=lambda r, c: records)
+    (reason,) = ext["inconclusive"]
+    assert "1 at writer (reported failed in its batch response; its log says why)" in reason
+
+
 def test_a_dlq_readers_failures_do_not_make_the_run_inconclusive(
     aws_env: dict[str, str],
 ) -> None:
