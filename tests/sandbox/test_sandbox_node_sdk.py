@@ -145,3 +145,16 @@ def test_a_name_npm_does_not_know_is_logged_and_the_others_still_installed(
     other = _code(tmp_path / "two", {"index.js": 'require("@aws-sdk/no-such-package")\n'})
     assert node.provide_sdk(other, folder=tmp_path / "sdk") == []
     assert registry.requests == asked
+
+
+def test_a_link_that_cannot_be_made_is_logged_not_raised(
+    registry: Registry, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The function is created all the same; it then fails to load the package, as it
+    # would on a runtime without it.
+    code = _code(tmp_path, {"index.js": 'require("@aws-sdk/client-fake")\n'})
+    (code.parent / "node_modules").write_text("a file where the folder goes")
+    with caplog.at_level(logging.WARNING):
+        assert node.provide_sdk(code, folder=tmp_path / "sdk") == []
+    assert "could not give the function in" in caplog.text
+    assert "@aws-sdk/client-fake" in caplog.text

@@ -178,8 +178,12 @@ def provide_sdk(code: Path, opt: Path | None = None, folder: Path | None = None)
         target, link = found(name), beside / name
         if target is None or link.exists():
             continue
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(target, target_is_directory=True)
+        try:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target, target_is_directory=True)
+        except OSError as err:  # the function is created all the same, as without the SDK
+            LOG.warning("could not give the function in %s %s: %s", code, name, err)
+            continue
         linked.append(name)
     return linked
 
