@@ -7,7 +7,9 @@ replaced by the S3 location of its upload:
   ``Globals``; ``AWS::Lambda::Function`` ``Code``) and layers' content
   (``ContentUri``, ``Content``): a folder is zipped; a function folder with a
   ``requirements.txt`` gets its requirements installed into the zip for the
-  function's Python runtime and architecture;
+  function's Python runtime and architecture; a SAM layer that ``sam build``
+  builds for Python (``Metadata`` ``BuildMethod: python3.X``) is zipped under
+  ``python/``, its ``requirements.txt`` installed there, as SAM CLI lays it out;
 - definitions (``DefinitionUri`` of state machines and APIs,
   ``DefinitionS3Location``, ``BodyS3Location``): the file as it is;
 - the ``Location`` of every ``Fn::Transform`` of ``AWS::Include``, anywhere in
@@ -85,6 +87,8 @@ class Artifact:
     runtime: str | None
     architecture: str
     in_globals: bool = False
+    #: A layer built for a runtime: the folder its content goes under in the zip.
+    layer_folder: str | None = None
 
 
 def _is_local(value: Any) -> bool:
@@ -154,9 +158,13 @@ def find_artifacts(
                     f"(paths are relative to the template's folder {base})"
                 )
             runtime = function_setting(props, globals_fn, "Runtime", values)
+            arch = function_setting(props, globals_fn, "Architectures", values) or ["x86_64"]
+            layer_folder = None
             if kind == "code":
                 _check_built(logical_id, resource, path, base, globals_fn, values)
-            arch = function_setting(props, globals_fn, "Architectures", values) or ["x86_64"]
+            elif rtype == "AWS::Serverless::LayerVersion":
+                runtime, layer_folder = _layer_build(logical_id, resource, path, base)
+                arch = props.get("CompatibleArchitectures") or ["x86_64"]
             found.append(
                 Artifact(
                     logical_id,
@@ -168,9 +176,52 @@ def find_artifacts(
                     str(runtime) if isinstance(runtime, str) else None,
                     str(arch[0]) if isinstance(arch, list) and arch else "x86_64",
                     in_globals,
+                    layer_folder,
                 )
             )
     return found
+
+
+def _layer_build(
+    logical_id: str, resource: Mapping[str, Any], path: Path, base: Path
+) -> tuple[str | None, str | None]:
+    """Return the runtime a SAM layer is built for and the folder its content goes under.
+
+    ``sam build`` builds a layer with ``Metadata`` ``BuildMethod``: for ``python3.X`` it
+    puts the folder's files and its installed ``requirements.txt`` under ``python/``,
+    which chaoskit does too. A layer folder that already holds ``python/`` is taken as
+    it is. A Node.js one (``nodejs*``) with a ``package.json`` and no ``nodejs/``, or a
+    ``makefile`` one with its ``Makefile``, is refused: chaoskit builds neither, and
+    deployed as it is no function would find the layer's packages.
+
+    Raises:
+        BadInput: naming the layer, what it lacks and what to run.
+    """
+    metadata = resource.get("Metadata")
+    method = metadata.get("BuildMethod") if isinstance(metadata, Mapping) else None
+    if not isinstance(method, str) or not path.is_dir():
+        return None, None
+    if method.startswith("python3."):
+        return method, (None if (path / "python").is_dir() else "python")
+    if method.startswith("nodejs"):
+        unbuilt = (path / "package.json").is_file() and not (path / "nodejs").is_dir()
+    else:
+        unbuilt = method == "makefile" and (path / "Makefile").is_file()
+    if not unbuilt:
+        return None, None
+    raise BadInput(
+        f"layer '{logical_id}' is built by `sam build` (Metadata BuildMethod: {method}) and "
+        f"its folder {path} is not: deployed as it is, its functions would not find its "
+        f"packages. chaoskit deploy builds Python layers only: {_then_deploy_built(base)}"
+    )
+
+
+def _then_deploy_built(base: Path) -> str:
+    """Say what to run for code that ``sam build`` builds, the app's folder being ``base``."""
+    built = base / ".aws-sam" / "build" / "template.yaml"
+    if built.is_file():
+        return f"deploy the template it built, {built}"
+    return f"run `sam build` in {base}, then deploy .aws-sam/build/template.yaml"
 
 
 def _is_image(
@@ -224,17 +275,11 @@ def _check_built(
     wanted = ["bootstrap"] if provided else _handler_files(handler, runtime)
     if not wanted or any((path / name).is_file() for name in wanted):
         return
-    built = base / ".aws-sam" / "build" / "template.yaml"
-    then = (
-        f"deploy the template it built, {built}"
-        if built.is_file()
-        else f"run `sam build` in {base}, then deploy .aws-sam/build/template.yaml"
-    )
     raise BadInput(
         f"function '{logical_id}' is built by `sam build` (Metadata BuildMethod: {method}), "
         f"and its code folder {path} has no {' or '.join(wanted)} for Handler '{handler}' "
         f"({runtime}): deployed as it is, every invocation would fail to load it. "
-        f"chaoskit deploy does not build code: {then}"
+        f"chaoskit deploy does not build code: {_then_deploy_built(base)}"
     )
 
 
@@ -402,6 +447,19 @@ def _artifact_bytes(artifact: Artifact, cache: Path, say: Callable[[str], None])
         )
     folders = [path]
     requirements = path / "requirements.txt"
+    if artifact.layer_folder:
+        if requirements.is_file():
+            say(f"requirements {requirements} for layer {artifact.logical_id} ({artifact.runtime})")
+            folders.append(
+                install_requirements(
+                    requirements, str(artifact.runtime), artifact.architecture, cache
+                )
+            )
+        prefix = artifact.layer_folder
+        return _zip(
+            {f"{prefix}/{name}": file for folder in folders for name, file in _files(folder)
+             if name != ".complete"}
+        )  # fmt: skip
     if artifact.kind == "code" and requirements.is_file():
         if not _python_version(artifact.runtime):
             raise BadInput(

@@ -26,6 +26,8 @@ __all__ = ["CAPABILITIES", "apply_change_set", "read_stack", "stack_status"]
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 #: A stack in one of these states can only be deleted and created again.
 _RECREATE = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED")
+#: Seconds a stack that said DELETE_FAILED is looked at again before it is taken as final.
+_DELETE_FAILED_RECHECKS = 5
 _OK = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 #: Physical id LocalStack gives resources of a type it does not emulate.
@@ -190,6 +192,8 @@ def _delete_failed(cfn: Any, name: str, status: str, say: Say, waiting: _Waiting
         cfn, name, delete, lambda: cfn.delete_stack(StackName=name), say, waiting, seen
     )
     if final == "DELETE_FAILED":
+        final, events = _recheck(cfn, name, seen, say, waiting, final, events)
+    if final == "DELETE_FAILED":
         # A resource whose creation failed may not delete either: keep it out, as the
         # console's "retain" does, and delete the rest.
         stuck = sorted(
@@ -209,8 +213,29 @@ def _delete_failed(cfn: Any, name: str, status: str, say: Say, waiting: _Waiting
             waiting,
             seen,
         )
+        if final == "DELETE_FAILED":
+            final, events = _recheck(cfn, name, seen, say, waiting, final, events)
     if final != "DELETE_COMPLETE":
         raise DeployFailed(_failure(name, final, events))
+
+
+def _recheck(
+    cfn: Any, name: str, seen: set[str], say: Say, waiting: _Waiting, final: str,
+    events: list[dict[str, Any]],
+) -> tuple[str, list[dict[str, Any]]]:  # fmt: skip
+    """Look again at a stack that said DELETE_FAILED: final on AWS, while the sandbox's
+    CloudFormation says it of a resource it could not resolve and goes on deleting."""
+    for _ in range(_DELETE_FAILED_RECHECKS):
+        waiting.sleep(1.0)
+        try:
+            status = str(cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
+        except ClientError as err:
+            if "does not exist" in str(err):
+                return "DELETE_COMPLETE", events
+            raise aws_failure("cloudformation:DescribeStacks", name, err) from err
+        if status != "DELETE_FAILED":
+            return _wait(cfn, name, seen, say, waiting)
+    return final, events
 
 
 def _changes(cfn: Any, change_set_id: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Requirements are real ``pip install`` runs of small wheels built here (no
 network); uploads go to the session's moto server.
 """
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -294,3 +295,73 @@ def test_an_aws_include_anywhere_in_the_template_is_uploaded(
     (app / "api.yaml").unlink()
     with pytest.raises(BadInput, match=r"Location 'api\.yaml' of an AWS::Include transform"):
         artifacts.package_template(template, app, "code-bucket", tmp_path / "c", aws_env)
+
+
+def _layer(method: str, arch: str | None = None) -> dict[str, Any]:
+    props: dict[str, Any] = {"ContentUri": "share_layer/"}
+    if arch:
+        props["CompatibleArchitectures"] = [arch]
+    layer = {"Type": "AWS::Serverless::LayerVersion", "Properties": props,
+             "Metadata": {"BuildMethod": method}}  # fmt: skip
+    return {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"Shared": layer}}
+
+
+def test_a_python_layer_sam_builds_is_zipped_under_python_with_its_requirements(
+    tmp_path: Path,
+) -> None:
+    # sns-sqs-lambda-xray's layer is a folder holding a requirements.txt, built by
+    # `sam build` (BuildMethod python3.14). Zipped as it was, with no python/ folder and
+    # nothing installed, both of its functions failed every invocation with
+    # "No module named 'aws_lambda_powertools'".
+    layer = tmp_path / "share_layer"
+    layer.mkdir()
+    wheel = make_wheel(tmp_path, "tinydep")
+    (layer / "requirements.txt").write_text(f"{wheel}\n")
+    (layer / "helpers.py").write_text("X = 1\n")
+    (found,) = artifacts.find_artifacts(_layer("python3.12", "arm64"), tmp_path)
+    assert (found.layer_folder, found.runtime, found.architecture) == (
+        "python", "python3.12", "arm64"
+    )  # fmt: skip
+    lines: list[str] = []
+    data = artifacts._artifact_bytes(
+        dataclasses.replace(found, architecture="x86_64"), tmp_path / "cache", lines.append
+    )
+    assert "python/helpers.py" in names(data)
+    assert "python/tinydep/__init__.py" in names(data)
+    assert not [n for n in names(data) if not n.startswith("python/")]
+    assert any("requirements" in line and "Shared" in line for line in lines)
+    # A folder already laid out for Lambda (python/ inside) is taken as it is.
+    (layer / "python").mkdir()
+    (layer / "python" / "lib.py").write_text("")
+    (found,) = artifacts.find_artifacts(_layer("python3.12"), tmp_path)
+    assert found.layer_folder is None
+    assert "python/lib.py" in names(artifacts._artifact_bytes(found, tmp_path / "c", print))
+
+
+@pytest.mark.parametrize(
+    ("method", "files", "refused"),
+    [
+        ("nodejs20.x", ["package.json"], True),
+        ("nodejs20.x", ["package.json", "nodejs/node_modules/x/index.js"], False),
+        ("nodejs20.x", ["nodejs/node_modules/x/index.js"], False),
+        ("makefile", ["Makefile", "src/lib.py"], True),
+        ("makefile", ["python/lib.py"], False),
+    ],
+)
+def test_a_layer_sam_builds_for_another_runtime_is_refused_until_built(
+    tmp_path: Path, method: str, files: list[str], refused: bool
+) -> None:
+    for name in files:
+        path = tmp_path / "share_layer" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    if refused:
+        with pytest.raises(BadInput) as caught:
+            artifacts.find_artifacts(_layer(method), tmp_path)
+        assert f"layer 'Shared' is built by `sam build` (Metadata BuildMethod: {method})" in str(
+            caught.value
+        )
+        assert "run `sam build`" in str(caught.value)
+    else:
+        (found,) = artifacts.find_artifacts(_layer(method), tmp_path)
+        assert found.layer_folder is None
