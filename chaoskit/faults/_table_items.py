@@ -4,10 +4,11 @@ A function reading the table's stream gets the item in the record's
 ``NewImage`` in DynamoDB's typed form (``{"M": {...}}``), which
 :func:`chaoskit.ledger.trace.find_traces` reads. Every key attribute (hash
 and range) the payload does not carry at its top level is filled from the
-event id, so each event writes its own item; a payload that carries one
-keeps its value.
+event id and the run, so each event writes its own item, a rerun with the same
+seed (the same event ids) included; a payload that carries one keeps its value.
 """
 
+import hashlib
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -17,7 +18,10 @@ from boto3.dynamodb.types import TypeSerializer
 
 from chaoskit.errors import BadInput
 
-__all__ = ["MAX_ITEM_BYTES", "Key", "check_target", "item_size", "key_of", "key_types", "to_item"]
+__all__ = [
+    "MAX_ITEM_BYTES", "Key", "check_target", "item_size", "key_of", "key_types", "key_value",
+    "to_item",
+]  # fmt: skip
 
 #: The largest item DynamoDB stores (attribute names and values).
 MAX_ITEM_BYTES = 400 * 1024
@@ -44,13 +48,20 @@ def key_types(table: Mapping[str, Any]) -> dict[str, str]:
     return {k["AttributeName"]: types[k["AttributeName"]] for k in schema}
 
 
-def _key_value(kind: str, event_id: str) -> Any:
+def key_value(kind: str, event_id: str, run_id: str = "") -> Any:
+    """Return the value of a key attribute of type ``kind`` for ``event_id`` in ``run_id``.
+
+    ``S`` is ``{event id}#{run id}``, ``B`` its bytes, ``N`` the number of the first 15 hex
+    digits (60 bits: unique enough, far within 38 digits) of its BLAKE2b digest. Without a
+    run: the event id, its bytes, or its own first 15 hex digits.
+    """
+    text = f"{event_id}#{run_id}" if run_id else event_id
     if kind == "N":
-        # Event ids are hex; 15 digits (60 bits) are unique enough and far within 38 digits.
-        return int(event_id[:15], 16)
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+        return int((digest if run_id else text)[:15], 16)
     if kind == "B":
-        return event_id.encode("utf-8")
-    return event_id
+        return text.encode("utf-8")
+    return text
 
 
 def _decimals(value: Any) -> Any:
@@ -64,14 +75,20 @@ def _decimals(value: Any) -> Any:
     return value
 
 
-def to_item(body: Mapping[str, Any], event_id: str, keys: Mapping[str, str]) -> dict[str, Any]:
-    """Return ``body`` as a typed item, with the key attributes it lacks filled from ``event_id``.
+def to_item(
+    body: Mapping[str, Any], event_id: str, keys: Mapping[str, str], run_id: str = ""
+) -> dict[str, Any]:
+    """Return ``body`` as a typed item, with the key attributes it lacks filled from
+    ``event_id`` and ``run_id`` (:func:`key_value`).
 
     Raises:
         TypeError: a value DynamoDB cannot hold (NaN, infinity).
         ArithmeticError: a number beyond DynamoDB's 38 digits.
     """
-    filled = {**{n: _key_value(t, event_id) for n, t in keys.items() if n not in body}, **body}
+    filled = {
+        **{n: key_value(t, event_id, run_id) for n, t in keys.items() if n not in body},
+        **body,
+    }
     return {name: _serializer.serialize(_decimals(value)) for name, value in filled.items()}
 
 

@@ -293,6 +293,10 @@ def _describe_table(ddb: Any, target: str) -> dict[str, Any]:
 def _dynamodb(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:
     ddb = aws.client("dynamodb", configuration)
     keys = _table_items.key_types(_describe_table(ddb, target))
+    # Keys made from the run too: a rerun with the same seed sends the same event ids, and
+    # writing over an earlier run's items would make the stream show MODIFY records (an
+    # INSERT filter drops them), not the INSERTs the first run's function saw.
+    run_id = str(options.get("run_id") or "")
 
     def write(call: _Call, errors: list[str | None]) -> None:
         # A failed call fails only the events it carried: the batch's earlier calls
@@ -327,7 +331,7 @@ def _dynamodb(target: str, configuration: Configuration, options: Mapping[str, A
         call: _Call = {}
         for position, (event_id, body) in enumerate(batch):
             try:
-                item = _table_items.to_item(body, event_id, keys)
+                item = _table_items.to_item(body, event_id, keys, run_id)
             except (TypeError, ValueError, ArithmeticError) as err:
                 errors[position] = f"{type(err).__name__}: {err}"
                 continue
@@ -699,6 +703,7 @@ def send_events(
         "message_group_id": message_group_id,
         "headers": headers,
         "message_attributes": attributes,
+        "run_id": run,
     }
     if is_dry_run(configuration):
         logger.info("dry run: would send %d events to %s '%s'", count, target_type, target)

@@ -5,6 +5,7 @@ record's ``NewImage``, where ``find_traces`` finds the mark. Items are read
 back with Scan and from the stream itself, and compared with the ledger.
 """
 
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,8 @@ def test_each_event_is_an_item_whose_new_image_carries_the_trace(cfg: dict[str, 
     assert (out["sent"], out["failed"], out["target_type"]) == (7, 0, "dynamodb")
     items = _scan(cfg)
     assert _traced_ids(items) == _sent_ids(cfg) and len(items) == 7
-    # The key was filled from the event id; the payload's own members are attributes.
-    assert sorted(i["pk"]["S"] for i in items) == _sent_ids(cfg)
+    # The key was filled from the event id and the run; the payload's own members are attributes.
+    assert sorted(i["pk"]["S"] for i in items) == [f"{e}#{RUN}" for e in _sent_ids(cfg)]
     assert sorted(i["orderId"]["S"] for i in items) == [f"o-{n}" for n in range(7)]
     # What a function reading the stream gets: one INSERT per event, the mark in NewImage.
     records = _stream_records(cfg)
@@ -136,15 +137,37 @@ def test_a_numeric_hash_and_string_range_key_table_takes_several_calls(
     assert _traced_ids(items) == _sent_ids(cfg) and len(items) == 60
     for item in items:
         event_id = find_traces(item)[0].event_id
-        assert item["device"] == {"N": str(int(event_id[:15], 16))}
-        assert item["at"] == {"S": event_id}
+        digest = hashlib.blake2b(f"{event_id}#{RUN}".encode(), digest_size=8).hexdigest()
+        assert item["device"] == {"N": str(int(digest[:15], 16))}
+        assert item["at"] == {"S": f"{event_id}#{RUN}"}
 
 
-def test_a_binary_key_is_the_event_ids_bytes(cfg: dict[str, Any]) -> None:
+def test_a_binary_key_is_the_bytes_of_the_event_id_and_run(cfg: dict[str, Any]) -> None:
     _table(cfg, keys=(("pk", "B"),))
     out = load.send_events("dynamodb", "orders", count=3, configuration=cfg)
     assert out["sent"] == 3
-    assert sorted(i["pk"]["B"].decode() for i in _scan(cfg)) == _sent_ids(cfg)
+    assert sorted(i["pk"]["B"].decode() for i in _scan(cfg)) == [
+        f"{e}#{RUN}" for e in _sent_ids(cfg)
+    ]
+
+
+@pytest.mark.parametrize("key_type", ["S", "N", "B"])
+def test_a_rerun_with_the_same_seed_writes_new_items_so_the_stream_shows_inserts(
+    cfg: dict[str, Any], key_type: str
+) -> None:
+    # A rerun with the same seed sends the same event ids. Written under the same keys,
+    # its items replaced the first run's: the stream showed MODIFY records, which a
+    # function filtered on INSERT never got, and all of the rerun's events were "lost,
+    # never delivered".
+    _table(cfg, keys=(("pk", key_type),))
+    first, again = (
+        load.send_events("dynamodb", "orders", count=4, seed="s-1",
+                         configuration={**cfg, "chaoskit_run_id": f"r-{key_type}-{n}"})
+        for n in (1, 2)
+    )  # fmt: skip
+    assert again["event_ids"] == first["event_ids"]  # the same events, as seeds promise
+    assert len(_scan(cfg)) == 8
+    assert [r["eventName"] for r in _stream_records(cfg)] == ["INSERT"] * 8
 
 
 def test_a_payload_that_carries_a_key_keeps_it(cfg: dict[str, Any]) -> None:
@@ -299,4 +322,4 @@ def test_an_item_over_400_kb_fails_alone_not_its_batch(cfg: dict[str, Any]) -> N
     assert first is None and third is None
     assert second is not None and second.startswith("ItemTooLarge: 4")
     assert second.endswith("bytes, over DynamoDB's 400 KB")
-    assert sorted(i["pk"]["S"] for i in _scan(cfg)) == ["e1", "e3"]
+    assert sorted(i["pk"]["S"] for i in _scan(cfg)) == ["e1", "e3"]  # no run given: the id
