@@ -92,6 +92,19 @@ def matches(match: Match | None, event: Any, source: str, qualifier: str) -> boo
     )
 
 
+def _unwrapped(body: Any) -> Any:
+    """Return the message of an SNS notification an SQS body holds (a topic's subscription
+    without raw delivery wraps each message in one), else the body."""
+    if (
+        isinstance(body, dict)
+        and body.get("Type") == "Notification"
+        and "TopicArn" in body
+        and isinstance(body.get("Message"), str)
+    ):
+        return _decoded(body["Message"], False)
+    return body
+
+
 def _decoded(text: Any, maybe_base64: bool) -> Any:
     if not isinstance(text, str):
         return None
@@ -162,14 +175,16 @@ def record_payloads(event: Any, source: str) -> Iterator[Any]:
     """Yield the decoded payload of each record of a batch.
 
     An SQS body, a Kinesis record's data and an SNS message are JSON objects (Kinesis
-    data base64 encoded); a DynamoDB stream record's payload is its ``NewImage`` as
-    plain values. A record without one (``KEYS_ONLY``, ``REMOVE``) yields nothing.
+    data base64 encoded; an SQS body that is an SNS notification, from a topic's
+    subscription without raw delivery, gives its message); a DynamoDB stream record's
+    payload is its ``NewImage`` as plain values. A record without one (``KEYS_ONLY``,
+    ``REMOVE``) yields nothing.
     """
     for record, _ in batch_items(event, source):
         if record is event or not isinstance(record, dict):
             return
         if source == "sqs":
-            payload = _decoded(record.get("body"), False)
+            payload = _unwrapped(_decoded(record.get("body"), False))
         elif source == "kinesis":
             payload = _decoded(_member(record, "kinesis").get("data"), True)
         elif source == "sns":

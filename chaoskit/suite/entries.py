@@ -210,7 +210,7 @@ def _sqs_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
             "; the queue has no redrive policy, so a message that keeps failing is "
             "retried until its retention ends"
         )
-    return Entry(
+    entry = Entry(
         "sqs",
         f"queue {qid}",
         {"target_type": "sqs", "target": ref(qid)},
@@ -222,6 +222,41 @@ def _sqs_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
         max_receives=queue.max_receive_count if queue.dead_letter is not None else None,
         redelivery_s=float(queue.visibility_timeout),
     )
+    _through_topic(topo, qid, entry)
+    return entry
+
+
+def _through_topic(topo: Topology, qid: str, entry: Entry) -> None:
+    """Send through the topic whose subscription feeds queue ``qid``, where one does.
+
+    Without raw delivery SNS wraps each message in its envelope (``Type``, ``TopicArn``,
+    ``Message``...), and a function fed that way reads the message from it: events sent to
+    the queue itself would miss what it reads. One topic of the stack, whose filter policy
+    (if any) a generated event is sure to pass, is sent through; else the queue is.
+    """
+    feeding = [
+        sub for sub in topo.subscriptions.values()
+        if sub.protocol == "sqs" and sub.endpoint is not None and sub.endpoint.logical_id == qid
+        and not sub.raw
+    ]  # fmt: skip
+    if len(feeding) != 1:
+        return
+    (sub,) = feeding
+    topic = sub.topic.logical_id if sub.topic else None
+    if not topic or topic not in topo.topics:
+        return
+    fields = None
+    if sub.filter_policy is not None:
+        fields = policy_example(sub.filter_policy, sub.filter_policy_scope)
+        if fields is None:
+            return
+    entry.send = {"target_type": "sns", "target": ref(topic)}
+    entry.retry_path = (
+        f"each event is published to topic {topic}, whose subscription delivers it to the "
+        f"queue in SNS's envelope, as the app's messages arrive; {entry.retry_path}"
+    )
+    if fields is not None:
+        entry.through(fields, "the subscription's filter policy")
 
 
 def _unsendable(topo: Topology, m: EventSourceMapping) -> str | None:

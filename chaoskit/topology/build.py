@@ -130,6 +130,7 @@ def _subscription(
         else None,
         filter_policy=b.r.json_or_object(props.get("FilterPolicy")),
         filter_policy_scope=b.r.text(props.get("FilterPolicyScope")),
+        raw=b.r.flag(props.get("RawMessageDelivery")),
     )
 
 

@@ -192,6 +192,9 @@ class Subscription(Element):
     filter_policy: Any = None
     #: ``MessageAttributes`` (AWS's default when unset) or ``MessageBody``.
     filter_policy_scope: str | None = None
+    #: ``RawMessageDelivery``: an SQS or HTTP endpoint gets the message itself, not SNS's
+    #: envelope around it.
+    raw: bool = False
 
 
 @dataclass

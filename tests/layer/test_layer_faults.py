@@ -1,5 +1,6 @@
 """In-function faults: each does what it says at rate 1, never at rate 0, and fails open."""
 
+import json
 import random
 from typing import Any
 
@@ -214,6 +215,33 @@ def test_a_field_of_one_records_payload_fails_every_batch_that_holds_it(source: 
     without = _with_payloads(source, [{"id": 1}, {"id": 3, "chaoskit_poison_pill": False}])
     make_layer(_env(pill)).invoke(handler, without, FakeContext())
     assert handler.count == 1
+
+
+def test_a_poison_pill_in_an_sns_notification_an_sqs_body_holds_is_matched() -> None:
+    # SNS -> SQS without raw delivery: each body is SNS's envelope, the payload its Message.
+    pill = {**EXCEPTION, "rate": 1, "match": {"fields": {"chaoskit_poison_pill": True}}}
+
+    def wrapped(*payloads: dict[str, Any]) -> dict[str, Any]:
+        event = _with_payloads("sqs", list(payloads))
+        for record in event["Records"]:
+            record["body"] = json.dumps({
+                "Type": "Notification", "MessageId": "m", "Message": record["body"],
+                "TopicArn": "arn:aws:sns:us-east-1:123456789012:orders", "Timestamp": "t",
+            })  # fmt: skip
+        return event
+
+    with pytest.raises(Exception, match="boom"):
+        make_layer(_env(pill)).invoke(
+            Calls(), wrapped({"id": 1}, {"id": 2, "chaoskit_poison_pill": True}), FakeContext()
+        )
+    handler = Calls()
+    make_layer(_env(pill)).invoke(handler, wrapped({"id": 1}), FakeContext())
+    assert handler.count == 1
+    assert list(events.record_payloads(wrapped({"id": 4}), "sqs")) == [{"id": 4}]
+    # A body that only looks like one (no TopicArn) is the payload itself.
+    plain = {"Type": "Notification", "Message": "{}"}
+    event = {"Records": [{"eventSource": "aws:sqs", "messageId": "x", "body": json.dumps(plain)}]}
+    assert list(events.record_payloads(event, "sqs")) == [plain]
 
 
 def _stream(*streamed: Any) -> dict[str, Any]:

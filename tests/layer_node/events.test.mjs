@@ -65,6 +65,10 @@ test("record payloads are JSON objects only, as Python decodes them", () => {
   const sns = { Records: [{ EventSource: "aws:sns", Sns: { Message: '{"a": 1}' } }, { EventSource: "aws:sns", Sns: "x" }] };
   assert.deepEqual(payloads(sns, "sns"), [{ a: 1 }]);
   assert.deepEqual(payloads({ body: '{"a": 1}' }, "direct"), []);
+  // SNS -> SQS without raw delivery: the body is SNS's envelope, the payload its Message.
+  const envelope = (extra) => JSON.stringify({ Type: "Notification", Message: '{"a": 4}', ...extra });
+  assert.deepEqual(payloads(sqs(envelope({ TopicArn: "arn:aws:sns:us-east-1:1:t" })), "sqs"), [{ a: 4 }]);
+  assert.deepEqual(payloads(sqs(envelope({})), "sqs"), [{ Type: "Notification", Message: '{"a": 4}' }]);
 });
 
 const stream = (...streamed) => ({ Records: streamed.map((d) => ({ eventSource: "aws:dynamodb", dynamodb: d })) });

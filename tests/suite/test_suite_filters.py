@@ -457,3 +457,85 @@ def test_a_dlq_reader_that_cannot_carry_the_layer_leaves_the_load_as_it_was(
         "Expect a deviation: Dlq is read by Reader through a FilterCriteria, and that function "
         "cannot carry the layer"
     ) in errors["description"]
+
+
+def _sns_fed_queue(tmp_path: Path, sqs_event: str) -> dict[str, dict[str, Any]]:
+    template = tmp_path / "app" / "template.yaml"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    template.write_text(
+        f"""
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+  Queue:
+    Type: AWS::SQS::Queue
+  Direct:
+    Type: AWS::SQS::Queue
+  Raw:
+    Type: AWS::SQS::Queue
+  ToQueue:
+    Type: AWS::SNS::Subscription
+    Properties: {{TopicArn: !Ref Topic, Protocol: sqs, Endpoint: !GetAtt Queue.Arn}}
+  ToRaw:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !Ref Topic
+      Protocol: sqs
+      Endpoint: !GetAtt Raw.Arn
+      RawMessageDelivery: true
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.13
+      Handler: app.handler
+      InlineCode: "import json\\ndef handler(event, context):\\n    return None\\n"
+      Events:
+{sqs_event}
+"""
+    )
+    suite = generate_suite(template=template, stack_name="s")
+    return {planned.slug: _load(planned.experiment) for planned in suite.experiments}
+
+
+def test_a_queue_a_topic_feeds_gets_its_events_through_the_topic(tmp_path: Path) -> None:
+    # SNS -> SQS without raw delivery: the body the function reads is SNS's envelope, so
+    # an app taking its order from body["Message"] failed every event sent to the queue.
+    events = """        Fed: {Type: SQS, Properties: {Queue: !GetAtt Queue.Arn}}
+        Plain: {Type: SQS, Properties: {Queue: !GetAtt Direct.Arn}}
+        AsSent: {Type: SQS, Properties: {Queue: !GetAtt Raw.Arn}}
+        Own:
+          Type: SNS
+          Properties: {Topic: !Ref Topic, SqsSubscription: true}"""
+    sends = _sns_fed_queue(tmp_path, events)
+    through = {slug: (s["target_type"], s["target"]) for slug, s in sends.items()}
+    # SAM's SqsSubscription makes a queue and its subscription: fed by the topic too.
+    # A raw delivery, and a queue no topic feeds, get the events as they are sent.
+    for experiment in ("kill-switch", "errors"):
+        assert through[f"{experiment}-fn-queue-queue"] == ("sns", "stack:Topic"), through
+        assert through[f"{experiment}-fn-queue-fnownqueue"] == ("sns", "stack:Topic"), through
+        assert through[f"{experiment}-fn-queue-raw"] == ("sqs", "stack:Raw"), through
+        assert through[f"{experiment}-fn-queue-direct"] == ("sqs", "stack:Direct"), through
+
+
+def test_a_topic_whose_filter_policy_no_load_passes_leaves_the_queue_sent_to(
+    tmp_path: Path,
+) -> None:
+    events = """        Filtered:
+          Type: SNS
+          Properties:
+            Topic: !Ref Topic
+            SqsSubscription: true
+            FilterPolicy: {kind: [order]}
+        Never:
+          Type: SNS
+          Properties:
+            Topic: !Ref Topic
+            SqsSubscription: true
+            FilterPolicy: {ip: [{cidr: 10.0.0.0/8}]}
+            FilterPolicyScope: Weird"""
+    sends = _sns_fed_queue(tmp_path, events)
+    filtered = sends["errors-fn-queue-fnfilteredqueue"]
+    assert (filtered["target_type"], filtered["message_attributes"]) == ("sns", {"kind": "order"})
+    never = sends["errors-fn-queue-fnneverqueue"]
+    assert (never["target_type"], never["target"]) == ("sqs", "stack:FnNeverQueue")

@@ -120,14 +120,24 @@ function plain(value, depth = 0) {
   return value;
 }
 
-// The decoded payload of each record of a batch, as Python's record_payloads: an SQS body,
-// a Kinesis record's data (base64) and an SNS message when they are JSON objects, a DynamoDB
-// stream record's NewImage as plain values. A record without one yields nothing.
+// The message of an SNS notification an SQS body holds (a topic's subscription without raw
+// delivery wraps each message in one), else the body.
+function unwrapped(body) {
+  if (isObject(body) && body.Type === "Notification" && "TopicArn" in body && typeof body.Message === "string") {
+    return decoded(body.Message, false);
+  }
+  return body;
+}
+
+// The decoded payload of each record of a batch, as Python's record_payloads: an SQS body
+// (an SNS notification's message, from a subscription without raw delivery), a Kinesis
+// record's data (base64) and an SNS message when they are JSON objects, a DynamoDB stream
+// record's NewImage as plain values. A record without one yields nothing.
 export function* recordPayloads(event, source) {
   for (const [record] of batchItems(event, source)) {
     if (record === event || !isObject(record)) return;
     let payload = null;
-    if (source === "sqs") payload = decoded(record.body, false);
+    if (source === "sqs") payload = unwrapped(decoded(record.body, false));
     else if (source === "kinesis") payload = decoded((record.kinesis || {}).data, true);
     else if (source === "sns") payload = decoded((record.Sns || {}).Message, false);
     else if (source === "dynamodb") {
