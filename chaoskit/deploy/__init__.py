@@ -34,6 +34,7 @@ from chaoskit.topology import cdk
 
 __all__ = [
     "DeployFailed",
+    "app_folder",
     "artifacts_bucket",
     "default_stack_name",
     "deploy_template",
@@ -69,7 +70,7 @@ def default_stack_name(template_path: str | Path) -> str:
     return _stack_name_for(path, cdk.cdk_stack(path))
 
 
-def _app_folder(path: Path) -> Path:
+def app_folder(path: Path) -> Path:
     """Return the folder of the app a template belongs to (above ``.aws-sam/build``)."""
     folder = path.resolve().parent
     if folder.name == "build" and folder.parent.name == ".aws-sam":
@@ -102,7 +103,7 @@ def _stack_name_for(path: Path, assembly: cdk.CdkStack | None) -> str:
     if assembly:
         folder = assembly.stack_name
     else:
-        app = _app_folder(path)
+        app = app_folder(path)
         folder = _samconfig_stack_name(app) or app.name
     name = re.sub(r"[^A-Za-z0-9-]", "-", folder).strip("-")
     if not name or not name[0].isalpha():

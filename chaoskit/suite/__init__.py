@@ -67,15 +67,17 @@ def generate_suite(
 
 
 def _samples_folder(template: str | Path | None) -> Path | None:
-    """Where the app keeps sample events: the template's folder, or a CDK app's own folder."""
+    """Where the app keeps sample events: the template's folder (the app's, above
+    ``.aws-sam/build`` for the template ``sam build`` wrote), or a CDK app's own folder."""
     if template is None:
         return None
+    from chaoskit.deploy import app_folder
     from chaoskit.topology.cdk import cdk_stack
 
     path = Path(str(template))
     if not path.is_dir() and cdk_stack(path) is not None:  # cdk.out/<Stack>.template.json
         return path.parent.parent
-    return path.parent
+    return path.parent if path.is_dir() else app_folder(path)
 
 
 def _add_code(topo: Any, local: Any) -> None:

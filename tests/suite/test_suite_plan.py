@@ -441,6 +441,32 @@ def test_the_apps_own_sample_events_shape_the_load_and_bad_samples_are_skipped(
     assert "payload" not in errors["method"][3]["provider"]["arguments"]
 
 
+def test_the_template_sam_build_wrote_finds_the_apps_sample_events(tmp_path: Path) -> None:
+    # sam build writes app/.aws-sam/build/template.yaml; the app's sample events stay in
+    # app/events. Looked for beside the built template, none was found, and every record
+    # carried the table's keys instead of the "batch" and "id" the consumer reads.
+    data = {"batch": "b-1", "id": "i-1"}
+    record = {
+        "eventSource": "aws:kinesis",
+        "kinesis": {"data": base64.b64encode(json.dumps(data).encode()).decode()},
+    }
+    (tmp_path / "app" / "events").mkdir(parents=True)
+    (tmp_path / "app" / "events" / "sample.json").write_text(json.dumps({"Records": [record]}))
+    built = tmp_path / "app" / ".aws-sam" / "build" / "template.json"
+    built.parent.mkdir(parents=True)
+    _write_template(
+        tmp_path,
+        {
+            "Stream": {"Type": "AWS::Kinesis::Stream", "Properties": {"ShardCount": 1}},
+            "Consumer": _function(),
+            "ConsumerStream": _mapping("Consumer", "Stream", "kinesis"),
+        },
+    ).rename(built)
+    suite = generate_suite(template=built)
+    assert suite.samples["kinesis"] == (data, "events/sample.json")
+    assert suite.stack == "app"
+
+
 def test_uuids_in_a_sample_event_are_drawn_afresh_for_each_event(tmp_path: Path) -> None:
     # A stream consumer batch-writes items keyed by the record's "batch" and "id": 40
     # copies of one sample made every batch of them a duplicate-key BatchWriteItem, which
