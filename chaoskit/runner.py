@@ -234,11 +234,17 @@ class RunResult:
         else:
             lines.append("  events: no ledger for this run")
         for fault in v.faults_fired:
-            lines.append(
+            line = (
                 f"  fault {fault.get('kind')} on '{fault.get('function')}' "
                 f"(rate {fault.get('rate')}): fired {fault.get('fired')} times "
                 f"on {fault.get('events')} events"
             )
+            if fault.get("gave_up"):
+                line += (
+                    f"; {fault['gave_up']} call(s) failed for good on it, "
+                    f"{fault.get('swallowed') or 0} of them swallowed"
+                )
+            lines.append(line)
         for reason in v.inconclusive:
             lines.append(f"  inconclusive: {reason}")
         applied = v.applied_changes

@@ -15,7 +15,7 @@ disk is input, not a promise.
 Standard library only (the ledger modules that use it are).
 """
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "AppReconciliation",
@@ -67,6 +67,12 @@ class FaultFired(TypedDict):
     fired: int
     events: int
     functions: list[str]
+    #: Calls that ended on this fault's error, the client retrying no more (only when some did).
+    gave_up: NotRequired[int]
+    #: Of those, the ones the invocation answered with success: the function swallowed them.
+    swallowed: NotRequired[int]
+    #: The events of the invocations that swallowed one.
+    swallowed_ids: NotRequired[list[str]]
 
 
 class Reconciliation(TypedDict):
@@ -142,6 +148,10 @@ class FaultCheck(InjectedFault):
 
     fired: int
     events: int
+    #: Calls that ended on its error (the client retried no more), where some did.
+    gave_up: NotRequired[int]
+    #: Of those, the ones their invocation answered with success.
+    swallowed: NotRequired[int]
 
 
 class FailoverStep(TypedDict):
@@ -181,4 +191,7 @@ class JournalExtension(TypedDict, total=False):
     #: Set when no event was processed and the app's own code failed them (no fault fired
     #: on them): the run tested the app rejecting chaoskit's events, even if it deviated.
     payload_rejected: bool
+    #: Set when every lost event stopped after a stage and no event reached the terminal
+    #: stages: the events could not be followed there, even if the run deviated.
+    untraced_downstream: bool
     unfired_faults_allowed: list[str]

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["fault", "fired", "set_sink", "sink", "warning"]
+__all__ = ["fault", "fired", "gave_up", "gave_ups", "set_sink", "sink", "warning"]
 
 
 def _stdout(line: str) -> None:
@@ -21,6 +21,9 @@ sink: Callable[[str], None] = _stdout
 #: While an invocation runs, the faults that fired in it, as ``(kind, rate)``;
 #: ``None`` outside an invocation. The runtime turns them into ledger records.
 fired: list[tuple[str, float]] | None = None
+#: While an invocation runs, how many of its calls ended on an injected fault (the
+#: client gave up after its retries), per fault kind; ``None`` outside an invocation.
+gave_ups: dict[str, int] | None = None
 
 
 def set_sink(new_sink: Callable[[str], None] | None) -> Callable[[str], None]:
@@ -50,6 +53,21 @@ def fault(kind: str, version: str, roll: float, rate: float, **detail: Any) -> N
     record.update(roll=round(roll, 6), rate=rate, at=round(time.time(), 3), **detail)
     if fired is not None:
         fired.append((kind, rate))
+    _emit(record)
+
+
+def gave_up(kind: str, version: str, **detail: Any) -> None:
+    """Log one call that failed for good on an injected fault: its client retried no more."""
+    record: dict[str, Any] = {
+        "chaoskit": "gave_up",
+        "level": "WARNING",
+        "kind": kind,
+        "version": version,
+        "at": round(time.time(), 3),
+        **detail,
+    }
+    if gave_ups is not None:
+        gave_ups[kind] = gave_ups.get(kind, 0) + 1
     _emit(record)
 
 

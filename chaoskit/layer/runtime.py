@@ -35,7 +35,8 @@ class Plan:
     """What one invocation will do: the faults that fired, the downstream faults to arm."""
 
     __slots__ = (
-        "config", "detail", "downstream", "fired", "key", "ping", "rng", "source", "traced",
+        "config", "detail", "downstream", "ended", "fired", "key", "ping", "rng", "source",
+        "traced",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -48,6 +49,8 @@ class Plan:
         self.detail: dict[str, Any] = {}
         self.key = ""  # what seeded rolls are keyed on
         self.rng: random.Random | None = None  # seeded runs: this invocation's draws
+        #: How the handler ended, once it has: (its result, what it raised).
+        self.ended: tuple[Any, BaseException | None] | None = None
 
 
 def _function_name(context: LambdaContext | None, environ: Mapping[str, str]) -> str:
@@ -191,15 +194,19 @@ class Layer:
             return self.pong(plan)
         watching = bool(plan.fired or plan.downstream)
         if watching:
-            log.fired = []
+            log.fired, log.gave_ups = [], {}
         try:
             return self._invoke(plan, handler, event, context)
         finally:
             recorded = bool(plan.fired)  # in-function faults went on record as they fired
             if watching:
                 fired, log.fired = log.fired or [], None
+                gave_ups, log.gave_ups = log.gave_ups or {}, None
                 downstream = [f for f in fired if f[0] in _DOWNSTREAM]
-                recorded = self._record_faults(plan, context, downstream) or recorded
+                recorded = (
+                    self._record_faults(plan, context, downstream, gave_ups=gave_ups, event=event)
+                    or recorded
+                )
             if (plan.traced or recorded) and not extension.active():
                 # No post-response phase: write before returning.
                 self.ledger.flush(max(0.5, min(_remaining_s(context), 5.0) - 0.05))
@@ -208,7 +215,13 @@ class Layer:
         self, plan: Plan, handler: Handler, event: Any, context: LambdaContext | None
     ) -> Any:
         if not plan.traced:
-            return self._run(plan, handler, event, context)[0]
+            try:
+                result, injected = self._run(plan, handler, event, context)
+            except BaseException as err:
+                plan.ended = (None, err)
+                raise
+            plan.ended = (result, injected)
+            return result
         remaining = _remaining(context)
         # The deadline: when Lambda ends the invocation at the latest (epoch seconds).
         deadline = None if remaining is None else time.time() + remaining
@@ -219,8 +232,10 @@ class Layer:
         try:
             result, injected = self._run(plan, handler, event, context)
         except BaseException as err:
+            plan.ended = (None, err)
             self._record(plan, event, None, err)
             raise
+        plan.ended = (result, injected)
         self._record(plan, event, result, injected)
         return result
 
@@ -236,9 +251,16 @@ class Layer:
 
     def _record_faults(
         self, plan: Plan, context: LambdaContext | None, fired: list[tuple[str, float]],
-        hold: float = writer.HOLD,
+        hold: float = writer.HOLD, gave_ups: Mapping[str, int] | None = None, event: Any = None,
     ) -> bool:  # fmt: skip
         """Put one ``fault`` record per fault that fired in this invocation on the ledger.
+
+        The first record of each kind with ``gave_ups`` (calls that ended on that kind's
+        injected error: the client retried no more) carries ``gave_up``, their count, and
+        ``swallowed``: how many of them the invocation did not answer with a failure. A
+        handler that raised, answered an HTTP status of 400 or more, or returned a batch
+        response failing as many items as calls gave up swallowed none; one that returned
+        success swallowed them all.
 
         Returns:
             True when records were queued.
@@ -257,6 +279,7 @@ class Layer:
             ids = [t.trace.event_id for t in plan.traced]
             now = time.time()
             records = []
+            counted: set[str] = set()
             for index, (kind, rate) in enumerate(fired):
                 fault = next((f for f in candidates if f.kind == kind and f.rate == rate), None)
                 position = fault.position if fault is not None else -1
@@ -268,6 +291,11 @@ class Layer:
                     "event_ids": ids,
                     "version": config.version if config else "",
                 }
+                gave_up = (gave_ups or {}).get(kind, 0)
+                if gave_up and kind not in counted:
+                    counted.add(kind)
+                    detail["gave_up"] = gave_up
+                    detail["swallowed"] = _swallowed(plan, event, gave_up)
                 event_id = f"{FAULT_PREFIX}{request}#{kind}#{position}#{index}"
                 records.append(Record(run_id, event_id, FAULT, now, plan.source, detail))
             self.ledger.submit(records, hold=hold)
@@ -392,6 +420,20 @@ class Layer:
                 step()
 
         return disarm
+
+
+def _swallowed(plan: Plan, event: Any, gave_up: int) -> int:
+    """Return how many of ``gave_up`` failed calls the invocation did not answer with a failure."""
+    if plan.ended is None:
+        return 0  # the handler never ran to an end we saw
+    result, error = plan.ended
+    if error is not None:
+        return 0  # the invocation failed, every event with it
+    status = result.get("statusCode") if isinstance(result, dict) else None
+    if isinstance(status, int) and status >= 400:
+        return 0  # an HTTP answer that tells its caller the request failed
+    failed = tracing.failed_count(result, event, plan.source)
+    return 0 if failed is None else max(0, gave_up - failed)
 
 
 class InjectedStatus(Exception):

@@ -6,6 +6,12 @@ or CBOR, inferred from the request), so botocore parses a genuine
 ``ClientError`` and its retry modes (legacy, standard, adaptive) retry and
 back off exactly as they would against AWS. Each attempt rolls the rate.
 
+A call whose last attempt got an injected error failed for good: the SDK
+retried no more and raised it to the function's code. An ``after-call``
+handler tells those apart (the final response is one of ours) and logs each
+(:func:`chaoskit.layer.log.gave_up`), so the runtime can tell a failure the
+function reported from one it swallowed.
+
 The handler is registered once, on first use: on every botocore session and
 client alive at that moment (found through ``gc``, so clients created at
 module import are covered) and on every session created afterwards (through
@@ -25,6 +31,8 @@ from chaoskit.layer.config import Fault, natural_throttle
 __all__ = ["arm", "build_error_response", "install", "service_names"]
 
 _UNIQUE_ID = "chaoskit-sdk-throttle"
+#: Set on the responses this module makes (the value: the error code).
+_MARK = "chaoskit_injected"
 _lock = threading.Lock()
 _installed = False
 _armed: tuple[list[Fault], str, random.Random, Callable[[float], None]] | None = None
@@ -147,8 +155,25 @@ def _dispatch(request: Any = None, event_name: str = "", **kwargs: Any) -> Any:
         if latency:
             sleep(latency / 1000.0)
         message = str(params.get("message") or "Rate exceeded (injected by chaoskit)")
-        return build_error_response(request, service, code, status, message)
+        response = build_error_response(request, service, code, status, message)
+        setattr(response, _MARK, code)
+        return response
     return None
+
+
+def _after_call(
+    http_response: Any = None, context: Any = None, event_name: str = "", **kwargs: Any
+) -> None:
+    code = getattr(http_response, _MARK, None)
+    armed = _armed
+    if code is None or armed is None:
+        return  # the call ended on a response that was not ours
+    _, _, rest = event_name.partition(".")
+    service, _, operation = rest.partition(".")
+    retries = context.get("retries") if isinstance(context, dict) else None
+    attempts = retries.get("attempt") if isinstance(retries, dict) else None
+    log.gave_up("sdk_throttle", armed[1], service=service, operation=operation,
+                error_code=code, attempts=attempts)  # fmt: skip
 
 
 def _op_key(name: str) -> str:
@@ -158,6 +183,7 @@ def _op_key(name: str) -> str:
 
 def _register(emitter_owner: Any) -> None:
     emitter_owner.register("before-send", _dispatch, unique_id=_UNIQUE_ID)
+    emitter_owner.register("after-call", _after_call, unique_id=_UNIQUE_ID + "-after")
 
 
 def install() -> None:

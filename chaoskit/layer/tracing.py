@@ -161,6 +161,14 @@ def _failed_items(result: Any, event: Any, source: str) -> set[str] | None:
     return named
 
 
+def failed_count(result: Any, event: Any, source: str) -> int | None:
+    """Return how many batch items a handler's ``result`` fails, ``None`` for all of them."""
+    failed = _failed_items(result, event, source)
+    if failed is None:
+        return 0
+    return None if _ALL in failed else len(failed)
+
+
 def outcomes(
     traced: list[Traced], source: str, detail: dict[str, Any], result: Any = None,
     error: BaseException | None = None, event: Any = None,

@@ -45,6 +45,9 @@ queue read twice, or a record written twice, never counts twice):
   fired, on how many events, in which functions (``fault`` records). A firing
   whose events all belong to another run (a stream retrying an earlier run's
   blocked records) is left out: it shows nothing about this run's events.
+  Where calls ended on the fault's error (the SDK retried no more), also how
+  many (``gave_up``), how many of those the function answered with success
+  (``swallowed``) and the events of the invocations that did (``swallowed_ids``).
 
 Identity: ``sent + unsent = processed + dead_lettered + in_flight + lost``,
 where ``unsent`` counts processed or dead-lettered ids never recorded as sent
@@ -179,6 +182,12 @@ def _fault(tally: _Tally, record: Record) -> None:
         entry = tally.faults[key] = {"firings": [], "events": set(), "functions": set()}
     ids = [str(e) for e in detail.get("event_ids") or ()]
     entry["firings"].append(ids)
+    gave_up = detail.get("gave_up")
+    if isinstance(gave_up, int) and gave_up > 0:
+        swallowed = detail.get("swallowed")
+        entry.setdefault("gave_ups", []).append(
+            (ids, gave_up, swallowed if isinstance(swallowed, int) else 0)
+        )
     entry["events"].update(ids)
     if detail.get("function"):
         entry["functions"].add(str(detail["function"]))
@@ -505,7 +514,8 @@ def reconcile(
         ``queues`` ({name: {attempts, processed, failed, duplicates,
         dead_lettered}}), ``terminal_stages`` (sorted, with ``terminal_from``:
         ``named`` or ``inferred``) and ``faults`` (one entry per fault that
-        fired: ``fault`` position, ``kind``, ``fired``, ``events``, ``functions``).
+        fired: ``fault`` position, ``kind``, ``fired``, ``events``, ``functions``;
+        ``gave_up``, ``swallowed`` and ``swallowed_ids`` where calls gave up on it).
 
     Raises:
         ValueError: ``processed_from`` is not ``"layer"`` or ``"sink"``.
@@ -552,13 +562,19 @@ def _faults_fired(tally: _Tally) -> list[FaultFired]:
     ours: set[str] = set()
     if any(ids for entry in tally.faults.values() for ids in entry["firings"]):
         ours = {ev.e for ev in tally.events}
-    return [
-        FaultFired(
+    out = []
+    for (position, kind), entry in sorted(tally.faults.items()):
+        fired = FaultFired(
             fault=position,
             kind=kind,
             fired=sum(1 for ids in entry["firings"] if not ids or not ours.isdisjoint(ids)),
             events=len(entry["events"] & ours),
             functions=sorted(entry["functions"]),
         )
-        for (position, kind), entry in sorted(tally.faults.items())
-    ]
+        gave_ups = [g for g in entry.get("gave_ups") or () if not g[0] or not ours.isdisjoint(g[0])]
+        if gave_ups:
+            fired["gave_up"] = sum(g[1] for g in gave_ups)
+            fired["swallowed"] = sum(g[2] for g in gave_ups)
+            fired["swallowed_ids"] = sorted({e for ids, _, n in gave_ups if n for e in ids} & ours)
+        out.append(fired)
+    return out

@@ -232,13 +232,77 @@ def check_faults_fired(
         ]  # fmt: skip
         count = sum(int(f.get("fired") or 0) for f in hits)
         events = sum(int(f.get("events") or 0) for f in hits)
-        checked.append({**fault, "fired": count, "events": events})
+        check: FaultCheck = {**fault, "fired": count, "events": events}
+        if any("gave_up" in f for f in hits):
+            check["gave_up"] = sum(int(f.get("gave_up") or 0) for f in hits)
+            check["swallowed"] = sum(int(f.get("swallowed") or 0) for f in hits)
+        checked.append(check)
         if fault["rate"] > 0 and count == 0:
             reasons.append(
                 f"{fault['kind']} fault on '{fault['function']}' (rate {fault['rate']:g}) "
                 "fired 0 times"
             )
     return checked, reasons
+
+
+def swallowed_failures(ledger: Reconciliation, shown: int = 5) -> list[str]:
+    """Return why the run is inconclusive where functions swallowed calls that failed for good.
+
+    A call that ended on an injected error (the SDK retried no more) inside an invocation
+    that then reported success: the ledger counts its events processed, but the work the
+    call was for may not be done. A hypothesis that held proves nothing for those events.
+    """
+    reasons = []
+    for fault in ledger.get("faults") or []:
+        swallowed = int(fault.get("swallowed") or 0) if isinstance(fault, Mapping) else 0
+        if not swallowed:
+            continue
+        where = ", ".join(f"'{f}'" for f in fault.get("functions") or ()) or "a function"
+        ids = list(fault.get("swallowed_ids") or ())
+        listed = ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown
+                                           else "")  # fmt: skip
+        reasons.append(
+            f"{swallowed} call(s) in {where} failed for good on the injected {fault['kind']} "
+            "(the SDK retried no more), and the invocation then reported success: the "
+            "function swallowed the error, so the ledger counts its events processed though "
+            "the work may not be done"
+            + (f" (events {listed})" if listed else "")
+            + ". Each has a 'gave_up' line in the function's log. To see which events were "
+            "kept, look where that work lands (with a table of the app's: "
+            "'chaoskit_processed_from: sink')"
+        )
+    return reasons
+
+
+def untraced_downstream(ledger: Reconciliation) -> list[str]:
+    """Return why a run is inconclusive where no event could be followed to its last stage.
+
+    Every lost event stopped after a stage that processed it, and the terminal stages saw
+    none of the run's events at all: either they never ran, or that stage does not pass
+    chaoskit's trace mark on (it writes an item made of some of the event's fields, or
+    sends a new message). The ledger cannot tell which, so it does not call them lost.
+    """
+    lost = int(ledger.get("lost") or 0)
+    reasons = ledger.get("lost_reasons") or {}
+    prefix = "stopped after "
+    stopped = sorted(k.removeprefix(prefix) for k in reasons if k.startswith(prefix))
+    terminal = list(ledger.get("terminal_stages") or ())
+    stages: Mapping[str, Any] = ledger.get("stages") or {}
+    if not lost or sum(n for k, n in reasons.items() if k.startswith(prefix)) != lost:
+        return []
+    seen = ("attempts", "processed", "failed", "dead_lettered")
+    if not terminal or any(
+        int((stages.get(t) or {}).get(count) or 0) for t in terminal for count in seen
+    ):
+        return []
+    where = ", ".join(stopped)
+    return [
+        f"all {lost} lost event(s) stopped after {where}, and no event of the run reached "
+        f"{', '.join(terminal)}: either it never ran, or {where} does not pass chaoskit's "
+        "trace mark on (it writes or sends something made of what it got, not the event "
+        "itself), so what happens after it cannot be followed. To test it alone, set "
+        f"chaoskit_terminal_stages to [{where}]"
+    ]
 
 
 def own_failures(
@@ -421,6 +485,7 @@ def enrich_journal(
         ext["unfired_faults_allowed"] = reasons
     else:
         ext["inconclusive"] = reasons
+    ext["inconclusive"] = [*ext["inconclusive"], *swallowed_failures(ledger)]
     own = own_failures(
         records,
         ledger.get("dead_letter_queues") or (),
@@ -429,6 +494,8 @@ def enrich_journal(
     warnings, rejected = _own_failure_notes(own, int(ledger["processed"]))
     if warnings:
         ledger["warnings"] = [*(ledger.get("warnings") or []), *warnings]
-    ext["inconclusive"] = [*ext["inconclusive"], *rejected]
+    untraced = untraced_downstream(ledger)
+    ext["inconclusive"] = [*ext["inconclusive"], *rejected, *untraced]
     ext["payload_rejected"] = bool(rejected)
+    ext["untraced_downstream"] = bool(untraced)
     return ext

@@ -165,11 +165,15 @@ class ExperimentView:
     counts: Counts | None = None
     breaker: list[dict[str, Any]] = field(default_factory=list)
     failover: list[dict[str, Any]] = field(default_factory=list)
-    #: Why the run proves nothing though it held (a fault that fired zero times).
+    #: Why the run proves nothing though it held (a fault that fired zero times, a
+    #: function that swallowed a call failed for good by one).
     inconclusive: list[str] = field(default_factory=list)
     #: No event was processed, and the app's own code failed them with no fault fired on
     #: them: a deviation then shows the app rejecting chaoskit's events, not the fault.
     payload_rejected: bool = False
+    #: Every lost event stopped after a stage, and no event of the run reached the last
+    #: stages: the events could not be followed there, so a deviation proves no loss.
+    untraced_downstream: bool = False
     #: Each injected layer fault with its fired count: kind, function, rate, fired, events.
     faults_fired: list[FaultCheck] = field(default_factory=list)
     #: Per-stage and per-queue counts from the ledger.
@@ -189,12 +193,18 @@ class ExperimentView:
         ``inconclusive``: it proves nothing either. So is one, held or deviated, where no
         event was processed and the app's own code failed them with no fault fired on
         them: it tested the app rejecting chaoskit's events (a payload it does not
-        accept), not the fault.
+        accept), not the fault; and one, held or deviated, whose lost events all stopped
+        after a stage while no event reached the last stages: they could not be followed
+        there. So is one that held where a function swallowed a call
+        that failed for good on an injected fault: its events count as processed, but
+        the work the call was for may not be done.
         """
         if self.status in ("interrupted", "aborted"):
             return "interrupted"
         if self.deviated or self.after_met is False:
-            return "inconclusive" if self.payload_rejected else "deviated"
+            return (
+                "inconclusive" if self.payload_rejected or self.untraced_downstream else "deviated"
+            )
         if self.status != "completed" or self.before_met is False or self.failed_steps:
             return "failed"
         if self.inconclusive:
@@ -376,6 +386,7 @@ def view_journal(journal: Mapping[str, Any]) -> ExperimentView:
         counts=_counts(ext.get("ledger"), timeline),
         inconclusive=[str(r) for r in ext.get("inconclusive") or []],
         payload_rejected=bool(ext.get("payload_rejected")),
+        untraced_downstream=bool(ext.get("untraced_downstream")),
         # Journals on disk may come from older versions: readers use .get on these.
         faults_fired=[
             cast(FaultCheck, dict(f))

@@ -305,7 +305,9 @@ def _throttle(fn: Function, entry: Entry, service: str, stack: str, tracing: Tra
     description = (
         f"{int(THROTTLE_RATE * 100)}% of {fn.logical_id}'s {service} calls answer with the "
         f"throttling error {service} really returns, so the SDK's own retries engage. What "
-        f"they do not absorb fails the invocation: {entry.retry_path}." + _expect(entry)
+        f"they do not absorb fails the invocation: {entry.retry_path}. If the function "
+        "catches a call's final error and returns success, the run is inconclusive, naming "
+        "the calls it swallowed." + _expect(entry)
     )
     return Planned(
         _slug("sdk-throttling", fn.logical_id, service),

@@ -1,5 +1,6 @@
 """SDK throttling: botocore gets a real AWS error and its own retry modes engage (moto server)."""
 
+import contextlib
 import types
 from typing import Any
 
@@ -254,3 +255,100 @@ def test_clients_of_boto3s_default_session_are_throttled(
     with pytest.raises(ClientError, match="ThrottlingException"):
         layer.invoke(handler, {}, FakeContext())
     handler({}, None)  # disarmed: the same call goes through
+
+
+def _fault_records(run_aws: dict[str, str]) -> list[dict[str, Any]]:
+    return [dict(r.detail or {}) for r in read_run("run-1", run_aws) if r.kind == "fault"]
+
+
+def _swallowing(ddb: Any, key: str = "o-1") -> Any:
+    def handler(event: Any, context: Any) -> dict[str, Any]:
+        # The bug: the order is dropped, the invocation succeeds.
+        with contextlib.suppress(ClientError):
+            ddb.put_item(TableName="orders-table", Item={"pk": {"S": key}})
+        return {"ok": True}
+
+    return handler
+
+
+def test_a_call_that_failed_for_good_and_was_swallowed_is_on_record(
+    layer_aws: dict[str, str], backoffs: list[float], lines: Any
+) -> None:
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 3})
+    layer = make_layer({envvars.CONFIG: config(THROTTLE)})
+    assert layer.invoke(_swallowing(ddb), load_event("direct"), FakeContext()) == {"ok": True}
+    gave_up = [r for r in lines.refresh() if r["chaoskit"] == "gave_up"]
+    assert len(gave_up) == 1, lines
+    assert gave_up[0]["operation"] == "PutItem"
+    assert gave_up[0]["error_code"] == "ThrottlingException"
+    assert gave_up[0]["attempts"] == 3
+    details = _fault_records(layer_aws)
+    assert len(details) == 3  # one per throttled attempt
+    counted = [d for d in details if "gave_up" in d]
+    assert [(d["gave_up"], d["swallowed"]) for d in counted] == [(1, 1)]
+    assert counted[0]["event_ids"] == ["e-direct"]
+
+
+def test_a_call_that_succeeded_after_its_retries_did_not_give_up(
+    layer_aws: dict[str, str], backoffs: list[float], lines: Any
+) -> None:
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 3})
+    sent = _attempts(ddb, "PutItem")
+    fault = {**THROTTLE, "rate": 0.8}  # a call gives up at 0.8 ** 3, about one in two
+    layer = make_layer({envvars.CONFIG: config(fault)}, seed=11)
+    for i in range(6):
+        layer.invoke(_swallowing(ddb, f"o-{i}"), load_event("direct"), FakeContext())
+    throttled = len(lines.faults())
+    stored = ddb.scan(TableName="orders-table")["Count"]
+    gave_up = [r for r in lines.refresh() if r["chaoskit"] == "gave_up"]
+    assert throttled > 0
+    # Every call either stored its item or gave up: 3 attempts, all of them throttled.
+    assert 0 < len(gave_up) == 6 - stored < 6
+    assert len(sent) == throttled + stored
+    counted = [d for d in _fault_records(layer_aws) if "gave_up" in d]
+    assert sum(d["gave_up"] for d in counted) == len(gave_up)
+    assert sum(d["swallowed"] for d in counted) == len(gave_up)
+
+
+def test_a_failure_the_invocation_raised_or_reported_was_not_swallowed(
+    layer_aws: dict[str, str], backoffs: list[float], lines: Any
+) -> None:
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 2})
+    layer = make_layer({envvars.CONFIG: config(THROTTLE)})
+
+    def raising(event: Any, context: Any) -> None:
+        ddb.put_item(TableName="orders-table", Item={"pk": {"S": "o-1"}})
+
+    with pytest.raises(ClientError):
+        layer.invoke(raising, load_event("direct"), FakeContext())
+
+    def batch(event: Any, context: Any) -> dict[str, Any]:
+        failures = []
+        for record in event["Records"]:
+            try:
+                ddb.put_item(TableName="orders-table", Item={"pk": {"S": record["messageId"]}})
+            except ClientError:
+                failures.append({"itemIdentifier": record["messageId"]})
+        return {"batchItemFailures": failures}
+
+    layer.invoke(batch, load_event("sqs"), FakeContext())
+
+    def http_answer(event: Any, context: Any) -> dict[str, Any]:
+        try:
+            ddb.put_item(TableName="orders-table", Item={"pk": {"S": "o-2"}})
+        except ClientError:
+            return {"statusCode": 503, "body": "try again"}
+        return {"statusCode": 200, "body": "ok"}
+
+    layer.invoke(http_answer, load_event("direct"), FakeContext())
+    counted = [d for d in _fault_records(layer_aws) if "gave_up" in d]
+    assert sorted(d["gave_up"] for d in counted) == [1, 1, 3]
+    assert [d["swallowed"] for d in counted] == [0, 0, 0]
+
+    def partly(event: Any, context: Any) -> dict[str, Any]:
+        batch(event, context)
+        return {"batchItemFailures": [{"itemIdentifier": "m-1"}]}  # reports one of three
+
+    layer.invoke(partly, load_event("sqs"), FakeContext())
+    counted = [d for d in _fault_records(layer_aws) if "gave_up" in d]
+    assert sorted(d["swallowed"] for d in counted) == [0, 0, 0, 2]

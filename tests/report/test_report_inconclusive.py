@@ -163,3 +163,99 @@ def test_a_game_day_says_why_an_experiment_is_inconclusive(tmp_path: Path) -> No
     summary = (result.folder / "summary.md").read_text()
     assert "Why inconclusive:" in summary
     assert "- errors: exception fault on 'processor' \\(rate 0.3\\) fired 0 times" in summary
+
+
+def _throttled(swallowed: int) -> RunResult:
+    """Four events processed under an SDK throttle; in one invocation (on e1 and e2) a
+    call gave up on it, and the handler swallowed ``swallowed`` such calls."""
+    journal = _journal()
+    activity = journal["run"][0]["activity"]
+    activity["provider"]["func"] = "inject_sdk_throttle"
+    activity["provider"]["arguments"] = {"function_name": "processor", "rate": 0.7,
+                                         "service": "dynamodb"}  # fmt: skip
+    records = [r for r in _records(0)]
+    base = {"fault": 0, "kind": "sdk_throttle", "function": "processor"}
+    records += [
+        Record("r", f"{FAULT_PREFIX}q1#0", FAULT, 2.0, "sqs", {**base, "event_ids": ["e0"]}),
+        Record("r", f"{FAULT_PREFIX}q2#0", FAULT, 2.0, "sqs",
+               {**base, "event_ids": ["e1", "e2"], "gave_up": 2, "swallowed": swallowed}),
+        Record("r", f"{FAULT_PREFIX}q2#1", FAULT, 2.0, "sqs", {**base, "event_ids": ["e1", "e2"]}),
+    ]  # fmt: skip
+    enrich_journal(journal, "r", {}, "sandbox", read_records=lambda run, cfg: records)
+    return _result(journal)
+
+
+def test_a_held_run_where_the_function_swallowed_a_call_that_gave_up_is_inconclusive() -> None:
+    # An app catching the SDK's final error and returning success had its events counted
+    # processed under SDK throttling: "passed", though its writes were never made.
+    from chaoskit.report.html import render_views
+
+    result = _throttled(swallowed=1)
+    assert result.view.outcome == "inconclusive" and result.exit_code == 4, result.summary()
+    [why] = result.view.inconclusive
+    assert why.startswith("1 call(s) in 'processor' failed for good on the injected sdk_throttle")
+    assert "(events e1, e2)" in why
+    assert result.view.faults_fired == [{"kind": "sdk_throttle", "function": "processor",
+                                         "rate": 0.7, "fired": 3, "events": 3, "gave_up": 2,
+                                         "swallowed": 1}]  # fmt: skip
+    assert "fired 3 times on 3 events; 2 call(s) failed for good on it, 1 of them swallowed" in (
+        result.summary()
+    )
+    page = render_views([result.view])
+    assert "<th>calls failed for good</th><th>swallowed</th>" in page
+    assert '<td class="num">2</td><td class="num no">1</td>' in page
+
+
+def test_a_report_of_faults_some_of_which_had_calls_give_up_renders() -> None:
+    # The demo's game day report failed to render ("'dict object' has no attribute
+    # 'swallowed'"): one experiment's fault had calls give up, another's had none.
+    from chaoskit.report.html import render_views
+
+    page = render_views([_throttled(swallowed=0).view, _enriched(fired=2).view])
+    assert page.count("<th>swallowed</th>") == 1
+    views = [_throttled(swallowed=0).view]
+    views[0].faults_fired.append(
+        {"kind": "exception", "function": "other", "rate": 0.5, "fired": 1, "events": 1}
+    )
+    page = render_views(views)
+    assert '<td class="num">2</td><td class="num ">0</td>' in page
+    assert '<td class="num"></td><td class="num "></td>' in page
+
+
+def test_calls_that_gave_up_and_were_reported_failed_leave_the_run_passed() -> None:
+    from chaoskit.report.html import render_views
+
+    result = _throttled(swallowed=0)
+    assert result.view.outcome == "passed" and result.exit_code == 0, result.summary()
+    assert "2 call(s) failed for good on it, 0 of them swallowed" in result.summary()
+    assert "<th>swallowed</th>" in render_views([result.view])
+    assert "<th>swallowed</th>" not in render_views([_enriched(fired=2).view])
+
+
+def _chained(reached: int) -> RunResult:
+    """Four events processed by a writer whose table's stream feeds a reader, the last
+    stage; ``reached`` of them were seen by the reader."""
+    out = [Record("r", f"e{i}", "sent", 1.0) for i in range(4)]
+    out += [Record("r", f"e{i}", "processed", 2.0, "kinesis", {"function": "writer"})
+            for i in range(4)]  # fmt: skip
+    out += [Record("r", f"e{i}", "processed", 3.0, "dynamodb", {"function": "reader"})
+            for i in range(reached)]  # fmt: skip
+    journal = _journal()
+    journal["deviated"] = True
+    config = {"chaoskit_terminal_stages": ["reader"], "chaoskit_require_faults_fired": False}
+    enrich_journal(journal, "r", config, "sandbox", read_records=lambda run, cfg: out)
+    return _result(journal)
+
+
+def test_events_none_of_which_reached_the_last_stage_are_not_called_lost() -> None:
+    # A stream consumer writes {PK: data.batch, SK: data.id} to a table whose stream
+    # feeds the last stage: the item does not carry chaoskit's mark, so no event can be
+    # followed there. The run "deviated" with every event "lost, stopped after" the
+    # consumer, which had stored each one.
+    result = _chained(reached=0)
+    assert result.view.outcome == "inconclusive" and result.exit_code == 4, result.summary()
+    (why,) = result.view.inconclusive
+    assert why.startswith("all 4 lost event(s) stopped after writer, and no event of the run")
+    assert "set chaoskit_terminal_stages to [writer]" in why
+    # One event followed all the way: the chain carries the mark, the losses are real.
+    assert _chained(reached=1).view.outcome == "deviated"

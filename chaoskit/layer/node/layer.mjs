@@ -111,6 +111,18 @@ function deadlineOf(context) {
   }
 }
 
+// How many of `gaveUp` failed calls an invocation did not answer with a failure: none
+// when it threw, answered an HTTP status of 400 or more, or failed as many batch items;
+// all of them when it returned success.
+function swallowed(plan, event, gaveUp, records) {
+  if (!plan.ended) return 0;
+  const { result, error } = plan.ended;
+  if (error) return 0;
+  if (result && typeof result === "object" && Number.isInteger(result.statusCode) && result.statusCode >= 400) return 0;
+  const failed = records.failedCount(result, plan.source, batchItems(event, plan.source));
+  return failed === null ? 0 : Math.max(0, gaveUp - failed);
+}
+
 export class Layer {
   constructor({ env = process.env, loader, rng = Math.random, wall = () => Date.now() / 1000, sleepMs = sleep, ledger: sink } = {}) {
     this.env = env;
@@ -189,22 +201,25 @@ export class Layer {
     }
     if (plan.ping) return this.pong(plan);
     const watching = plan.downstream.length > 0;
-    if (watching) log.state.fired = [];
+    if (watching) Object.assign(log.state, { fired: [], gaveUps: {} });
     plan.pending = [];
     try {
       return await this.traced(plan, handler, event, context);
     } finally {
       if (watching) {
         const fired = (log.state.fired || []).filter((f) => DOWNSTREAM.includes(f.kind));
-        log.state.fired = null;
-        plan.pending.push(this.recordFaults(plan, context, fired));
+        const gaveUps = log.state.gaveUps || {};
+        Object.assign(log.state, { fired: null, gaveUps: null });
+        plan.pending.push(this.recordFaults(plan, context, fired, { gaveUps, event }));
       }
       await Promise.all(plan.pending);
     }
   }
 
-  // Put one `fault` record per fault that fired in this invocation on the ledger.
-  async recordFaults(plan, context, fired) {
+  // Put one `fault` record per fault that fired in this invocation on the ledger. The
+  // first of each kind with calls that gave up on it carries `gave_up`, their count, and
+  // `swallowed`: how many the invocation did not answer with a failure (see swallowed()).
+  async recordFaults(plan, context, fired, { gaveUps = {}, event = null } = {}) {
     try {
       const config = plan.config;
       const runId = (config && config.runId) || (plan.traced.length ? plan.traced[0].trace.runId : null);
@@ -212,7 +227,15 @@ export class Layer {
       const candidates = [...plan.fired.map(([f]) => f), ...plan.downstream];
       const records = await ledger();
       const requestId = context?.awsRequestId || randomHex(8);
-      const matched = fired.map((f) => ({ kind: f.kind, position: (candidates.find((c) => c.kind === f.kind && c.rate === f.rate) || { position: -1 }).position }));
+      const counted = new Set();
+      const matched = fired.map((f) => {
+        const out = { kind: f.kind, position: (candidates.find((c) => c.kind === f.kind && c.rate === f.rate) || { position: -1 }).position };
+        if (gaveUps[f.kind] && !counted.has(f.kind)) {
+          counted.add(f.kind);
+          out.extra = { gave_up: gaveUps[f.kind], swallowed: swallowed(plan, event, gaveUps[f.kind], records) };
+        }
+        return out;
+      });
       await this.safeWrite(records.faultRecords({
         runId, requestId, source: plan.source, fired: matched,
         detail: { function: context?.functionName || this.env.AWS_LAMBDA_FUNCTION_NAME || "unknown", request_id: requestId,
@@ -283,7 +306,12 @@ export class Layer {
       }
     }
     try {
-      return { result: await callHandler(handler, event, context), injected: null };
+      const result = await callHandler(handler, event, context);
+      plan.ended = { result, error: null };
+      return { result, injected: null };
+    } catch (err) {
+      plan.ended = { result: null, error: err };
+      throw err;
     } finally {
       if (disarm) disarm();
     }

@@ -171,6 +171,13 @@ export async function writeAck(fn, environment, version, qualifier, env = proces
   }
 }
 
+// How many batch items a handler's result fails: null for all of them.
+export function failedCount(result, source, items) {
+  const failed = failedItems(result, null, source, items);
+  if (failed === null) return 0;
+  return failed === "*" ? null : failed.size;
+}
+
 function failedItems(result, event, source, items) {
   if (!result || typeof result !== "object" || !("batchItemFailures" in result)) return null;
   const named = new Set();
@@ -208,7 +215,7 @@ export function faultRecords({ runId, requestId, source, fired, detail }) {
   const now = Date.now() / 1000;
   return fired.map((f, index) => ({
     runId, eventId: `${FAULT_PREFIX}${requestId}#${f.kind}#${f.position}#${index}`, kind: "fault", at: now, source,
-    detail: { ...detail, fault: f.position, kind: f.kind },
+    detail: { ...detail, fault: f.position, kind: f.kind, ...(f.extra || {}) },
   }));
 }
 

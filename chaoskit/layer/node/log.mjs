@@ -16,12 +16,20 @@ function emit(record) {
   }
 }
 
-// While an invocation runs, the faults that fired in it ({kind, rate}); null outside one.
-export const state = { fired: null };
+// While an invocation runs, the faults that fired in it ({kind, rate}), and how many of
+// its calls ended on an injected fault, per kind (the client retried no more); null
+// outside one.
+export const state = { fired: null, gaveUps: null };
 
 export function fault(kind, version, roll, rate, detail = {}) {
   if (state.fired) state.fired.push({ kind, rate });
   emit({ chaoskit: "fault", level: "INFO", kind, version, roll: Math.round(roll * 1e6) / 1e6, rate, at: Math.round(Date.now()) / 1000, ...detail });
+}
+
+// One call that failed for good on an injected fault: its client retries no more.
+export function gaveUp(kind, version, detail = {}) {
+  if (state.gaveUps) state.gaveUps[kind] = (state.gaveUps[kind] || 0) + 1;
+  emit({ chaoskit: "gave_up", level: "WARNING", kind, version, at: Math.round(Date.now()) / 1000, ...detail });
 }
 
 export function warning(message, detail = {}) {

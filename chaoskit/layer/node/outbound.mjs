@@ -12,7 +12,7 @@ import crypto from "node:crypto";
 import { syncBuiltinESMExports } from "node:module";
 import { Duplex } from "node:stream";
 import { naturalThrottle } from "./config.mjs";
-import { fault as logFault } from "./log.mjs";
+import { fault as logFault, gaveUp as logGaveUp } from "./log.mjs";
 
 let armed = null; // {http: [...], sdk: [...], version, rng, sleepMs}
 let installed = false;
@@ -58,6 +58,26 @@ function operationOf(headers, body) {
 
 const opKey = (name) => String(name).replace(/_/g, "").toLowerCase();
 
+// The error codes the AWS SDK for JavaScript v3 retries (@smithy/service-error-classification:
+// throttling and transient), besides statuses 429 and 500 and up.
+const RETRIED = new Set(["BandwidthLimitExceeded", "EC2ThrottledException", "LimitExceededException",
+  "PriorRequestNotComplete", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "RequestThrottled",
+  "RequestThrottledException", "SlowDown", "ThrottledException", "Throttling", "ThrottlingException",
+  "TooManyRequestsException", "TransactionInProgressException", "TimeoutError", "RequestTimeout",
+  "RequestTimeoutException"]);
+
+// Whether the SDK retries no more after this attempt's error: its last attempt (the
+// `amz-sdk-request: attempt=N; max=M` header the v3 SDK sends), or an error it does not
+// retry. Unknown (no header) is not counted: a call that gives up early because the
+// client's retry quota ran out is not seen either.
+export function lastAttempt(headers, code, status) {
+  const m = String(header(headers, "amz-sdk-request") || "").match(/attempt=(\d+).*?max=(\d+)/);
+  if (!m) return null;
+  const attempt = Number(m[1]);
+  if (attempt >= Number(m[2])) return attempt;
+  return status === 429 || status >= 500 || RETRIED.has(code) ? null : attempt;
+}
+
 function canned(status, headers, body) {
   const text = Buffer.from(body);
   const lines = [`HTTP/1.1 ${status} ${http.STATUS_CODES[status] || "Error"}`];
@@ -100,6 +120,8 @@ function decide({ host, port, headers, body }) {
       const code = f.params.error_code || naturalCode;
       const status = f.params.http_status || (f.params.error_code ? 400 : naturalStatus);
       logFault("sdk_throttle", state.version, roll, f.rate, { service: wanted, operation, error_code: code, http_status: status });
+      const attempts = lastAttempt(headers, code, status);
+      if (attempts !== null) logGaveUp("sdk_throttle", state.version, { service: wanted, operation, error_code: code, attempts });
       const message = f.params.message || "Rate exceeded (injected by chaoskit)";
       return { latencyMs: Number(f.params.latency_ms || 0), response: throttleResponse(wanted, headers, code, status, message) };
     }
