@@ -146,17 +146,24 @@ def _wait(
     events: list[dict[str, Any]] = []
     while True:
         events += _say_new_events(cfn, name, seen, say)
-        try:
-            status = str(cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
-        except ClientError as err:
-            if "does not exist" in str(err):
-                return "DELETE_COMPLETE", events
-            raise aws_failure("cloudformation:DescribeStacks", name, err) from err
+        status = _stack_status(cfn, name)
+        if status is None:
+            return "DELETE_COMPLETE", events
         if not status.endswith("_IN_PROGRESS"):
             return status, events + _say_new_events(cfn, name, seen, say)
         if clock() > deadline:
             raise DeployFailed(f"stack '{name}' still {status} after {timeout:.0f} s")
         sleep(1.0)
+
+
+def _stack_status(cfn: Any, name: str) -> str | None:
+    """Return the stack's status; ``None`` once it no longer exists."""
+    try:
+        return str(cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
+    except ClientError as err:
+        if "does not exist" in str(err):
+            return None
+        raise aws_failure("cloudformation:DescribeStacks", name, err) from err
 
 
 def _say_new_events(cfn: Any, name: str, seen: set[str], say: Say) -> list[dict[str, Any]]:
@@ -227,12 +234,9 @@ def _recheck(
     CloudFormation says it of a resource it could not resolve and goes on deleting."""
     for _ in range(_DELETE_FAILED_RECHECKS):
         waiting.sleep(1.0)
-        try:
-            status = str(cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
-        except ClientError as err:
-            if "does not exist" in str(err):
-                return "DELETE_COMPLETE", events
-            raise aws_failure("cloudformation:DescribeStacks", name, err) from err
+        status = _stack_status(cfn, name)
+        if status is None:
+            return "DELETE_COMPLETE", events
         if status != "DELETE_FAILED":
             return _wait(cfn, name, seen, say, waiting)
     return final, events
