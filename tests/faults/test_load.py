@@ -8,7 +8,7 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from chaoskit.errors import AWSActionFailed, BadInput
 from chaoskit.faults import load
 from chaoskit.ledger import store
 from chaoskit.ledger.trace import find_traces
-from tests.support.net import async_invoke_endpoint
+from tests.support.net import async_invoke_endpoint, serve_http
 
 RUN = "run-load-1"
 PAYLOAD = json.loads((Path(__file__).parent / "load_events" / "order_placed.json").read_text())
@@ -311,14 +311,8 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def http_url() -> Iterator[str]:
     _Recorder.bodies = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(_Recorder) as url:
+        yield url
 
 
 def test_http_posts_json_concurrently(cfg: dict[str, Any], http_url: str) -> None:
