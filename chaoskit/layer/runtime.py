@@ -214,29 +214,25 @@ class Layer:
     def _invoke(
         self, plan: Plan, handler: Handler, event: Any, context: LambdaContext | None
     ) -> Any:
-        if not plan.traced:
-            try:
-                result, injected = self._run(plan, handler, event, context)
-            except BaseException as err:
-                plan.ended = (None, err)
-                raise
-            plan.ended = (result, injected)
-            return result
-        remaining = _remaining(context)
-        # The deadline: when Lambda ends the invocation at the latest (epoch seconds).
-        deadline = None if remaining is None else time.time() + remaining
-        self.ledger.submit(
-            tracing.attempts(plan.traced, plan.source, plan.detail, deadline),
-            hold=min(writer.HOLD, (5.0 if remaining is None else remaining) / 4),
-        )
+        traced = bool(plan.traced)
+        if traced:
+            remaining = _remaining(context)
+            # The deadline: when Lambda ends the invocation at the latest (epoch seconds).
+            deadline = None if remaining is None else time.time() + remaining
+            self.ledger.submit(
+                tracing.attempts(plan.traced, plan.source, plan.detail, deadline),
+                hold=min(writer.HOLD, (5.0 if remaining is None else remaining) / 4),
+            )
         try:
             result, injected = self._run(plan, handler, event, context)
         except BaseException as err:
             plan.ended = (None, err)
-            self._record(plan, event, None, err)
+            if traced:
+                self._record(plan, event, None, err)
             raise
         plan.ended = (result, injected)
-        self._record(plan, event, result, injected)
+        if traced:
+            self._record(plan, event, result, injected)
         return result
 
     def pong(self, plan: Plan) -> dict[str, Any]:
