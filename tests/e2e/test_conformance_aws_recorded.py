@@ -619,3 +619,96 @@ def test_sns_filter_policies_deliver_what_aws_delivered(aws):
         got += drain(sqs, url, expect=1, timeout=1)
         texts = {m["Body"] if raw else json.loads(m["Body"])["Message"] for m in got}
         assert texts == aws_got, (test, policy)
+
+
+def _kinesis_records(aws: Any, stream: str, expect: int, timeout: float = 20) -> list[Any]:
+    """Every record on the stream's one shard, read from its start, once ``expect`` are there."""
+    kinesis = aws("kinesis")
+    [shard] = kinesis.list_shards(StreamName=stream)["Shards"]
+    found: list[Any] = []
+
+    def read() -> bool:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        found[:] = kinesis.get_records(ShardIterator=iterator)["Records"]
+        return len(found) >= expect
+
+    wait_for(read, timeout=timeout, what=f"{expect} record(s) on {stream}")
+    return found
+
+
+def test_a_tables_kinesis_streaming_destination_puts_each_change_as_aws_does(aws):
+    # LocalStack's test_enable_kinesis_streaming_destination, recorded against AWS: a table,
+    # a stream, EnableKinesisStreamingDestination, one item put by TransactWriteItems.
+    [expected] = recorded("test_enable_kinesis_streaming_destination", "result-records")
+    ddb = aws("dynamodb")
+    table = unique("conf-kds")
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    stream, stream_arn = _stream(aws)
+    ddb.enable_kinesis_streaming_destination(TableName=table, StreamArn=stream_arn)
+    [destination] = ddb.describe_kinesis_streaming_destination(TableName=table)[
+        "KinesisDataStreamDestinations"
+    ]
+    assert (destination["StreamArn"], destination["DestinationStatus"]) == (stream_arn, "ACTIVE")
+    ddb.transact_write_items(
+        TransactItems=[{"Put": {"Item": {"id": {"S": "test"}}, "TableName": table}}]
+    )
+
+    [got] = _kinesis_records(aws, stream, expect=1)
+    data = json.loads(got["Data"])
+    # Values the snapshot replaced by placeholders are compared by kind; the rest as recorded.
+    assert set(got) >= set(expected)
+    assert len(got["PartitionKey"]) == 32 and int(got["PartitionKey"], 16) >= 0
+    created = data["dynamodb"].pop("ApproximateCreationDateTime")
+    assert isinstance(created, int) and abs(created / 1000 - time.time()) < 60  # milliseconds
+    aws_data = json.loads(json.dumps(expected["Data"]))
+    aws_data["dynamodb"].pop("ApproximateCreationDateTime")
+    assert (data.pop("awsRegion"), data.pop("tableName")) == ("us-east-1", table)
+    assert isinstance(data.pop("eventID"), str)
+    for placeholder in ("awsRegion", "tableName", "eventID"):
+        aws_data.pop(placeholder)
+    assert data == aws_data  # eventName, userIdentity, recordFormat, Keys, NewImage, SizeBytes 12
+
+    # A change and a removal follow with both images, or the old one; a transaction that
+    # fails puts nothing; a disabled destination gets no more.
+    ddb.update_item(
+        TableName=table, Key={"id": {"S": "test"}}, UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "1"}},
+    )  # fmt: skip
+    ddb.delete_item(TableName=table, Key={"id": {"S": "test"}})
+    failed = {"TableName": table, "Key": {"id": {"S": "absent"}},
+              "ConditionExpression": "attribute_exists(id)"}  # fmt: skip
+    try:
+        ddb.transact_write_items(
+            TransactItems=[{"Put": {"Item": {"id": {"S": "never"}}, "TableName": table}},
+                           {"ConditionCheck": failed}]
+        )  # fmt: skip
+    except ddb.exceptions.TransactionCanceledException:
+        pass
+    else:
+        raise AssertionError("the transaction's condition check should have failed")
+    ddb.disable_kinesis_streaming_destination(TableName=table, StreamArn=stream_arn)
+    ddb.put_item(TableName=table, Item={"id": {"S": "after"}})
+    _kinesis_records(aws, stream, expect=3)
+    time.sleep(1)  # anything wrongly put (the failed transaction, after the disable) is there now
+    on_stream = _kinesis_records(aws, stream, expect=3)
+    records = [json.loads(r["Data"]) for r in on_stream]
+    changes = [(r["eventName"], sorted(k for k in r["dynamodb"] if k.endswith("Image")))
+               for r in records]  # fmt: skip
+    assert changes == [
+        ("INSERT", ["NewImage"]),
+        ("MODIFY", ["NewImage", "OldImage"]),
+        ("REMOVE", ["OldImage"]),
+    ]
+    assert records[1]["dynamodb"]["NewImage"] == {"id": {"S": "test"}, "n": {"N": "1"}}
+    assert records[1]["dynamodb"]["OldImage"] == {"id": {"S": "test"}}
+    # Keys and every image counted, as AWS counted the INSERT's keys and image (12): the
+    # MODIFY adds the old image ({"id": "test"}: 6) to at least as much.
+    assert records[1]["dynamodb"]["SizeBytes"] >= records[0]["dynamodb"]["SizeBytes"] + 6
+    assert len({r["PartitionKey"] for r in on_stream}) == 1  # one item, one partition key

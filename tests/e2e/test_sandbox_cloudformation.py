@@ -6,6 +6,7 @@ delete; the functions the stack creates really run.
 """
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -211,3 +212,49 @@ def test_every_wired_resource_kind_is_created_through_a_change_set(
         time.sleep(0.5)
     with pytest.raises(r53.exceptions.NoSuchHostedZone):
         r53.get_hosted_zone(Id=outputs["ZoneId"])
+
+
+def test_a_tables_kinesis_stream_specification_deploys_and_streams_its_changes(
+    aws: Callable[[str], Any],
+) -> None:
+    # serverless-patterns' apigw-lambda-dynamodb-kinesis-lambda rolled back here: the
+    # sandbox's DynamoDB had no EnableKinesisStreamingDestination.
+    cfn, kinesis = aws("cloudformation"), aws("kinesis")
+    stack = unique("kds-app")
+    template = """
+Resources:
+  Stream:
+    Type: AWS::Kinesis::Stream
+    Properties: {ShardCount: 1}
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      BillingMode: PAY_PER_REQUEST
+      KinesisStreamSpecification:
+        StreamArn: !GetAtt Stream.Arn
+        ApproximateCreationDateTimePrecision: MICROSECOND
+Outputs:
+  TableName: {Value: !Ref Table}
+  StreamName: {Value: !Ref Stream}
+"""
+    cfn.create_stack(StackName=stack, TemplateBody=template)
+    created = _settled(cfn, stack)
+    assert created["StackStatus"] == "CREATE_COMPLETE", _failures(cfn, stack)
+    outputs = _outputs(created)
+    aws("dynamodb").put_item(TableName=outputs["TableName"], Item={"id": {"S": "order-1"}})
+    [shard] = kinesis.list_shards(StreamName=outputs["StreamName"])["Shards"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=outputs["StreamName"], ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    [record] = wait_for(
+        lambda: kinesis.get_records(ShardIterator=iterator)["Records"], 20, what="the change"
+    )
+    change = json.loads(record["Data"])
+    assert (change["eventName"], change["tableName"]) == ("INSERT", outputs["TableName"])
+    assert change["dynamodb"]["NewImage"] == {"id": {"S": "order-1"}}
+    # The specification's precision: microseconds, and the record says so.
+    assert change["dynamodb"]["ApproximateCreationDateTimePrecision"] == "MICROSECOND"
+    assert abs(change["dynamodb"]["ApproximateCreationDateTime"] / 1e6 - time.time()) < 60
+    cfn.delete_stack(StackName=stack)

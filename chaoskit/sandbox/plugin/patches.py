@@ -26,7 +26,8 @@ profile put a fifth of its time in the kernel's task switching, and the
 reference app needed a fifth more CPU per order than with 5 ms (warm invoke
 latency was no better).
 
-How environments start: ``environments.py``. DynamoDB queries: ``dynamodb.py``.
+How environments start: ``environments.py``. DynamoDB queries: ``dynamodb.py``; its
+Kinesis streaming destinations: ``kinesis_destination.py``.
 Function logs in batches: ``logs.py``. Event source mappings: ``esm.py`` (state),
 ``streams.py`` (Kinesis, DynamoDB streams), ``sqs.py`` (SQS). The environments'
 keepalive timers: ``timers.py``. Random UUIDs without a system call each:
@@ -64,6 +65,7 @@ def chaoskit_patches() -> None:
         esm,
         events_dlq,
         function_gateway,
+        kinesis_destination,
         logs,
         metrics,
         request_chain,
@@ -88,6 +90,7 @@ def chaoskit_patches() -> None:
                 sqs.patches,
                 metrics.patches,
                 dynamodb.patches,
+                kinesis_destination.patches,
                 logs.patches,
                 function_gateway.patches,
                 request_chain.patches,

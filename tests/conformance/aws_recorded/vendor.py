@@ -65,6 +65,9 @@ W = {
         "TestLambdaDestinationEventbridge::test_invoke_lambda_eventbridge": None,
         "TestLambdaDLQ::test_dead_letter_queue": ["receive_result"],
     },
+    "dynamodbstreams/test_dynamodb_streams": {
+        "TestDynamoDBStreams::test_enable_kinesis_streaming_destination": None,
+    },
     "sns/test_sns": {"TestSNSSubscriptionLambda::test_sns_topic_as_lambda_dead_letter_queue": None},
     "sns/test_sns_filter_policy": {
         "TestSNSFilterPolicyAttributes::test_filter_policy": [f"messages-{i}" for i in range(1, 5)],
