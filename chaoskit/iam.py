@@ -176,7 +176,12 @@ NEEDS: dict[str, list[Need]] = {
         ("sns:ListTopics", "*"),
         ("events:PutEvents", "bus"),
         *_each("stream", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"),
-        *_each("table", "dynamodb:DescribeTable", "dynamodb:BatchWriteItem"),
+        *_each(
+            "table",
+            "dynamodb:DescribeTable",
+            "dynamodb:DescribeKinesisStreamingDestination",
+            "dynamodb:BatchWriteItem",
+        ),
         ("lambda:InvokeFunction", "function"),
         ("states:StartExecution", "state_machine"),
         ("states:ListStateMachines", "*"),

@@ -283,11 +283,22 @@ def _describe_table(ddb: Any, target: str) -> dict[str, Any]:
             ) from err
         raise aws_failure("dynamodb:DescribeTable", target, err) from err
     stream = table.get("StreamSpecification") or {}
-    if not stream.get("StreamEnabled") or stream.get("StreamViewType") not in NEW_IMAGE_VIEWS:
+    shown = stream.get("StreamEnabled") and stream.get("StreamViewType") in NEW_IMAGE_VIEWS
+    if not shown and not _kinesis_destination(ddb, target):
         logger.warning("load: table '%s' has no stream showing new images (NEW_IMAGE or "
-                       "NEW_AND_OLD_IMAGES): a function reading it will not see the trace "
-                       "marks", target)  # fmt: skip
+                       "NEW_AND_OLD_IMAGES) and no Kinesis streaming destination: a function "
+                       "reading it will not see the trace marks", target)  # fmt: skip
     return table
+
+
+def _kinesis_destination(ddb: Any, target: str) -> bool:
+    """Tell whether the table puts its changes on a Kinesis stream (each with its new image)."""
+    try:
+        found = ddb.describe_kinesis_streaming_destination(TableName=target)
+    except ClientError:
+        return False  # not known here (an emulator without it): the warning stands
+    destinations = found.get("KinesisDataStreamDestinations") or []
+    return any(d.get("DestinationStatus") in ("ACTIVE", "ENABLING") for d in destinations)
 
 
 def _dynamodb(target: str, configuration: Configuration, options: Mapping[str, Any]) -> Sender:

@@ -105,6 +105,20 @@ def _unwrapped(body: Any) -> Any:
     return body
 
 
+def _table_change(data: Any) -> Any:
+    """Return the new item of a DynamoDB change record Kinesis data holds (a table's Kinesis
+    streaming destination puts one per change) as plain values, else the data; a change
+    without a new item (``REMOVE``) gives ``None``."""
+    if (
+        isinstance(data, dict)
+        and data.get("eventSource") == "aws:dynamodb"
+        and "recordFormat" in data
+        and isinstance(data.get("dynamodb"), dict)
+    ):
+        return plain_image(data["dynamodb"].get("NewImage"))
+    return data
+
+
 def _decoded(text: Any, maybe_base64: bool) -> Any:
     if not isinstance(text, str):
         return None
@@ -176,9 +190,10 @@ def record_payloads(event: Any, source: str) -> Iterator[Any]:
 
     An SQS body, a Kinesis record's data and an SNS message are JSON objects (Kinesis
     data base64 encoded; an SQS body that is an SNS notification, from a topic's
-    subscription without raw delivery, gives its message); a DynamoDB stream record's
-    payload is its ``NewImage`` as plain values. A record without one (``KEYS_ONLY``,
-    ``REMOVE``) yields nothing.
+    subscription without raw delivery, gives its message; Kinesis data that is a table's
+    change record gives its ``NewImage``); a DynamoDB stream record's payload is its
+    ``NewImage`` as plain values. A record without one (``KEYS_ONLY``, ``REMOVE``) yields
+    nothing.
     """
     for record, _ in batch_items(event, source):
         if record is event or not isinstance(record, dict):
@@ -186,7 +201,7 @@ def record_payloads(event: Any, source: str) -> Iterator[Any]:
         if source == "sqs":
             payload = _unwrapped(_decoded(record.get("body"), False))
         elif source == "kinesis":
-            payload = _decoded(_member(record, "kinesis").get("data"), True)
+            payload = _table_change(_decoded(_member(record, "kinesis").get("data"), True))
         elif source == "sns":
             payload = _decoded(_member(record, "Sns").get("Message"), False)
         elif source == "dynamodb":

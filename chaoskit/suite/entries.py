@@ -309,8 +309,7 @@ def _stream_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
         )
     kind = m.source_kind
     table = topo.element(sid) if kind == "dynamodb" else None
-    schema = (table.properties.get("KeySchema") if table else None) or []
-    return Entry(
+    entry = Entry(
         kind,
         f"stream {sid}" if kind == "kinesis" else f"table {sid}'s stream",
         {"target_type": kind, "target": ref(sid)},
@@ -320,11 +319,40 @@ def _stream_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
         poison_loses=poison_loses,
         stream=True,
         mapping=m,
-        item_keys=[
-            str(k["AttributeName"])
-            for k in schema
-            if isinstance(k, dict) and isinstance(k.get("AttributeName"), str)
-        ],
+        item_keys=_key_names(table),
+    )
+    if kind == "kinesis":
+        _through_table(topo, sid, entry)
+    return entry
+
+
+def _key_names(table: Any) -> list[str]:
+    schema = (table.properties.get("KeySchema") if table else None) or []
+    return [
+        str(k["AttributeName"])
+        for k in schema
+        if isinstance(k, dict) and isinstance(k.get("AttributeName"), str)
+    ]
+
+
+def _through_table(topo: Topology, sid: str, entry: Entry) -> None:
+    """Write to the table whose Kinesis streaming destination is stream ``sid``, where one is.
+
+    Such a stream's records are the table's change records (``eventName``, ``dynamodb``
+    with ``Keys`` and ``NewImage``...), and a function fed that way reads the item from
+    them: events put on the stream itself would miss what it reads. One table of the stack
+    is written to; else the stream is.
+    """
+    tables = [t for t, stream in topo.kinesis_destinations.items() if stream.logical_id == sid]
+    if len(tables) != 1 or topo.element(tables[0]) is None:
+        return
+    (table,) = tables
+    entry.send = {"target_type": "dynamodb", "target": ref(table)}
+    entry.item_keys = _key_names(topo.element(table))
+    entry.retry_path = (
+        f"each event is written to table {table} as an item, whose change the table's "
+        f"Kinesis streaming destination puts on the stream, as the app's records arrive; "
+        f"{entry.retry_path}"
     )
 
 

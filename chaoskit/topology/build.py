@@ -333,6 +333,11 @@ def build(
             handler(b, lid, res, topo)
         if res.get("Type") in ("AWS::Kinesis::Stream", "AWS::DynamoDB::Table"):
             topo.streams[lid] = topo.resources[lid]
+        if res.get("Type") == "AWS::DynamoDB::Table":
+            spec = topo.resources[lid].properties.get("KinesisStreamSpecification")
+            stream = b.r.ref(spec.get("StreamArn")) if isinstance(spec, Mapping) else None
+            if stream is not None:
+                topo.kinesis_destinations[lid] = stream
     for lid, res in resources.items():
         if not isinstance(res, Mapping):
             continue

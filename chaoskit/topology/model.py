@@ -336,6 +336,9 @@ class Topology:
     failover_records: dict[str, FailoverRecord] = field(default_factory=dict)
     alarms: dict[str, Alarm] = field(default_factory=dict)
     streams: dict[str, Element] = field(default_factory=dict)
+    #: Kinesis Data Streams for DynamoDB: a table's ``KinesisStreamSpecification``, by the
+    #: table's logical ID: the stream each change of its items is put on.
+    kinesis_destinations: dict[str, Ref] = field(default_factory=dict)
     #: Every resource, including types the model does not describe.
     resources: dict[str, Element] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)

@@ -10,8 +10,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.stub import Stubber
 
 from chaoskit import aws, envvars
 from chaoskit.errors import BadInput
@@ -323,3 +325,26 @@ def test_an_item_over_400_kb_fails_alone_not_its_batch(cfg: dict[str, Any]) -> N
     assert second is not None and second.startswith("ItemTooLarge: 4")
     assert second.endswith("bytes, over DynamoDB's 400 KB")
     assert sorted(i["pk"]["S"] for i in _scan(cfg)) == ["e1", "e3"]  # no run given: the id
+
+
+def test_a_table_streaming_its_changes_to_kinesis_is_not_warned_about() -> None:
+    # Kinesis Data Streams for DynamoDB: each record carries the new image, trace mark
+    # included, whatever the table's own stream shows (it may have none).
+    ddb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="x")  # fmt: skip
+    arn = "arn:aws:kinesis:us-east-1:123456789012:stream/s"
+    with Stubber(ddb) as stub:
+        for status in ("ACTIVE", "ENABLING", "DISABLED"):
+            stub.add_response(
+                "describe_kinesis_streaming_destination",
+                {"TableName": "orders", "KinesisDataStreamDestinations": [
+                    {"StreamArn": arn, "DestinationStatus": status}]},
+                {"TableName": "orders"},
+            )  # fmt: skip
+        stub.add_client_error("describe_kinesis_streaming_destination", "UnknownOperationException")
+        assert [load._kinesis_destination(ddb, "orders") for _ in range(4)] == [
+            True,
+            True,
+            False,
+            False,
+        ]

@@ -244,6 +244,36 @@ def test_a_poison_pill_in_an_sns_notification_an_sqs_body_holds_is_matched() -> 
     assert list(events.record_payloads(event, "sqs")) == [plain]
 
 
+def test_a_poison_pill_in_a_tables_change_record_on_kinesis_is_matched() -> None:
+    # A table's Kinesis streaming destination: each record's data is the table's change
+    # record (as AWS writes it), the item in its NewImage, typed.
+    pill = {**EXCEPTION, "rate": 1, "match": {"fields": {"chaoskit_poison_pill": True}}}
+
+    def change(item: dict[str, Any], name: str = "INSERT") -> dict[str, Any]:
+        typed = {k: {"BOOL": v} if isinstance(v, bool) else {"S": str(v)} for k, v in item.items()}
+        images = {"OldImage": typed} if name == "REMOVE" else {"NewImage": typed}
+        return {
+            "awsRegion": "us-east-1", "eventID": "e", "eventName": name, "userIdentity": None,
+            "recordFormat": "application/json", "tableName": "t", "eventSource": "aws:dynamodb",
+            "dynamodb": {"ApproximateCreationDateTime": 1, "Keys": {"id": typed["id"]},
+                         **images, "SizeBytes": 1},
+        }  # fmt: skip
+
+    poisoned = [change({"id": 1}), change({"id": 2, "chaoskit_poison_pill": True})]
+    with pytest.raises(Exception, match="boom"):
+        make_layer(_env(pill)).invoke(Calls(), _with_payloads("kinesis", poisoned), FakeContext())
+    handler = Calls()
+    make_layer(_env(pill)).invoke(
+        handler, _with_payloads("kinesis", [change({"id": 1})]), FakeContext()
+    )
+    assert handler.count == 1
+    removed = _with_payloads("kinesis", [change({"id": 3}, "REMOVE")])
+    assert list(events.record_payloads(removed, "kinesis")) == []
+    # Data that only looks like one (no recordFormat) is the payload itself.
+    plain = {"eventSource": "aws:dynamodb", "dynamodb": {"NewImage": {"id": {"S": "4"}}}}
+    assert list(events.record_payloads(_with_payloads("kinesis", [plain]), "kinesis")) == [plain]
+
+
 def _stream(*streamed: Any) -> dict[str, Any]:
     return {"Records": [{"eventSource": "aws:dynamodb", "dynamodb": d} for d in streamed]}
 

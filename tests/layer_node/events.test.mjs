@@ -69,6 +69,14 @@ test("record payloads are JSON objects only, as Python decodes them", () => {
   const envelope = (extra) => JSON.stringify({ Type: "Notification", Message: '{"a": 4}', ...extra });
   assert.deepEqual(payloads(sqs(envelope({ TopicArn: "arn:aws:sns:us-east-1:1:t" })), "sqs"), [{ a: 4 }]);
   assert.deepEqual(payloads(sqs(envelope({})), "sqs"), [{ Type: "Notification", Message: '{"a": 4}' }]);
+  // A table's Kinesis streaming destination: the data is its change record, the item its NewImage.
+  const change = (name, images) => b64(JSON.stringify({ eventName: name, userIdentity: null, recordFormat: "application/json",
+    tableName: "t", eventSource: "aws:dynamodb", dynamodb: { Keys: { id: { S: "1" } }, ...images, SizeBytes: 1 } }));
+  const item = { id: { S: "1" }, chaoskit_poison_pill: { BOOL: true } };
+  assert.deepEqual(payloads(kinesis(change("INSERT", { NewImage: item }), change("REMOVE", { OldImage: item })), "kinesis"),
+    [{ id: "1", chaoskit_poison_pill: true }]);
+  const lookalike = { eventSource: "aws:dynamodb", dynamodb: { NewImage: item } };
+  assert.deepEqual(payloads(kinesis(b64(JSON.stringify(lookalike))), "kinesis"), [lookalike]);
 });
 
 const stream = (...streamed) => ({ Records: streamed.map((d) => ({ eventSource: "aws:dynamodb", dynamodb: d })) });

@@ -539,3 +539,50 @@ def test_a_topic_whose_filter_policy_no_load_passes_leaves_the_queue_sent_to(
     assert (filtered["target_type"], filtered["message_attributes"]) == ("sns", {"kind": "order"})
     never = sends["errors-fn-queue-fnneverqueue"]
     assert (never["target_type"], never["target"]) == ("sqs", "stack:FnNeverQueue")
+
+
+def test_a_stream_a_table_streams_its_changes_to_gets_its_events_through_the_table(
+    tmp_path: Path,
+) -> None:
+    # Kinesis Data Streams for DynamoDB (serverless-patterns' apigw-lambda-dynamodb-kinesis-
+    # lambda): the stream's records are the table's change records, the item in NewImage.
+    template = tmp_path / "app" / "template.yaml"
+    template.parent.mkdir(parents=True)
+    template.write_text(
+        """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fed:
+    Type: AWS::Kinesis::Stream
+    Properties: {ShardCount: 1}
+  Plain:
+    Type: AWS::Kinesis::Stream
+    Properties: {ShardCount: 1}
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+      BillingMode: PAY_PER_REQUEST
+      KinesisStreamSpecification: {StreamArn: !GetAtt Fed.Arn}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.13
+      Handler: app.handler
+      InlineCode: "def handler(event, context):\\n    return None\\n"
+      Events:
+        FromFed: {Type: Kinesis, Properties: {Stream: !GetAtt Fed.Arn, StartingPosition: LATEST}}
+        FromPlain:
+          Type: Kinesis
+          Properties: {Stream: !GetAtt Plain.Arn, StartingPosition: LATEST}
+"""
+    )
+    suite = generate_suite(template=template, stack_name="s")
+    sends = {planned.slug: _load(planned.experiment) for planned in suite.experiments}
+    through = {slug: (s["target_type"], s["target"]) for slug, s in sends.items()}
+    for experiment in ("kill-switch", "errors", "poison-pill"):
+        assert through[f"{experiment}-fn-stream-fed"] == ("dynamodb", "stack:Table"), through
+        assert through[f"{experiment}-fn-stream-plain"] == ("kinesis", "stack:Plain"), through
+    errors = next(p for p in suite.experiments if p.slug == "errors-fn-stream-fed")
+    assert "written to table Table" in errors.experiment["description"]

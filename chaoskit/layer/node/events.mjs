@@ -129,16 +129,26 @@ function unwrapped(body) {
   return body;
 }
 
+// The new item of a DynamoDB change record Kinesis data holds (a table's Kinesis streaming
+// destination puts one per change) as plain values, else the data; null for a REMOVE.
+function tableChange(data) {
+  if (isObject(data) && data.eventSource === "aws:dynamodb" && "recordFormat" in data && isObject(data.dynamodb)) {
+    const image = data.dynamodb.NewImage;
+    return isObject(image) ? plain({ M: image }) : null;
+  }
+  return data;
+}
+
 // The decoded payload of each record of a batch, as Python's record_payloads: an SQS body
 // (an SNS notification's message, from a subscription without raw delivery), a Kinesis
-// record's data (base64) and an SNS message when they are JSON objects, a DynamoDB stream
-// record's NewImage as plain values. A record without one yields nothing.
+// record's data (base64; a table's change record gives its NewImage) and an SNS message
+// when they are JSON objects, a DynamoDB stream record's NewImage as plain values. A record without one yields nothing.
 export function* recordPayloads(event, source) {
   for (const [record] of batchItems(event, source)) {
     if (record === event || !isObject(record)) return;
     let payload = null;
     if (source === "sqs") payload = unwrapped(decoded(record.body, false));
-    else if (source === "kinesis") payload = decoded((record.kinesis || {}).data, true);
+    else if (source === "kinesis") payload = tableChange(decoded((record.kinesis || {}).data, true));
     else if (source === "sns") payload = decoded((record.Sns || {}).Message, false);
     else if (source === "dynamodb") {
       const image = (record.dynamodb || {}).NewImage;
