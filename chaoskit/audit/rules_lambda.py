@@ -72,19 +72,36 @@ def stream_on_failure(topo: Topology) -> Iterator[Finding]:
     """A Kinesis/DynamoDB stream mapping without an on-failure destination."""
     for m in _streams(topo):
         if m.on_failure is None:
+            evidence = {"source": str(m.source), "DestinationConfig.OnFailure": None}
+            unused = _async_only_dlq(topo, m)
+            if unused:
+                evidence["function DeadLetterConfig"] = unused
             yield finding(
                 "stream-on-failure-destination",
                 m,
-                {"source": str(m.source), "DestinationConfig.OnFailure": None},
+                evidence,
                 "records skipped after the retries or the maximum age are gone without a trace, "
                 "and without limits a poison record blocks its shard until the stream's "
-                "retention deletes it",
+                "retention deletes it"
+                + (
+                    f" (the function's dead-letter queue {unused} gets only asynchronous "
+                    "invocations' events, never a record of this stream)"
+                    if unused
+                    else ""
+                ),
                 _stream_fix(
                     m,
                     "  DestinationConfig:\n    OnFailure:\n"
                     "      Destination: !GetAtt StreamFailuresQueue.Arn",
                 ),
             )
+
+
+def _async_only_dlq(topo: Topology, m: EventSourceMapping) -> str | None:
+    """The function's own DLQ (``DeadLetterConfig``), which Lambda uses for asynchronous
+    invocations only: a mapping's failed records never reach it."""
+    fn = topo.function_of(m.function)
+    return str(fn.dead_letter) if fn is not None and fn.dead_letter is not None else None
 
 
 @rule("stream-unbounded-retries", "Stream mapping with unbounded retries and age", "medium")

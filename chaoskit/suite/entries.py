@@ -307,6 +307,12 @@ def _stream_entry(topo: Topology, m: EventSourceMapping) -> Entry | None:
         loses = poison_loses = (
             "a batch that keeps failing is skipped with no on-failure destination"
         )
+    fn = topo.function_of(m.function)
+    if m.on_failure is None and fn is not None and fn.dead_letter is not None:
+        path += (
+            f" (the function's dead-letter queue, {fn.dead_letter}, gets only asynchronous "
+            "invocations' events, never these records)"
+        )
     kind = m.source_kind
     table = topo.element(sid) if kind == "dynamodb" else None
     entry = Entry(

@@ -1,6 +1,9 @@
 """Each audit rule on small templates: found when the hazard is there, silent when it is not."""
 
 from collections.abc import Callable
+from pathlib import Path
+
+from chaoskit.audit import audit_templates
 
 Audit = Callable[..., set[tuple[str, str]]]
 
@@ -186,6 +189,30 @@ def test_stream_mapping_rules(audit: Audit) -> None:
         )
     )
     assert safe == {("dlq-no-alarm", "Failures")}
+
+
+def test_a_stream_consumers_own_dlq_is_named_as_never_getting_its_records(
+    tmp_path: Path,
+) -> None:
+    # serverless-patterns' apigw-kinesis-lambda-ddb gives its Kinesis consumer a
+    # DeadLetterQueue: Lambda uses it for asynchronous invocations only.
+    with_dlq = STREAM.format(props="BatchSize: 10").replace(
+        "      InlineCode:", "      DeadLetterQueue: {Type: SQS, TargetArn: !GetAtt Failures.Arn}\n"
+        "      InlineCode:",
+    )  # fmt: skip
+    found = {}
+    for name, body in (("with", with_dlq), ("without", STREAM.format(props="BatchSize: 10"))):
+        template = tmp_path / f"{name}.yaml"
+        template.write_text("Transform: AWS::Serverless-2016-10-31\n" + body)
+        [finding] = [
+            f for f in audit_templates([template]).findings
+            if f.rule == "stream-on-failure-destination"
+        ]  # fmt: skip
+        found[name] = finding
+    assert found["with"].evidence["function DeadLetterConfig"] == "Failures"
+    assert "dead-letter queue Failures gets only asynchronous" in found["with"].why
+    assert "function DeadLetterConfig" not in found["without"].evidence
+    assert "asynchronous" not in found["without"].why
 
 
 def test_async_function_needs_a_failure_destination(audit: Audit) -> None:

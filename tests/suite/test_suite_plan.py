@@ -885,3 +885,29 @@ def test_a_codeuri_naming_one_file_is_read_like_a_folder(tmp_path: Path) -> None
     suite = generate_suite(template=template, stack_name="s")
     assert "  its code calls: dynamodb, ec2" in suite.found, suite.found
     assert any(p.kind == "SDK throttling" for p in suite.experiments)
+
+
+def test_a_stream_consumers_own_dlq_is_said_not_to_catch_its_records(tmp_path: Path) -> None:
+    # apigw-kinesis-lambda-ddb: the consumer's DeadLetterQueue, used by Lambda for
+    # asynchronous invocations only, is no on-failure destination for its stream.
+    def suite(dlq: bool) -> dict[str, str]:
+        fn = (
+            _function(DeadLetterConfig={"TargetArn": {"Fn::GetAtt": ["Dlq", "Arn"]}})
+            if dlq
+            else _function()
+        )
+        template = _write_template(tmp_path / str(dlq), {
+            "Stream": {"Type": "AWS::Kinesis::Stream", "Properties": {"ShardCount": 1}},
+            "Dlq": {"Type": "AWS::SQS::Queue"},
+            "Consumer": fn,
+            "ConsumerStream": _mapping("Consumer", "Stream", "kinesis"),
+        })  # fmt: skip
+        return {
+            p.slug: p.experiment["description"]
+            for p in generate_suite(template=template).experiments
+        }
+
+    errors = next(d for slug, d in suite(True).items() if slug.startswith("errors-"))
+    assert "dead-letter queue, Dlq, gets only asynchronous invocations' events" in errors
+    plain = next(d for slug, d in suite(False).items() if slug.startswith("errors-"))
+    assert "dead-letter queue" not in plain
