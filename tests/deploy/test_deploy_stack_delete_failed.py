@@ -56,6 +56,31 @@ def _cfn() -> Any:
     )
 
 
+def _first_delete_fails(
+    stub: Stubber, old: list[dict[str, Any]], failed: list[dict[str, Any]]
+) -> None:
+    """The stack's old events, the delete, and the DELETE_FAILED it ends in."""
+    by_name = {"StackName": NAME}
+    stub.add_response("describe_stack_events", {"StackEvents": old}, by_name)
+    stub.add_response("delete_stack", {}, by_name)
+    stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
+    stub.add_response("describe_stacks", _stack("DELETE_FAILED"), by_name)
+    stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
+
+
+def _delete_until_gone(cfn: Any, stub: Stubber) -> list[str]:
+    """Stub the stack gone, run the delete of a ROLLBACK_COMPLETE stack; return what it said."""
+    stub.add_client_error(
+        "describe_stacks", "ValidationError", f"Stack with id {NAME} does not exist"
+    )
+    said: list[str] = []
+    _delete_failed(
+        cfn, NAME, "ROLLBACK_COMPLETE", said.append, _Waiting(60, lambda _s: None, lambda: 0.0)
+    )
+    stub.assert_no_pending_responses()
+    return said
+
+
 def test_a_failed_stack_is_deleted_retaining_what_would_not_delete(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -65,23 +90,12 @@ def test_a_failed_stack_is_deleted_retaining_what_would_not_delete(
     failed = [_event(1, "Bucket", "DELETE_FAILED", "bucket not empty"), *old]
     with Stubber(cfn) as stub:
         by_name = {"StackName": NAME}
-        stub.add_response("describe_stack_events", {"StackEvents": old}, by_name)
-        stub.add_response("delete_stack", {}, by_name)
-        stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
-        stub.add_response("describe_stacks", _stack("DELETE_FAILED"), by_name)
-        stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
+        _first_delete_fails(stub, old, failed)
         for _ in range(2):  # still DELETE_FAILED when looked at again, twice
             stub.add_response("describe_stacks", _stack("DELETE_FAILED"), by_name)
         stub.add_response("delete_stack", {}, {**by_name, "RetainResources": ["Bucket"]})
         stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
-        stub.add_client_error(
-            "describe_stacks", "ValidationError", f"Stack with id {NAME} does not exist"
-        )
-        said: list[str] = []
-        _delete_failed(
-            cfn, NAME, "ROLLBACK_COMPLETE", said.append, _Waiting(60, lambda _s: None, lambda: 0.0)
-        )
-        stub.assert_no_pending_responses()
+        said = _delete_until_gone(cfn, stub)
     assert said[0].startswith("stack 'orders' is ROLLBACK_COMPLETE")
     assert any("DELETE_FAILED" in line and "Bucket: bucket not empty" in line for line in said)
     assert said[-1] == "deleting stack 'orders' again, retaining Bucket"
@@ -97,18 +111,7 @@ def test_a_delete_failed_the_sandbox_then_completes_is_not_deleted_again() -> No
     failed = [_event(1, "Fn", "DELETE_FAILED", "No deployed instances of resource 'FnRole'"), *old]
     with Stubber(cfn) as stub:
         by_name = {"StackName": NAME}
-        stub.add_response("describe_stack_events", {"StackEvents": old}, by_name)
-        stub.add_response("delete_stack", {}, by_name)
-        stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
+        _first_delete_fails(stub, old, failed)
         stub.add_response("describe_stacks", _stack("DELETE_FAILED"), by_name)
-        stub.add_response("describe_stack_events", {"StackEvents": failed}, by_name)
-        stub.add_response("describe_stacks", _stack("DELETE_FAILED"), by_name)
-        stub.add_client_error(
-            "describe_stacks", "ValidationError", f"Stack with id {NAME} does not exist"
-        )
-        said: list[str] = []
-        _delete_failed(
-            cfn, NAME, "ROLLBACK_COMPLETE", said.append, _Waiting(60, lambda _s: None, lambda: 0.0)
-        )
-        stub.assert_no_pending_responses()
+        said = _delete_until_gone(cfn, stub)
     assert not any(line.startswith("deleting stack 'orders' again") for line in said), said

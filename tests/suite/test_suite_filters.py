@@ -284,6 +284,14 @@ def test_events_are_not_followed_through_a_filter_between_two_stages(tmp_path: P
     assert _traced(suite, "errors-first") == (["stack:First", "stack:Second"], ["stack:Second"])
 
 
+def _yaml_suite(tmp_path: Path, resources: str) -> Any:
+    """Generate the suite of a SAM template made of ``resources`` (YAML text), in app/."""
+    template = tmp_path / "app" / "template.yaml"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    template.write_text("Transform: AWS::Serverless-2016-10-31" + resources)
+    return generate_suite(template=template, stack_name="s")
+
+
 def _traced(suite: Any, slug: str) -> tuple[list[str], list[str]]:
     """Return (the functions an experiment traces, its terminal stages)."""
     experiment = next(p.experiment for p in suite.experiments if p.slug.startswith(slug))
@@ -298,11 +306,9 @@ def _traced(suite: Any, slug: str) -> tuple[list[str], list[str]]:
 def test_a_lambda_subscribed_through_a_filter_policy_gets_the_attributes_it_needs(
     tmp_path: Path,
 ) -> None:
-    template = tmp_path / "app" / "template.yaml"
-    template.parent.mkdir(parents=True)
-    template.write_text(
+    suite = _yaml_suite(
+        tmp_path,
         """
-Transform: AWS::Serverless-2016-10-31
 Resources:
   Topic:
     Type: AWS::SNS::Topic
@@ -333,9 +339,8 @@ Resources:
             Topic: !Ref Topic
             FilterPolicyScope: MessageBody
             FilterPolicy: '{"refund": {"reason": [{"prefix": "damaged"}]}}'
-"""
+""",
     )
-    suite = generate_suite(template=template, stack_name="s")
     sends = {planned.slug: _load(planned.experiment) for planned in suite.experiments}
     fn = sends["errors-fn-sns"]
     assert fn["message_attributes"] == {"kind": "order", "total": 101}
@@ -460,11 +465,9 @@ def test_a_dlq_reader_that_cannot_carry_the_layer_leaves_the_load_as_it_was(
 
 
 def _sns_fed_queue(tmp_path: Path, sqs_event: str) -> dict[str, dict[str, Any]]:
-    template = tmp_path / "app" / "template.yaml"
-    template.parent.mkdir(parents=True, exist_ok=True)
-    template.write_text(
+    suite = _yaml_suite(
+        tmp_path,
         f"""
-Transform: AWS::Serverless-2016-10-31
 Resources:
   Topic:
     Type: AWS::SNS::Topic
@@ -492,9 +495,8 @@ Resources:
       InlineCode: "import json\\ndef handler(event, context):\\n    return None\\n"
       Events:
 {sqs_event}
-"""
+""",
     )
-    suite = generate_suite(template=template, stack_name="s")
     return {planned.slug: _load(planned.experiment) for planned in suite.experiments}
 
 
@@ -546,11 +548,9 @@ def test_a_stream_a_table_streams_its_changes_to_gets_its_events_through_the_tab
 ) -> None:
     # Kinesis Data Streams for DynamoDB (serverless-patterns' apigw-lambda-dynamodb-kinesis-
     # lambda): the stream's records are the table's change records, the item in NewImage.
-    template = tmp_path / "app" / "template.yaml"
-    template.parent.mkdir(parents=True)
-    template.write_text(
+    suite = _yaml_suite(
+        tmp_path,
         """
-Transform: AWS::Serverless-2016-10-31
 Resources:
   Fed:
     Type: AWS::Kinesis::Stream
@@ -576,9 +576,8 @@ Resources:
         FromPlain:
           Type: Kinesis
           Properties: {Stream: !GetAtt Plain.Arn, StartingPosition: LATEST}
-"""
+""",
     )
-    suite = generate_suite(template=template, stack_name="s")
     sends = {planned.slug: _load(planned.experiment) for planned in suite.experiments}
     through = {slug: (s["target_type"], s["target"]) for slug, s in sends.items()}
     for experiment in ("kill-switch", "errors", "poison-pill"):
