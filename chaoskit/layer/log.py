@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["fault", "fired", "gave_up", "gave_ups", "set_sink", "sink", "warning"]
+__all__ = [
+    "fault", "fired", "first_fired", "gave_up", "gave_ups", "set_sink", "sink", "warning",
+]  # fmt: skip
 
 
 def _stdout(line: str) -> None:
@@ -21,6 +23,11 @@ sink: Callable[[str], None] = _stdout
 #: While an invocation runs, the faults that fired in it, as ``(kind, rate)``;
 #: ``None`` outside an invocation. The runtime turns them into ledger records.
 fired: list[tuple[str, float]] | None = None
+#: While an invocation runs, called with ``(kind, rate)`` the first time each fault
+#: fires in it, before the fault acts: the runtime puts that firing on record at once,
+#: so an invocation killed at its timeout (a throttled call retrying past it) still
+#: leaves it. ``None`` outside an invocation.
+first_fired: Callable[[str, float], None] | None = None
 #: While an invocation runs, how many of its calls ended on an injected fault (the
 #: client gave up after its retries), per fault kind; ``None`` outside an invocation.
 gave_ups: dict[str, int] | None = None
@@ -52,7 +59,10 @@ def fault(kind: str, version: str, roll: float, rate: float, **detail: Any) -> N
     }
     record.update(roll=round(roll, 6), rate=rate, at=round(time.time(), 3), **detail)
     if fired is not None:
+        first = (kind, rate) not in fired
         fired.append((kind, rate))
+        if first and first_fired is not None:
+            first_fired(kind, rate)
     _emit(record)
 
 

@@ -35,8 +35,8 @@ class Plan:
     """What one invocation will do: the faults that fired, the downstream faults to arm."""
 
     __slots__ = (
-        "config", "detail", "downstream", "ended", "fired", "key", "ping", "rng", "source",
-        "traced",
+        "config", "detail", "downstream", "ended", "fired", "key", "nonce", "ping", "rng",
+        "source", "traced",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -51,6 +51,7 @@ class Plan:
         self.rng: random.Random | None = None  # seeded runs: this invocation's draws
         #: How the handler ended, once it has: (its result, what it raised).
         self.ended: tuple[Any, BaseException | None] | None = None
+        self.nonce = ""  # names this invocation in its fault records' ids
 
 
 def _function_name(context: LambdaContext | None, environ: Mapping[str, str]) -> str:
@@ -195,6 +196,9 @@ class Layer:
         watching = bool(plan.fired or plan.downstream)
         if watching:
             log.fired, log.gave_ups = [], {}
+            plan.nonce = os.urandom(4).hex()  # before any thread of the handler records
+        if plan.downstream:
+            log.first_fired = lambda kind, rate: self._first_downstream(plan, context, kind, rate)
         try:
             return self._invoke(plan, handler, event, context)
         finally:
@@ -202,6 +206,7 @@ class Layer:
             if watching:
                 fired, log.fired = log.fired or [], None
                 gave_ups, log.gave_ups = log.gave_ups or {}, None
+                log.first_fired = None
                 downstream = [f for f in fired if f[0] in _DOWNSTREAM]
                 recorded = (
                     self._record_faults(plan, context, downstream, gave_ups=gave_ups, event=event)
@@ -235,6 +240,19 @@ class Layer:
             self._record(plan, event, result, injected)
         return result
 
+    def _first_downstream(
+        self, plan: Plan, context: LambdaContext | None, kind: str, rate: float
+    ) -> None:
+        """Put a downstream fault's first firing in this invocation on record before it acts.
+
+        Its other firings, and the calls that gave up on it, go on record when the
+        invocation ends, with this firing again (the same record id: counted once). An
+        invocation killed at its timeout never gets there, and without this record its
+        fault would read "fired 0 times".
+        """
+        if kind in _DOWNSTREAM:
+            self._record_faults(plan, context, [(kind, rate)], hold=0.0)
+
     def pong(self, plan: Plan) -> dict[str, Any]:
         """Answer a ``{"chaoskit_ping": true}`` event without running the handler."""
         config = plan.config
@@ -250,6 +268,11 @@ class Layer:
         hold: float = writer.HOLD, gave_ups: Mapping[str, int] | None = None, event: Any = None,
     ) -> bool:  # fmt: skip
         """Put one ``fault`` record per fault that fired in this invocation on the ledger.
+
+        A firing's record id names the invocation (its request id and a random nonce:
+        Lambda retries an asynchronous invocation with the same request id), the fault,
+        and how many firings of that fault came before it in the invocation; a firing put
+        on record twice (before it acts, and when the invocation ends) is counted once.
 
         The first record of each kind with ``gave_ups`` (calls that ended on that kind's
         injected error: the client retried no more) carries ``gave_up``, their count, and
@@ -271,14 +294,19 @@ class Layer:
             if not run_id:
                 return False  # no run to count it in
             candidates = [f for f, _ in plan.fired] + plan.downstream
-            request = getattr(context, "aws_request_id", None) or os.urandom(8).hex()
+            request = getattr(context, "aws_request_id", None) or "-"
+            if not plan.nonce:
+                plan.nonce = os.urandom(4).hex()
             ids = [t.trace.event_id for t in plan.traced]
             now = time.time()
             records = []
             counted: set[str] = set()
-            for index, (kind, rate) in enumerate(fired):
+            before: dict[tuple[str, int], int] = {}  # firings of each fault so far
+            for kind, rate in fired:
                 fault = next((f for f in candidates if f.kind == kind and f.rate == rate), None)
                 position = fault.position if fault is not None else -1
+                index = before.get((kind, position), 0)
+                before[kind, position] = index + 1
                 detail = {
                     "fault": position,
                     "kind": kind,
@@ -292,7 +320,7 @@ class Layer:
                     counted.add(kind)
                     detail["gave_up"] = gave_up
                     detail["swallowed"] = _swallowed(plan, event, gave_up)
-                event_id = f"{FAULT_PREFIX}{request}#{kind}#{position}#{index}"
+                event_id = f"{FAULT_PREFIX}{request}#{plan.nonce}#{kind}#{position}#{index}"
                 records.append(Record(run_id, event_id, FAULT, now, plan.source, detail))
             self.ledger.submit(records, hold=hold)
         except Exception as err:  # recording never changes the outcome

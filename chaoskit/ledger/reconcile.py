@@ -42,7 +42,8 @@ queue read twice, or a record written twice, never counts twice):
   dead-lettered there (dead-lettered: after failing at that stage; for a
   queue: landed in it as a dead-letter queue).
 - ``faults``: per fault of the config (position and kind), how many times it
-  fired, on how many events, in which functions (``fault`` records). A firing
+  fired, on how many events, in which functions (``fault`` records: a firing's
+  records share an id, and its later record, with what followed, counts). A firing
   whose events all belong to another run (a stream retrying an earlier run's
   blocked records) is left out: it shows nothing about this run's events.
   Where calls ended on the fault's error (the SDK retried no more), also how
@@ -233,7 +234,7 @@ def _grouped(
         done: dict[str, list[Record]] | None = None  # once more than one record processed it
         failed_stages: set[str] | None = None
         via: dict[str, int] | None = None
-        is_fault = False
+        fault: Record | None = None  # the latest record of a fault's firing
         for r in group:
             kind = r.kind
             if kind == SENT:
@@ -241,8 +242,10 @@ def _grouped(
                     sent_at = r.at
                 continue
             if kind == FAULT:
-                _fault(tally, r)
-                is_fault = True
+                # A firing may be on record twice (before it acted, and with what followed
+                # when its invocation ended): one firing, as the latest record tells it.
+                if fault is None or r.at >= fault.at:
+                    fault = r
                 continue
             if kind == DEAD_LETTERED:
                 if dead is None or r.at < dead.at:
@@ -314,8 +317,10 @@ def _grouped(
                 failed_stages.add(stage)
                 if r.at >= last_failure:
                     last_failure, failed_at = r.at, stage
-        if is_fault and sent_at is None and first_stage is None and p_stage is None:
-            continue
+        if fault is not None:
+            _fault(tally, fault)
+            if sent_at is None and first_stage is None and p_stage is None:
+                continue
         if (
             last_attempt > last_outcome
             and isinstance(last_deadline, int | float)

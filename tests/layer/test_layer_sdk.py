@@ -1,6 +1,8 @@
 """SDK throttling: botocore gets a real AWS error and its own retry modes engage (moto server)."""
 
 import contextlib
+import threading
+import time
 import types
 from typing import Any
 
@@ -11,6 +13,8 @@ from botocore.exceptions import ClientError
 from layer_helpers import config, load_event, make_layer
 
 from chaoskit import envvars
+from chaoskit.layer import writer
+from chaoskit.ledger.reconcile import reconcile
 from chaoskit.ledger.store import read_run
 from tests.support.lambda_context import FakeContext
 
@@ -178,8 +182,10 @@ def test_the_layers_own_ledger_writes_are_never_throttled(
         make_layer({envvars.CONFIG: config(fault)}).invoke(
             handler, load_event("direct"), FakeContext()
         )
-    kinds = sorted(r.kind for r in read_run("run-1", layer_aws))
-    assert kinds == ["attempt", "failed", "fault"]  # the fired throttle is on record too
+    # One record id per kind: the fired throttle is on record too (before it acted, and
+    # at the end, under one id).
+    kinds = sorted({(r.event_id, r.kind) for r in read_run("run-1", layer_aws)})
+    assert [kind for _, kind in kinds] == ["attempt", "failed", "fault"]
 
 
 @pytest.mark.parametrize(
@@ -258,7 +264,12 @@ def test_clients_of_boto3s_default_session_are_throttled(
 
 
 def _fault_records(run_aws: dict[str, str]) -> list[dict[str, Any]]:
-    return [dict(r.detail or {}) for r in read_run("run-1", run_aws) if r.kind == "fault"]
+    """Each firing's latest record (a firing may be on record twice under one id)."""
+    latest: dict[str, Any] = {}
+    for r in sorted(read_run("run-1", run_aws), key=lambda r: r.at):
+        if r.kind == "fault":
+            latest[r.event_id] = r.detail or {}
+    return [dict(d) for d in latest.values()]
 
 
 def _swallowing(ddb: Any, key: str = "o-1") -> Any:
@@ -352,3 +363,42 @@ def test_a_failure_the_invocation_raised_or_reported_was_not_swallowed(
     layer.invoke(partly, load_event("sqs"), FakeContext())
     counted = [d for d in _fault_records(layer_aws) if "gave_up" in d]
     assert sorted(d["swallowed"] for d in counted) == [0, 0, 0, 2]
+
+
+def test_a_throttled_calls_firing_is_on_record_before_its_invocation_ends(
+    layer_aws: dict[str, str], backoffs: list[float], lines: Any
+) -> None:
+    # Lambda may kill the invocation while the SDK retries (a short Timeout): what is not
+    # on record by then never will be. Here the handler waits after its call, as if
+    # frozen, while the ledger is read.
+    ddb = _ddb({"mode": "standard", "total_max_attempts": 3})
+    layer = make_layer({envvars.CONFIG: config(THROTTLE)})
+    called, release = threading.Event(), threading.Event()
+
+    def frozen(event: Any, context: Any) -> dict[str, Any]:
+        _swallowing(ddb)(event, context)
+        called.set()
+        release.wait(30)
+        return {"ok": True}
+
+    invocation = threading.Thread(
+        target=layer.invoke, args=(frozen, load_event("direct"), FakeContext())
+    )
+    invocation.start()
+    try:
+        assert called.wait(30)
+        deadline = time.monotonic() + 10
+        while not _fault_records(layer_aws) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        early = _fault_records(layer_aws)
+    finally:
+        release.set()
+        invocation.join(30)
+    assert [(d["kind"], d["event_ids"]) for d in early] == [("sdk_throttle", ["e-direct"])]
+    assert "gave_up" not in early[0]
+    writer.shared().flush(5)
+    records = read_run("run-1", layer_aws)
+    # The first firing twice: before it acted, and at the end.
+    assert len([r for r in records if r.kind == "fault"]) == 4
+    fired = reconcile(records)["faults"]
+    assert [(f["fired"], f.get("gave_up"), f.get("swallowed")) for f in fired] == [(3, 1, 1)]

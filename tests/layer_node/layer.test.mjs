@@ -60,7 +60,7 @@ test("an exception fault fails the invocation with the configured error type, an
   assert.equal(fired.detail.fault, 0);
   assert.deepEqual(fired.detail.event_ids, sqs.Records.map((r) => JSON.parse(r.body).chaoskit.event_id));
   assert.equal(fired.runId, JSON.parse(sqs.Records[0].body).chaoskit.run_id);
-  assert.ok(fired.eventId.startsWith("~fault#req-1#exception#0#"));
+  assert.match(fired.eventId, /^~fault#req-1#[0-9a-f]{8}#exception#0#0$/);
   assert.equal(h.lines.filter((l) => l.chaoskit === "fault" && l.kind === "exception").length, 1);
   h.restore();
 });

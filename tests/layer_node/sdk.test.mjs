@@ -80,7 +80,10 @@ test("a call that gave up and was swallowed is on record: gave_up 1, swallowed 1
   assert.equal(gave.length, 1);
   assert.equal(gave[0].attempts, 3);
   assert.equal(gave[0].error_code, "ProvisionedThroughputExceededException");
-  assert.equal(h.records.filter((r) => r.kind === "fault").length, 3); // one per attempt
+  const faults = h.records.filter((r) => r.kind === "fault");
+  // One firing per attempt; the first on record twice (before it acted, and at the end).
+  assert.equal(faults.length, 4);
+  assert.equal(new Set(faults.map((r) => r.eventId)).size, 3);
   assert.deepEqual(gaveUpCounts(h), [[1, 1]]);
   assert.equal(h.records.find((r) => r.kind === "processed").eventId, "e1");
   await srv.close();
@@ -139,5 +142,28 @@ test("a batch response that fails the items whose calls gave up swallowed none; 
   await h.layer.invoke(batch(1), event, context());
   h.restore();
   assert.deepEqual(gaveUpCounts(h), [[2, 0], [2, 1]]);
+  await srv.close();
+});
+
+test("a throttled call's firing is on record while its invocation still runs", async () => {
+  // Lambda may kill the invocation while the SDK retries (a short Timeout): what is not
+  // on record by then never will be. Here the handler waits after its call, as if frozen.
+  const { srv, client } = await dynamodb();
+  const h = await harness({ CHAOSKIT_CONFIG: throttled });
+  let release;
+  const frozen = new Promise((resolve) => { release = resolve; });
+  let early = null;
+  const handler = async () => {
+    try { await client.send(new ListTablesCommand({})); } catch { /* swallowed */ }
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the write goes on meanwhile
+    early = h.records.filter((r) => r.kind === "fault").map((r) => ({ ...r.detail }));
+    await frozen;
+    return { ok: true };
+  };
+  const invocation = h.layer.invoke(handler, direct, context());
+  setTimeout(release, 100);
+  await invocation;
+  h.restore();
+  assert.deepEqual(early.map((d) => [d.kind, d.event_ids, "gave_up" in d]), [["sdk_throttle", ["e1"], false]]);
   await srv.close();
 });

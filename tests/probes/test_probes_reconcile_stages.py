@@ -120,6 +120,28 @@ def test_fired_faults_are_counted_per_fault_and_never_count_as_events() -> None:
     assert (out["sent"], out["lost"], out["unsent"]) == (1, 1, 0)
 
 
+def test_a_firing_on_record_twice_counts_once_as_its_later_record_tells_it() -> None:
+    # A downstream fault's first firing goes on record before it acts, and again with the
+    # calls that gave up on it when the invocation ends: the same record id.
+    fault = {"fault": 0, "kind": "sdk_throttle", "function": "processor", "event_ids": ["a"]}
+    first = FAULT_PREFIX + "r1#n1#sdk_throttle#0#0"
+    records = [
+        Record("run-1", "a", "sent", 0.0),
+        *hop("a", "processor", IN, 1.0, "processed"),
+        Record("run-1", first, FAULT, 1.1, "sqs", fault),
+        Record("run-1", first, FAULT, 1.5, "sqs", {**fault, "gave_up": 1, "swallowed": 1}),
+        Record("run-1", FAULT_PREFIX + "r1#n1#sdk_throttle#0#1", FAULT, 1.5, "sqs", fault),
+        # An asynchronous retry of the same request: another invocation, another nonce.
+        Record("run-1", FAULT_PREFIX + "r1#n2#sdk_throttle#0#0", FAULT, 2.0, "sqs", fault),
+    ]
+    out = reconcile(records)
+    assert out["faults"] == [{
+        "fault": 0, "kind": "sdk_throttle", "fired": 3, "events": 1, "functions": ["processor"],
+        "gave_up": 1, "swallowed": 1, "swallowed_ids": ["a"],
+    }]  # fmt: skip
+    assert reconcile(list(reversed(records)))["faults"] == out["faults"]
+
+
 def test_a_fault_firing_only_on_an_earlier_runs_events_does_not_count_for_this_run() -> None:
     # A stream retries an earlier run's blocked batch: the layer fires this run's fault
     # on records of that run, while none of this run's events is delivered.

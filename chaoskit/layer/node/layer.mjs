@@ -201,15 +201,24 @@ export class Layer {
     }
     if (plan.ping) return this.pong(plan);
     const watching = plan.downstream.length > 0;
-    if (watching) Object.assign(log.state, { fired: [], gaveUps: {} });
     plan.pending = [];
+    if (watching) {
+      plan.nonce = randomHex(4);
+      // A downstream fault's first firing goes on record before it acts; the rest, and
+      // this one again with the calls that gave up (the same record id: counted once),
+      // when the invocation ends, which one killed at its timeout never reaches.
+      const firstFired = (kind, rate) => {
+        if (DOWNSTREAM.includes(kind)) plan.pending.push(this.recordFaults(plan, context, [{ kind, rate }]));
+      };
+      Object.assign(log.state, { fired: [], gaveUps: {}, firstFired });
+    }
     try {
       return await this.traced(plan, handler, event, context);
     } finally {
       if (watching) {
         const fired = (log.state.fired || []).filter((f) => DOWNSTREAM.includes(f.kind));
         const gaveUps = log.state.gaveUps || {};
-        Object.assign(log.state, { fired: null, gaveUps: null });
+        Object.assign(log.state, { fired: null, gaveUps: null, firstFired: null });
         plan.pending.push(this.recordFaults(plan, context, fired, { gaveUps, event }));
       }
       await Promise.all(plan.pending);
@@ -226,7 +235,8 @@ export class Layer {
       if (!fired.length || !runId) return;
       const candidates = [...plan.fired.map(([f]) => f), ...plan.downstream];
       const records = await ledger();
-      const requestId = context?.awsRequestId || randomHex(8);
+      const requestId = context?.awsRequestId || "-";
+      plan.nonce ||= randomHex(4);
       const counted = new Set();
       const matched = fired.map((f) => {
         const out = { kind: f.kind, position: (candidates.find((c) => c.kind === f.kind && c.rate === f.rate) || { position: -1 }).position };
@@ -237,7 +247,7 @@ export class Layer {
         return out;
       });
       await this.safeWrite(records.faultRecords({
-        runId, requestId, source: plan.source, fired: matched,
+        runId, requestId, nonce: plan.nonce, source: plan.source, fired: matched,
         detail: { function: context?.functionName || this.env.AWS_LAMBDA_FUNCTION_NAME || "unknown", request_id: requestId,
                   event_ids: plan.traced.map((t) => t.trace.eventId), version: config ? config.version : "" },
       }));

@@ -210,13 +210,21 @@ export function attempts(traced, source, detail, deadline = null) {
   return traced.map((t) => ({ runId: t.trace.runId, eventId: t.trace.eventId, kind: "attempt", at: now, source, detail: withQueue(t, detail, extra) }));
 }
 
-// One `fault` record per fault that fired in an invocation.
-export function faultRecords({ runId, requestId, source, fired, detail }) {
+// One `fault` record per fault that fired in an invocation. Its id names the invocation
+// (request id and `nonce`: an asynchronous retry keeps the request id), the fault, and
+// how many firings of that fault came before it: a firing put on record twice is one.
+export function faultRecords({ runId, requestId, nonce, source, fired, detail }) {
   const now = Date.now() / 1000;
-  return fired.map((f, index) => ({
-    runId, eventId: `${FAULT_PREFIX}${requestId}#${f.kind}#${f.position}#${index}`, kind: "fault", at: now, source,
-    detail: { ...detail, fault: f.position, kind: f.kind, ...(f.extra || {}) },
-  }));
+  const before = new Map();
+  return fired.map((f) => {
+    const key = `${f.kind}#${f.position}`;
+    const index = before.get(key) || 0;
+    before.set(key, index + 1);
+    return {
+      runId, eventId: `${FAULT_PREFIX}${requestId}#${nonce}#${key}#${index}`, kind: "fault", at: now, source,
+      detail: { ...detail, fault: f.position, kind: f.kind, ...(f.extra || {}) },
+    };
+  });
 }
 
 export function outcomes(traced, source, detail, { result, error, items } = {}) {

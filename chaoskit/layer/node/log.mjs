@@ -18,11 +18,17 @@ function emit(record) {
 
 // While an invocation runs, the faults that fired in it ({kind, rate}), and how many of
 // its calls ended on an injected fault, per kind (the client retried no more); null
-// outside one.
-export const state = { fired: null, gaveUps: null };
+// outside one. `firstFired(kind, rate)` is called the first time each fault fires in it,
+// before the fault acts: the layer puts that firing on record at once, so an invocation
+// killed at its timeout (a throttled call retrying past it) still leaves it.
+export const state = { fired: null, gaveUps: null, firstFired: null };
 
 export function fault(kind, version, roll, rate, detail = {}) {
-  if (state.fired) state.fired.push({ kind, rate });
+  if (state.fired) {
+    const first = !state.fired.some((f) => f.kind === kind && f.rate === rate);
+    state.fired.push({ kind, rate });
+    if (first && state.firstFired) state.firstFired(kind, rate);
+  }
   emit({ chaoskit: "fault", level: "INFO", kind, version, roll: Math.round(roll * 1e6) / 1e6, rate, at: Math.round(Date.now()) / 1000, ...detail });
 }
 
