@@ -7,6 +7,7 @@ are only a ``.pth`` file, so without ``top_level.txt`` nothing maps to
 chaoskit and discovery fails.
 """
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,16 @@ class TopLevelHook(BuildHookInterface):  # type: ignore[misc]
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
-        folder = Path(tempfile.mkdtemp(prefix="chaoskit-build-"))
+        self._folder = folder = Path(tempfile.mkdtemp(prefix="chaoskit-build-"))
         source = folder / "top_level.txt"
         source.write_text("".join(f"{name}\n" for name in TOP_LEVEL), encoding="utf-8")
         name = self.metadata.name.replace("-", "_")
         target = f"{name}-{self.metadata.version}.dist-info/top_level.txt"
         key = "force_include_editable" if version == "editable" else "force_include"
         build_data[key][str(source)] = target
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        """Remove the file's folder: the wheel holds it now."""
+        folder = getattr(self, "_folder", None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -101,8 +101,10 @@ def _file_contents(documents: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes
     )
 
 
-def _workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="chaoskit-fuzz-"))
+@pytest.fixture(scope="module")
+def fuzz_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where each example's working folder goes (pytest keeps only its last few runs')."""
+    return tmp_path_factory.mktemp("fuzz")
 
 
 def _check(capsys: pytest.CaptureFixture[str], recorder: Recorder, code: int, ok: set[int]) -> None:
@@ -118,9 +120,9 @@ def _check(capsys: pytest.CaptureFixture[str], recorder: Recorder, code: int, ok
         assert code in ok, (code, err)
 
 
-def _reset(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _reset(recorder: Recorder, monkeypatch: pytest.MonkeyPatch, root: Path) -> Path:
     recorder.requests.clear()
-    work = _workdir()
+    work = Path(tempfile.mkdtemp(dir=root))
     monkeypatch.chdir(work)
     monkeypatch.setenv("CHAOSKIT_HOME", str(work / "home"))
     return work
@@ -128,8 +130,8 @@ def _reset(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @FUZZ
 @given(content=_file_contents(values | experiments()))
-def test_fuzz_run_experiment_file(capsys, recorder, monkeypatch, content):
-    work = _reset(recorder, monkeypatch)
+def test_fuzz_run_experiment_file(capsys, recorder, monkeypatch, fuzz_root, content):
+    work = _reset(recorder, monkeypatch, fuzz_root)
     path = work / "exp.yaml"
     path.write_bytes(content)
     # A valid experiment would run against the recording endpoint: only refusals are judged.
@@ -141,10 +143,10 @@ def test_fuzz_run_experiment_file(capsys, recorder, monkeypatch, content):
 
 @FUZZ
 @given(doc=experiments(), as_json=st.booleans())
-def test_fuzz_experiment_arguments(capsys, recorder, monkeypatch, doc, as_json):
+def test_fuzz_experiment_arguments(capsys, recorder, monkeypatch, fuzz_root, doc, as_json):
     import json
 
-    work = _reset(recorder, monkeypatch)
+    work = _reset(recorder, monkeypatch, fuzz_root)
     path = work / ("exp.json" if as_json else "exp.yaml")
     text = json.dumps(doc) if as_json else yaml.safe_dump(doc, allow_unicode=True)
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -189,8 +191,8 @@ def gamedays(draw: st.DrawFn) -> dict[str, Any]:
     content=_file_contents(gamedays()),
     emit=st.sampled_from(["cron", "eventbridge", "github-actions"]),
 )
-def test_fuzz_gameday_files(capsys, recorder, monkeypatch, content, emit):
-    work = _reset(recorder, monkeypatch)
+def test_fuzz_gameday_files(capsys, recorder, monkeypatch, fuzz_root, content, emit):
+    work = _reset(recorder, monkeypatch, fuzz_root)
     (work / "noop.yaml").write_text(NOOP, encoding="utf-8")
     path = work / "gd.yaml"
     path.write_bytes(content)
@@ -218,8 +220,8 @@ def settings_documents(draw: st.DrawFn) -> dict[str, Any]:
 
 @FUZZ
 @given(content=_file_contents(settings_documents() | values))
-def test_fuzz_settings_file(capsys, recorder, monkeypatch, content):
-    work = _reset(recorder, monkeypatch)
+def test_fuzz_settings_file(capsys, recorder, monkeypatch, fuzz_root, content):
+    work = _reset(recorder, monkeypatch, fuzz_root)
     (work / "home").mkdir()
     (work / "home" / "settings.yaml").write_bytes(content)
     (work / "noop.yaml").write_text(NOOP, encoding="utf-8")
@@ -257,10 +259,10 @@ def journals(draw: st.DrawFn) -> dict[str, Any]:
 
 @FUZZ
 @given(doc=journals(), raw=st.none() | st.binary(max_size=100))
-def test_fuzz_report_journals(capsys, recorder, monkeypatch, doc, raw):
+def test_fuzz_report_journals(capsys, recorder, monkeypatch, fuzz_root, doc, raw):
     import json
 
-    work = _reset(recorder, monkeypatch)
+    work = _reset(recorder, monkeypatch, fuzz_root)
     path = work / "journal.json"
     if raw is not None:
         path.write_bytes(raw)
@@ -297,8 +299,8 @@ def undo_lines(draw: st.DrawFn) -> bytes:
 
 @FUZZ
 @given(lines=st.lists(undo_lines(), max_size=4))
-def test_fuzz_undo_journal(capsys, recorder, monkeypatch, lines):
-    work = _reset(recorder, monkeypatch)
+def test_fuzz_undo_journal(capsys, recorder, monkeypatch, fuzz_root, lines):
+    work = _reset(recorder, monkeypatch, fuzz_root)
     folder = work / "home" / "journal"
     folder.mkdir(parents=True)
     (folder / "r1.jsonl").write_bytes(b"\n".join(lines) + b"\n")
