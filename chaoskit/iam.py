@@ -171,10 +171,20 @@ NEEDS: dict[str, list[Need]] = {
     },
     f"{_F}load:send_events": [
         *_LEDGER_WRITE,
-        *_each("queue", "sqs:GetQueueUrl", "sqs:SendMessageBatch", "sqs:SendMessage"),
+        *_each(
+            "queue",
+            "sqs:GetQueueUrl",
+            "sqs:SendMessageBatch",
+            "sqs:SendMessage",
+            "sqs:GetQueueAttributes",
+        ),
         *_each("topic", "sns:PublishBatch", "sns:Publish"),
         ("sns:ListTopics", "*"),
         ("events:PutEvents", "bus"),
+        # Whether the filter of a function reading a queue or stream passes the events
+        # (chaoskit.faults._filters); without these the load sends unchecked.
+        ("lambda:ListEventSourceMappings", "*"),
+        ("events:TestEventPattern", "*"),
         *_each("stream", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"),
         *_each(
             "table",

@@ -194,4 +194,7 @@ class JournalExtension(TypedDict, total=False):
     #: Set when every lost event stopped after a stage and no event reached the terminal
     #: stages: the events could not be followed there, even if the run deviated.
     untraced_downstream: bool
+    #: Set when the filter of a function reading the load's queue or stream passes none of
+    #: its events (Lambda deletes them unseen): the run tested the filter, even if it deviated.
+    filtered_out: bool
     unfired_faults_allowed: list[str]

@@ -224,7 +224,7 @@ def test_the_journal_member_has_only_keys_of_its_type(aws_env: dict[str, str]) -
     ext = enrich_journal(journal, RUN, {**aws_env, "chaoskit_read_logs": False}, "moto", read)
     produced = {"run_id", "target", "changes", "fault_windows", "breaker", "failover"}
     produced |= {"timeline", "ledger", "faults_fired", "inconclusive", "payload_rejected"}
-    produced |= {"untraced_downstream"}
+    produced |= {"untraced_downstream", "filtered_out"}
     assert set(ext) == produced
     assert ext["faults_fired"][0]["fired"] == 1 and ext["failover"] and ext["timeline"]
     assert _problems(ext, JournalExtension, "chaoskit") == []

@@ -29,12 +29,13 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoskit import aws
 from chaoskit.errors import BadInput, aws_failure
-from chaoskit.faults import _payload, _table_items
+from chaoskit.faults import _filters, _payload, _table_items
 from chaoskit.ledger import store
 from chaoskit.ledger.records import SENT, Record
 from chaoskit.ledger.trace import (
     ATTR_EVENT_ID,
     ATTR_RUN_ID,
+    MARK,
     NEW_IMAGE_VIEWS,
     new_event_id,
     stamp,
@@ -524,8 +525,10 @@ def _send(
     render: Callable[[int, str, str], dict[str, Any]] | None = None,
     key_path: str | None = None,
     new_id: Callable[[], str] = new_event_id,
+    check: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     start = clock()
+    found: dict[str, Any] = {}  # what ``check`` said of the first event
     last_progress = start
     sent_ids: list[str] = []
     errors: dict[str, int] = {}
@@ -571,6 +574,8 @@ def _send(
                 event_id = new_id()
                 body = render(index, event_id, run_id) if render else dict(payload)
                 batch.append((event_id, stamp(body, run_id, event_id, sent_at)))
+            if check is not None and first == 0:
+                found = check(batch[0][1])
             in_flight.append((sent_at, batch, pool.submit(call, batch)))
             while len(in_flight) > max(1, workers) * 2 or (in_flight and in_flight[0][2].done()):
                 collect()
@@ -593,6 +598,7 @@ def _send(
         "event_ids": sent_ids[:_SAMPLE_IDS],
         "errors": sorted(errors, key=lambda e: -errors[e])[:_SAMPLE_ERRORS],
         "duration_s": round(clock() - start, 3),
+        **found,
     }
 
 
@@ -674,7 +680,11 @@ def send_events(
 
     Returns:
         ``{"run_id", "target_type", "target", "sent", "failed", "event_ids"
-        (the first 20), "errors" (the most frequent, up to 5), "duration_s"}``.
+        (the first 20), "errors" (the most frequent, up to 5), "duration_s"}``, and
+        ``filtered_out`` where the ``FilterCriteria`` of a function reading the queue
+        or stream passes none of the events (:mod:`._filters`): each such mapping's
+        ``mapping`` (UUID), ``function`` and ``patterns``. Lambda deletes such events
+        unseen; the run is then inconclusive.
     """
     try:
         count = int(count)
@@ -733,8 +743,28 @@ def send_events(
     if fifo:
         workers = 1  # one group's order is the order sent: no parallel batches
     ids = random.Random(stream + ":ids")
+
+    def check(body: dict[str, Any]) -> dict[str, Any]:
+        mark = body[MARK]
+        sent_with = {  # as _message_entries sends them
+            **attributes,
+            ATTR_RUN_ID: {"DataType": "String", "StringValue": mark["run_id"]},
+            ATTR_EVENT_ID: {"DataType": "String", "StringValue": mark["event_id"]},
+        }
+        dropping = _filters.dropping_filters(target_type, target, body, sent_with, configuration)
+        for d in dropping or ():
+            logger.warning(
+                "the FilterCriteria of %s's event source mapping %s passes none of the "
+                "events sent to %s '%s' (patterns: %s): Lambda deletes them unseen and the "
+                "ledger counts them lost, so the run tests the filter, not the fault; give "
+                "a payload one pattern passes", d["function"], d["mapping"], target_type,
+                target, ", ".join(d["patterns"]),
+            )  # fmt: skip
+        return {"filtered_out": dropping} if dropping else {}
+
     return _send(
         sender, target_type, target, count, batch, rate, payload or {}, run, configuration,
         workers=workers, render=render, key_path=key_path,
         new_id=lambda: f"{ids.getrandbits(128):032x}",
+        check=check if target_type in ("sqs", "kinesis") and count else None,
     )  # fmt: skip

@@ -213,6 +213,32 @@ def _injected(journal: Mapping[str, Any]) -> list[InjectedFault]:
     return out
 
 
+def filtered_load(journal: Mapping[str, Any]) -> list[str]:
+    """Return why the run is inconclusive where a filter on the way dropped its load.
+
+    ``send_events`` asks, before sending to a queue or stream, whether the
+    ``FilterCriteria`` of each function reading it passes the events
+    (:mod:`chaoskit.faults._filters`). Lambda deletes those no pattern passes, unseen:
+    counted lost, they would make the fault look guilty of the filter's work.
+    """
+    reasons = []
+    for run in journal.get("run") or []:
+        provider = (run.get("activity") or {}).get("provider") or {}
+        output = run.get("output")
+        if provider.get("func") != "send_events" or not isinstance(output, Mapping):
+            continue
+        for drop in output.get("filtered_out") or ():
+            reasons.append(
+                f"the {output.get('sent', 0)} event(s) sent to {output.get('target_type')} "
+                f"'{output.get('target')}' do not pass the FilterCriteria of "
+                f"{drop.get('function')}'s event source mapping {drop.get('mapping')} "
+                f"({' or '.join(drop.get('patterns') or [])}): Lambda deletes them unseen, so "
+                "the run tested the filter, not the fault. Give the load a payload one "
+                "pattern passes"
+            )
+    return reasons
+
+
 def check_faults_fired(
     journal: Mapping[str, Any], ledger: Reconciliation
 ) -> tuple[list[FaultCheck], list[str]]:
@@ -485,7 +511,9 @@ def enrich_journal(
         ext["unfired_faults_allowed"] = reasons
     else:
         ext["inconclusive"] = reasons
-    ext["inconclusive"] = [*ext["inconclusive"], *swallowed_failures(ledger)]
+    filtered = filtered_load(journal)
+    ext["inconclusive"] = [*ext["inconclusive"], *swallowed_failures(ledger), *filtered]
+    ext["filtered_out"] = bool(filtered)
     own = own_failures(
         records,
         ledger.get("dead_letter_queues") or (),

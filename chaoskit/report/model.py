@@ -174,6 +174,9 @@ class ExperimentView:
     #: Every lost event stopped after a stage, and no event of the run reached the last
     #: stages: the events could not be followed there, so a deviation proves no loss.
     untraced_downstream: bool = False
+    #: A filter on the way (an event source mapping's FilterCriteria) passed none of the
+    #: load's events: they were deleted unseen, so a deviation proves no loss.
+    filtered_out: bool = False
     #: Each injected layer fault with its fired count: kind, function, rate, fired, events.
     faults_fired: list[FaultCheck] = field(default_factory=list)
     #: Per-stage and per-queue counts from the ledger.
@@ -195,15 +198,19 @@ class ExperimentView:
         them: it tested the app rejecting chaoskit's events (a payload it does not
         accept), not the fault; and one, held or deviated, whose lost events all stopped
         after a stage while no event reached the last stages: they could not be followed
-        there. So is one that held where a function swallowed a call
-        that failed for good on an injected fault: its events count as processed, but
-        the work the call was for may not be done.
+        there; and one, held or deviated, whose load a filter on the way (an event source
+        mapping's ``FilterCriteria``) passed none of: Lambda deleted it unseen. So is one
+        that held where a function swallowed a call that failed for good on an injected
+        fault: its events count as processed, but the work the call was for may not be
+        done.
         """
         if self.status in ("interrupted", "aborted"):
             return "interrupted"
         if self.deviated or self.after_met is False:
             return (
-                "inconclusive" if self.payload_rejected or self.untraced_downstream else "deviated"
+                "inconclusive"
+                if self.payload_rejected or self.untraced_downstream or self.filtered_out
+                else "deviated"
             )
         if self.status != "completed" or self.before_met is False or self.failed_steps:
             return "failed"
@@ -387,6 +394,7 @@ def view_journal(journal: Mapping[str, Any]) -> ExperimentView:
         inconclusive=[str(r) for r in ext.get("inconclusive") or []],
         payload_rejected=bool(ext.get("payload_rejected")),
         untraced_downstream=bool(ext.get("untraced_downstream")),
+        filtered_out=bool(ext.get("filtered_out")),
         # Journals on disk may come from older versions: readers use .get on these.
         faults_fired=[
             cast(FaultCheck, dict(f))

@@ -65,7 +65,7 @@ def test_each_generated_load_passes_its_functions_filter_and_none_is_lost(
         run = {**configuration, "chaoskit_run_id": unique("run"),
                "chaoskit_terminal_stages": [resources[function]]}  # fmt: skip
         sent = send_events("sqs", queue, count=6, configuration=run, **load)
-        assert sent["sent"] == 6
+        assert sent["sent"] == 6 and "filtered_out" not in sent, sent
         settled = wait_until_settled(timeout=120, queues=[queue], quiet_seconds=5,
                                      configuration=run)  # fmt: skip
         assert settled["settled"], settled
@@ -76,6 +76,10 @@ def test_each_generated_load_passes_its_functions_filter_and_none_is_lost(
     enable_chaoskit_layer(resources["EsmSqsFilterFunctionPrefix"], configuration=configuration)
     run = {**configuration, "chaoskit_run_id": unique("run"),
            "chaoskit_terminal_stages": [resources["EsmSqsFilterFunctionPrefix"]]}  # fmt: skip
-    send_events("sqs", queue, count=3, payload={"region": "eu-west-1"}, configuration=run)
+    sent = send_events("sqs", queue, count=3, payload={"region": "eu-west-1"}, configuration=run)
+    # Named before it is sent (the run is then inconclusive, not deviated).
+    assert [(d["function"], d["patterns"]) for d in sent["filtered_out"]] == [
+        (resources["EsmSqsFilterFunctionPrefix"], ['{"body":{"region":[{"prefix":"us-"}]}}'])
+    ]
     settled = wait_until_settled(timeout=120, queues=[queue], quiet_seconds=5, configuration=run)
     assert (settled["processed"], settled["lost"]) == (0, 3), settled

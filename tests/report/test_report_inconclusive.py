@@ -259,3 +259,37 @@ def test_events_none_of_which_reached_the_last_stage_are_not_called_lost() -> No
     assert "set chaoskit_terminal_stages to [writer]" in why
     # One event followed all the way: the chain carries the mark, the losses are real.
     assert _chained(reached=1).view.outcome == "deviated"
+
+
+def _filtered(journal: dict[str, Any], dropped: bool) -> dict[str, Any]:
+    """Add a kill switch's load of 4 events (all lost) that a filter on the way passed or not."""
+    output: dict[str, Any] = {"run_id": "r", "target_type": "sqs", "target": "orders", "sent": 4}
+    if dropped:
+        pattern = '{"body":{"region":[{"prefix":"us-"}]}}'
+        output["filtered_out"] = [{"mapping": "m-1", "function": "writer", "patterns": [pattern]}]
+    journal["run"] = [{
+        "activity": {"type": "action", "name": "send",
+                     "provider": {"type": "python", "module": "chaoskit.faults.load",
+                                  "func": "send_events"}},
+        "status": "succeeded", "output": output,
+    }]  # fmt: skip
+    journal["deviated"] = True
+    lost = [Record("r", f"e{i}", "sent", 1.0) for i in range(4)]
+    enrich_journal(journal, "r", {}, "sandbox", read_records=lambda run, cfg: lost)
+    return journal
+
+
+def test_a_deviation_whose_load_a_filter_on_the_way_dropped_is_inconclusive() -> None:
+    # A payload edited so the FilterCriteria of the queue's reader passes none of it: Lambda
+    # deletes the messages unseen, every event "lost, never delivered". That is the filter
+    # at work, not the kill switch.
+    result = _result(_filtered(_journal(), dropped=True))
+    assert result.view.outcome == "inconclusive" and result.exit_code == 4, result.summary()
+    assert result.journal["chaoskit"]["filtered_out"] is True
+    reason = next(r for r in result.view.inconclusive if "FilterCriteria" in r)
+    assert "the 4 event(s) sent to sqs 'orders'" in reason
+    assert "writer's event source mapping m-1" in reason and '{"prefix":"us-"}' in reason
+    # The same losses with a load the filter passes: the deviation stands.
+    journal = _filtered(_journal(), dropped=False)
+    assert _result(journal).view.outcome == "deviated"
+    assert journal["chaoskit"]["filtered_out"] is False
