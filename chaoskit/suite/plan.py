@@ -179,9 +179,21 @@ def _experiment(
 
 def _expect(entry: Entry, poison: bool = False) -> str:
     why = entry.poison_loses if poison else entry.loses
+    if why and entry.asynchronous and not poison:
+        # Lambda retries about 1 and 2 minutes after a failure: after the fault's burst.
+        return (
+            " Lambda's retries come about 1 and 2 minutes after a failure, once the fault "
+            f"has ended: each failed event is expected to be processed then. Not shown "
+            f"here: {why}."
+        )
     if why:
         return f" Expect a deviation: {why}."
     return ""
+
+
+def _expects_losses(entry: Entry) -> bool:
+    """Whether the burst of a layer fault is expected to lose events (see :func:`_expect`)."""
+    return bool(entry.loses) and not entry.asynchronous
 
 
 def _under_fault(
@@ -284,7 +296,7 @@ def _errors(
         (
             f"whether failures of {fn.logical_id} fed by {entry.label} are lost "
             f"(expected: {entry.loses})"
-            if entry.loses
+            if _expects_losses(entry)
             else f"failures of {fn.logical_id} on {entry.label} are absorbed: {entry.retry_path}"
         ),
     )

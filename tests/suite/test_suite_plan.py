@@ -90,12 +90,19 @@ def test_the_sqs_app_waits_on_its_queue_and_reads_its_dlq() -> None:
     assert "Expect a deviation" not in errors["description"]
 
 
-def test_an_async_function_without_destination_is_expected_to_lose_events() -> None:
+def test_an_async_function_without_destination_is_not_expected_to_lose_a_bursts_events() -> None:
+    # Lambda retries a minute and then two after a failure: the errors' burst is over by
+    # then, and each failed event is processed (seen on the sandbox: 22 of 40 failed, all
+    # processed on their retry). What such an app loses, an event failing every attempt,
+    # is named, not expected.
     suite = generate_suite(template=APPS / "sns-async" / "template.yaml", stack_name="s")
     (errors,) = suite.experiments
     assert errors.experiment["method"][3]["provider"]["arguments"]["target_type"] == "sns"
-    assert "Expect a deviation" in errors.experiment["description"]
-    assert "no on-failure destination or DLQ" in errors.experiment["description"]
+    description = errors.experiment["description"]
+    assert "Expect a deviation" not in description
+    assert "expected to be processed then. Not shown here: an event failing every " in description
+    assert "no on-failure destination or DLQ" in description
+    assert errors.proves.startswith("failures of ") and "absorbed" in errors.proves
 
 
 def test_the_stream_poison_pill_matches_one_records_payload_and_reads_the_destination() -> None:
@@ -679,8 +686,10 @@ def test_a_function_with_destinations_but_no_source_is_invoked_and_traced_to_its
     assert send["provider"]["arguments"]["invocation_type"] == "Event"
     assert main["method"][-1]["provider"]["arguments"]["dlqs"] == ["stack:OnFailureSqsQueue"]
     assert "Expect a deviation" not in main["description"]
-    # The successor has no destination of its own: an event failing there is dropped.
-    assert "Expect a deviation" in by_slug["errors-onsuccesslambdafunction-lambda"]["description"]
+    # The successor has no destination of its own: an event failing every attempt there
+    # is dropped, which a burst of errors ending before the retries does not show.
+    successor = by_slug["errors-onsuccesslambdafunction-lambda"]["description"]
+    assert "Expect a deviation" not in successor and "Not shown here" in successor
 
 
 def test_a_function_with_only_a_dlq_is_invoked_asynchronously(tmp_path: Path) -> None:
