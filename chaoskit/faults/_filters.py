@@ -131,7 +131,7 @@ def dropping_filters(
                 dropping.append({"mapping": str(m.get("UUID") or ""),
                                  "function": function.partition(":")[0] or function,
                                  "patterns": patterns})  # fmt: skip
-    except (BotoCoreError, ClientError, KeyError, ValueError, AttributeError) as err:
+    except (BotoCoreError, ClientError, KeyError, ValueError, TypeError, AttributeError) as err:
         logger.debug("could not check the filters reading %s '%s': %s", target_type, target, err)
         return None
     if target_type == "kinesis" and len(dropping) < len(mappings):
