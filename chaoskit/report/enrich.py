@@ -225,7 +225,8 @@ def filtered_load(journal: Mapping[str, Any]) -> list[str]:
     for run in journal.get("run") or []:
         provider = (run.get("activity") or {}).get("provider") or {}
         output = run.get("output")
-        if provider.get("func") != "send_events" or not isinstance(output, Mapping):
+        ours = provider.get("module") == "chaoskit.faults.load"
+        if not ours or provider.get("func") != "send_events" or not isinstance(output, Mapping):
             continue
         for drop in output.get("filtered_out") or ():
             reasons.append(
