@@ -27,6 +27,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chaoslib.types import Configuration
 
 from chaoskit import aws
+from chaoskit.errors import ChaosKitError
+from probes._sqs import queue_arn, queue_url
 
 __all__ = ["DroppingFilter", "dropping_filters"]
 
@@ -51,12 +53,7 @@ def _source_arn(target_type: str, target: str, configuration: Configuration) -> 
     if target.startswith("arn:"):
         return target
     if target_type == "sqs":
-        sqs = aws.client("sqs", configuration)
-        url = target
-        if not target.startswith(("http://", "https://")):
-            url = sqs.get_queue_url(QueueName=target)["QueueUrl"]
-        got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        return str(got["Attributes"]["QueueArn"])
+        return queue_arn(queue_url(target, configuration), configuration)
     summary = aws.client("kinesis", configuration).describe_stream_summary(StreamName=target)
     return str(summary["StreamDescriptionSummary"]["StreamARN"])
 
@@ -131,7 +128,8 @@ def dropping_filters(
                 dropping.append({"mapping": str(m.get("UUID") or ""),
                                  "function": function.partition(":")[0] or function,
                                  "patterns": patterns})  # fmt: skip
-    except (BotoCoreError, ClientError, KeyError, ValueError, TypeError, AttributeError) as err:
+    except (ChaosKitError, BotoCoreError, ClientError, KeyError, ValueError, TypeError,
+            AttributeError) as err:  # fmt: skip
         logger.debug("could not check the filters reading %s '%s': %s", target_type, target, err)
         return None
     if target_type == "kinesis" and len(dropping) < len(mappings):

@@ -111,17 +111,27 @@ def _message_entries(
         entry: dict[str, Any] = {
             "Id": str(index),
             body_key: json.dumps(body),
-            "MessageAttributes": {
-                **options.get("message_attributes", {}),
-                ATTR_RUN_ID: {"DataType": "String", "StringValue": body["chaoskit"]["run_id"]},
-                ATTR_EVENT_ID: {"DataType": "String", "StringValue": event_id},
-            },
+            "MessageAttributes": _attributes_sent(
+                options.get("message_attributes", {}), body[MARK]["run_id"], event_id
+            ),
         }
         if fifo:
             entry["MessageGroupId"] = options.get("message_group_id") or event_id
             entry["MessageDeduplicationId"] = event_id
         entries.append(entry)
     return entries
+
+
+def _attributes_sent(
+    given: Mapping[str, dict[str, str]], run_id: str, event_id: str
+) -> dict[str, dict[str, str]]:
+    """The message attributes an SQS message or SNS notification is sent with: the
+    user's (:func:`_message_attributes`) and chaoskit's trace ids."""
+    return {
+        **given,
+        ATTR_RUN_ID: {"DataType": "String", "StringValue": run_id},
+        ATTR_EVENT_ID: {"DataType": "String", "StringValue": event_id},
+    }
 
 
 def _message_attributes(target_type: str, given: Any) -> dict[str, dict[str, str]]:
@@ -746,11 +756,7 @@ def send_events(
 
     def check(body: dict[str, Any]) -> dict[str, Any]:
         mark = body[MARK]
-        sent_with = {  # as _message_entries sends them
-            **attributes,
-            ATTR_RUN_ID: {"DataType": "String", "StringValue": mark["run_id"]},
-            ATTR_EVENT_ID: {"DataType": "String", "StringValue": mark["event_id"]},
-        }
+        sent_with = _attributes_sent(attributes, mark["run_id"], mark["event_id"])
         dropping = _filters.dropping_filters(target_type, target, body, sent_with, configuration)
         for d in dropping or ():
             logger.warning(
